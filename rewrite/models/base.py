@@ -1,0 +1,168 @@
+"""The generator protocol every model family implements.
+
+A family module (``dcgan.py``, ...) subclasses :class:`Generator` and provides:
+
+* ``latents(indices)``: deterministic latents per sample index (shared here);
+* ``layers()``: the editable layers, as :class:`LayerInfo`;
+* ``forward(z)``: images in [-1, 1];
+* ``split(z, layer)``: the layer's input features (keys), its output after the
+  layer's non-linear tail (values), and whatever else rendering needs;
+* ``resume(split)``: finish rendering from (possibly edited) values;
+* ``checkpoint()`` / ``from_checkpoint(obj)``: the family's own file format.
+
+Usage::
+
+    G = load_model("dcgan-digiface64")
+    z = G.latents([0, 1, 2])                  # [3, 100, 1, 1]
+    s = G.split(z, "main.6")                  # s.keys [3, 256, 8, 8], s.values [3, 128, 16, 16]
+    images = G.resume(s)                      # equals G(z) exactly
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, ClassVar, Iterable, Mapping
+
+import torch
+from torch import nn
+
+from ..checkpoint import save_checkpoint_file
+from ..errors import LayerNotFoundError
+from ..latents import LatentTable
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInfo:
+    """One editable layer.
+
+    Attributes:
+        name: the layer's name in the model (e.g. ``"main.6"``).
+        kind: the module type whose weight is rewritten (e.g. ``"ConvTranspose2d"``).
+        in_channels: key length (C_in).
+        out_channels: value length (C_out).
+        key_resolution: spatial size of the keys (input feature map is key_resolution²).
+        value_resolution: spatial size of the values.
+        kernel_size: convolution kernel size.
+        weight_in_axis: the weight's input-channel axis (0 for ConvTranspose2d, 1 for Conv2d).
+        key_source: where the keys come from (the previous stage's name), for display.
+    """
+
+    name: str
+    kind: str
+    in_channels: int
+    out_channels: int
+    key_resolution: int
+    value_resolution: int
+    kernel_size: int
+    weight_in_axis: int
+    key_source: str = ""
+
+
+@dataclasses.dataclass
+class Split:
+    """A forward pass stopped at one layer.
+
+    Attributes:
+        layer: the layer name.
+        keys: the layer's input features, [N, C_in, h, w].
+        values: the layer's output after its non-linear tail, [N, C_out, H, W].
+        extras: anything else the rest of the network needs to resume.
+    """
+
+    layer: str
+    keys: torch.Tensor
+    values: torch.Tensor
+    extras: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def with_values(self, values: torch.Tensor) -> "Split":
+        """A copy whose values are replaced (same shape required)."""
+        if values.shape != self.values.shape:
+            raise ValueError(f"values must have shape {tuple(self.values.shape)}, "
+                             f"got {tuple(values.shape)}")
+        return dataclasses.replace(self, values=values)
+
+
+class Generator(nn.Module):
+    """Base class of all generator families (see the module docstring)."""
+
+    family: ClassVar[str] = ""
+    #: Shape of one latent, without the batch axis (e.g. ``(100, 1, 1)``).
+    z_shape: tuple[int, ...] = ()
+    #: Output image size in pixels (square).
+    resolution: int = 0
+
+    def __init__(self, latent_seed: int = 1):
+        super().__init__()
+        self.latent_seed = latent_seed
+        self._latent_table: LatentTable | None = None
+
+    # -- latents -----------------------------------------------------------
+    @property
+    def z_dim(self) -> int:
+        """Number of latent entries per sample."""
+        n = 1
+        for s in self.z_shape:
+            n *= s
+        return n
+
+    def latents(self, indices: Iterable[int]) -> torch.Tensor:
+        """Latents for sample ``indices``: float32 [N, *z_shape] on the model's device."""
+        if self._latent_table is None:
+            self._latent_table = LatentTable(self.z_dim, seed=self.latent_seed)
+        rows = self._latent_table.rows(indices)
+        return torch.from_numpy(rows).reshape(-1, *self.z_shape).to(self.device)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's parameters."""
+        return next(self.parameters()).device
+
+    # -- layers ------------------------------------------------------------
+    def layers(self) -> list[LayerInfo]:
+        """The editable layers, input to output."""
+        raise NotImplementedError
+
+    def layer(self, name: str) -> LayerInfo:
+        """The :class:`LayerInfo` called ``name``; a clear error lists the valid names."""
+        infos = self.layers()
+        for info in infos:
+            if info.name == name:
+                return info
+        names = ", ".join(i.name for i in infos)
+        raise LayerNotFoundError(f"unknown layer {name!r}; editable layers of this "
+                                 f"{self.family} model: {names}")
+
+    # -- forward / split ---------------------------------------------------
+    def split(self, z: torch.Tensor, layer: str) -> Split:
+        """Run ``z`` [N, *z_shape] up to and through ``layer``; see :class:`Split`."""
+        raise NotImplementedError
+
+    def resume(self, split: Split) -> torch.Tensor:
+        """Finish rendering from ``split.values``; returns images [N, 3, H, W] in [-1, 1]."""
+        raise NotImplementedError
+
+    # -- checkpoints -------------------------------------------------------
+    def checkpoint(self) -> dict[str, Any]:
+        """The model in its family's own checkpoint layout (tensors on the CPU)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_checkpoint(cls, obj: Mapping[str, Any]) -> "Generator":
+        """Build a model from what ``checkpoint()`` (or the family's own tools) saved."""
+        raise NotImplementedError
+
+    def save(self, path) -> None:
+        """Write ``checkpoint()`` to ``path`` atomically."""
+        save_checkpoint_file(self.checkpoint(), path)
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex, first 16 digits) of every parameter and buffer, in order.
+
+        Changes whenever any weight changes; used to key cached statistics.
+        """
+        h = hashlib.sha256(self.family.encode())
+        for name, t in self.state_dict().items():
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]

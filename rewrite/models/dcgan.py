@@ -1,0 +1,254 @@
+"""DCGAN family: the PyTorch-tutorial generator layout.
+
+``main`` is an ``nn.Sequential`` of blocks ``ConvTranspose2d, BatchNorm2d, ReLU``
+ending in ``ConvTranspose2d, Tanh``; state-dict keys are ``main.N.*``. The first
+block maps the [nz, 1, 1] latent to 4x4 (stride 1, padding 0); every later one
+doubles the resolution (stride 2, padding (k-2)/2). nz, the channel widths,
+the kernel size and the depth are read off the tensor shapes.
+
+Editable layers are the transposed convolutions, named by their module
+(``main.0``, ``main.3``, ...). The keys of ``main.3k`` are its input (the
+previous ReLU's output, or z); its values are the output of its own ReLU (or
+Tanh, for the last layer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+from .base import Generator, LayerInfo, Split
+
+_KEY = re.compile(r"^main\.(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
+_BN_KEYS = ("weight", "bias", "running_mean", "running_var")
+#: Container keys under which training scripts store the generator's state dict.
+_WRAPPERS = ("netG_state_dict", "netG", "generator", "G", "state_dict")
+
+
+@dataclasses.dataclass(frozen=True)
+class DCGANConfig:
+    """Architecture of a tutorial-layout DCGAN.
+
+    Attributes:
+        nz: latent length.
+        channels: output channels of each ConvTranspose2d, input to output (last = nc).
+        kernel_size: square kernel size of every layer (even).
+        conv_bias: whether the transposed convolutions carry a bias.
+    """
+
+    nz: int
+    channels: tuple[int, ...]
+    kernel_size: int = 4
+    conv_bias: bool = False
+
+    @property
+    def nc(self) -> int:
+        """Image channels."""
+        return self.channels[-1]
+
+    @property
+    def depth(self) -> int:
+        """Number of transposed convolutions."""
+        return len(self.channels)
+
+    @property
+    def resolution(self) -> int:
+        """Output image size in pixels."""
+        return self.kernel_size * 2 ** (self.depth - 1)
+
+
+class DCGANGenerator(Generator):
+    """A tutorial-layout DCGAN generator; see the module docstring."""
+
+    family = "dcgan"
+
+    def __init__(self, config: DCGANConfig, latent_seed: int = 1):
+        super().__init__(latent_seed=latent_seed)
+        self.config = config
+        k = config.kernel_size
+        mods: list[nn.Module] = []
+        c_in = config.nz
+        for i, c_out in enumerate(config.channels):
+            stride, pad = (1, 0) if i == 0 else (2, (k - 2) // 2)
+            mods.append(nn.ConvTranspose2d(c_in, c_out, k, stride, pad, bias=config.conv_bias))
+            if i < config.depth - 1:
+                mods += [nn.BatchNorm2d(c_out), nn.ReLU(inplace=False)]
+            else:
+                mods.append(nn.Tanh())
+            c_in = c_out
+        self.main = nn.Sequential(*mods)
+        self.z_shape = (config.nz, 1, 1)
+        self.resolution = config.resolution
+        self.eval()
+
+    # Block b covers main[3b : 3b+3] (conv, BN, ReLU); the last block is conv, Tanh.
+    def _block_range(self, b: int) -> tuple[int, int]:
+        start = 3 * b
+        return start, min(start + 3, len(self.main))
+
+    def _block_of(self, layer: str) -> int:
+        return self.layers().index(self.layer(layer))
+
+    def layers(self) -> list[LayerInfo]:
+        cfg = self.config
+        infos = []
+        c_in, res_in = cfg.nz, 1
+        for b, c_out in enumerate(cfg.channels):
+            res_out = cfg.kernel_size * 2 ** b
+            infos.append(LayerInfo(
+                name=f"main.{3 * b}", kind="ConvTranspose2d", in_channels=c_in,
+                out_channels=c_out, key_resolution=res_in, value_resolution=res_out,
+                kernel_size=cfg.kernel_size, weight_in_axis=0,
+                key_source="z" if b == 0 else f"main.{3 * b - 1}"))
+            c_in, res_in = c_out, res_out
+        return infos
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Images [N, nc, R, R] in [-1, 1] from latents z [N, nz, 1, 1]."""
+        return self.main(z)
+
+    def split(self, z: torch.Tensor, layer: str) -> Split:
+        b = self._block_of(layer)
+        start, stop = self._block_range(b)
+        keys = self.main[:start](z)
+        values = self.main[start:stop](keys)
+        return Split(layer=layer, keys=keys, values=values)
+
+    def resume(self, split: Split) -> torch.Tensor:
+        _, stop = self._block_range(self._block_of(split.layer))
+        return self.main[stop:](split.values)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """``{'netG_state_dict': state_dict}``, the tutorial's training-checkpoint layout."""
+        return {"netG_state_dict": {k: v.detach().cpu().clone()
+                                    for k, v in self.state_dict().items()}}
+
+    @classmethod
+    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> "DCGANGenerator":
+        """Load a tutorial-layout checkpoint (wrapped or bare state dict); see :func:`infer_config`."""
+        state = unwrap_state_dict(obj)
+        config = infer_config(state)
+        model = cls(config, latent_seed=latent_seed)
+        # infer_config has checked every key and shape, so strict loading cannot fail
+        # except for num_batches_tracked, which older checkpoints may lack.
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        assert not unexpected and all(m.endswith("num_batches_tracked") for m in missing), \
+            (missing, unexpected)
+        model.eval()
+        return model
+
+
+def unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor]:
+    """The generator's state dict inside a checkpoint object.
+
+    Accepts a bare state dict or one wrapped under a usual key (``netG_state_dict``,
+    ``netG``, ``generator``, ``G``, ``state_dict``); strips a ``module.`` prefix
+    left by ``DataParallel``.
+    """
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"expected a dict of tensors, found a {type(obj).__name__}")
+    for key in _WRAPPERS:
+        if key in obj and isinstance(obj[key], Mapping):
+            obj = obj[key]
+            break
+    state = {}
+    for k, v in obj.items():
+        if not isinstance(k, str):
+            raise CheckpointError(f"state dict keys must be strings, found {k!r}")
+        state[k.removeprefix("module.")] = v
+    return state
+
+
+def _shape(t: Any) -> tuple[int, ...] | None:
+    return tuple(t.shape) if isinstance(t, torch.Tensor) else None
+
+
+def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
+    """Read a :class:`DCGANConfig` off a tutorial-layout state dict.
+
+    Every problem found (missing or unexpected keys, shapes that do not chain)
+    is reported at once in one :class:`CheckpointError`.
+    """
+    problems: list[str] = []
+    unexpected = sorted(k for k in state if not _KEY.match(k))
+    indices = [int(_KEY.match(k).group(1)) for k in state if _KEY.match(k)]
+    if not indices:
+        raise CheckpointError("no DCGAN weights found: expected keys like 'main.0.weight' "
+                              f"(PyTorch-tutorial layout); found {_preview(state)}")
+    last = max(indices)
+    if last % 3:
+        raise CheckpointError(
+            f"the last layer with weights is main.{last}, but in the tutorial layout the "
+            "transposed convolutions sit at main.0, main.3, main.6, ... and the final one "
+            "is followed only by Tanh; is this a DCGAN generator?")
+    depth = last // 3 + 1
+    expected: set[str] = set()
+    conv_bias = any(f"main.{3 * b}.bias" in state for b in range(depth))
+    for b in range(depth):
+        expected.add(f"main.{3 * b}.weight")
+        if conv_bias:
+            expected.add(f"main.{3 * b}.bias")
+        if b < depth - 1:
+            expected.update(f"main.{3 * b + 1}.{p}" for p in _BN_KEYS)
+    optional = {f"main.{3 * b + 1}.num_batches_tracked" for b in range(depth - 1)}
+    missing = sorted(expected - set(state), key=_natural)
+    unexpected += sorted((set(state) - expected - optional - set(unexpected)), key=_natural)
+    if missing:
+        problems.append("missing keys: " + ", ".join(missing))
+    if unexpected:
+        problems.append("unexpected keys: " + ", ".join(unexpected))
+    if problems:
+        raise CheckpointError("checkpoint does not fit the DCGAN layout: " + "; ".join(problems))
+
+    # Every conv weight must be [in, out, k, k] with one even k throughout.
+    convs = [f"main.{3 * b}.weight" for b in range(depth)]
+    shapes = {name: _shape(state[name]) for name in convs}
+    for name, shape in shapes.items():
+        if shape is None or len(shape) != 4 or shape[2] != shape[3]:
+            problems.append(f"{name} has shape {shape}, expected [in, out, k, k] of a "
+                            "ConvTranspose2d")
+    if problems:
+        raise CheckpointError("checkpoint does not fit the DCGAN layout: " + "; ".join(problems))
+    nz, kernel = shapes[convs[0]][0], shapes[convs[0]][2]
+    if kernel % 2:
+        problems.append(f"main.0.weight has odd kernel size {kernel}; the layout needs an even one")
+    # A block's width is what most of its tensors agree on (its conv's outputs, its
+    # BatchNorm, the next conv's inputs), so the one tensor that disagrees is named.
+    channels: list[int] = []
+    for b in range(depth):
+        votes = [shapes[convs[b]][1]]
+        if b < depth - 1:
+            votes += [(_shape(state[f"main.{3 * b + 1}.{p}"]) or (None,))[0] for p in _BN_KEYS]
+            votes.append(shapes[convs[b + 1]][0])
+        channels.append(max(votes, key=lambda v: (votes.count(v), v == votes[0])))
+    expected_shapes: dict[str, tuple[int, ...]] = {}
+    c_in = nz
+    for b, c_out in enumerate(channels):
+        expected_shapes[convs[b]] = (c_in, c_out, kernel, kernel)
+        if conv_bias:
+            expected_shapes[f"main.{3 * b}.bias"] = (c_out,)
+        if b < depth - 1:
+            expected_shapes.update({f"main.{3 * b + 1}.{p}": (c_out,) for p in _BN_KEYS})
+        c_in = c_out
+    for name, want in expected_shapes.items():
+        got = _shape(state[name])
+        if got != want:
+            problems.append(f"{name} has shape {got}, expected {want}")
+    if problems:
+        raise CheckpointError("checkpoint does not fit the DCGAN layout: " + "; ".join(problems))
+    return DCGANConfig(nz=nz, channels=tuple(channels), kernel_size=kernel, conv_bias=conv_bias)
+
+
+def _natural(key: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in key.split("."))
+
+
+def _preview(state: Mapping[str, Any], n: int = 5) -> str:
+    keys = list(state)
+    more = f", ... ({len(keys)} keys)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more if keys else "no keys"
