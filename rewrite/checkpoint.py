@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,7 +47,10 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
             raise CheckpointError(f"{path} is not a readable safetensors file ({e}); "
                                   "the file may be truncated or corrupt") from None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # Protocol-4 pickles of plain tensors load fine; the notice only confuses users.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
         if "Weights only load failed" in msg:
