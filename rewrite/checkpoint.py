@@ -77,6 +77,8 @@ def save_checkpoint_file(obj: Mapping[str, Any], path: str | os.PathLike) -> Pat
     Returns the final path.
     """
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save(dict(obj), tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        # A file object (not a path) keeps the archive's inner folder name fixed, so
+        # the same weights always give the same bytes.
+        torch.save(dict(obj), f)
     return path

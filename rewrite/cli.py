@@ -5,22 +5,33 @@ Examples::
     rewrite models
     rewrite layers dcgan-digiface64
     rewrite sample dcgan-digiface64 --seeds 0-31 --out grid.png
+    rewrite stats dcgan-digiface64 --layer main.6 -n 10000
+    rewrite edit examples/add-sunglasses.json --out edited.pt --delta edit.safetensors
+    rewrite apply dcgan-digiface64 edit.safetensors --out edited.pt
+    rewrite compare dcgan-digiface64 examples/add-sunglasses.json --seeds 100-115 --out cmp.png
 """
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
 
 import click
 import torch
 
+from .compare import before_after, before_after_grid
+from .edit import METHODS, EditSpec, Rewriter
+from .edit.legacy import import_legacy
 from .errors import RewriteError
 from .images import make_grid, save_png
 from .models import DEFAULT_MODEL, FAMILIES, ZOO, cached_path, load_model
 from .models.zoo import cache_dir
 from .sampling import generate
 from .seeds import parse_seeds
+from .statistics import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED, describe, layer_stats, \
+    stats_cache_path
 
 
 class _Group(click.Group):
@@ -146,6 +157,168 @@ def sample(model, weights, arch, device, seeds, out, batch_size, cols, scale, la
                      scale=scale)
     save_png(grid, out)
     click.echo(f"wrote {out}: {len(seeds)} samples of {model}, {grid.width}x{grid.height} px")
+
+
+def _load_for_spec(spec_path, model, weights, arch, device):
+    spec = EditSpec.load(spec_path)
+    G = load_model(model or spec.model, weights=weights, arch=arch, device=_device(device))
+    spec.validate_for(G)
+    return spec, G
+
+
+def spec_model_options(f):
+    """Options of commands that read a spec: the model defaults to the spec's."""
+    f = click.option("--device", default="auto", show_default=True,
+                     help="auto, cpu, cuda or cuda:N.")(f)
+    f = click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None,
+                     help="Generator family of the weights file.")(f)
+    f = click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                     help="Local checkpoint to use instead of the spec's model download.")(f)
+    f = click.option("--model", default=None,
+                     help="Model to edit instead of the one the spec names.")(f)
+    return f
+
+
+@main.command()
+@model_options
+@click.option("--layer", required=True, help="Editable layer (see `rewrite layers`).")
+@click.option("-n", "--samples", "n", type=click.IntRange(min=1), default=DEFAULT_STATS_SAMPLES,
+              show_default=True, help="Number of samples.")
+@click.option("--seed", type=int, default=DEFAULT_STATS_SEED, show_default=True,
+              help="Latent stream of the statistics samples.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--no-cache", is_flag=True, help="Recompute and do not write the cache.")
+def stats(model, weights, arch, device, layer, n, seed, batch_size, no_cache):
+    """Compute (or read from the cache) the key statistics of one layer.
+
+    \b
+    Example:
+      rewrite stats dcgan-digiface64 --layer main.6 -n 10000
+    """
+    G = load_model(model, weights=weights, arch=arch, device=_device(device))
+    G.layer(layer)
+    path = stats_cache_path(G.fingerprint(), layer, n, seed)
+    cached = path.is_file() and not no_cache
+    t0 = time.perf_counter()
+    result = layer_stats(G, layer, n=n, seed=seed, batch_size=batch_size, progress=True,
+                         cache=not no_cache)
+    took = time.perf_counter() - t0
+    click.echo(describe(result))
+    how = "read from cache" if cached else f"computed in {took:.1f} s ({n / took:.0f} samples/s)"
+    click.echo(f"{how}{'' if no_cache else f'; cached at {path}'}")
+
+
+@main.command()
+@click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="Edited checkpoint to write (the family's own format).")
+@click.option("--delta", "delta_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the edit as a small delta file (.safetensors).")
+@click.option("--solver", type=click.Choice(list(METHODS)), default=None,
+              help="Override the spec's solver.")
+@spec_model_options
+def edit(spec_path, out, delta_path, solver, model, weights, arch, device):
+    """Apply the edit in SPEC.json and export the edited model.
+
+    \b
+    Examples:
+      rewrite edit examples/add-sunglasses.json --out edited.pt --delta edit.safetensors
+      rewrite edit my-edit.json --solver adam --out edited.pt
+    """
+    spec, G = _load_for_spec(spec_path, model, weights, arch, device)
+    if solver:
+        spec.solver, spec.solver_params = solver, {}
+        spec.validate_for(G)
+    session = Rewriter(G, progress=True)
+    click.echo(f"editing {spec.layer} of {spec.model} with {spec.solver} "
+               f"(rank {spec.rank}, {spec.direction} direction) ...", err=True)
+    d = session.apply(spec)
+    click.echo(f"{spec.kind} edit on {d.layer}: {d.loss_kind} loss {d.loss_before:.4f} -> "
+               f"{d.loss:.4f} in {d.seconds:.2f} s")
+    session.export_checkpoint(out)
+    click.echo(f"wrote {out}")
+    if delta_path:
+        session.export_deltas(delta_path)
+        click.echo(f"wrote {delta_path}")
+
+
+@main.command("apply")
+@click.argument("model")
+@click.argument("delta_path", metavar="DELTA", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="Edited checkpoint to write.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Local checkpoint to use instead of downloading MODEL.")
+@click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None)
+@click.option("--device", default="auto", show_default=True)
+def apply_cmd(model, delta_path, out, weights, arch, device):
+    """Re-apply the edits of a delta file to MODEL and export the result.
+
+    \b
+    Example:
+      rewrite apply dcgan-digiface64 edit.safetensors --out edited.pt
+    """
+    G = load_model(model, weights=weights, arch=arch, device=_device(device))
+    session = Rewriter(G)
+    deltas = session.apply_delta_file(delta_path)
+    session.export_checkpoint(out)
+    click.echo(f"applied {len(deltas)} edit(s) from {delta_path}; wrote {out}")
+
+
+@main.command()
+@click.argument("model")
+@click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
+@click.option("--seeds", default="100-115", show_default=True, callback=_seeds,
+              help="Held-out samples to show.")
+@click.option("--out", type=click.Path(dir_okay=False), default="compare.png", show_default=True)
+@click.option("--cols", type=click.IntRange(min=1), default=None,
+              help="Samples per row pair (default: up to 16).")
+@click.option("--scale", type=click.IntRange(1, 16), default=2, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--weights", type=click.Path(dir_okay=False), default=None)
+@click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None)
+@click.option("--device", default="auto", show_default=True)
+def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch, device):
+    """Render SEEDS before (upper row) and after (lower row) the edit in SPEC.json.
+
+    \b
+    Example:
+      rewrite compare dcgan-digiface64 examples/add-sunglasses.json --seeds 100-115 --out cmp.png
+    """
+    if Path(out).suffix.lower() != ".png":
+        raise click.BadParameter(f"{out} must end in .png", param_hint="--out")
+    spec = EditSpec.load(spec_path)
+    G = load_model(model, weights=weights, arch=arch, device=_device(device))
+    spec.validate_for(G)
+    before, after = before_after(G, spec, seeds, batch_size=batch_size, progress=None)
+    save_png(before_after_grid(before, after, seeds, cols=cols, scale=scale), out)
+    click.echo(f"wrote {out}: {len(seeds)} samples before and after {spec.name or spec_path}")
+
+
+@main.command("import-edit")
+@click.argument("legacy_path", metavar="OLD.json", type=click.Path(dir_okay=False))
+@click.option("--layer", required=True, help="Layer to edit (the old format does not store it).")
+@click.option("--rank", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--weights", type=click.Path(dir_okay=False), default=None)
+@click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Spec file to write.")
+def import_edit(legacy_path, layer, rank, model, weights, arch, out):
+    """Convert an edit saved by the paper's original tool into a spec file.
+
+    \b
+    Example:
+      rewrite import-edit old-edit.json --layer main.6 --rank 1 --out edit.json
+    """
+    try:
+        obj = json.loads(Path(legacy_path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise click.BadParameter(f"cannot read {legacy_path}: {e}", param_hint="OLD.json")
+    G = load_model(model, weights=weights, arch=arch, device="cpu")
+    spec = import_legacy(obj, model, layer, G.resolution, rank=rank, name=Path(legacy_path).stem)
+    spec.validate_for(G)
+    spec.save(out)
+    click.echo(f"wrote {out}: {spec.kind} edit with {len(spec.context)} context region(s)")
 
 
 if __name__ == "__main__":

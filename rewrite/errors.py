@@ -28,3 +28,19 @@ class LayerNotFoundError(RewriteError):
 
 class SeedSpecError(RewriteError):
     """A seed list such as ``0-31,40`` could not be parsed."""
+
+
+class EditError(RewriteError):
+    """An edit cannot be computed as asked (empty mask, rank too large, ...)."""
+
+
+class SpecError(RewriteError):
+    """An edit specification is invalid; the message lists every problem found."""
+
+    def __init__(self, problems):
+        self.problems = list(problems) if not isinstance(problems, str) else [problems]
+        super().__init__("invalid edit specification:\n  - " + "\n  - ".join(self.problems))
+
+
+class DeltaFileError(RewriteError):
+    """A delta file is unreadable, corrupt, or does not fit the model."""

@@ -22,6 +22,10 @@ from typing import Iterable
 
 import numpy as np
 
+#: Sample indices run from 0 to MAX_SAMPLES - 1; higher ones would take minutes to
+#: reach in the random stream and are almost certainly typos.
+MAX_SAMPLES = 1_000_000
+
 
 class LatentTable:
     """Rows of the seeded standard-normal stream, looked up by sample index.
@@ -63,6 +67,8 @@ class LatentTable:
             raise ValueError("indices must be a flat list of integers")
         if idx.size and idx.min() < 0:
             raise ValueError(f"sample indices must be >= 0, got {int(idx.min())}")
+        if idx.size and idx.max() >= MAX_SAMPLES:
+            raise ValueError(f"sample indices must be below {MAX_SAMPLES}, got {int(idx.max())}")
         out = np.empty((idx.size, self.z_dim), dtype=np.float32)
         chunks = idx // self.chunk_rows
         for c in np.unique(chunks):

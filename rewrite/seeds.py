@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .errors import SeedSpecError
+from .latents import MAX_SAMPLES
 
 #: Refuse lists longer than this; a typo like ``0-10000000`` would run for hours.
 MAX_SEEDS = 1_000_000
@@ -31,6 +32,8 @@ def parse_seeds(text: str) -> list[int]:
                                 "integers and ranges like 0-31, separated by commas") from None
         if start < 0 or end < 0:
             raise SeedSpecError(f"seeds must be non-negative, got {part!r}")
+        if end >= MAX_SAMPLES:
+            raise SeedSpecError(f"seeds must be below {MAX_SAMPLES}, got {part!r}")
         if end < start:
             raise SeedSpecError(f"seed range {part} is empty: its end is below its start "
                                 f"(did you mean {end}-{start}?)")

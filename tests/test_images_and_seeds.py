@@ -54,7 +54,7 @@ def test_parse_seeds(text, want):
 
 @pytest.mark.parametrize("text,msg", [("5-2", "did you mean 2-5"), ("", "empty seed list"),
                                       ("a-3", "cannot read"), ("1,,2", "cannot read"),
-                                      ("-3", "cannot read"), ("0-99999999", "more than")])
+                                      ("-3", "cannot read"), ("0-99999999", "below 1000000"), ("0-999999,0-5", "more than")])
 def test_bad_seeds(text, msg):
     with pytest.raises(SeedSpecError, match=msg):
         parse_seeds(text)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -83,6 +83,62 @@ class Split:
         return dataclasses.replace(self, values=values)
 
 
+@dataclasses.dataclass
+class LayerFunction:
+    """One editable layer as tensors and functions, for the solvers (no model inside).
+
+    ``values = tail(linear(keys, weight))`` where ``linear`` is linear in
+    ``weight`` and ``tail(pre) = gain * act(scale * pre + shift)`` is elementwise.
+
+    Attributes:
+        name: layer name.
+        weight: the current weight W0 (a detached copy), e.g. [in, out, k, k].
+        in_axis: the weight's input-channel axis (keys live there).
+        out_axis: the weight's output-channel axis.
+        linear: ``(keys [N, C_in, h, w], weight) -> pre [N, C_out, H, W]``, linear in weight.
+        scale: per-channel factor of the tail, broadcastable to pre (e.g. [1, C_out, 1, 1]).
+        shift: additive term of the tail, broadcastable to pre.
+        activation: ``relu``, ``leaky_relu``, ``tanh`` or ``identity``.
+        negative_slope: slope of ``leaky_relu`` below zero.
+        gain: factor after the activation.
+        exact: optional ``(keys, weight) -> values`` when the true layer is not
+            ``tail(linear(...))`` for an edited weight (e.g. StyleGAN2's demodulation
+            depends on the weight); None means ``tail(linear(...))`` is exact.
+    """
+
+    name: str
+    weight: torch.Tensor
+    in_axis: int
+    out_axis: int
+    linear: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    scale: torch.Tensor
+    shift: torch.Tensor
+    activation: str = "identity"
+    negative_slope: float = 0.2
+    gain: float = 1.0
+    exact: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+
+    def tail(self, pre: torch.Tensor) -> torch.Tensor:
+        """Values from pre-activations (same shape)."""
+        a = self.scale * pre + self.shift
+        if self.activation == "relu":
+            a = torch.relu(a)
+        elif self.activation == "leaky_relu":
+            a = torch.nn.functional.leaky_relu(a, self.negative_slope)
+        elif self.activation == "tanh":
+            a = torch.tanh(a)
+        elif self.activation != "identity":
+            raise ValueError(f"unknown activation {self.activation!r}")
+        return a * self.gain if self.gain != 1.0 else a
+
+    def forward(self, keys: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The layer's values [N, C_out, H, W] for ``keys`` with ``weight`` (default W0)."""
+        weight = self.weight if weight is None else weight
+        if self.exact is not None:
+            return self.exact(keys, weight)
+        return self.tail(self.linear(keys, weight))
+
+
 class Generator(nn.Module):
     """Base class of all generator families (see the module docstring)."""
 
@@ -95,7 +151,7 @@ class Generator(nn.Module):
     def __init__(self, latent_seed: int = 1):
         super().__init__()
         self.latent_seed = latent_seed
-        self._latent_table: LatentTable | None = None
+        self._latent_tables: dict[int, LatentTable] = {}
 
     # -- latents -----------------------------------------------------------
     @property
@@ -106,11 +162,16 @@ class Generator(nn.Module):
             n *= s
         return n
 
-    def latents(self, indices: Iterable[int]) -> torch.Tensor:
-        """Latents for sample ``indices``: float32 [N, *z_shape] on the model's device."""
-        if self._latent_table is None:
-            self._latent_table = LatentTable(self.z_dim, seed=self.latent_seed)
-        rows = self._latent_table.rows(indices)
+    def latents(self, indices: Iterable[int], seed: int | None = None) -> torch.Tensor:
+        """Latents for sample ``indices``: float32 [N, *z_shape] on the model's device.
+
+        ``seed`` selects another stream (default: ``latent_seed``, the gallery's);
+        statistics use their own so they do not depend on the samples a user edits.
+        """
+        seed = self.latent_seed if seed is None else int(seed)
+        if seed not in self._latent_tables:
+            self._latent_tables[seed] = LatentTable(self.z_dim, seed=seed)
+        rows = self._latent_tables[seed].rows(indices)
         return torch.from_numpy(rows).reshape(-1, *self.z_shape).to(self.device)
 
     @property
@@ -140,6 +201,19 @@ class Generator(nn.Module):
 
     def resume(self, split: Split) -> torch.Tensor:
         """Finish rendering from ``split.values``; returns images [N, 3, H, W] in [-1, 1]."""
+        raise NotImplementedError
+
+    def layer_function(self, split: Split) -> LayerFunction:
+        """The layer of ``split`` as a :class:`LayerFunction` valid for its samples."""
+        raise NotImplementedError
+
+    def weight_name(self, layer: str) -> str:
+        """State-dict name of the weight that an edit of ``layer`` rewrites."""
+        raise NotImplementedError
+
+    def unit_ablation(self, layer: str, units: Iterable[int]) -> dict[str, torch.Tensor]:
+        """New values of the parameters that make ``units`` of ``layer`` output zero
+        everywhere (GAN-Dissection ablation); ``{state-dict name: tensor}``."""
         raise NotImplementedError
 
     # -- checkpoints -------------------------------------------------------

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from .base import Generator, LayerInfo, Split
+from .base import Generator, LayerFunction, LayerInfo, Split
 
 _KEY = re.compile(r"^main\.(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var")
@@ -122,6 +122,59 @@ class DCGANGenerator(Generator):
     def resume(self, split: Split) -> torch.Tensor:
         _, stop = self._block_range(self._block_of(split.layer))
         return self.main[stop:](split.values)
+
+    def weight_name(self, layer: str) -> str:
+        self.layer(layer)
+        return f"{layer}.weight"
+
+    def layer_function(self, split: Split) -> LayerFunction:
+        """Transposed conv (linear), then BatchNorm folded to a per-channel affine and ReLU,
+        or Tanh for the last layer."""
+        b = self._block_of(split.layer)
+        start, _ = self._block_range(b)
+        conv: nn.ConvTranspose2d = self.main[start]
+        c_out = conv.out_channels
+        scale = torch.ones(c_out, device=conv.weight.device)
+        shift = (conv.bias.detach().clone() if conv.bias is not None
+                 else torch.zeros(c_out, device=conv.weight.device))
+        if b < self.config.depth - 1:
+            bn: nn.BatchNorm2d = self.main[start + 1]
+            inv = (bn.running_var + bn.eps).rsqrt() * bn.weight
+            shift = (shift - bn.running_mean) * inv + bn.bias
+            scale = inv
+            activation = "relu"
+        else:
+            activation = "tanh"
+        stride, padding = conv.stride, conv.padding
+
+        def linear(keys: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+            return nn.functional.conv_transpose2d(keys, weight, None, stride, padding)
+
+        return LayerFunction(
+            name=split.layer, weight=conv.weight.detach().clone(), in_axis=0, out_axis=1,
+            linear=linear, scale=scale.detach().reshape(1, -1, 1, 1),
+            shift=shift.detach().reshape(1, -1, 1, 1), activation=activation)
+
+    def unit_ablation(self, layer: str, units) -> dict[str, torch.Tensor]:
+        """Zero the units' weights and, after BatchNorm, their scale and shift (ReLU(0) = 0)."""
+        b = self._block_of(layer)
+        start, _ = self._block_range(b)
+        units = list(units)
+        state = self.state_dict()
+        names = [f"main.{start}.weight"]
+        if self.config.conv_bias:
+            names.append(f"main.{start}.bias")
+        if b < self.config.depth - 1:
+            names += [f"main.{start + 1}.weight", f"main.{start + 1}.bias"]
+        new = {}
+        for name in names:
+            t = state[name].detach().clone()
+            if t.ndim == 4:
+                t[:, units] = 0
+            else:
+                t[units] = 0
+            new[name] = t
+        return new
 
     def checkpoint(self) -> dict[str, Any]:
         """``{'netG_state_dict': state_dict}``, the tutorial's training-checkpoint layout."""

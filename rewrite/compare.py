@@ -1,0 +1,66 @@
+"""Before/after pictures of an edit.
+
+Usage::
+
+    before, after = before_after(G, spec, seeds=range(100, 116))
+    save_png(before_after_grid(before, after, list(range(100, 116))), "compare.png")
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from .edit.session import Rewriter
+from .edit.spec import EditSpec
+from .images import make_grid
+from .models.base import Generator
+from .sampling import generate
+
+
+def before_after(G: Generator, edit: EditSpec | Rewriter, seeds: Sequence[int],
+                 batch_size: int = 32, progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images of ``seeds`` without and with the edit: two uint8 arrays [N, H, W, 3].
+
+    ``edit`` is a spec (applied to ``G`` and undone afterwards, leaving ``G`` as it
+    was) or a session whose edits are already applied (rendered, reset, then re-applied).
+    """
+    if isinstance(edit, Rewriter):
+        after = generate(edit.model, seeds, batch_size, progress)
+        deltas = edit.deltas
+        edit.reset()
+        try:
+            before = generate(edit.model, seeds, batch_size, progress)
+        finally:
+            for d in deltas:
+                edit.apply(d)
+        return before, after
+    before = generate(G, seeds, batch_size, progress)
+    session = Rewriter(G, progress=progress)
+    session.apply(edit)
+    try:
+        after = generate(G, seeds, batch_size, progress)
+    finally:
+        session.reset()
+    return before, after
+
+
+def before_after_grid(before: np.ndarray, after: np.ndarray, seeds: Sequence[int],
+                      cols: int | None = None, scale: int = 2, labels: bool = True) -> Image.Image:
+    """Original rows above edited rows, ``cols`` samples per row pair (default up to 16)."""
+    n = len(seeds)
+    assert before.shape == after.shape and before.shape[0] == n
+    cols = cols or min(n, 16)
+    tiles, names = [], []
+    for start in range(0, n, cols):
+        chunk = list(range(start, min(start + cols, n)))
+        pad = cols - len(chunk)
+        blank = np.full_like(before[:1], 255)
+        tiles += [before[i:i + 1] for i in chunk] + [blank] * pad
+        names += [f"#{seeds[i]}" for i in chunk] + [""] * pad
+        tiles += [after[i:i + 1] for i in chunk] + [blank] * pad
+        names += [f"#{seeds[i]} edited" for i in chunk] + [""] * pad
+    return make_grid(np.concatenate(tiles), cols=cols, labels=names if labels else None,
+                     scale=scale)

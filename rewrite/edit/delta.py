@@ -1,0 +1,149 @@
+"""A computed edit, kept apart from the model: low-rank factors or dense changes.
+
+``Delta.changes(G)`` gives the additive change of each parameter it touches;
+:func:`save_deltas` / :func:`load_deltas` store a sequence of deltas as one
+safetensors file (``Λ`` and ``D`` per constrained edit, dense tensors for the
+baselines, the spec and figures as JSON metadata) that re-applies to the
+original model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..errors import DeltaFileError
+from ..fileio import atomic_path
+from ..memory.update import low_rank_delta
+
+DELTA_FORMAT = "rewrite.delta"
+DELTA_VERSION = 1
+
+
+@dataclasses.dataclass
+class LowRank:
+    """``ΔW = Λ D`` on parameter ``param`` (see :mod:`rewrite.memory.update`)."""
+
+    param: str
+    lam: torch.Tensor          # [out, rest..., r]
+    D: torch.Tensor            # [r, in]
+    in_axis: int
+    out_axis: int
+
+
+@dataclasses.dataclass
+class Delta:
+    """One edit's change to a model, with how it was obtained.
+
+    Attributes:
+        layer: the edited layer.
+        method: the solver or baseline that produced it.
+        low_rank: the factors of a constrained edit, else None.
+        dense: additive changes by parameter name (baselines), else empty.
+        loss_before, loss: the goal loss before and after (``loss_kind`` says which loss).
+        seconds: time spent computing it.
+        spec: the edit specification as JSON (None for a hand-made delta).
+        units: erased units, for erase edits.
+    """
+
+    layer: str
+    method: str
+    low_rank: LowRank | None = None
+    dense: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
+    loss_before: float = float("nan")
+    loss: float = float("nan")
+    loss_kind: str = "layer-L1"
+    seconds: float = 0.0
+    steps: int = 0
+    spec: dict | None = None
+    units: list[int] | None = None
+
+    def changes(self, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+        """Additive change of each touched parameter, ``{state-dict name: tensor}``."""
+        out = dict(self.dense)
+        if self.low_rank is not None:
+            lr = self.low_rank
+            d = low_rank_delta(lr.lam.to(dtype), lr.D.to(dtype), lr.in_axis, lr.out_axis)
+            out[lr.param] = out[lr.param] + d if lr.param in out else d
+        return out
+
+    def figures(self) -> dict[str, Any]:
+        """Method, losses and time, for tables and metadata."""
+        return {"layer": self.layer, "method": self.method, "loss_before": self.loss_before,
+                "loss": self.loss, "loss_kind": self.loss_kind, "seconds": self.seconds,
+                "steps": self.steps, "units": self.units,
+                "rank": None if self.low_rank is None else int(self.low_rank.D.shape[0])}
+
+
+def save_deltas(deltas: list[Delta], path: str | Path, base_fingerprint: str) -> Path:
+    """Write ``deltas`` (in the order applied) to a safetensors file, atomically."""
+    tensors: dict[str, torch.Tensor] = {}
+    entries = []
+    for i, d in enumerate(deltas):
+        entry: dict[str, Any] = {"figures": d.figures(), "spec": d.spec, "dense": sorted(d.dense)}
+        if d.low_rank is not None:
+            lr = d.low_rank
+            tensors[f"edit.{i}.lambda"] = lr.lam.detach().cpu().contiguous()
+            tensors[f"edit.{i}.D"] = lr.D.detach().cpu().contiguous()
+            entry["low_rank"] = {"param": lr.param, "in_axis": lr.in_axis, "out_axis": lr.out_axis}
+        for name, t in d.dense.items():
+            tensors[f"edit.{i}.dense.{name}"] = t.detach().cpu().contiguous()
+        entries.append(entry)
+    meta = {"format": DELTA_FORMAT, "version": str(DELTA_VERSION),
+            "base_fingerprint": base_fingerprint, "edits": json.dumps(entries)}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return Path(path)
+
+
+def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
+    """Read a delta file; returns ``(deltas, base_fingerprint)``.
+
+    Raises:
+        DeltaFileError: unreadable file, wrong format or version, missing tensors,
+            or non-finite numbers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DeltaFileError(f"delta file not found: {path}")
+    try:
+        with safe_open(str(path), "pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DeltaFileError(f"{path} is not a readable delta file ({e})") from None
+    if meta.get("format") != DELTA_FORMAT:
+        raise DeltaFileError(f"{path} is not a rewrite delta file (format "
+                             f"{meta.get('format')!r}); make one with `rewrite edit --delta`")
+    if meta.get("version") != str(DELTA_VERSION):
+        raise DeltaFileError(f"{path} has delta version {meta.get('version')!r}; this rewrite "
+                             f"reads version {DELTA_VERSION}")
+    for name, t in tensors.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise DeltaFileError(f"{path}: tensor {name} holds NaN or infinite values; "
+                                 "the file is corrupt, refusing to apply it")
+    try:
+        entries = json.loads(meta["edits"])
+        deltas = []
+        for i, e in enumerate(entries):
+            fig = e["figures"]
+            low = None
+            if "low_rank" in e:
+                lr = e["low_rank"]
+                low = LowRank(lr["param"], tensors[f"edit.{i}.lambda"], tensors[f"edit.{i}.D"],
+                              int(lr["in_axis"]), int(lr["out_axis"]))
+            dense = {n: tensors[f"edit.{i}.dense.{n}"] for n in e["dense"]}
+            deltas.append(Delta(layer=fig["layer"], method=fig["method"], low_rank=low,
+                                dense=dense, loss_before=fig["loss_before"], loss=fig["loss"],
+                                loss_kind=fig.get("loss_kind", "layer-L1"),
+                                seconds=fig["seconds"], steps=fig.get("steps", 0),
+                                spec=e.get("spec"), units=fig.get("units")))
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
+        raise DeltaFileError(f"{path}: damaged edit list in the metadata ({e!r})") from None
+    return deltas, meta.get("base_fingerprint", "")

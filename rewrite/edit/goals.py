@@ -1,0 +1,199 @@
+"""Turn an edit specification into tensors: goal keys and values, loss mask, directions.
+
+* copy: the copy mask on sample A, resampled to the value grid, gives the object
+  (A's values in the mask's bounding box) and its alpha (cell coverage);
+* paste: the object goes onto sample B, centred on the paste mask's bounding
+  box or moved by an offset; goal values = B's values with the object blended
+  in; the loss counts the pasted box (the paper's "tight paste");
+* context: masks on a few samples; key cells covered more than half give the
+  context keys, and with the layer's second moment the directions D. Without
+  context the keys under the pasted object are used;
+* erase: for each context region, the goal is the sample's values with the
+  units most active there (relative to each unit's RMS over many samples)
+  zeroed inside the region.
+
+Usage::
+
+    inputs = build_inputs(G, spec, stats)
+    problem = inputs.problem(G)               # for rewrite.memory.solvers
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from ..errors import EditError
+from ..memory.directions import context_directions
+from ..memory.solvers import EditProblem
+from ..models.base import Generator, LayerInfo, Split
+from ..statistics import LayerStats
+from .masks import KEY_COVERAGE, VALUE_COVERAGE, bounding_box, coverage, render_mask
+from .spec import EditSpec
+
+
+@dataclasses.dataclass
+class EditInputs:
+    """Everything an edit method needs, as tensors.
+
+    Attributes:
+        info: the edited layer.
+        goal_samples: sample indices of the goal rows.
+        split: the forward pass of the goal samples stopped at the layer.
+        goal: goal values [N, C_out, H, W].
+        mask: loss mask on the value grid [N, 1, H, W].
+        context_keys: key vectors that define the rule [M, C_in].
+        D: directions [r, C_in], orthonormal rows (float64).
+        target_image: the goal at image level [N, 3, R, R] in [-1, 1] (the pasted
+            image, or the original images for erase).
+        image_mask: where ``target_image`` counts [N, 1, R, R].
+        units: the erased units (erase edits), else None.
+    """
+
+    info: LayerInfo
+    goal_samples: list[int]
+    split: Split
+    goal: torch.Tensor
+    mask: torch.Tensor
+    context_keys: torch.Tensor
+    D: torch.Tensor
+    target_image: torch.Tensor
+    image_mask: torch.Tensor
+    units: list[int] | None = None
+
+    def problem(self, G: Generator) -> EditProblem:
+        """The solver's view: the layer's functions with W0, keys, goal, mask, D."""
+        return EditProblem(G.layer_function(self.split), self.split.keys, self.goal, self.mask,
+                           self.D.to(self.split.keys.dtype))
+
+
+def _cells_to_pixels(res: int, size: int) -> int:
+    if size % res:
+        raise EditError(f"image size {size} is not a multiple of the layer grid {res}")
+    return size // res
+
+
+def context_keys(G: Generator, spec: EditSpec, info: LayerInfo) -> torch.Tensor:
+    """Key vectors [M, C_in] under the context masks (cells covered more than half)."""
+    rows = []
+    for i, sel in enumerate(spec.context):
+        cov = coverage(render_mask(sel.mask, G.resolution), info.key_resolution)
+        cells = cov > KEY_COVERAGE
+        if not cells.any():
+            raise EditError(f"context[{i}] on sample {sel.sample} covers no key cell of "
+                            f"{spec.layer} by more than half; draw a larger region")
+        keys = G.split(G.latents([sel.sample]), spec.layer).keys[0]         # [C_in, h, w]
+        rows.append(keys[:, cells].T)
+    return torch.cat(rows) if rows else torch.zeros(0, info.in_channels)
+
+
+def unit_scores(values: torch.Tensor, region: torch.Tensor, rms: torch.Tensor) -> torch.Tensor:
+    """How strongly each unit fires in ``region``: mean value there / the unit's RMS.
+
+    Args:
+        values: [N, C, H, W]; region: bool [N, H, W]; rms: [C]. Returns float [C].
+    """
+    inside = values.permute(1, 0, 2, 3)[:, region]                          # [C, P]
+    return inside.mean(1).double() / rms.clamp_min(1e-12)
+
+
+@torch.no_grad()
+def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
+    """Compute goal, loss mask, context keys and directions for ``spec`` on ``G``.
+
+    ``spec`` must have passed :meth:`EditSpec.validate_for` on ``G``; ``stats`` are
+    the layer's statistics (the second moment defines D; unit RMS ranks erase units).
+    """
+    info = G.layer(spec.layer)
+    size, vres = G.resolution, info.value_resolution
+    cell = _cells_to_pixels(vres, size)
+    if spec.kind == "copy-paste":
+        inputs = _copy_paste(G, spec, info, cell)
+    else:
+        inputs = _erase(G, spec, info, stats)
+    keys = inputs.context_keys
+    if spec.context:
+        keys = context_keys(G, spec, info)
+    inputs.context_keys = keys
+    inputs.D = context_directions(keys, stats.keys.moment(), spec.rank, spec.direction)
+    return inputs
+
+
+def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> EditInputs:
+    size, vres = G.resolution, info.value_resolution
+    a, b = spec.copy.sample, spec.paste.sample
+    split_a = G.split(G.latents([a]), spec.layer)
+    split_b = G.split(G.latents([b]), spec.layer)
+    copy_px = render_mask(spec.copy.mask, size)
+    cov = coverage(copy_px, vres)
+    if not (cov > VALUE_COVERAGE).any():
+        raise EditError(f"the copy mask on sample {a} is empty at {spec.layer}")
+    r0, r1, c0, c1 = bounding_box(cov > VALUE_COVERAGE)
+    h, w = r1 - r0, c1 - c0
+    obj = split_a.values[0, :, r0:r1, c0:c1]                                  # [C_out, h, w]
+    alpha = cov[r0:r1, c0:c1]                                                 # [h, w]
+    # Where the object lands (top-left cell), before clipping to the grid.
+    if spec.paste.mask is not None:
+        pcov = coverage(render_mask(spec.paste.mask, size), vres)
+        pr0, pr1, pc0, pc1 = bounding_box(pcov > VALUE_COVERAGE)
+        tr = int(np.floor((pr0 + pr1 - h) / 2 + 0.5))
+        tc = int(np.floor((pc0 + pc1 - w) / 2 + 0.5))
+    else:
+        dx, dy = spec.paste.offset
+        tr, tc = r0 + int(round(dy / cell)), c0 + int(round(dx / cell))
+    # Clip the box to the grid, trimming the object accordingly.
+    sr0, sc0 = max(0, -tr), max(0, -tc)
+    sr1, sc1 = h - max(0, tr + h - vres), w - max(0, tc + w - vres)
+    if sr1 <= sr0 or sc1 <= sc0:
+        raise EditError("the paste location puts the copied object entirely outside the "
+                        "image; move the paste mask or offset")
+    tr0, tc0 = tr + sr0, tc + sc0
+    tr1, tc1 = tr0 + (sr1 - sr0), tc0 + (sc1 - sc0)
+    obj, alpha = obj[:, sr0:sr1, sc0:sc1], alpha[sr0:sr1, sc0:sc1]
+    goal = split_b.values.clone()
+    region = goal[0, :, tr0:tr1, tc0:tc1]
+    goal[0, :, tr0:tr1, tc0:tc1] = region * (1 - alpha) + obj * alpha
+    mask = torch.zeros(1, 1, vres, vres)
+    mask[0, 0, tr0:tr1, tc0:tc1] = 1
+    # The same paste at image level (for pixel-space baselines and previews).
+    img_a, img_b = G(G.latents([a])), G(G.latents([b]))
+    src = img_a[0, :, (r0 + sr0) * cell:(r0 + sr1) * cell, (c0 + sc0) * cell:(c0 + sc1) * cell]
+    a_px = torch.from_numpy(copy_px)[(r0 + sr0) * cell:(r0 + sr1) * cell,
+                                     (c0 + sc0) * cell:(c0 + sc1) * cell]
+    target = img_b.clone()
+    dst = target[0, :, tr0 * cell:tr1 * cell, tc0 * cell:tc1 * cell]
+    target[0, :, tr0 * cell:tr1 * cell, tc0 * cell:tc1 * cell] = dst * (1 - a_px) + src * a_px
+    image_mask = torch.zeros(1, 1, size, size)
+    image_mask[0, 0, tr0 * cell:tr1 * cell, tc0 * cell:tc1 * cell] = 1
+    # Keys under the pasted object: used as context when the spec gives none.
+    placed = torch.zeros(vres, vres)
+    placed[tr0:tr1, tc0:tc1] = alpha
+    kcov = coverage(placed, info.key_resolution)
+    cells = kcov > KEY_COVERAGE
+    if not cells.any():
+        cells = kcov > 0
+    own_keys = split_b.keys[0][:, cells].T
+    return EditInputs(info, [b], split_b, goal, mask, own_keys, torch.zeros(0), target, image_mask)
+
+
+def _erase(G: Generator, spec: EditSpec, info: LayerInfo, stats: LayerStats) -> EditInputs:
+    size, vres = G.resolution, info.value_resolution
+    samples = [c.sample for c in spec.context]
+    split = G.split(G.latents(samples), spec.layer)
+    region = torch.stack([coverage(render_mask(c.mask, size), vres) > VALUE_COVERAGE
+                          for c in spec.context])                            # [N, H, W]
+    scores = unit_scores(split.values, region, stats.values.rms().to(split.values.device))
+    units = torch.argsort(scores, descending=True)[:spec.erase_units].tolist()
+    goal = split.values.clone()
+    sel = region[:, None].expand(-1, len(units), -1, -1)
+    g = goal[:, units]
+    g[sel] = 0
+    goal[:, units] = g
+    mask = region[:, None].float()
+    images = G(G.latents(samples))
+    image_mask = torch.nn.functional.interpolate(mask, size=(size, size), mode="nearest")
+    return EditInputs(info, samples, split, goal, mask, torch.zeros(0, info.in_channels),
+                      torch.zeros(0), images, image_mask, units)
+

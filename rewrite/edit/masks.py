@@ -1,0 +1,117 @@
+"""Masks drawn on images, and their resampling to a layer's grid.
+
+A mask is given in image pixels as one of
+``{"rect": [x0, y0, x1, y1]}`` (x1, y1 exclusive), ``{"polygon": [[x, y], ...]}``
+or ``{"png": "data:image/png;base64,..."}`` (the PNG's alpha channel, or its grey
+level when it has none, at the image's resolution). It becomes a float array
+[H, W] in [0, 1].
+
+On a layer grid of size r, a cell's *coverage* is the mean of the mask over the
+cell's pixels (area resampling). Key cells count when coverage > 0.5, value
+cells when coverage > 0.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from ..errors import EditError
+
+#: Cell-coverage thresholds for keys and values (see the module docstring).
+KEY_COVERAGE = 0.5
+VALUE_COVERAGE = 0.0
+
+
+def mask_problems(mask: Any, size: int) -> list[str]:
+    """Everything wrong with a mask description for ``size``x``size`` images (empty if fine)."""
+    if not isinstance(mask, dict) or len(mask) != 1:
+        return ["a mask must be an object with exactly one of 'rect', 'polygon', 'png'"]
+    (kind, data), = mask.items()
+    if kind == "rect":
+        if (not isinstance(data, list) or len(data) != 4
+                or not all(isinstance(v, (int, float)) for v in data)):
+            return ["'rect' must be [x0, y0, x1, y1]"]
+        x0, y0, x1, y1 = data
+        if not (0 <= x0 < x1 <= size and 0 <= y0 < y1 <= size):
+            return [f"rect {data} must satisfy 0 <= x0 < x1 <= {size} and 0 <= y0 < y1 <= {size}"]
+        return []
+    if kind == "polygon":
+        if (not isinstance(data, list) or len(data) < 3
+                or not all(isinstance(p, list) and len(p) == 2 for p in data)):
+            return ["'polygon' must be a list of at least three [x, y] points"]
+        return []
+    if kind == "png":
+        try:
+            img = decode_png(data)
+        except EditError as e:
+            return [str(e)]
+        if img.size != (size, size):
+            return [f"PNG mask is {img.size[0]}x{img.size[1]} but the model's images are "
+                    f"{size}x{size}; draw the mask at the image resolution"]
+        return []
+    return [f"unknown mask type {kind!r}; use 'rect', 'polygon' or 'png'"]
+
+
+def decode_png(data: str) -> Image.Image:
+    """Decode a ``data:image/png;base64,...`` URL (or bare base64) into a PIL image."""
+    if not isinstance(data, str):
+        raise EditError("a PNG mask must be a data URL string")
+    payload = data.split(",", 1)[1] if data.startswith("data:") else data
+    try:
+        img = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+        img.load()
+    except (binascii.Error, ValueError, OSError) as e:
+        raise EditError(f"cannot decode the PNG mask ({e})") from None
+    return img
+
+
+def encode_png(mask: np.ndarray) -> str:
+    """A float mask [H, W] in [0, 1] as a ``data:image/png;base64`` URL (grey level)."""
+    img = Image.fromarray((np.clip(mask, 0, 1) * 255).round().astype(np.uint8), "L")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def render_mask(mask: dict, size: int) -> np.ndarray:
+    """The mask as float32 [size, size] in [0, 1]; call :func:`mask_problems` first."""
+    (kind, data), = mask.items()
+    if kind == "rect":
+        out = np.zeros((size, size), np.float32)
+        x0, y0, x1, y1 = (int(round(v)) for v in data)
+        out[y0:y1, x0:x1] = 1
+        return out
+    if kind == "polygon":
+        img = Image.new("L", (size, size), 0)
+        ImageDraw.Draw(img).polygon([tuple(map(float, p)) for p in data], fill=255)
+        return np.asarray(img, np.float32) / 255
+    img = decode_png(data)
+    if "A" in img.getbands():
+        arr = np.asarray(img.getchannel("A"), np.float32)
+    else:
+        arr = np.asarray(img.convert("L"), np.float32)
+    return arr / 255
+
+
+def coverage(mask: np.ndarray | torch.Tensor, res: int) -> torch.Tensor:
+    """Fraction of each cell of a ``res``x``res`` grid covered by ``mask`` [H, W]: float [res, res]."""
+    m = torch.as_tensor(np.asarray(mask, np.float32))[None, None]
+    if m.shape[-1] == res:
+        return m[0, 0]
+    if m.shape[-1] > res:
+        return torch.nn.functional.interpolate(m, size=(res, res), mode="area")[0, 0]
+    return torch.nn.functional.interpolate(m, size=(res, res), mode="nearest")[0, 0]
+
+
+def bounding_box(cells: torch.Tensor) -> tuple[int, int, int, int]:
+    """``(r0, r1, c0, c1)`` (exclusive ends) of the True cells of a bool grid [h, w]."""
+    rows = torch.nonzero(cells.any(1))[:, 0]
+    cols = torch.nonzero(cells.any(0))[:, 0]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1

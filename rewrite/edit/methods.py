@@ -1,0 +1,165 @@
+"""Edit methods by name: the constrained solvers and the paper's baselines.
+
+``METHODS`` maps a name to a :class:`Method` (parameter dataclass, function,
+which edit kinds it serves). The constrained solvers and ``finetune-layer``
+come from :data:`rewrite.memory.solvers.SOLVERS`; two baselines need the whole
+model and live here:
+
+* ``finetune-all``: every generator weight, Adam on the pixel L1 between the
+  model's image and the pasted image inside the paste box (copy-paste only);
+* ``dissect-erase``: zero the erased units everywhere (GAN-Dissection unit
+  ablation; erase only).
+
+Each method takes ``(G, inputs, params)`` and returns a :class:`Delta`; the
+model is never modified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING, Callable
+
+import torch
+from torch.func import functional_call
+
+from ..memory.solvers import DEFAULT_SOLVER, SOLVERS, make_params
+from .delta import Delta, LowRank
+
+if TYPE_CHECKING:
+    from ..models.base import Generator
+    from .goals import EditInputs
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A registry entry."""
+
+    params: type
+    run: Callable[["Generator", "EditInputs", object], Delta]
+    kinds: tuple[str, ...]
+    constrained: bool
+    summary: str
+
+
+def _layer_solver(name: str):
+    def run(G: "Generator", inputs: "EditInputs", params) -> Delta:
+        problem = inputs.problem(G)
+        res = SOLVERS[name].solve(problem, params)
+        f = problem.layer
+        weight_name = G.weight_name(inputs.info.name)
+        if res.lam is not None:
+            return Delta(inputs.info.name, name,
+                         low_rank=LowRank(weight_name, res.lam.detach().cpu(),
+                                          problem.D.detach().cpu(), f.in_axis, f.out_axis),
+                         loss_before=res.loss_before, loss=res.loss, seconds=res.seconds,
+                         steps=res.steps)
+        return Delta(inputs.info.name, name, dense={weight_name: res.delta.detach().cpu()},
+                     loss_before=res.loss_before, loss=res.loss, seconds=res.seconds,
+                     steps=res.steps)
+    return run
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneAllParams:
+    """Adam on every generator weight; ``lr`` is absolute (the usual GAN training scale)."""
+
+    steps: int = 200
+    lr: float = 2e-4
+
+
+def finetune_all(G: "Generator", inputs: "EditInputs", p: FinetuneAllParams) -> Delta:
+    """Baseline: fine-tune all weights so the image matches the pasted image in the box."""
+    t0 = time.perf_counter()
+    z = G.latents(inputs.goal_samples)
+    target, mask = inputs.target_image, inputs.image_mask
+    base = {n: t.detach() for n, t in G.named_parameters()}
+    params = {n: t.clone().requires_grad_(True) for n, t in base.items()}
+
+    def loss_of(ps):
+        img = functional_call(G, ps, (z,))
+        return ((img - target).abs() * mask).sum() / (mask.sum() * img.shape[1])
+
+    with torch.no_grad():
+        before = float(loss_of(base))
+    opt = torch.optim.Adam(list(params.values()), lr=p.lr)
+    for _ in range(p.steps):
+        opt.zero_grad(set_to_none=True)
+        loss_of(params).backward()
+        opt.step()
+    with torch.no_grad():
+        after = float(loss_of(params))
+    dense = {n: (params[n].detach() - base[n]).cpu() for n in base}
+    return Delta(inputs.info.name, "finetune-all", dense=dense, loss_before=before, loss=after,
+                 loss_kind="pixel-L1", seconds=time.perf_counter() - t0, steps=p.steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class DissectParams:
+    """No parameters: the units come from the spec's ``erase.units``."""
+
+
+def dissect_erase(G: "Generator", inputs: "EditInputs", p: DissectParams) -> Delta:
+    """Baseline: ablate the erased units at every position (GAN Dissection)."""
+    t0 = time.perf_counter()
+    units = list(inputs.units or [])
+    state = G.state_dict()
+    new = G.unit_ablation(inputs.info.name, units)
+    dense = {n: (t - state[n]).cpu() for n, t in new.items()}
+    problem = inputs.problem(G)
+    ablated = inputs.split.values.clone()
+    ablated[:, units] = 0
+    with torch.no_grad():
+        before = float(problem.loss(inputs.split.values))
+        after = float(problem.loss(ablated))
+    return Delta(inputs.info.name, "dissect-erase", dense=dense, loss_before=before, loss=after,
+                 seconds=time.perf_counter() - t0, units=units)
+
+
+METHODS: dict[str, Method] = {
+    "closed-form+refine": Method(SOLVERS["closed-form+refine"].params,
+                                 _layer_solver("closed-form+refine"), ("copy-paste", "erase"),
+                                 True, "least squares for Λ, then 100 Adam steps on Λ (default)"),
+    "closed-form": Method(SOLVERS["closed-form"].params, _layer_solver("closed-form"),
+                          ("copy-paste", "erase"), True, "least squares for Λ at the pre-activation"),
+    "adam": Method(SOLVERS["adam"].params, _layer_solver("adam"), ("copy-paste", "erase"), True,
+                   "the paper's schedule: 2001 Adam steps on W, projected onto span(D)"),
+    "finetune-layer": Method(SOLVERS["finetune-layer"].params, _layer_solver("finetune-layer"),
+                             ("copy-paste", "erase"), False,
+                             "baseline: the same layer, no constraint"),
+    "finetune-all": Method(FinetuneAllParams, finetune_all, ("copy-paste",), False,
+                           "baseline: every weight, pixel L1 to the pasted image"),
+    "dissect-erase": Method(DissectParams, dissect_erase, ("erase",), False,
+                            "baseline: zero the erased units everywhere (GAN Dissection)"),
+}
+
+DEFAULT_METHOD = DEFAULT_SOLVER
+
+
+def method_params(name: str, overrides: dict | None = None):
+    """The parameter dataclass of method ``name`` with ``overrides`` applied."""
+    if name in SOLVERS:
+        return make_params(name, overrides)
+    cls = METHODS[name].params
+    return cls(**(overrides or {}))
+
+
+def method_param_problems(name: str, overrides: dict) -> list[str]:
+    """Problems with ``overrides`` for method ``name`` (unknown names, wrong types)."""
+    cls = METHODS[name].params
+    problems = []
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, val in overrides.items():
+        if key not in fields:
+            problems.append(f"solver {name!r} has no parameter {key!r}; it takes "
+                            f"{sorted(fields) or 'none'}")
+            continue
+        want = type(fields[key].default)
+        ok = isinstance(val, want) and not (want is not bool and isinstance(val, bool))
+        if want is float and isinstance(val, int) and not isinstance(val, bool):
+            ok = True
+        if not ok:
+            problems.append(f"solver parameter {key!r} must be a {want.__name__}, got {val!r}")
+        elif want in (int, float) and val < 0:
+            problems.append(f"solver parameter {key!r} must not be negative, got {val!r}")
+    return problems

@@ -1,0 +1,305 @@
+"""The edit specification: a versioned JSON document shared by library, CLI and app.
+
+Example (``examples/add-glasses.json``)::
+
+    {
+      "format": "rewrite.edit", "version": 1,
+      "name": "add-glasses",
+      "model": "dcgan-digiface64", "layer": "main.6", "kind": "copy-paste",
+      "rank": 1, "direction": "mean",
+      "solver": {"name": "closed-form+refine", "params": {}},
+      "stats": {"samples": 10000, "seed": 0},
+      "copy":  {"sample": 10, "mask": {"rect": [12, 24, 52, 36]}},
+      "paste": {"sample": 9,  "mask": {"rect": [12, 24, 52, 36]}},
+      "context": [{"sample": 9, "mask": {"rect": [8, 24, 56, 40]}}, ...]
+    }
+
+``paste`` takes either a ``mask`` (the object is centred on its bounding box)
+or an ``offset`` ``[dx, dy]`` in pixels from where it was copied. An ``erase``
+edit has ``context`` only (the regions to erase, which also define the rule)
+and ``"erase": {"units": N}``. The JSON Schema is ``edit-spec.schema.json``
+next to this file. :meth:`EditSpec.validate_for` checks a spec against a model
+and reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError
+from ..fileio import atomic_path
+from ..latents import MAX_SAMPLES
+from ..memory.directions import DIRECTION_METHODS
+from ..statistics import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
+from .masks import KEY_COVERAGE, coverage, mask_problems, render_mask
+from .methods import DEFAULT_METHOD, METHODS, method_param_problems
+
+FORMAT = "rewrite.edit"
+VERSION = 1
+KINDS = ("copy-paste", "erase")
+SCHEMA_PATH = Path(__file__).with_name("edit-spec.schema.json")
+DEFAULT_ERASE_UNITS = 8
+
+_TOP_KEYS = {"format", "version", "name", "description", "model", "layer", "kind", "rank",
+             "direction", "solver", "stats", "copy", "paste", "context", "erase"}
+
+
+@dataclasses.dataclass
+class Selection:
+    """A sample and a region on it (``offset`` only for a paste without a mask)."""
+
+    sample: int
+    mask: dict | None = None
+    offset: tuple[int, int] | None = None
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"sample": self.sample}
+        if self.mask is not None:
+            out["mask"] = self.mask
+        if self.offset is not None:
+            out["offset"] = list(self.offset)
+        return out
+
+
+@dataclasses.dataclass
+class EditSpec:
+    """A parsed edit specification (see the module docstring for the JSON form)."""
+
+    model: str
+    layer: str
+    kind: str
+    rank: int = 1
+    direction: str = "mean"
+    solver: str = DEFAULT_METHOD
+    solver_params: dict = dataclasses.field(default_factory=dict)
+    stats_samples: int = DEFAULT_STATS_SAMPLES
+    stats_seed: int = DEFAULT_STATS_SEED
+    copy: Selection | None = None
+    paste: Selection | None = None
+    context: list[Selection] = dataclasses.field(default_factory=list)
+    erase_units: int = DEFAULT_ERASE_UNITS
+    name: str = ""
+    description: str = ""
+
+    # -- JSON --------------------------------------------------------------
+    def to_json(self) -> dict:
+        """The spec as a JSON-ready dict (the versioned format)."""
+        out: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+        if self.name:
+            out["name"] = self.name
+        if self.description:
+            out["description"] = self.description
+        out.update({"model": self.model, "layer": self.layer, "kind": self.kind,
+                    "rank": self.rank, "direction": self.direction,
+                    "solver": {"name": self.solver, "params": dict(self.solver_params)},
+                    "stats": {"samples": self.stats_samples, "seed": self.stats_seed}})
+        if self.copy is not None:
+            out["copy"] = self.copy.to_json()
+        if self.paste is not None:
+            out["paste"] = self.paste.to_json()
+        out["context"] = [c.to_json() for c in self.context]
+        if self.kind == "erase":
+            out["erase"] = {"units": self.erase_units}
+        return out
+
+    def dumps(self) -> str:
+        """The spec as indented JSON text."""
+        return json.dumps(self.to_json(), indent=2)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the spec as JSON atomically."""
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(self.dumps() + "\n")
+        return Path(path)
+
+    @classmethod
+    def from_json(cls, obj: Any) -> "EditSpec":
+        """Parse the JSON form; every structural problem is reported in one :class:`SpecError`."""
+        problems: list[str] = []
+        if not isinstance(obj, dict):
+            raise SpecError(["an edit specification must be a JSON object"])
+        if obj.get("format", FORMAT) != FORMAT:
+            problems.append(f"'format' must be {FORMAT!r}")
+        version = obj.get("version")
+        if version != VERSION:
+            raise SpecError([f"unknown spec version {version!r}; this rewrite reads version "
+                             f"{VERSION}. Upgrade rewrite, or re-save the edit with this version"])
+        for key in sorted(set(obj) - _TOP_KEYS):
+            problems.append(f"unknown field {key!r}")
+
+        def get(key, typ, default=None, required=False):
+            if key not in obj:
+                if required:
+                    problems.append(f"missing field {key!r}")
+                return default
+            val = obj[key]
+            if typ is int and (isinstance(val, bool) or not isinstance(val, int)):
+                problems.append(f"{key!r} must be an integer, got {val!r}")
+                return default
+            if typ is not int and not isinstance(val, typ):
+                problems.append(f"{key!r} must be a {typ.__name__}, got {type(val).__name__}")
+                return default
+            return val
+
+        def selection(val, where, allow_offset=False):
+            if not isinstance(val, dict):
+                problems.append(f"{where} must be an object with 'sample' and 'mask'")
+                return None
+            extra = set(val) - {"sample", "mask"} - ({"offset"} if allow_offset else set())
+            for k in sorted(extra):
+                problems.append(f"{where}: unknown field {k!r}")
+            s = val.get("sample")
+            if isinstance(s, bool) or not isinstance(s, int):
+                problems.append(f"{where}: 'sample' must be an integer, got {s!r}")
+                s = None
+            mask, offset = val.get("mask"), val.get("offset")
+            if allow_offset and mask is None and offset is None:
+                problems.append(f"{where} needs a 'mask' (where to centre the object) or an "
+                                "'offset' [dx, dy] in pixels")
+            elif not allow_offset and mask is None:
+                problems.append(f"{where} needs a 'mask'")
+            if allow_offset and mask is not None and offset is not None:
+                problems.append(f"{where}: give 'mask' or 'offset', not both")
+            if offset is not None:
+                if (not isinstance(offset, list) or len(offset) != 2
+                        or not all(isinstance(v, int) and not isinstance(v, bool) for v in offset)):
+                    problems.append(f"{where}: 'offset' must be [dx, dy] in whole pixels")
+                    offset = None
+                else:
+                    offset = (offset[0], offset[1])
+            return Selection(s, mask, offset) if s is not None else None
+
+        solver = obj.get("solver", {"name": DEFAULT_METHOD})
+        if isinstance(solver, str):
+            solver = {"name": solver}
+        if not isinstance(solver, dict) or not isinstance(solver.get("name", DEFAULT_METHOD), str):
+            problems.append("'solver' must be an object {'name': ..., 'params': {...}}")
+            solver = {"name": DEFAULT_METHOD}
+        stats = get("stats", dict, {})
+        erase = get("erase", dict, {})
+        context_raw = get("context", list, [])
+        spec = cls(
+            model=get("model", str, "", required=True),
+            layer=get("layer", str, "", required=True),
+            kind=get("kind", str, "", required=True),
+            rank=get("rank", int, 1),
+            direction=get("direction", str, "mean"),
+            solver=solver.get("name", DEFAULT_METHOD),
+            solver_params=solver.get("params", {}) if isinstance(solver.get("params", {}), dict)
+            else (problems.append("'solver.params' must be an object") or {}),
+            stats_samples=stats.get("samples", DEFAULT_STATS_SAMPLES),
+            stats_seed=stats.get("seed", DEFAULT_STATS_SEED),
+            copy=selection(obj["copy"], "copy") if "copy" in obj else None,
+            paste=selection(obj["paste"], "paste", allow_offset=True) if "paste" in obj else None,
+            context=[c for i, v in enumerate(context_raw)
+                     if (c := selection(v, f"context[{i}]")) is not None],
+            erase_units=erase.get("units", DEFAULT_ERASE_UNITS),
+            name=get("name", str, ""),
+            description=get("description", str, ""),
+        )
+        problems += spec._own_problems()
+        if problems:
+            raise SpecError(problems)
+        return spec
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EditSpec":
+        """Read and parse a spec file."""
+        try:
+            obj = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise SpecError([f"spec file not found: {path}"]) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise SpecError([f"{path} is not valid JSON ({e})"]) from None
+        return cls.from_json(obj)
+
+    # -- checks ------------------------------------------------------------
+    def _own_problems(self) -> list[str]:
+        """Problems visible without a model."""
+        p = []
+        if self.kind and self.kind not in KINDS:
+            p.append(f"'kind' must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "copy-paste" and (self.copy is None or self.paste is None):
+            p.append("a copy-paste edit needs both 'copy' and 'paste'")
+        if self.kind == "erase":
+            if self.copy is not None or self.paste is not None:
+                p.append("an erase edit takes 'context' only, not 'copy' or 'paste'")
+            if not self.context:
+                p.append("an erase edit needs at least one 'context' region (what to erase)")
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+            p.append(f"'rank' must be a positive integer, got {self.rank!r}")
+        if self.direction not in DIRECTION_METHODS:
+            p.append(f"'direction' must be one of {DIRECTION_METHODS}, got {self.direction!r}")
+        if self.direction == "mean" and self.rank != 1:
+            p.append(f"direction 'mean' has rank 1; use 'zca' for rank {self.rank}")
+        if self.solver not in METHODS:
+            p.append(f"unknown solver {self.solver!r}; known: {', '.join(METHODS)}")
+        else:
+            p += method_param_problems(self.solver, self.solver_params)
+        if self.solver in METHODS and self.kind in KINDS \
+                and self.kind not in METHODS[self.solver].kinds:
+            p.append(f"solver {self.solver!r} applies to {' and '.join(METHODS[self.solver].kinds)} "
+                     f"edits, not {self.kind}")
+        if (isinstance(self.stats_samples, bool) or not isinstance(self.stats_samples, int)
+                or self.stats_samples < 1):
+            p.append(f"'stats.samples' must be a positive integer, got {self.stats_samples!r}")
+        if isinstance(self.stats_seed, bool) or not isinstance(self.stats_seed, int):
+            p.append(f"'stats.seed' must be an integer, got {self.stats_seed!r}")
+        if (isinstance(self.erase_units, bool) or not isinstance(self.erase_units, int)
+                or self.erase_units < 1):
+            p.append(f"'erase.units' must be a positive integer, got {self.erase_units!r}")
+        return p
+
+    def selections(self) -> list[tuple[str, Selection]]:
+        """Every selection with a name for messages (``copy``, ``paste``, ``context[i]``)."""
+        out = []
+        if self.copy is not None:
+            out.append(("copy", self.copy))
+        if self.paste is not None:
+            out.append(("paste", self.paste))
+        out += [(f"context[{i}]", c) for i, c in enumerate(self.context)]
+        return out
+
+    def validate_for(self, G) -> None:
+        """Check the spec against model ``G``; raise one :class:`SpecError` listing every problem."""
+        problems = self._own_problems()
+        names = [L.name for L in G.layers()]
+        info = G.layer(self.layer) if self.layer in names else None
+        if info is None:
+            problems.append(f"unknown layer {self.layer!r}; editable layers: {', '.join(names)}")
+        elif isinstance(self.rank, int) and self.rank > info.in_channels:
+            problems.append(f"rank {self.rank} exceeds the {info.in_channels} key channels of "
+                            f"{self.layer}")
+        if self.kind == "erase" and info is not None and isinstance(self.erase_units, int) \
+                and self.erase_units > info.out_channels:
+            problems.append(f"'erase.units' {self.erase_units} exceeds the {info.out_channels} "
+                            f"units of {self.layer}")
+        for where, sel in self.selections():
+            if not 0 <= sel.sample < MAX_SAMPLES:
+                problems.append(f"{where}: sample {sel.sample} is out of range "
+                                f"(0..{MAX_SAMPLES - 1})")
+            if sel.mask is None:
+                continue
+            mp = mask_problems(sel.mask, G.resolution)
+            problems += [f"{where}: {m}" for m in mp]
+            if mp or info is None:
+                continue
+            mask = render_mask(sel.mask, G.resolution)
+            if where.startswith("context"):
+                cov, thr, grid, res = coverage(mask, info.key_resolution), KEY_COVERAGE, "key", \
+                    info.key_resolution
+            else:
+                cov, thr, grid, res = coverage(mask, info.value_resolution), 0.0, "value", \
+                    info.value_resolution
+            if not (cov > thr).any():
+                need = "more than half of a cell" if thr else "any cell"
+                problems.append(
+                    f"{where}: the mask on sample {sel.sample} is empty at layer {self.layer} "
+                    f"(it must cover {need} of the {res}x{res} {grid} grid, "
+                    f"{G.resolution // res} px per cell); draw a larger region or pick a "
+                    "coarser layer")
+        if problems:
+            raise SpecError(problems)

@@ -1,0 +1,332 @@
+"""Solvers for ``Λ`` in ``W1 = W0 + Λ Dᵀ``, and the unconstrained layer baseline.
+
+Every solver takes an :class:`EditProblem` (tensors and the layer's functions,
+no model) and a frozen parameter dataclass, and returns a :class:`SolveResult`
+with the weight change, the final loss and the time taken. The loss reported
+by all of them is the same: the masked mean L1 distance between the layer's
+true (non-linear) output and the goal values, measured with the final weight.
+
+``SOLVERS`` maps names to ``(params class, function)``:
+
+* ``adam``: the paper's schedule (Adam on W, projection onto span(D) every
+  ``project_every`` steps and after the last step);
+* ``closed-form``: ridge least squares for Λ at the pre-activation output;
+  under a ReLU, goals that are clipped to zero become "at most
+  min(current, 0)" (an active-set loop adds the violated ones);
+* ``closed-form+refine``: the closed form, then a short Adam on Λ directly
+  (every iterate stays in span(D)) on the full non-linear loss;
+* ``finetune-layer``: the baseline, Adam on the whole weight, no constraint.
+
+Step sizes: the paper's lr 0.05 assumes weights rescaled at run time (stored
+weights of magnitude about 1). With ``lr_relative`` (default) the step is
+``lr · std(W0)``, which gives the same relative step on plain weights (DCGAN:
+std 0.044, step 0.0022) and on rescaled ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+import torch
+
+from ..models.base import LayerFunction
+from .update import as_matrix, lambda_of, lambda_shape, low_rank_delta, project_onto_span
+
+
+@dataclasses.dataclass
+class EditProblem:
+    """What a solver sees.
+
+    Attributes:
+        layer: the layer's functions and current weight W0.
+        keys: goal keys [N, C_in, h, w] (the full key maps of the goal samples).
+        goal: goal values [N, C_out, H, W].
+        mask: loss weights [N, 1, H, W] (1 inside the pasted box, 0 elsewhere).
+        D: directions [r, C_in] with orthonormal rows (unused by ``finetune-layer``).
+    """
+
+    layer: LayerFunction
+    keys: torch.Tensor
+    goal: torch.Tensor
+    mask: torch.Tensor
+    D: torch.Tensor
+
+    def __post_init__(self):
+        n, c_out, h, w = self.goal.shape
+        assert self.keys.shape[0] == n, (tuple(self.keys.shape), tuple(self.goal.shape))
+        assert self.mask.shape == (n, 1, h, w), (tuple(self.mask.shape), tuple(self.goal.shape))
+        assert self.D.ndim == 2 and self.D.shape[1] == self.keys.shape[1], tuple(self.D.shape)
+        if float(self.mask.sum()) <= 0:
+            raise ValueError("the loss mask is empty")
+
+    def loss(self, values: torch.Tensor) -> torch.Tensor:
+        """Masked mean L1 between ``values`` [N, C_out, H, W] and the goal (a scalar)."""
+        err = (values - self.goal).abs() * self.mask
+        return err.sum() / (self.mask.sum() * self.goal.shape[1])
+
+    def loss_of_weight(self, weight: torch.Tensor) -> float:
+        """The loss with the layer's weight replaced by ``weight``."""
+        with torch.no_grad():
+            return float(self.loss(self.layer.forward(self.keys, weight)))
+
+
+@dataclasses.dataclass
+class SolveResult:
+    """A solver's answer.
+
+    Attributes:
+        delta: the weight change ΔW, in the weight's layout.
+        lam: ``Λ`` [out, rest..., r] for constrained solvers; None for unconstrained ones.
+        loss_before: the loss with W0.
+        loss: the loss with W0 + ΔW (after any final projection).
+        seconds: wall time of the solve.
+        steps: optimiser steps taken (0 for a pure closed form).
+    """
+
+    delta: torch.Tensor
+    lam: torch.Tensor | None
+    loss_before: float
+    loss: float
+    seconds: float
+    steps: int
+
+
+# -- parameters -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class AdamParams:
+    """Paper schedule. ``lr`` is relative to std(W0) when ``lr_relative``."""
+
+    steps: int = 2001
+    lr: float = 0.05
+    lr_relative: bool = True
+    project_every: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class ClosedFormParams:
+    """``ridge`` is relative to the mean diagonal of JᵀJ; ``active_set_iters`` bounds the
+    inequality loop for clipped (ReLU) goals."""
+
+    ridge: float = 1e-3
+    active_set_iters: int = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class RefineParams:
+    """Closed form, then ``steps`` of Adam on Λ (lr relative to std(W0) when ``lr_relative``)."""
+
+    ridge: float = 1e-3
+    active_set_iters: int = 20
+    steps: int = 100
+    lr: float = 0.05
+    lr_relative: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneLayerParams:
+    """Adam on the whole weight, no constraint."""
+
+    steps: int = 2001
+    lr: float = 0.05
+    lr_relative: bool = True
+
+
+def _step_size(weight: torch.Tensor, lr: float, relative: bool) -> float:
+    return lr * float(weight.float().std()) if relative else lr
+
+
+# -- solvers ----------------------------------------------------------------
+
+
+def solve_adam(problem: EditProblem, p: AdamParams = AdamParams()) -> SolveResult:
+    """The paper's optimiser: Adam on W, projected onto span(D) every few steps and at the end."""
+    t0 = time.perf_counter()
+    f, w0 = problem.layer, problem.layer.weight
+    ax = (f.in_axis, f.out_axis)
+    loss_before = problem.loss_of_weight(w0)
+    weight = w0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([weight], lr=_step_size(w0, p.lr, p.lr_relative))
+    for step in range(p.steps):
+        opt.zero_grad(set_to_none=True)
+        problem.loss(f.forward(problem.keys, weight)).backward()
+        opt.step()
+        if (step + 1) % p.project_every == 0:
+            with torch.no_grad():
+                weight.copy_(project_onto_span(weight, w0, problem.D, *ax))
+    with torch.no_grad():
+        final = project_onto_span(weight.detach(), w0, problem.D, *ax)
+    lam = lambda_of(final, w0, problem.D, *ax)
+    delta = low_rank_delta(lam, problem.D, *ax)
+    return SolveResult(delta, lam, loss_before, problem.loss_of_weight(w0 + delta),
+                       time.perf_counter() - t0, p.steps)
+
+
+def _goal_targets(f: LayerFunction, goal: torch.Tensor, z0: torch.Tensor):
+    """Targets for the pre-activation ``z = scale·pre + shift``.
+
+    Returns ``(target, upper)``: where ``upper`` is True the goal is clipped by a ReLU
+    and ``target`` is an upper bound (``min(z0, 0)``); elsewhere it is an equality.
+    """
+    v = goal / f.gain
+    upper = torch.zeros_like(v, dtype=torch.bool)
+    if f.activation == "relu":
+        upper = v <= 0
+        target = torch.where(upper, torch.minimum(z0, torch.zeros_like(z0)), v)
+    elif f.activation == "leaky_relu":
+        target = torch.where(v >= 0, v, v / f.negative_slope)
+    elif f.activation == "tanh":
+        target = torch.atanh(v.clamp(-0.999, 0.999))
+    elif f.activation == "identity":
+        target = v
+    else:
+        raise ValueError(f"unknown activation {f.activation!r}")
+    return target, upper
+
+
+def closed_form_lambda(problem: EditProblem, ridge: float = 1e-3,
+                       active_set_iters: int = 20) -> torch.Tensor:
+    """Ridge least-squares ``Λ`` [out, rest..., r] at the pre-activation output.
+
+    Output channel ``o`` depends only on ``Λ[o]``, so the solve splits into one small
+    system per channel: with ``J_o`` [P, q] the response of the masked positions to
+    each entry of ``Λ[o]`` (q = rest·r), solve
+    ``min Σ_p m_p (z0 + J_o λ - t)_p² + ρ |λ|²`` in float64, where clipped goals
+    only enter (as "at most their bound") once the solution violates them.
+    """
+    f, D = problem.layer, problem.D
+    w0, ax = f.weight, (f.in_axis, f.out_axis)
+    shape = lambda_shape(w0, *ax, D.shape[0])                                 # [out, rest..., r]
+    c_out, q = shape[0], int(torch.tensor(shape[1:]).prod())
+    sel = problem.mask[:, 0] > 0                                              # [N, H, W]
+    m = problem.mask[:, 0][sel].to(torch.float64)                             # [P]
+
+    def masked(x):                                                            # [N, C, H, W] -> [C, P]
+        return x.permute(1, 0, 2, 3)[:, sel]
+
+    with torch.no_grad():
+        scale = torch.broadcast_to(f.scale, problem.goal.shape)
+        z0 = f.scale * f.linear(problem.keys, w0) + f.shift
+        # Response of every masked position to entry j of Λ[o], for all o at once.
+        cols = []
+        for j in range(q):
+            basis = torch.zeros(c_out, q, dtype=w0.dtype, device=w0.device)
+            basis[:, j] = 1
+            dw = low_rank_delta(basis.reshape(shape), D, *ax)
+            cols.append(masked(scale * f.linear(problem.keys, dw)).to(torch.float64))
+        J = torch.stack(cols, -1)                                             # [out, P, q]
+        target, upper = _goal_targets(f, problem.goal, z0)
+        b = masked(target - z0).to(torch.float64)                             # [out, P]
+        upper = masked(upper)                                                 # [out, P]
+        gram_diag = (J * J * m[None, :, None]).sum(1).mean()
+        rho = ridge * float(gram_diag) + 1e-12
+        eye = torch.eye(q, dtype=torch.float64)
+        active = ~upper
+        for _ in range(max(1, active_set_iters)):
+            w = m[None] * active                                              # [out, P]
+            A = torch.einsum("opq,op,opr->oqr", J, w, J) + rho * eye
+            rhs = torch.einsum("opq,op,op->oq", J, w, b)
+            lam = torch.linalg.solve(A, rhs)                                  # [out, q]
+            violated = upper & ~active & (torch.einsum("opq,oq->op", J, lam) > b + 1e-9)
+            if not violated.any():
+                break
+            active = active | violated
+    return lam.to(w0.dtype).reshape(shape)
+
+
+def solve_closed_form(problem: EditProblem, p: ClosedFormParams = ClosedFormParams()) -> SolveResult:
+    """Least squares for Λ at the pre-activation output (see :func:`closed_form_lambda`)."""
+    t0 = time.perf_counter()
+    f = problem.layer
+    loss_before = problem.loss_of_weight(f.weight)
+    lam = closed_form_lambda(problem, p.ridge, p.active_set_iters)
+    delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)
+    return SolveResult(delta, lam, loss_before, problem.loss_of_weight(f.weight + delta),
+                       time.perf_counter() - t0, 0)
+
+
+def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParams()) -> SolveResult:
+    """Closed form, then Adam on Λ itself (the constraint holds at every step)."""
+    t0 = time.perf_counter()
+    f, w0 = problem.layer, problem.layer.weight
+    ax = (f.in_axis, f.out_axis)
+    loss_before = problem.loss_of_weight(w0)
+    lam = closed_form_lambda(problem, p.ridge, p.active_set_iters).clone().requires_grad_(True)
+    opt = torch.optim.Adam([lam], lr=_step_size(w0, p.lr, p.lr_relative))
+    best = (float("inf"), lam.detach().clone())
+    for _ in range(p.steps):
+        opt.zero_grad(set_to_none=True)
+        loss = problem.loss(f.forward(problem.keys, w0 + low_rank_delta(lam, problem.D, *ax)))
+        if float(loss.detach()) < best[0]:          # the loss of the iterate before this step
+            best = (float(loss.detach()), lam.detach().clone())
+        loss.backward()
+        opt.step()
+    final = problem.loss_of_weight(w0 + low_rank_delta(lam.detach(), problem.D, *ax))
+    if final < best[0]:
+        best = (final, lam.detach().clone())
+    lam_best = best[1]
+    delta = low_rank_delta(lam_best, problem.D, *ax)
+    return SolveResult(delta, lam_best, loss_before, problem.loss_of_weight(w0 + delta),
+                       time.perf_counter() - t0, p.steps)
+
+
+def solve_finetune_layer(problem: EditProblem,
+                         p: FinetuneLayerParams = FinetuneLayerParams()) -> SolveResult:
+    """Baseline: Adam on the whole weight of the layer, no constraint (D is ignored)."""
+    t0 = time.perf_counter()
+    f, w0 = problem.layer, problem.layer.weight
+    loss_before = problem.loss_of_weight(w0)
+    weight = w0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([weight], lr=_step_size(w0, p.lr, p.lr_relative))
+    for _ in range(p.steps):
+        opt.zero_grad(set_to_none=True)
+        problem.loss(f.forward(problem.keys, weight)).backward()
+        opt.step()
+    delta = weight.detach() - w0
+    return SolveResult(delta, None, loss_before, problem.loss_of_weight(w0 + delta),
+                       time.perf_counter() - t0, p.steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class Solver:
+    """A registry entry: parameter class, function, and whether it keeps the constraint."""
+
+    params: type
+    solve: Callable[..., SolveResult]
+    constrained: bool
+
+
+#: Solver name -> entry. The CLI's and the spec's choices come from here.
+SOLVERS: dict[str, Solver] = {
+    "adam": Solver(AdamParams, solve_adam, True),
+    "closed-form": Solver(ClosedFormParams, solve_closed_form, True),
+    "closed-form+refine": Solver(RefineParams, solve_closed_form_refine, True),
+    "finetune-layer": Solver(FinetuneLayerParams, solve_finetune_layer, False),
+}
+
+#: The solver used when a spec names none (see benchmarks/solver_speed.py for why).
+DEFAULT_SOLVER = "closed-form+refine"
+
+
+def make_params(name: str, overrides: dict | None = None):
+    """The parameter dataclass of solver ``name`` with ``overrides`` applied.
+
+    Raises ValueError naming unknown parameters.
+    """
+    cls = SOLVERS[name].params
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides or {}) - fields)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for solver {name!r}; "
+                         f"it takes {sorted(fields)}")
+    return cls(**(overrides or {}))
+
+
+def solve(problem: EditProblem, name: str, overrides: dict | None = None) -> SolveResult:
+    """Run solver ``name`` (see ``SOLVERS``) with parameter ``overrides``."""
+    if name not in SOLVERS:
+        raise ValueError(f"unknown solver {name!r}; known: {', '.join(SOLVERS)}")
+    return SOLVERS[name].solve(problem, make_params(name, overrides))
