@@ -300,6 +300,6 @@ class EditSpec:
                     f"{where}: the mask on sample {sel.sample} is empty at layer {self.layer} "
                     f"(it must cover {need} of the {res}x{res} {grid} grid, "
                     f"{G.resolution // res} px per cell); draw a larger region or pick a "
-                    "coarser layer")
+                    "layer with a finer grid")
         if problems:
             raise SpecError(problems)

@@ -117,7 +117,11 @@ class ClosedFormParams:
 
 @dataclasses.dataclass(frozen=True)
 class RefineParams:
-    """Closed form, then ``steps`` of Adam on Λ (lr relative to std(W0) when ``lr_relative``)."""
+    """Closed form, then ``steps`` of Adam on Λ (lr relative to std(W0) when ``lr_relative``).
+
+    A larger ``ridge`` (e.g. 0.1) gives a smaller weight change: a weaker edit
+    with less collateral change.
+    """
 
     ridge: float = 1e-3
     active_set_iters: int = 20
