@@ -228,16 +228,18 @@ def closed_form_lambda(problem: EditProblem, ridge: float = 1e-3,
         gram_diag = (J * J * m[None, :, None]).sum(1).mean()
         rho = ridge * float(gram_diag) + 1e-12
         eye = torch.eye(q, dtype=torch.float64)
-        active = ~upper
+        # Clipped goals enter as a one-sided penalty max(0, z - bound)²: solve, put the
+        # violated ones in, solve again, until the set of violated rows is stable.
+        active = torch.zeros_like(upper)
         for _ in range(max(1, active_set_iters)):
-            w = m[None] * active                                              # [out, P]
+            w = m[None] * (~upper | active)                                   # [out, P]
             A = torch.einsum("opq,op,opr->oqr", J, w, J) + rho * eye
             rhs = torch.einsum("opq,op,op->oq", J, w, b)
             lam = torch.linalg.solve(A, rhs)                                  # [out, q]
-            violated = upper & ~active & (torch.einsum("opq,oq->op", J, lam) > b + 1e-9)
-            if not violated.any():
+            new_active = upper & (torch.einsum("opq,oq->op", J, lam) > b + 1e-9)
+            if torch.equal(new_active | active, active):
                 break
-            active = active | violated
+            active = active | new_active
     return lam.to(w0.dtype).reshape(shape)
 
 

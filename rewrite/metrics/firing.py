@@ -1,0 +1,51 @@
+"""Where an edit's rule fires: the context direction's response to a layer's keys.
+
+The response at a key position is ``d · k`` for a rank-1 direction (its sign
+is aligned with the context keys) and ``|D k|`` for rank r. A position fires
+when its response exceeds a threshold, by default the 99th percentile of the
+responses over all positions of the (unedited) samples being measured. Firing
+cells are grown by one cell in every direction (the next layers spread a key's
+effect to its neighbours) and upsampled to image pixels.
+
+Usage::
+
+    resp = key_response(G, "main.6", D, range(1000, 1032))      # [32, 8, 8]
+    fire = firing_mask(resp, quantile_threshold(resp), G.resolution)   # bool [32, 64, 64]
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ..models.base import Generator
+from ..sampling import batches
+
+
+@torch.no_grad()
+def key_response(G: Generator, layer: str, D: torch.Tensor, indices: Sequence[int],
+                 batch_size: int = 64) -> torch.Tensor:
+    """Response of directions ``D`` [r, C_in] to the keys of ``layer`` for samples
+    ``indices``: float [N, h, w]."""
+    out = []
+    d = D.to(torch.float32)
+    for chunk in batches(list(indices), batch_size):
+        keys = G.split(G.latents(chunk), layer).keys                      # [B, C_in, h, w]
+        proj = torch.einsum("rc,bchw->brhw", d.to(keys.device), keys)
+        out.append((proj[:, 0] if d.shape[0] == 1 else proj.norm(dim=1)).cpu())
+    return torch.cat(out)
+
+
+def quantile_threshold(response: torch.Tensor, q: float = 0.99) -> float:
+    """The ``q`` quantile of all responses (every position of every sample)."""
+    return float(torch.quantile(response.flatten().double(), q))
+
+
+def firing_mask(response: torch.Tensor, threshold: float, size: int,
+                grow: int = 1) -> torch.Tensor:
+    """Cells above ``threshold``, grown by ``grow`` cells, at image resolution: bool [N, size, size]."""
+    fire = (response > threshold).float()[:, None]                       # [N, 1, h, w]
+    if grow > 0:
+        fire = torch.nn.functional.max_pool2d(fire, 2 * grow + 1, stride=1, padding=grow)
+    return torch.nn.functional.interpolate(fire, size=(size, size), mode="nearest")[:, 0] > 0
