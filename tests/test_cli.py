@@ -1,5 +1,7 @@
 """The command line, run as a user runs it (subprocess), including the README's demo."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ from PIL import Image
 
 from rewrite.images import to_uint8
 
-from .conftest import make_tiny_dcgan, run_cli
+from .conftest import ROOT, make_tiny_dcgan, run_cli
 
 
 def _user_error(proc, *needles):
@@ -89,3 +91,74 @@ def test_weights_file_missing():
                                          (["--arch", "nope"], "--arch")])
 def test_bad_options(args, needle):
     _user_error(run_cli("sample", *args), needle)
+
+
+EXAMPLE = str(ROOT / "examples" / "add-sunglasses.json")
+
+
+def test_stats_command(tmp_path):
+    ckpt = tmp_path / "tiny.pt"
+    make_tiny_dcgan().save(ckpt)
+    env = {"REWRITE_CACHE": str(tmp_path / "cache")}
+    first = run_cli("stats", str(ckpt), "--layer", "main.6", "-n", "20", env=env)
+    assert first.returncode == 0, first.stderr
+    assert '"key_dim": 8' in first.stdout and "computed in" in first.stdout
+    second = run_cli("stats", str(ckpt), "--layer", "main.6", "-n", "20", env=env)
+    assert "read from cache" in second.stdout
+    _user_error(run_cli("stats", str(ckpt), "--layer", "main.7", env=env), "unknown layer")
+
+
+def test_edit_apply_compare_commands(face_model, tmp_path):
+    out, delta = tmp_path / "edited.pt", tmp_path / "edit.safetensors"
+    proc = run_cli("edit", EXAMPLE, "--out", str(out), "--delta", str(delta))
+    assert proc.returncode == 0, proc.stderr
+    assert "loss" in proc.stdout and out.is_file() and delta.is_file()
+    again = tmp_path / "again.pt"
+    proc = run_cli("apply", "dcgan-digiface64", str(delta), "--out", str(again))
+    assert proc.returncode == 0, proc.stderr
+    assert again.read_bytes() == out.read_bytes()          # same weights, same bytes
+    # The exported checkpoint is an ordinary model for every command.
+    grid = tmp_path / "g.png"
+    assert run_cli("sample", str(out), "--seeds", "0-3", "--out", str(grid)).returncode == 0
+    cmp_png = tmp_path / "cmp.png"
+    proc = run_cli("compare", "dcgan-digiface64", EXAMPLE, "--seeds", "100-104", "--out",
+                   str(cmp_png), "--scale", "1")
+    assert proc.returncode == 0, proc.stderr
+    pic = np.asarray(Image.open(cmp_png).convert("RGB")).astype(int)
+    assert pic.shape[1] == 5 * 64 + 6 * 2
+    top, bottom = pic[: pic.shape[0] // 2], pic[pic.shape[0] // 2:]
+    assert np.abs(top - bottom).mean() > 1                  # the edited row differs
+
+
+def test_edit_command_bad_inputs(tmp_path):
+    spec = json.loads(open(EXAMPLE).read())
+    spec["layer"] = "main.8"
+    spec["context"][0]["sample"] = -1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(spec))
+    proc = run_cli("edit", str(bad), "--out", str(tmp_path / "x.pt"))
+    _user_error(proc, "unknown layer 'main.8'", "context[0]: sample -1 is out of range")
+    assert not (tmp_path / "x.pt").exists()
+    spec["version"] = 7
+    bad.write_text(json.dumps(spec))
+    _user_error(run_cli("edit", str(bad), "--out", str(tmp_path / "x.pt")), "unknown spec version")
+    (tmp_path / "nan.safetensors").write_bytes(b"\x00" * 20)
+    _user_error(run_cli("apply", "dcgan-digiface64", str(tmp_path / "nan.safetensors"), "--out",
+                        str(tmp_path / "y.pt")), "not a readable delta file")
+
+
+def test_import_edit_command(tmp_path, face_model):
+    import base64
+    import io
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 24, 56, 32))
+    buf = io.BytesIO()
+    mask.save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"key": [[9, url], [13, url]]}))
+    out = tmp_path / "spec.json"
+    proc = run_cli("import-edit", str(old), "--layer", "main.6", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    spec = json.loads(out.read_text())
+    assert spec["kind"] == "erase" and spec["layer"] == "main.6" and len(spec["context"]) == 2
