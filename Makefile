@@ -1,12 +1,13 @@
 # One command for the main job, one for the tests; each sets itself up.
-#   make demo   -> outputs/demo_grid.png, 32 faces from the default model
+#   make demo   -> outputs/: 32 faces from the default model, then the example
+#                  "add sunglasses" edit: edited checkpoint, delta file, before/after grid
 #   make test   -> the test suite
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test bench clean
 
 setup: $(STAMP)
 
@@ -19,9 +20,19 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/rewrite sample dcgan-digiface64 --seeds 0-31 --out outputs/demo_grid.png
+	$(VENV)/bin/rewrite edit examples/add-sunglasses.json --out outputs/sunglasses.pt \
+	    --delta outputs/sunglasses.safetensors
+	$(VENV)/bin/rewrite compare dcgan-digiface64 examples/add-sunglasses.json \
+	    --seeds 100-115 --out outputs/demo_compare.png
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/solver_speed.py
+	$(PY) benchmarks/stats_throughput.py --layers main.3 main.6 --rounds 5
+	$(PY) benchmarks/sampling_throughput.py
+	$(PY) benchmarks/locality.py
 
 clean:
 	rm -rf $(VENV) outputs test-artifacts .pytest_cache
