@@ -146,23 +146,32 @@ def _step_size(weight: torch.Tensor, lr: float, relative: bool) -> float:
 # -- solvers ----------------------------------------------------------------
 
 
+def _adam_on_weight(problem: EditProblem, lr: float, steps: int,
+                    project_every: int | None) -> torch.Tensor:
+    """Adam on the whole weight; projected onto span(D) every ``project_every`` steps
+    (never when None). Returns the final weight (not projected)."""
+    f, w0 = problem.layer, problem.layer.weight
+    weight = w0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([weight], lr=lr)
+    for step in range(steps):
+        opt.zero_grad(set_to_none=True)
+        problem.loss(f.forward(problem.keys, weight)).backward()
+        opt.step()
+        if project_every and (step + 1) % project_every == 0:
+            with torch.no_grad():
+                weight.copy_(project_onto_span(weight, w0, problem.D, f.in_axis, f.out_axis))
+    return weight.detach()
+
+
 def solve_adam(problem: EditProblem, p: AdamParams = AdamParams()) -> SolveResult:
     """The paper's optimiser: Adam on W, projected onto span(D) every few steps and at the end."""
     t0 = time.perf_counter()
     f, w0 = problem.layer, problem.layer.weight
     ax = (f.in_axis, f.out_axis)
     loss_before = problem.loss_of_weight(w0)
-    weight = w0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([weight], lr=_step_size(w0, p.lr, p.lr_relative))
-    for step in range(p.steps):
-        opt.zero_grad(set_to_none=True)
-        problem.loss(f.forward(problem.keys, weight)).backward()
-        opt.step()
-        if (step + 1) % p.project_every == 0:
-            with torch.no_grad():
-                weight.copy_(project_onto_span(weight, w0, problem.D, *ax))
-    with torch.no_grad():
-        final = project_onto_span(weight.detach(), w0, problem.D, *ax)
+    weight = _adam_on_weight(problem, _step_size(w0, p.lr, p.lr_relative), p.steps,
+                             p.project_every)
+    final = project_onto_span(weight, w0, problem.D, *ax)
     lam = lambda_of(final, w0, problem.D, *ax)
     delta = low_rank_delta(lam, problem.D, *ax)
     return SolveResult(delta, lam, loss_before, problem.loss_of_weight(w0 + delta),
@@ -283,15 +292,9 @@ def solve_finetune_layer(problem: EditProblem,
                          p: FinetuneLayerParams = FinetuneLayerParams()) -> SolveResult:
     """Baseline: Adam on the whole weight of the layer, no constraint (D is ignored)."""
     t0 = time.perf_counter()
-    f, w0 = problem.layer, problem.layer.weight
+    w0 = problem.layer.weight
     loss_before = problem.loss_of_weight(w0)
-    weight = w0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([weight], lr=_step_size(w0, p.lr, p.lr_relative))
-    for _ in range(p.steps):
-        opt.zero_grad(set_to_none=True)
-        problem.loss(f.forward(problem.keys, weight)).backward()
-        opt.step()
-    delta = weight.detach() - w0
+    delta = _adam_on_weight(problem, _step_size(w0, p.lr, p.lr_relative), p.steps, None) - w0
     return SolveResult(delta, None, loss_before, problem.loss_of_weight(w0 + delta),
                        time.perf_counter() - t0, p.steps)
 
