@@ -30,7 +30,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/solver_speed.py
-	$(PY) benchmarks/stats_throughput.py --layers main.3 main.6 --rounds 5
+	$(PY) benchmarks/stats_throughput.py --rounds 5
+	$(PY) benchmarks/stylegan2_full.py
 	$(PY) benchmarks/sampling_throughput.py
 	$(PY) benchmarks/locality.py
 

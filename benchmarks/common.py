@@ -30,3 +30,41 @@ def table(rows: list[dict], columns: list[str]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def fixture_path(name: str):
+    """Path of a shared reference fixture: $REWRITE_FIXTURES, ../shared/fixtures next to the
+    checkout, or next to the checkout this one was cloned from. None if not found."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    places = [Path(os.environ["REWRITE_FIXTURES"])] if os.environ.get("REWRITE_FIXTURES") else []
+    places.append(root.parent / "shared" / "fixtures")
+    try:
+        origin = subprocess.run(["git", "-C", str(root), "config", "remote.origin.url"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        if origin and Path(origin).is_dir():
+            places.append(Path(origin).resolve().parent / "shared" / "fixtures")
+    except OSError:
+        pass
+    for place in places:
+        if (place / name).is_file():
+            return place / name
+    return None
+
+
+def fixture_spec(family: str, layer: str) -> dict | None:
+    """A copy-paste edit spec (JSON form) on a shared tiny fixture model, or None without it."""
+    name = {"stylegan2": "stylegan2_rosinality_tiny64.pt",
+            "proggan": "proggan_netdissect_tiny64.pth"}[family]
+    path = fixture_path(name)
+    if path is None:
+        return None
+    return {"version": 1, "name": f"{family}-tiny64 {layer}", "model": str(path), "layer": layer,
+            "kind": "copy-paste", "stats": {"samples": 1000},
+            "copy": {"sample": 1, "mask": {"rect": [16, 16, 32, 32]}},
+            "paste": {"sample": 2, "mask": {"rect": [32, 32, 48, 48]}},
+            "context": [{"sample": 3, "mask": {"rect": [16, 16, 48, 32]}},
+                        {"sample": 4, "mask": {"rect": [0, 32, 32, 64]}}]}

@@ -58,10 +58,13 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
             what = f" (it references the Python object {found.group(1)})" if found else ""
             raise CheckpointError(
                 f"refusing to load {path}: it needs full unpickling{what}, which can run "
-                "code stored in the file. rewrite loads tensors only. Convert it where you "
-                "trust its source: load it there and save just the weights, e.g. "
-                "torch.save(model.state_dict(), 'weights.pt'), or save them with "
-                "safetensors.torch.save_file.") from None
+                "code stored in the file. rewrite loads tensors only: PyTorch-tutorial DCGAN "
+                "checkpoints, rosinality StyleGAN2 .pt files ({'g_ema', 'latent_avg'}) and "
+                "GAN-Dissection ProGAN .pth state dicts. Convert the file where you trust its "
+                "source: for an NVIDIA StyleGAN2 .pkl, rosinality's convert_weight.py writes the "
+                ".pt layout; otherwise load it there and save just the weights, e.g. "
+                "torch.save(model.state_dict(), 'weights.pt'), or safetensors.torch.save_file."
+            ) from None
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({msg}); "
                               "the file may be truncated or corrupt") from None
     except (RuntimeError, EOFError, KeyError, IndexError, ValueError, OSError) as e:

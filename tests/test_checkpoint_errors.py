@@ -52,8 +52,10 @@ def test_channels_that_do_not_chain_are_named(tiny_state, tmp_path):
 
 
 def test_not_a_dcgan_at_all(tmp_path):
-    with pytest.raises(CheckpointError, match="no DCGAN weights found"):
+    with pytest.raises(CheckpointError, match="fits no known family.*encoder.weight.*main.0.weight"):
         load_model(_save({"encoder.weight": torch.zeros(2)}, tmp_path / "m.pt"))
+    with pytest.raises(CheckpointError, match="no DCGAN weights found"):
+        load_model(_save({"encoder.weight": torch.zeros(2)}, tmp_path / "m.pt"), arch="dcgan")
 
 
 def test_truncated_file(tiny_dcgan, tmp_path):

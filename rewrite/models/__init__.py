@@ -20,15 +20,16 @@ from ..checkpoint import load_checkpoint_file
 from ..errors import CheckpointError, ModelNotFoundError
 from .base import Generator, LayerInfo, Split
 from .dcgan import DCGANGenerator
+from .stylegan2 import StyleGAN2Generator
 from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, cached_path, extract_from_wheel, fetch
 
 #: Family name -> generator class. A new family is a new module plus one entry here.
 FAMILIES: dict[str, type[Generator]] = {
-    DCGANGenerator.family: DCGANGenerator,
+    cls.family: cls for cls in (DCGANGenerator, StyleGAN2Generator)
 }
 
 __all__ = ["DEFAULT_MODEL", "FAMILIES", "Generator", "LayerInfo", "Split", "ZOO", "ZooEntry",
-           "cached_path", "fetch", "load_model", "resolve_weights"]
+           "cached_path", "detect_family", "fetch", "load_model", "resolve_weights"]
 
 
 def _family_class(arch: str) -> type[Generator]:
@@ -65,19 +66,23 @@ def resolve_weights(model: str, weights: str | os.PathLike | None = None) -> tup
         f"({', '.join(ZOO)}). Give a zoo name or the path to a checkpoint.")
 
 
+def detect_family(obj: Any) -> str:
+    """The family whose keys a loaded checkpoint has; a clear error if none or several."""
+    found = [name for name, cls in FAMILIES.items() if cls.claims(obj)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        keys = list(obj)[:6] if isinstance(obj, dict) else []
+        hints = "; ".join(f"{n}: {c.signature_key}" for n, c in FAMILIES.items())
+        raise CheckpointError(f"the checkpoint fits no known family (its first keys: "
+                              f"{', '.join(map(str, keys)) or 'none'}). Expected keys like {hints}")
+    raise CheckpointError(f"the checkpoint has keys of several families ({', '.join(found)}); "
+                          "name one with --arch")
+
+
 def model_from_checkpoint(obj: Any, arch: str | None = None) -> Generator:
     """Build a generator from a loaded checkpoint object; ``arch`` None detects the family."""
-    if arch is not None:
-        return _family_class(arch).from_checkpoint(obj)
-    errors = []
-    for cls in FAMILIES.values():
-        try:
-            return cls.from_checkpoint(obj)
-        except CheckpointError as e:
-            errors.append(f"{cls.family}: {e}")
-    if len(errors) == 1:
-        raise CheckpointError(errors[0].split(": ", 1)[1])
-    raise CheckpointError("the checkpoint fits no known family:\n  " + "\n  ".join(errors))
+    return _family_class(arch or detect_family(obj)).from_checkpoint(obj)
 
 
 def load_model(model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None,
@@ -87,7 +92,8 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = N
     Args:
         model: zoo name (see ``ZOO``) or path to a checkpoint.
         weights: optional local file replacing the zoo download.
-        arch: family name to force (``dcgan``); default: the zoo entry's, else detected.
+        arch: family name to force (``dcgan``, ``stylegan2``, ``proggan``); default: the
+            zoo entry's, else detected from the keys.
         device: where to put the model.
     """
     path, family = resolve_weights(model, weights)

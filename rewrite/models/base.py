@@ -221,6 +221,14 @@ class Generator(nn.Module):
         """The model in its family's own checkpoint layout (tensors on the CPU)."""
         raise NotImplementedError
 
+    #: A key that marks this family's checkpoints, for messages (e.g. ``"main.0.weight"``).
+    signature_key: ClassVar[str] = ""
+
+    @classmethod
+    def claims(cls, obj: Any) -> bool:
+        """Whether a loaded checkpoint object looks like this family's (a cheap key check)."""
+        return False
+
     @classmethod
     def from_checkpoint(cls, obj: Mapping[str, Any]) -> "Generator":
         """Build a model from what ``checkpoint()`` (or the family's own tools) saved."""

@@ -181,6 +181,17 @@ class DCGANGenerator(Generator):
         return {"netG_state_dict": {k: v.detach().cpu().clone()
                                     for k, v in self.state_dict().items()}}
 
+    signature_key = "main.0.weight"
+
+    @classmethod
+    def claims(cls, obj: Any) -> bool:
+        """A dict (possibly wrapped) with ``main.N.*`` keys."""
+        try:
+            state = unwrap_state_dict(obj)
+        except CheckpointError:
+            return False
+        return any(_KEY.match(k) for k in state)
+
     @classmethod
     def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> "DCGANGenerator":
         """Load a tutorial-layout checkpoint (wrapped or bare state dict); see :func:`infer_config`."""
