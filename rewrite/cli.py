@@ -116,12 +116,12 @@ def layers(model, weights, arch, device):
       rewrite layers dcgan-digiface64
     """
     G = load_model(model, weights=weights, arch=arch, device=_device(device))
-    header = f"{'layer':<10} {'kind':<19} {'keys from':<12} {'C_in':>5} {'C_out':>5} " \
+    header = f"{'layer':<10} {'kind':<19} {'keys from':<15} {'C_in':>5} {'C_out':>5} " \
              f"{'keys':>7} {'values':>7} {'kernel':>6}"
     click.echo(header)
     click.echo("-" * len(header))
     for L in G.layers():
-        click.echo(f"{L.name:<10} {L.kind:<19} {L.key_source:<12} {L.in_channels:>5} "
+        click.echo(f"{L.name:<10} {L.kind:<19} {L.key_source:<15} {L.in_channels:>5} "
                    f"{L.out_channels:>5} {f'{L.key_resolution}x{L.key_resolution}':>7} "
                    f"{f'{L.value_resolution}x{L.value_resolution}':>7} {L.kernel_size:>6}")
 

@@ -69,7 +69,8 @@ class FinetuneAllParams:
 
 
 def finetune_all(G: "Generator", inputs: "EditInputs", p: FinetuneAllParams) -> Delta:
-    """Baseline: fine-tune all weights so the image matches the pasted image in the box."""
+    """Baseline: fine-tune all weights so the image matches the pasted image in the box
+    (the best iterate is kept, so the loss never rises)."""
     t0 = time.perf_counter()
     z = G.latents(inputs.goal_samples)
     target, mask = inputs.target_image, inputs.image_mask
@@ -82,14 +83,21 @@ def finetune_all(G: "Generator", inputs: "EditInputs", p: FinetuneAllParams) -> 
 
     with torch.no_grad():
         before = float(loss_of(base))
+    best = (before, base)
     opt = torch.optim.Adam(list(params.values()), lr=p.lr)
     for _ in range(p.steps):
         opt.zero_grad(set_to_none=True)
-        loss_of(params).backward()
+        loss = loss_of(params)
+        if float(loss.detach()) < best[0]:            # the iterate before this step
+            best = (float(loss.detach()), {n: t.detach().clone() for n, t in params.items()})
+        loss.backward()
         opt.step()
     with torch.no_grad():
-        after = float(loss_of(params))
-    dense = {n: (params[n].detach() - base[n]).cpu() for n in base}
+        last = float(loss_of(params))
+    if last < best[0]:
+        best = (last, {n: t.detach().clone() for n, t in params.items()})
+    after, chosen = best
+    dense = {n: (chosen[n] - base[n]).cpu() for n in base}
     return Delta(inputs.info.name, "finetune-all", dense=dense, loss_before=before, loss=after,
                  loss_kind="pixel-L1", seconds=time.perf_counter() - t0, steps=p.steps)
 

@@ -9,13 +9,15 @@ true (non-linear) output and the goal values, measured with the final weight.
 ``SOLVERS`` maps names to ``(params class, function)``:
 
 * ``adam``: the paper's schedule (Adam on W, projection onto span(D) every
-  ``project_every`` steps and after the last step);
+  ``project_every`` steps and after the last step); it returns the best
+  projected iterate, so its loss never ends above the starting loss;
 * ``closed-form``: ridge least squares for Λ at the pre-activation output;
   under a ReLU, goals that are clipped to zero become "at most
   min(current, 0)" (an active-set loop adds the violated ones);
 * ``closed-form+refine``: the closed form, then a short Adam on Λ directly
   (every iterate stays in span(D)) on the full non-linear loss;
-* ``finetune-layer``: the baseline, Adam on the whole weight, no constraint.
+* ``finetune-layer``: the baseline, Adam on the whole weight, no constraint
+  (the best iterate is returned).
 
 Step sizes: the paper's lr 0.05 assumes weights rescaled at run time (stored
 weights of magnitude about 1). With ``lr_relative`` (default) the step is
@@ -148,19 +150,32 @@ def _step_size(weight: torch.Tensor, lr: float, relative: bool) -> float:
 
 def _adam_on_weight(problem: EditProblem, lr: float, steps: int,
                     project_every: int | None) -> torch.Tensor:
-    """Adam on the whole weight; projected onto span(D) every ``project_every`` steps
-    (never when None). Returns the final weight (not projected)."""
+    """Adam on the whole weight, projected onto span(D) every ``project_every`` steps
+    (never when None). Returns the best weight seen: among the projected iterates
+    when projecting, else among all iterates; W0 counts, so the loss never rises."""
     f, w0 = problem.layer, problem.layer.weight
     weight = w0.clone().requires_grad_(True)
     opt = torch.optim.Adam([weight], lr=lr)
+    best = (problem.loss_of_weight(w0), w0.clone())
     for step in range(steps):
         opt.zero_grad(set_to_none=True)
-        problem.loss(f.forward(problem.keys, weight)).backward()
+        loss = problem.loss(f.forward(problem.keys, weight))
+        if not project_every and float(loss.detach()) < best[0]:   # the iterate before the step
+            best = (float(loss.detach()), weight.detach().clone())
+        loss.backward()
         opt.step()
         if project_every and (step + 1) % project_every == 0:
             with torch.no_grad():
                 weight.copy_(project_onto_span(weight, w0, problem.D, f.in_axis, f.out_axis))
-    return weight.detach()
+            current = problem.loss_of_weight(weight.detach())
+            if current < best[0]:
+                best = (current, weight.detach().clone())
+    last = weight.detach()
+    if project_every:
+        last = project_onto_span(last, w0, problem.D, f.in_axis, f.out_axis)
+    if problem.loss_of_weight(last) < best[0]:
+        best = (problem.loss_of_weight(last), last.clone())
+    return best[1]
 
 
 def solve_adam(problem: EditProblem, p: AdamParams = AdamParams()) -> SolveResult:

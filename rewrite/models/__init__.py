@@ -20,12 +20,13 @@ from ..checkpoint import load_checkpoint_file
 from ..errors import CheckpointError, ModelNotFoundError
 from .base import Generator, LayerInfo, Split
 from .dcgan import DCGANGenerator
+from .proggan import ProGANGenerator
 from .stylegan2 import StyleGAN2Generator
 from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, cached_path, extract_from_wheel, fetch
 
 #: Family name -> generator class. A new family is a new module plus one entry here.
 FAMILIES: dict[str, type[Generator]] = {
-    cls.family: cls for cls in (DCGANGenerator, StyleGAN2Generator)
+    cls.family: cls for cls in (DCGANGenerator, StyleGAN2Generator, ProGANGenerator)
 }
 
 __all__ = ["DEFAULT_MODEL", "FAMILIES", "Generator", "LayerInfo", "Split", "ZOO", "ZooEntry",

@@ -23,11 +23,11 @@ from torch import nn
 
 from ..errors import CheckpointError
 from .base import Generator, LayerFunction, LayerInfo, Split
+from .statedict import (key_problems, majority, preview_keys, shape_problems, tensor_shape,
+                        unwrap_state_dict)
 
 _KEY = re.compile(r"^main\.(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var")
-#: Container keys under which training scripts store the generator's state dict.
-_WRAPPERS = ("netG_state_dict", "netG", "generator", "G", "state_dict")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,31 +207,6 @@ class DCGANGenerator(Generator):
         return model
 
 
-def unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor]:
-    """The generator's state dict inside a checkpoint object.
-
-    Accepts a bare state dict or one wrapped under a usual key (``netG_state_dict``,
-    ``netG``, ``generator``, ``G``, ``state_dict``); strips a ``module.`` prefix
-    left by ``DataParallel``.
-    """
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"expected a dict of tensors, found a {type(obj).__name__}")
-    for key in _WRAPPERS:
-        if key in obj and isinstance(obj[key], Mapping):
-            obj = obj[key]
-            break
-    state = {}
-    for k, v in obj.items():
-        if not isinstance(k, str):
-            raise CheckpointError(f"state dict keys must be strings, found {k!r}")
-        state[k.removeprefix("module.")] = v
-    return state
-
-
-def _shape(t: Any) -> tuple[int, ...] | None:
-    return tuple(t.shape) if isinstance(t, torch.Tensor) else None
-
-
 def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
     """Read a :class:`DCGANConfig` off a tutorial-layout state dict.
 
@@ -239,11 +214,10 @@ def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
     is reported at once in one :class:`CheckpointError`.
     """
     problems: list[str] = []
-    unexpected = sorted(k for k in state if not _KEY.match(k))
     indices = [int(_KEY.match(k).group(1)) for k in state if _KEY.match(k)]
     if not indices:
         raise CheckpointError("no DCGAN weights found: expected keys like 'main.0.weight' "
-                              f"(PyTorch-tutorial layout); found {_preview(state)}")
+                              f"(PyTorch-tutorial layout); found {preview_keys(state)}")
     last = max(indices)
     if last % 3:
         raise CheckpointError(
@@ -260,18 +234,13 @@ def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
         if b < depth - 1:
             expected.update(f"main.{3 * b + 1}.{p}" for p in _BN_KEYS)
     optional = {f"main.{3 * b + 1}.num_batches_tracked" for b in range(depth - 1)}
-    missing = sorted(expected - set(state), key=_natural)
-    unexpected += sorted((set(state) - expected - optional - set(unexpected)), key=_natural)
-    if missing:
-        problems.append("missing keys: " + ", ".join(missing))
-    if unexpected:
-        problems.append("unexpected keys: " + ", ".join(unexpected))
+    problems += key_problems(state, expected, optional)
     if problems:
         raise CheckpointError("checkpoint does not fit the DCGAN layout: " + "; ".join(problems))
 
     # Every conv weight must be [in, out, k, k] with one even k throughout.
     convs = [f"main.{3 * b}.weight" for b in range(depth)]
-    shapes = {name: _shape(state[name]) for name in convs}
+    shapes = {name: tensor_shape(state[name]) for name in convs}
     for name, shape in shapes.items():
         if shape is None or len(shape) != 4 or shape[2] != shape[3]:
             problems.append(f"{name} has shape {shape}, expected [in, out, k, k] of a "
@@ -287,9 +256,10 @@ def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
     for b in range(depth):
         votes = [shapes[convs[b]][1]]
         if b < depth - 1:
-            votes += [(_shape(state[f"main.{3 * b + 1}.{p}"]) or (None,))[0] for p in _BN_KEYS]
+            votes += [(tensor_shape(state[f"main.{3 * b + 1}.{p}"]) or (None,))[0]
+                      for p in _BN_KEYS]
             votes.append(shapes[convs[b + 1]][0])
-        channels.append(max(votes, key=lambda v: (votes.count(v), v == votes[0])))
+        channels.append(majority(votes))
     expected_shapes: dict[str, tuple[int, ...]] = {}
     c_in = nz
     for b, c_out in enumerate(channels):
@@ -299,20 +269,8 @@ def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
         if b < depth - 1:
             expected_shapes.update({f"main.{3 * b + 1}.{p}": (c_out,) for p in _BN_KEYS})
         c_in = c_out
-    for name, want in expected_shapes.items():
-        got = _shape(state[name])
-        if got != want:
-            problems.append(f"{name} has shape {got}, expected {want}")
+    problems += shape_problems(state, expected_shapes)
     if problems:
         raise CheckpointError("checkpoint does not fit the DCGAN layout: " + "; ".join(problems))
     return DCGANConfig(nz=nz, channels=tuple(channels), kernel_size=kernel, conv_bias=conv_bias)
 
-
-def _natural(key: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in key.split("."))
-
-
-def _preview(state: Mapping[str, Any], n: int = 5) -> str:
-    keys = list(state)
-    more = f", ... ({len(keys)} keys)" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more if keys else "no keys"

@@ -40,7 +40,8 @@ from torch.nn import functional as F
 
 from ..errors import CheckpointError
 from .base import Generator, LayerFunction, LayerInfo, Split
-from .dcgan import unwrap_state_dict
+from .statedict import (key_problems, majority, natural_key, preview_keys, shape_problems,
+                        tensor_shape, unwrap_state_dict)
 
 _KEY = re.compile(r"^(layer(\d+)|output_(\d+)x(\d+))\.(conv\.weight|wscale\.b)$")
 _PARAMS = ("conv.weight", "wscale.b")
@@ -170,7 +171,7 @@ class ProGANGenerator(Generator):
                 name=f"layer{n}", kind="Conv2d", in_channels=cfg.in_channels(n),
                 out_channels=cfg.channels[n - 1], key_resolution=key_res,
                 value_resolution=res, kernel_size=kernel_size(n), weight_in_axis=1,
-                key_source=f"pixelnorm({prev})" + (", upsampled 2x" if upsamples(n) else "")))
+                key_source=f"norm({prev})" + ("+up" if upsamples(n) else "")))
         return infos
 
     @staticmethod
@@ -245,6 +246,17 @@ class ProGANGenerator(Generator):
         """The bare state dict, as netdissect saves it (``layerN.conv.weight``, ...)."""
         return {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
 
+    signature_key = "layer1.conv.weight"
+
+    @classmethod
+    def claims(cls, obj: Any) -> bool:
+        """A dict (possibly wrapped) with ``layerN.*`` / ``output_RxR.*`` keys."""
+        try:
+            state = unwrap_state_dict(obj)
+        except CheckpointError:
+            return False
+        return any(_KEY.match(k) for k in state)
+
     @classmethod
     def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> "ProGANGenerator":
         """Load a netdissect-layout state dict (bare, ``state_dict``-wrapped, ``module.``
@@ -260,10 +272,6 @@ def _dim(t: Any, axis: int) -> int | None:
     return t.shape[axis] if isinstance(t, torch.Tensor) and t.ndim > axis else None
 
 
-def _shape(t: Any) -> tuple[int, ...] | None:
-    return tuple(t.shape) if isinstance(t, torch.Tensor) else None
-
-
 def infer_config(state: Mapping[str, Any]) -> ProGANConfig:
     """Read a :class:`ProGANConfig` off a netdissect-layout state dict.
 
@@ -275,32 +283,26 @@ def infer_config(state: Mapping[str, Any]) -> ProGANConfig:
     matches = {k: _KEY.match(k) for k in state}
     layers = [int(m.group(2)) for m in matches.values() if m and m.group(2)]
     if not layers:
-        keys = list(state)
-        found = ", ".join(keys[:5]) + (f", ... ({len(keys)} keys)" if len(keys) > 5 else "")
         raise CheckpointError("no ProGAN weights found: expected keys like 'layer1.conv.weight' "
                               "and 'output_64x64.wscale.b' (GAN-Dissection layout); found "
-                              + (found or "no keys"))
+                              + preview_keys(state))
     depth = max(layers)
     res = 4 * 2 ** sum(upsamples(n) for n in range(1, depth + 1))
     out = f"output_{res}x{res}"
     names = [f"layer{n}" for n in range(1, depth + 1)] + [out]
     expected = {f"{b}.{p}" for b in names for p in _PARAMS}
-    problems = []
-    missing = sorted(expected - set(state), key=_natural)
-    unexpected = sorted(set(state) - expected, key=_natural)
-    if missing:
-        problems.append("missing keys: " + ", ".join(missing))
-    if unexpected:
-        problems.append("unexpected keys: " + ", ".join(unexpected))
-    others = sorted({k.split(".")[0] for k in unexpected if matches[k] and matches[k].group(3)})
-    if others and out + ".conv.weight" in missing:
+    problems = key_problems(state, expected)
+    unexpected = set(state) - expected
+    others = sorted({k.split(".")[0] for k in unexpected if matches[k] and matches[k].group(3)},
+                    key=natural_key)
+    if others and out + ".conv.weight" not in state:
         problems.append(f"found {', '.join(others)}, but {depth} layers render {res}x{res}")
     if problems:
         raise CheckpointError(fail + "; ".join(problems))
 
     convs = [f"{b}.conv.weight" for b in names]
     for name in convs:
-        shape = _shape(state[name])
+        shape = tensor_shape(state[name])
         if shape is None or len(shape) != 4:
             problems.append(f"{name} has shape {shape}, expected [out, in, k, k] of a Conv2d")
     if problems:
@@ -312,7 +314,7 @@ def infer_config(state: Mapping[str, Any]) -> ProGANConfig:
         votes = [_dim(state[convs[i]], 0), _dim(state[f"{b}.wscale.b"], 0)]
         if i + 1 < len(names):
             votes.append(_dim(state[convs[i + 1]], 1))
-        widths.append(max(votes, key=lambda v: (votes.count(v), v == votes[0])))
+        widths.append(majority(votes))
     z_dim = state[convs[0]].shape[1]
     want: dict[str, tuple[int, ...]] = {}
     c_in = z_dim
@@ -321,14 +323,8 @@ def infer_config(state: Mapping[str, Any]) -> ProGANConfig:
         want[convs[i]] = (c_out, c_in, k, k)
         want[f"{b}.wscale.b"] = (c_out,)
         c_in = c_out
-    for name, shape in want.items():
-        got = _shape(state[name])
-        if got != shape:
-            problems.append(f"{name} has shape {got}, expected {shape}")
+    problems += shape_problems(state, want)
     if problems:
         raise CheckpointError(fail + "; ".join(problems))
     return ProGANConfig(z_dim=z_dim, channels=tuple(widths[:-1]), nc=widths[-1])
 
-
-def _natural(key: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key))

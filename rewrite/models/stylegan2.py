@@ -41,6 +41,7 @@ from torch.nn import functional as F
 
 from ..errors import CheckpointError
 from .base import Generator, LayerFunction, LayerInfo, Split
+from .statedict import key_problems, shape_problems
 
 SQRT2 = math.sqrt(2.0)
 
@@ -469,17 +470,7 @@ def infer_config(state: Mapping[str, Any]) -> StyleGAN2Config:
 
 
 def _check_keys_and_shapes(state: Mapping[str, Any], expected: Mapping[str, torch.Tensor]) -> None:
-    problems = []
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing:
-        problems.append("missing keys: " + ", ".join(missing))
-    if unexpected:
-        problems.append("unexpected keys: " + ", ".join(unexpected))
-    for k, t in expected.items():
-        if k in state:
-            got = tuple(state[k].shape) if isinstance(state[k], torch.Tensor) else None
-            if got != tuple(t.shape):
-                problems.append(f"{k} has shape {got}, expected {tuple(t.shape)}")
+    problems = key_problems(state, expected)
+    problems += shape_problems(state, {k: tuple(t.shape) for k, t in expected.items()})
     if problems:
         raise CheckpointError("checkpoint does not fit the StyleGAN2 layout: " + "; ".join(problems))
