@@ -13,7 +13,8 @@ true (non-linear) output and the goal values, measured with the final weight.
   projected iterate, so its loss never ends above the starting loss;
 * ``closed-form``: ridge least squares for Λ at the pre-activation output;
   under a ReLU, goals that are clipped to zero become "at most
-  min(current, 0)" (an active-set loop adds the violated ones);
+  min(current, 0)" (an active-set loop adds the violated ones); four ridges
+  are tried and the best by the true loss is kept;
 * ``closed-form+refine``: the closed form, then a short Adam on Λ directly
   (every iterate stays in span(D)) on the full non-linear loss;
 * ``finetune-layer``: the baseline, Adam on the whole weight, no constraint
@@ -110,10 +111,12 @@ class AdamParams:
 
 @dataclasses.dataclass(frozen=True)
 class ClosedFormParams:
-    """``ridge`` is relative to the mean diagonal of JᵀJ; ``active_set_iters`` bounds the
-    inequality loop for clipped (ReLU) goals."""
+    """``ridge`` is relative to the mean diagonal of JᵀJ; ``ridge_search`` tries that many
+    ridges, each 10x the last, and keeps the best by the true loss (1: no search);
+    ``active_set_iters`` bounds the inequality loop for clipped (ReLU) goals."""
 
     ridge: float = 1e-3
+    ridge_search: int = 4
     active_set_iters: int = 20
 
 
@@ -121,11 +124,13 @@ class ClosedFormParams:
 class RefineParams:
     """Closed form, then ``steps`` of Adam on Λ (lr relative to std(W0) when ``lr_relative``).
 
-    A larger ``ridge`` (e.g. 0.1) gives a smaller weight change: a weaker edit
-    with less collateral change.
+    The closed form's ``ridge`` and ``ridge_search`` are as in :class:`ClosedFormParams`;
+    a larger ``ridge`` with ``ridge_search`` 1 forces a smaller weight change (a weaker
+    edit with less collateral change).
     """
 
     ridge: float = 1e-3
+    ridge_search: int = 4
     active_set_iters: int = 20
     steps: int = 100
     lr: float = 0.05
@@ -215,16 +220,8 @@ def _goal_targets(f: LayerFunction, goal: torch.Tensor, z0: torch.Tensor):
     return target, upper
 
 
-def closed_form_lambda(problem: EditProblem, ridge: float = 1e-3,
-                       active_set_iters: int = 20) -> torch.Tensor:
-    """Ridge least-squares ``Λ`` [out, rest..., r] at the pre-activation output.
-
-    Output channel ``o`` depends only on ``Λ[o]``, so the solve splits into one small
-    system per channel: with ``J_o`` [P, q] the response of the masked positions to
-    each entry of ``Λ[o]`` (q = rest·r), solve
-    ``min Σ_p m_p (z0 + J_o λ - t)_p² + ρ |λ|²`` in float64, where clipped goals
-    only enter (as "at most their bound") once the solution violates them.
-    """
+def _least_squares_system(problem: EditProblem):
+    """``(J [out, P, q], b [out, P], upper [out, P], m [P], shape)`` of the closed form."""
     f, D = problem.layer, problem.D
     w0, ax = f.weight, (f.in_axis, f.out_axis)
     shape = lambda_shape(w0, *ax, D.shape[0])                                 # [out, rest..., r]
@@ -248,23 +245,58 @@ def closed_form_lambda(problem: EditProblem, ridge: float = 1e-3,
         J = torch.stack(cols, -1)                                             # [out, P, q]
         target, upper = _goal_targets(f, problem.goal, z0)
         b = masked(target - z0).to(torch.float64)                             # [out, P]
-        upper = masked(upper)                                                 # [out, P]
-        gram_diag = (J * J * m[None, :, None]).sum(1).mean()
-        rho = ridge * float(gram_diag) + 1e-12
-        eye = torch.eye(q, dtype=torch.float64)
-        # Clipped goals enter as a one-sided penalty max(0, z - bound)²: solve, put the
-        # violated ones in, solve again, until the set of violated rows is stable.
-        active = torch.zeros_like(upper)
-        for _ in range(max(1, active_set_iters)):
-            w = m[None] * (~upper | active)                                   # [out, P]
-            A = torch.einsum("opq,op,opr->oqr", J, w, J) + rho * eye
-            rhs = torch.einsum("opq,op,op->oq", J, w, b)
-            lam = torch.linalg.solve(A, rhs)                                  # [out, q]
-            new_active = upper & (torch.einsum("opq,oq->op", J, lam) > b + 1e-9)
-            if torch.equal(new_active | active, active):
-                break
-            active = active | new_active
-    return lam.to(w0.dtype).reshape(shape)
+    return J, b, masked(upper), m, shape
+
+
+def _solve_system(J, b, upper, m, ridge: float, active_set_iters: int) -> torch.Tensor:
+    """Per-channel ridge solve with the one-sided clipped rows; λ [out, q] float64."""
+    q = J.shape[-1]
+    rho = ridge * float((J * J * m[None, :, None]).sum(1).mean()) + 1e-12
+    eye = torch.eye(q, dtype=torch.float64, device=J.device)
+    # Clipped goals enter as a one-sided penalty max(0, z - bound)²: solve, put the
+    # violated ones in, solve again, until the set of violated rows is stable.
+    active = torch.zeros_like(upper)
+    for _ in range(max(1, active_set_iters)):
+        w = m[None] * (~upper | active)                                       # [out, P]
+        A = torch.einsum("opq,op,opr->oqr", J, w, J) + rho * eye
+        rhs = torch.einsum("opq,op,op->oq", J, w, b)
+        lam = torch.linalg.solve(A, rhs)                                      # [out, q]
+        new_active = upper & (torch.einsum("opq,oq->op", J, lam) > b + 1e-9)
+        if torch.equal(new_active | active, active):
+            break
+        active = active | new_active
+    return lam
+
+
+def closed_form_lambda(problem: EditProblem, ridge: float = 1e-3, active_set_iters: int = 20,
+                       ridge_search: int = 1) -> torch.Tensor:
+    """Ridge least-squares ``Λ`` [out, rest..., r] at the pre-activation output.
+
+    Output channel ``o`` depends only on ``Λ[o]``, so the solve splits into one small
+    system per channel: with ``J_o`` [P, q] the response of the masked positions to
+    each entry of ``Λ[o]`` (q = rest·r), solve
+    ``min Σ_p m_p (z0 + J_o λ - t)_p² + ρ |λ|²`` in float64, where clipped goals
+    only enter (as "at most their bound") once the solution violates them. ``ρ`` is
+    ``ridge`` times the mean diagonal of ``JᵀJ``.
+
+    With ``ridge_search`` = k > 1 the ridges ``ridge · 10^i`` (i < k) are all solved
+    and the one whose Λ gives the lowest true (non-linear) loss is kept: a layer
+    whose tail depends on the weight (StyleGAN2's demodulation) is overshot by a
+    weak ridge, a plain layer is not.
+    """
+    J, b, upper, m, shape = _least_squares_system(problem)
+    f = problem.layer
+    best = None
+    for i in range(max(1, ridge_search)):
+        lam = _solve_system(J, b, upper, m, ridge * 10 ** i, active_set_iters)
+        lam = lam.to(f.weight.dtype).reshape(shape)
+        if ridge_search <= 1:
+            return lam
+        loss = problem.loss_of_weight(f.weight + low_rank_delta(lam, problem.D, f.in_axis,
+                                                                f.out_axis))
+        if best is None or loss < best[0]:
+            best = (loss, lam)
+    return best[1]
 
 
 def solve_closed_form(problem: EditProblem, p: ClosedFormParams = ClosedFormParams()) -> SolveResult:
@@ -272,7 +304,7 @@ def solve_closed_form(problem: EditProblem, p: ClosedFormParams = ClosedFormPara
     t0 = time.perf_counter()
     f = problem.layer
     loss_before = problem.loss_of_weight(f.weight)
-    lam = closed_form_lambda(problem, p.ridge, p.active_set_iters)
+    lam = closed_form_lambda(problem, p.ridge, p.active_set_iters, p.ridge_search)
     delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)
     return SolveResult(delta, lam, loss_before, problem.loss_of_weight(f.weight + delta),
                        time.perf_counter() - t0, 0)
@@ -284,7 +316,8 @@ def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParam
     f, w0 = problem.layer, problem.layer.weight
     ax = (f.in_axis, f.out_axis)
     loss_before = problem.loss_of_weight(w0)
-    lam = closed_form_lambda(problem, p.ridge, p.active_set_iters).clone().requires_grad_(True)
+    lam = closed_form_lambda(problem, p.ridge, p.active_set_iters, p.ridge_search)
+    lam = lam.clone().requires_grad_(True)
     opt = torch.optim.Adam([lam], lr=_step_size(w0, p.lr, p.lr_relative))
     best = (float("inf"), lam.detach().clone())
     for _ in range(p.steps):
