@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import table, timed  # noqa: E402
+from common import interleaved, table, timed  # noqa: E402
 
 from rewrite.edit import EditSpec, Rewriter  # noqa: E402
 from rewrite.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator  # noqa: E402
@@ -37,11 +37,11 @@ def main() -> None:
     n_params = sum(p.numel() for p in G.parameters())
     rows = []
     with torch.no_grad():
-        G(G.latents([0]))                                                    # warm-up
-        for batch in (1, 4):
-            secs, _ = timed(lambda: G(G.latents(range(batch))))
-            rows.append({"measure": f"sample, batch {batch}", "seconds": secs / batch,
-                         "note": "per image"})
+        G(G.latents(range(4)))                                               # warm-up
+        t = interleaved({b: (lambda b=b: G(G.latents(range(b)))) for b in (1, 4)}, rounds=3)
+    for batch, secs in t.items():
+        rows.append({"measure": f"sample, batch {batch}", "seconds": secs / batch,
+                     "note": "per image, median of 3"})
     s = args.size
     # A 16x16 and a 32x32 layer: the second (non-upsampling) conv at each resolution.
     for layer in ("convs.3", "convs.5"):

@@ -80,6 +80,23 @@ def model_options(f):
     return f
 
 
+def sampling_options(f):
+    """StyleGAN2's sampling options."""
+    f = click.option("--noise", type=click.Choice(["const", "random"]), default="const",
+                     show_default=True, help="StyleGAN2: stored noise buffers, or fresh noise.")(f)
+    f = click.option("--truncation", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+                     help="StyleGAN2: pull w toward latent_avg (1 = no truncation).")(f)
+    return f
+
+
+def _set_sampling(G, truncation: float, noise: str) -> None:
+    if (truncation != 1.0 or noise != "const") and not hasattr(G, "truncation"):
+        raise click.BadParameter(f"--truncation and --noise apply to StyleGAN2 models; this is "
+                                 f"a {G.family} model", param_hint="--truncation/--noise")
+    if hasattr(G, "truncation"):
+        G.truncation, G.noise_mode = truncation, noise
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """Rewrite the rules of pretrained image generators (Bau et al., ECCV 2020).
@@ -140,7 +157,9 @@ def layers(model, weights, arch, device):
               help="Upscale each image by this factor in the grid.")
 @click.option("--labels/--no-labels", default=True, show_default=True,
               help="Print the sample index above each image.")
-def sample(model, weights, arch, device, seeds, out, batch_size, cols, scale, labels):
+@sampling_options
+def sample(model, weights, arch, device, seeds, out, batch_size, cols, scale, labels, truncation,
+           noise):
     """Render samples of MODEL into a PNG grid.
 
     \b
@@ -148,10 +167,13 @@ def sample(model, weights, arch, device, seeds, out, batch_size, cols, scale, la
       rewrite sample dcgan-digiface64 --seeds 0-31 --out grid.png
       rewrite sample --seeds 3,7,100-103 --out picked.png --no-labels
       rewrite sample my_dcgan.pt --seeds 0-63 --batch-size 16 --out mine.png
+      rewrite sample stylegan2-ffhq.pt --truncation 0.7 --seeds 0-15 --out ffhq.png
+      rewrite sample --weights netdissect_church.pth --arch proggan --seeds 0-7 --out c.png
     """
     if Path(out).suffix.lower() != ".png":
         raise click.BadParameter(f"{out} must end in .png", param_hint="--out")
     G = load_model(model, weights=weights, arch=arch, device=_device(device))
+    _set_sampling(G, truncation, noise)
     images = generate(G, seeds, batch_size=batch_size)
     grid = make_grid(images, cols=cols, labels=[f"#{s}" for s in seeds] if labels else None,
                      scale=scale)
@@ -197,7 +219,7 @@ def stats(model, weights, arch, device, layer, n, seed, batch_size, no_cache):
     """
     G = load_model(model, weights=weights, arch=arch, device=_device(device))
     G.layer(layer)
-    path = stats_cache_path(G.fingerprint(), layer, n, seed)
+    path = stats_cache_path(G.fingerprint() + G.sampling_tag(), layer, n, seed)
     cached = path.is_file() and not no_cache
     t0 = time.perf_counter()
     result = layer_stats(G, layer, n=n, seed=seed, batch_size=batch_size, progress=True,
@@ -278,7 +300,9 @@ def apply_cmd(model, delta_path, out, weights, arch, device):
 @click.option("--weights", type=click.Path(dir_okay=False), default=None)
 @click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None)
 @click.option("--device", default="auto", show_default=True)
-def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch, device):
+@sampling_options
+def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch, device,
+            truncation, noise):
     """Render SEEDS before (upper row) and after (lower row) the edit in SPEC.json.
 
     \b
@@ -290,6 +314,7 @@ def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch
     spec = EditSpec.load(spec_path)
     G = load_model(model, weights=weights, arch=arch, device=_device(device))
     spec.validate_for(G)
+    _set_sampling(G, truncation, noise)
     before, after = before_after(G, spec, seeds, batch_size=batch_size, progress=None)
     save_png(before_after_grid(before, after, seeds, cols=cols, scale=scale), out)
     click.echo(f"wrote {out}: {len(seeds)} samples before and after {spec.name or spec_path}")

@@ -3,8 +3,9 @@
 The samples are indices ``0..n-1`` of the latent stream with seed ``seed``
 (default 0, a stream apart from the gallery's, so statistics do not depend on
 the samples a user edits). Results are cached under
-``<cache>/stats/<model fingerprint>/<layer>-n<n>-seed<seed>.safetensors``: a
-second run is instant and a changed model never reuses stale statistics.
+``<cache>/stats/<model fingerprint><sampling tag>/<layer>-n<n>-seed<seed>.safetensors``
+(the tag names settings such as StyleGAN2's truncation): a second run is
+instant and a changed model never reuses stale statistics.
 
 Usage::
 
@@ -141,7 +142,7 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
     G.layer(layer)
     if n < 1:
         raise ValueError(f"need at least one sample for statistics, got n={n}")
-    fp = G.fingerprint()
+    fp = G.fingerprint() + G.sampling_tag()
     path = stats_cache_path(fp, layer, n, seed)
     if cache and path.is_file():
         try:

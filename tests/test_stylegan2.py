@@ -69,6 +69,16 @@ def test_split_resume_equals_forward(G, noise_mode):
             assert torch.allclose(f.tail(f.linear(s.keys, f.weight)), s.values, atol=1e-5)
 
 
+def test_statistics_are_cached_per_truncation(G, tmp_path, monkeypatch):
+    from rewrite.statistics import layer_stats
+    monkeypatch.setenv("REWRITE_CACHE", str(tmp_path))
+    plain = layer_stats(G, "convs.3", n=8, progress=False)
+    G.truncation = 0.5
+    truncated = layer_stats(G, "convs.3", n=8, progress=False)
+    assert truncated.fingerprint.endswith("-t0.5") and plain.fingerprint != truncated.fingerprint
+    assert not torch.allclose(plain.keys.moment(), truncated.keys.moment())
+
+
 def test_random_noise_differs_from_stored(G):
     z = G.latents([0])
     with torch.no_grad():

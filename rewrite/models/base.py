@@ -238,6 +238,11 @@ class Generator(nn.Module):
         """Write ``checkpoint()`` to ``path`` atomically."""
         save_checkpoint_file(self.checkpoint(), path)
 
+    def sampling_tag(self) -> str:
+        """A suffix naming sampling settings that change the features (e.g. truncation);
+        empty by default. Statistics are cached under fingerprint + tag."""
+        return ""
+
     def fingerprint(self) -> str:
         """SHA-256 (hex, first 16 digits) of every parameter and buffer, in order.
 

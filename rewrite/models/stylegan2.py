@@ -271,6 +271,11 @@ class StyleGAN2Generator(Generator):
             return [torch.randn(n, 1, *b.shape[2:], device=b.device) for b in bufs]
         raise ValueError(f"noise_mode must be 'const' or 'random', got {self.noise_mode!r}")
 
+    def sampling_tag(self) -> str:
+        """``-t<truncation>`` and ``-noise-random`` when those differ from the defaults."""
+        tag = f"-t{self.truncation:g}" if self.truncation != 1.0 else ""
+        return tag + ("-noise-random" if self.noise_mode != "const" else "")
+
     # -- layers ------------------------------------------------------------
     def _conv(self, index: int) -> StyledConv:
         """StyledConv by layer index: 0 is conv1, i >= 1 is convs[i-1]."""
