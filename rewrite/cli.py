@@ -19,13 +19,17 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 import torch
 
 from .compare import before_after, before_after_grid
 from .edit import METHODS, EditSpec, Rewriter
 from .edit.legacy import import_legacy
 from .errors import RewriteError
-from .images import make_grid, save_png
+from .advisor import match, suggest_layers
+from .evaluate import DEFAULT_QUANTILE, compare_methods, evaluate, method_variants
+from .images import heat_overlay, make_grid, save_png
+from .report import markdown, rows, write_outputs
 from .models import DEFAULT_MODEL, FAMILIES, ZOO, cached_path, load_model
 from .models.zoo import cache_dir
 from .sampling import generate
@@ -318,6 +322,128 @@ def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch
     before, after = before_after(G, spec, seeds, batch_size=batch_size, progress=None)
     save_png(before_after_grid(before, after, seeds, cols=cols, scale=scale), out)
     click.echo(f"wrote {out}: {len(seeds)} samples before and after {spec.name or spec_path}")
+
+
+def _eval_options(f):
+    f = click.option("--quantile", type=click.FloatRange(0.5, 0.9999), default=DEFAULT_QUANTILE,
+                     show_default=True, help="Response quantile above which the rule fires.")(f)
+    f = click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)(f)
+    f = click.option("--no-cache", is_flag=True, help="Render every sample again.")(f)
+    f = click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+                     help="Folder for metrics, pictures and report.html [default: eval-<spec name>].")(f)
+    f = click.option("--seeds", default="1000-1511", show_default=True, callback=_seeds,
+                     help="Held-out samples.")(f)
+    return f
+
+
+def _write_eval(results, spec, spec_path, out_dir, what):
+    name = spec.name or Path(spec_path).stem
+    out = Path(out_dir or f"eval-{name}")
+    paths = write_outputs(results, out, f"{what}: {name}")
+    click.echo(markdown(rows(results)))
+    click.echo(f"wrote {out}/: metrics.csv, metrics.md, metrics.json"
+               f"{', tradeoff.png' if 'plot' in paths else ''}, figures, report.html")
+
+
+@main.command("eval")
+@click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
+@_eval_options
+@spec_model_options
+def eval_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile, model, weights, arch,
+             device):
+    """Measure the edit in SPEC.json on held-out samples and write a report.
+
+    \b
+    The rule fires where the context direction's response to the layer's keys
+    exceeds the --quantile of all responses on the unedited samples. Efficacy is
+    measured inside those regions, locality outside them and on samples where
+    the rule never fires.
+    \b
+    Examples:
+      rewrite eval examples/add-sunglasses.json --seeds 1000-1511 --out eval-sunglasses
+    """
+    spec, G = _load_for_spec(spec_path, model, weights, arch, device)
+    result = evaluate(G, spec, seeds, quantile=quantile, batch_size=batch_size, progress=True,
+                      cache=not no_cache)
+    _write_eval([result], spec, spec_path, out_dir, "evaluation")
+
+
+@main.command("compare-methods")
+@click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
+@_eval_options
+@click.option("--high-rank", type=click.IntRange(min=2), default=3, show_default=True,
+              help="Rank of the higher-rank constrained update.")
+@spec_model_options
+def compare_methods_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile, high_rank,
+                        model, weights, arch, device):
+    """Solve SPEC.json with the paper's methods and compare them on held-out samples.
+
+    \b
+    Methods: the constrained update at rank 1 and --high-rank (zca), finetune-layer,
+    and finetune-all (copy-paste) or dissect-erase (erase). All are measured on the
+    same firing regions (those of the spec's own directions).
+    \b
+    Example:
+      rewrite compare-methods examples/add-sunglasses.json --seeds 1000-1255 --out cmp-sunglasses
+    """
+    spec, G = _load_for_spec(spec_path, model, weights, arch, device)
+    results = compare_methods(G, spec, seeds, method_variants(spec, high_rank), quantile=quantile,
+                              batch_size=batch_size, progress=True, cache=not no_cache)
+    _write_eval(results, spec, spec_path, out_dir, "method comparison")
+
+
+@main.command("suggest-layer")
+@click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
+@click.option("--stats-samples", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Samples for each layer's statistics.")
+@spec_model_options
+def suggest_layer(spec_path, stats_samples, model, weights, arch, device):
+    """Rank the editable layers for the edit in SPEC.json.
+
+    \b
+    Score: ROC-AUC of the context direction's response inside vs outside the
+    context masks (1 = the rule picks out exactly the marked regions, 0.5 = no
+    better than chance), computed at each layer; also the goal's size in cells.
+    \b
+    Example:
+      rewrite suggest-layer examples/add-sunglasses.json
+    """
+    spec, G = _load_for_spec(spec_path, model, weights, arch, device)
+    advice = suggest_layers(G, spec, stats_samples=stats_samples, progress=True)
+    click.echo(f"{'layer':<10} {'ROC-AUC':>8} {'key grid':>9} {'goal cells':>11}  note")
+    for a in advice:
+        auc = "–" if np.isnan(a.auc) else f"{a.auc:.3f}"
+        grid = f"{a.key_grid}x{a.key_grid}"
+        click.echo(f"{a.layer:<10} {auc:>8} {grid:>9} {a.goal_cells:>11}  {a.note}")
+    best = advice[0]
+    if not np.isnan(best.auc):
+        click.echo(f"suggested: {best.layer} (the spec uses {spec.layer})")
+
+
+@main.command("match")
+@click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
+@click.option("--seeds", default="0-999", show_default=True, callback=_seeds)
+@click.option("--top", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default="match.png", show_default=True)
+@spec_model_options
+def match_cmd(spec_path, seeds, top, out, model, weights, arch, device):
+    """Show the samples where the rule of SPEC.json would fire most, with heat overlays.
+
+    \b
+    Example:
+      rewrite match examples/add-sunglasses.json --seeds 0-999 --top 16 --out match.png
+    """
+    if Path(out).suffix.lower() != ".png":
+        raise click.BadParameter(f"{out} must end in .png", param_hint="--out")
+    spec, G = _load_for_spec(spec_path, model, weights, arch, device)
+    samples, scores, resp = match(G, spec, seeds, top=top, progress=True)
+    heat = (resp / resp.flatten(1).max(1).values.clamp_min(1e-12)[:, None, None]).clamp(0, 1)
+    images = heat_overlay(generate(G, samples), heat.numpy())
+    labels = [f"#{s} {v:.2f}" for s, v in zip(samples, scores)]
+    grid = make_grid(images, labels=labels, scale=2)
+    save_png(grid, out)
+    click.echo(f"wrote {out}: the {len(samples)} of {len(seeds)} samples where the rule fires "
+               f"most (score: strongest response)")
 
 
 @main.command("import-edit")

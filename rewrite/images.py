@@ -89,3 +89,32 @@ def save_png(image: Image.Image, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
     return path
+
+
+def heat_overlay(images: np.ndarray, heat: np.ndarray, alpha: float = 0.55,
+                 colour: tuple[int, int, int] = (255, 40, 40)) -> np.ndarray:
+    """Blend a heat map over images.
+
+    Args:
+        images: uint8 [N, H, W, 3].
+        heat: float [N, h, w] in [0, 1] (resized to H x W by nearest neighbour), or bool.
+        alpha: opacity where heat is 1.
+    Returns:
+        uint8 [N, H, W, 3].
+    """
+    n, h, w, _ = images.shape
+    t = torch.as_tensor(np.asarray(heat, np.float32))[:, None]
+    t = torch.nn.functional.interpolate(t, size=(h, w), mode="nearest")[:, 0].numpy()
+    a = (np.clip(t, 0, 1) * alpha)[..., None]
+    out = images.astype(np.float32) * (1 - a) + np.array(colour, np.float32) * a
+    return out.round().astype(np.uint8)
+
+
+def png_data_url(image: Image.Image) -> str:
+    """A PIL image as a ``data:image/png;base64,...`` URL (for self-contained HTML)."""
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
