@@ -33,7 +33,6 @@ bench: $(STAMP)
 	$(PY) benchmarks/stats_throughput.py --rounds 5
 	$(PY) benchmarks/stylegan2_full.py
 	$(PY) benchmarks/sampling_throughput.py
-	$(PY) benchmarks/locality.py
 
 clean:
 	rm -rf $(VENV) outputs test-artifacts .pytest_cache
