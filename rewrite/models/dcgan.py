@@ -23,8 +23,8 @@ from torch import nn
 
 from ..errors import CheckpointError
 from .base import Generator, LayerFunction, LayerInfo, Split
-from .statedict import (key_problems, majority, preview_keys, shape_problems, tensor_shape,
-                        unwrap_state_dict)
+from .statedict import (has_matching_key, key_problems, majority, preview_keys, shape_problems,
+                        tensor_shape, unwrap_state_dict)
 
 _KEY = re.compile(r"^main\.(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var")
@@ -186,11 +186,7 @@ class DCGANGenerator(Generator):
     @classmethod
     def claims(cls, obj: Any) -> bool:
         """A dict (possibly wrapped) with ``main.N.*`` keys."""
-        try:
-            state = unwrap_state_dict(obj)
-        except CheckpointError:
-            return False
-        return any(_KEY.match(k) for k in state)
+        return has_matching_key(obj, _KEY)
 
     @classmethod
     def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> "DCGANGenerator":

@@ -40,8 +40,8 @@ from torch.nn import functional as F
 
 from ..errors import CheckpointError
 from .base import Generator, LayerFunction, LayerInfo, Split
-from .statedict import (key_problems, majority, natural_key, preview_keys, shape_problems,
-                        tensor_shape, unwrap_state_dict)
+from .statedict import (has_matching_key, key_problems, majority, natural_key, preview_keys,
+                        shape_problems, tensor_shape, unwrap_state_dict)
 
 _KEY = re.compile(r"^(layer(\d+)|output_(\d+)x(\d+))\.(conv\.weight|wscale\.b)$")
 _PARAMS = ("conv.weight", "wscale.b")
@@ -251,11 +251,7 @@ class ProGANGenerator(Generator):
     @classmethod
     def claims(cls, obj: Any) -> bool:
         """A dict (possibly wrapped) with ``layerN.*`` / ``output_RxR.*`` keys."""
-        try:
-            state = unwrap_state_dict(obj)
-        except CheckpointError:
-            return False
-        return any(_KEY.match(k) for k in state)
+        return has_matching_key(obj, _KEY)
 
     @classmethod
     def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> "ProGANGenerator":

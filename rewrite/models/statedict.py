@@ -81,3 +81,12 @@ def shape_problems(state: Mapping[str, Any], want: Mapping[str, tuple[int, ...]]
 def majority(votes: list) -> Any:
     """The most common vote, ties going to the first one (the tensor that defines it)."""
     return max(votes, key=lambda v: (votes.count(v), v == votes[0]))
+
+
+def has_matching_key(obj: Any, pattern: re.Pattern) -> bool:
+    """Whether a loaded checkpoint (bare or wrapped) has a key matching ``pattern``."""
+    try:
+        state = unwrap_state_dict(obj)
+    except CheckpointError:
+        return False
+    return any(pattern.match(k) for k in state)
