@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/solver_speed.py
 	$(PY) benchmarks/stats_throughput.py --rounds 5
 	$(PY) benchmarks/stylegan2_full.py
+	$(PY) benchmarks/stats_scaling.py
 	$(PY) benchmarks/sampling_throughput.py
 
 clean:

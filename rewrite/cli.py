@@ -14,6 +14,7 @@ Examples::
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,9 @@ import click
 import numpy as np
 import torch
 
+from .bulk import bulk_sample
 from .compare import before_after, before_after_grid
+from .distributed import context
 from .edit import METHODS, EditSpec, Rewriter
 from .edit.legacy import import_legacy
 from .errors import RewriteError
@@ -45,7 +48,9 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except RewriteError as e:
-            click.echo(f"error: {e}", err=True)
+            rank = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 \
+                else ""
+            click.echo(f"{rank}error: {e}", err=True)
             sys.exit(2)
 
 
@@ -152,7 +157,11 @@ def layers(model, weights, arch, device):
 @click.option("--seeds", default="0-31", show_default=True, callback=_seeds,
               help="Sample indices: ranges and lists, e.g. 0-31 or 3,7,100-103.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default="grid.png",
-              show_default=True, help="PNG file to write.")
+              show_default=True, help="PNG grid to write.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="Bulk mode: one PNG per sample in this folder (resumes a stopped run).")
+@click.option("--npz", type=click.Path(dir_okay=False), default=None,
+              help="Bulk mode: all samples in one .npz (images, seeds; resumes a stopped run).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
               help="Samples per forward pass.")
 @click.option("--cols", type=click.IntRange(min=1), default=None,
@@ -162,8 +171,8 @@ def layers(model, weights, arch, device):
 @click.option("--labels/--no-labels", default=True, show_default=True,
               help="Print the sample index above each image.")
 @sampling_options
-def sample(model, weights, arch, device, seeds, out, batch_size, cols, scale, labels, truncation,
-           noise):
+def sample(model, weights, arch, device, seeds, out, out_dir, npz, batch_size, cols, scale, labels,
+           truncation, noise):
     """Render samples of MODEL into a PNG grid.
 
     \b
@@ -173,11 +182,30 @@ def sample(model, weights, arch, device, seeds, out, batch_size, cols, scale, la
       rewrite sample my_dcgan.pt --seeds 0-63 --batch-size 16 --out mine.png
       rewrite sample stylegan2-ffhq.pt --truncation 0.7 --seeds 0-15 --out ffhq.png
       rewrite sample --weights netdissect_church.pth --arch proggan --seeds 0-7 --out c.png
+      rewrite sample --seeds 0-49999 --out-dir samples/           # bulk, resumable
+      torchrun --nproc-per-node 2 -m rewrite sample --seeds 0-49999 --npz samples.npz
     """
-    if Path(out).suffix.lower() != ".png":
+    d = context()
+    if out_dir and npz:
+        raise click.BadParameter("give --out-dir or --npz, not both", param_hint="--out-dir/--npz")
+    if npz and Path(npz).suffix.lower() != ".npz":
+        raise click.BadParameter(f"{npz} must end in .npz", param_hint="--npz")
+    bulk = bool(out_dir or npz)
+    if not bulk and Path(out).suffix.lower() != ".png":
         raise click.BadParameter(f"{out} must end in .png", param_hint="--out")
-    G = load_model(model, weights=weights, arch=arch, device=_device(device))
+    if not bulk and d.enabled:
+        raise click.BadParameter("a grid is made by one process; under torchrun use --out-dir "
+                                 "or --npz", param_hint="--out")
+    G = load_model(model, weights=weights, arch=arch, device=d.device(_device(device)))
     _set_sampling(G, truncation, noise)
+    if bulk:
+        summary = bulk_sample(G, seeds, out_dir=out_dir, npz=npz, batch_size=batch_size, dist=d,
+                              progress=True, model_name=model)
+        if d.is_main:
+            click.echo(f"wrote {summary['samples']} samples of {model} to {out_dir or npz}"
+                       + (f" (resumed: {summary['resumed_batches']} batch(es) were already "
+                          "there)" if summary["resumed_batches"] else ""))
+        return
     images = generate(G, seeds, batch_size=batch_size)
     grid = make_grid(images, cols=cols, labels=[f"#{s}" for s in seeds] if labels else None,
                      scale=scale)
@@ -218,20 +246,24 @@ def stats(model, weights, arch, device, layer, n, seed, batch_size, no_cache):
     """Compute (or read from the cache) the key statistics of one layer.
 
     \b
-    Example:
+    Examples:
       rewrite stats dcgan-digiface64 --layer main.6 -n 10000
+      torchrun --nproc-per-node 2 -m rewrite stats dcgan-digiface64 --layer main.6 -n 100000
     """
-    G = load_model(model, weights=weights, arch=arch, device=_device(device))
+    d = context()
+    G = load_model(model, weights=weights, arch=arch, device=d.device(_device(device)))
     G.layer(layer)
     path = stats_cache_path(G.fingerprint() + G.sampling_tag(), layer, n, seed)
     cached = path.is_file() and not no_cache
     t0 = time.perf_counter()
     result = layer_stats(G, layer, n=n, seed=seed, batch_size=batch_size, progress=True,
-                         cache=not no_cache)
+                         cache=not no_cache, dist=d)
     took = time.perf_counter() - t0
-    click.echo(describe(result))
-    how = "read from cache" if cached else f"computed in {took:.1f} s ({n / took:.0f} samples/s)"
-    click.echo(f"{how}{'' if no_cache else f'; cached at {path}'}")
+    if d.is_main:
+        click.echo(describe(result))
+        how = "read from cache" if cached else \
+            f"computed in {took:.1f} s ({n / took:.0f} samples/s on {d.world} process(es))"
+        click.echo(f"{how}{'' if no_cache else f'; cached at {path}'}")
 
 
 @main.command()
@@ -337,6 +369,8 @@ def _eval_options(f):
 
 
 def _write_eval(results, spec, spec_path, out_dir, what):
+    if not context().is_main:
+        return
     name = spec.name or Path(spec_path).stem
     out = Path(out_dir or f"eval-{name}")
     paths = write_outputs(results, out, f"{what}: {name}")
@@ -361,10 +395,12 @@ def eval_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile, model, w
     \b
     Examples:
       rewrite eval examples/add-sunglasses.json --seeds 1000-1511 --out eval-sunglasses
+      torchrun --nproc-per-node 2 -m rewrite eval examples/add-sunglasses.json --seeds 0-9999
     """
-    spec, G = _load_for_spec(spec_path, model, weights, arch, device)
-    result = evaluate(G, spec, seeds, quantile=quantile, batch_size=batch_size, progress=True,
-                      cache=not no_cache)
+    d = context()
+    spec, G = _load_for_spec(spec_path, model, weights, arch, d.device(_device(device)))
+    result = evaluate(G, spec, seeds, quantile=quantile, batch_size=batch_size,
+                      progress=d.is_main, cache=not no_cache, dist=d)
     _write_eval([result], spec, spec_path, out_dir, "evaluation")
 
 
@@ -386,9 +422,11 @@ def compare_methods_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantil
     Example:
       rewrite compare-methods examples/add-sunglasses.json --seeds 1000-1255 --out cmp-sunglasses
     """
-    spec, G = _load_for_spec(spec_path, model, weights, arch, device)
+    d = context()
+    spec, G = _load_for_spec(spec_path, model, weights, arch, d.device(_device(device)))
     results = compare_methods(G, spec, seeds, method_variants(spec, high_rank), quantile=quantile,
-                              batch_size=batch_size, progress=True, cache=not no_cache)
+                              batch_size=batch_size, progress=d.is_main, cache=not no_cache,
+                              dist=d)
     _write_eval(results, spec, spec_path, out_dir, "method comparison")
 
 

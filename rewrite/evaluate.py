@@ -32,6 +32,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .distributed import DistContext
 from .edit.delta import Delta
 from .edit.goals import EditInputs
 from .edit.masks import render_mask
@@ -86,11 +87,11 @@ class _Shared:
 
 
 def _shared(session: Rewriter, spec: EditSpec, seeds: list[int], quantile: float,
-            batch_size: int, progress, cache: bool) -> _Shared:
+            batch_size: int, progress, cache: bool, dist: DistContext) -> _Shared:
     G = session.model
     inputs = session.prepare(spec)
-    before = cached_generate(G, seeds, batch_size, progress, cache)
-    response = key_response(G, spec.layer, inputs.D, seeds, batch_size).numpy()
+    before = cached_generate(G, seeds, batch_size, progress, cache, dist)
+    response = key_response(G, spec.layer, inputs.D, seeds, batch_size, dist).numpy()
     threshold = quantile_threshold(torch.from_numpy(response), quantile)
     fire = firing_mask(torch.from_numpy(response), threshold, G.resolution).numpy()
     colour = None
@@ -118,7 +119,7 @@ def _unit_activation(G: Generator, layer: str, units: list[int], seeds: list[int
 
 
 def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, seeds: list[int],
-             batch_size: int, progress, cache: bool) -> Evaluation:
+             batch_size: int, progress, cache: bool, dist: DistContext) -> Evaluation:
     G = session.model
     weight_name = G.weight_name(spec.layer)
     w0 = G.state_dict()[weight_name].detach().clone()
@@ -127,7 +128,7 @@ def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, see
                   if units else None)
     delta = session.apply(spec)
     try:
-        after = cached_generate(G, seeds, batch_size, progress, cache)
+        after = cached_generate(G, seeds, batch_size, progress, cache, dist)
         act_after = (_unit_activation(G, spec.layer, units, seeds, shared.fire, batch_size)
                      if units else None)
     finally:
@@ -163,12 +164,17 @@ def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, see
 
 def evaluate(G: Generator, spec: EditSpec, seeds: Sequence[int],
              quantile: float = DEFAULT_QUANTILE, batch_size: int = 32,
-             progress: bool | None = None, cache: bool = True) -> Evaluation:
-    """Measure ``spec`` on held-out ``seeds`` (``G`` is left unedited); see the module docstring."""
-    seeds = list(seeds)
-    session = Rewriter(G, progress=progress)
-    shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache)
-    return _measure(session, spec, _label(spec), shared, seeds, batch_size, progress, cache)
+             progress: bool | None = None, cache: bool = True,
+             dist: DistContext | None = None) -> Evaluation:
+    """Measure ``spec`` on held-out ``seeds`` (``G`` is left unedited); see the module docstring.
+
+    Under torchrun (``dist``) every rank computes the same edit (bit-identical) and renders
+    its share of the samples; every rank returns the same result.
+    """
+    seeds, dist = list(seeds), dist or DistContext()
+    session = Rewriter(G, progress=progress and dist.is_main)
+    shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
+    return _measure(session, spec, _label(spec), shared, seeds, batch_size, progress, cache, dist)
 
 
 def _label(spec: EditSpec) -> str:
@@ -197,14 +203,14 @@ def method_variants(spec: EditSpec, high_rank: int = 3) -> list[EditSpec]:
 def compare_methods(G: Generator, spec: EditSpec, seeds: Sequence[int],
                     variants: list[EditSpec] | None = None, quantile: float = DEFAULT_QUANTILE,
                     batch_size: int = 32, progress: bool | None = None,
-                    cache: bool = True) -> list[Evaluation]:
+                    cache: bool = True, dist: DistContext | None = None) -> list[Evaluation]:
     """Evaluate every variant of ``spec`` on the same held-out samples and the same
     firing regions (those of ``spec``'s own directions)."""
-    seeds = list(seeds)
-    session = Rewriter(G, progress=progress)
-    shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache)
+    seeds, dist = list(seeds), dist or DistContext()
+    session = Rewriter(G, progress=progress and dist.is_main)
+    shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
     results = []
     for variant in variants or method_variants(spec):
         results.append(_measure(session, variant, _label(variant), shared, seeds, batch_size,
-                                progress, cache))
+                                progress, cache, dist))
     return results

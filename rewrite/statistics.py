@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from .distributed import DistContext
 from .fileio import atomic_path
 from .memory.stats import SecondMoment, UnitMoments
 from .models.base import Generator
@@ -109,25 +110,39 @@ def stats_cache_path(fingerprint: str, layer: str, n: int, seed: int) -> Path:
 @torch.no_grad()
 def accumulate_layer_stats(G: Generator, layer: str, indices, seed: int = DEFAULT_STATS_SEED,
                            batch_size: int = 100, progress: bool | None = None,
-                           fingerprint: str | None = None) -> LayerStats:
-    """Accumulate statistics of ``layer`` over sample ``indices`` of stream ``seed`` (no cache)."""
+                           fingerprint: str | None = None,
+                           dist: DistContext | None = None) -> LayerStats:
+    """Accumulate statistics of ``layer`` over sample ``indices`` of stream ``seed`` (no cache).
+
+    With a multi-process ``dist``, each rank takes every ``world``-th batch and the
+    float64 sums are added over ranks (``all_reduce``); every rank returns the total.
+    """
+    dist = dist or DistContext()
     info = G.layer(layer)
     keys, values = SecondMoment(info.in_channels), UnitMoments(info.out_channels)
     indices = list(indices)
-    chunks = batches(indices, batch_size)
-    show = len(chunks) > 1 if progress is None else progress
-    with tqdm(total=len(indices), unit="sample", desc=f"stats {layer}", disable=not show) as bar:
+    chunks = dist.my_batches(indices, batch_size)
+    show = (len(chunks) > 1 if progress is None else progress) and dist.is_main
+    total = sum(len(c) for c in chunks)
+    desc = f"stats {layer}" + (f" (rank 0 of {dist.world})" if dist.enabled else "")
+    with tqdm(total=total, unit="sample", desc=desc, disable=not show) as bar:
         for chunk in chunks:
             split = G.split(G.latents(chunk, seed=seed), layer)
             keys.add_feature_map(split.keys)
             values.add_feature_map(split.values)
             bar.update(len(chunk))
+    if dist.enabled:
+        for acc, names in ((keys, ("sum", "sum_outer")), (values, ("sum", "sum_sq"))):
+            for name in names:
+                setattr(acc, name, dist.all_reduce_sum(getattr(acc, name)))
+            acc.count = int(dist.all_reduce_sum(torch.tensor(acc.count, dtype=torch.float64)))
     return LayerStats(layer, len(indices), seed, fingerprint or G.fingerprint(), keys, values)
 
 
 def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
                 seed: int = DEFAULT_STATS_SEED, batch_size: int = 100,
-                progress: bool | None = None, cache: bool = True) -> LayerStats:
+                progress: bool | None = None, cache: bool = True,
+                dist: DistContext | None = None) -> LayerStats:
     """Statistics of ``layer`` over samples ``0..n-1`` of stream ``seed``, from cache if present.
 
     Args:
@@ -138,7 +153,10 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
         batch_size: samples per forward pass.
         progress: progress bar (None: when there is more than one batch).
         cache: read and write the on-disk cache.
+        dist: shard the samples over the ranks of a ``torchrun`` run (rank 0 writes
+            the cache).
     """
+    dist = dist or DistContext()
     G.layer(layer)
     if n < 1:
         raise ValueError(f"need at least one sample for statistics, got n={n}")
@@ -149,8 +167,8 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
             return LayerStats.load(path)
         except Exception:   # a damaged cache entry is recomputed, never trusted
             path.unlink(missing_ok=True)
-    stats = accumulate_layer_stats(G, layer, range(n), seed, batch_size, progress, fp)
-    if cache:
+    stats = accumulate_layer_stats(G, layer, range(n), seed, batch_size, progress, fp, dist)
+    if cache and dist.is_main:
         stats.save(path)
     return stats
 

@@ -20,20 +20,24 @@ from typing import Sequence
 import torch
 
 from ..models.base import Generator
+from ..distributed import DistContext, interleave
 from ..sampling import batches
 
 
 @torch.no_grad()
 def key_response(G: Generator, layer: str, D: torch.Tensor, indices: Sequence[int],
-                 batch_size: int = 64) -> torch.Tensor:
+                 batch_size: int = 64, dist: DistContext | None = None) -> torch.Tensor:
     """Response of directions ``D`` [r, C_in] to the keys of ``layer`` for samples
-    ``indices``: float [N, h, w]."""
+    ``indices``: float [N, h, w] (batches shared out over ranks under torchrun)."""
+    dist = dist or DistContext()
     out = []
     d = D.to(torch.float32)
-    for chunk in batches(list(indices), batch_size):
+    for chunk in dist.my_batches(list(indices), batch_size):
         keys = G.split(G.latents(chunk), layer).keys                      # [B, C_in, h, w]
         proj = torch.einsum("rc,bchw->brhw", d.to(keys.device), keys)
         out.append((proj[:, 0] if d.shape[0] == 1 else proj.norm(dim=1)).cpu())
+    if dist.enabled:
+        out = interleave(dist.gather(out), len(batches(list(indices), batch_size)))
     return torch.cat(out)
 
 
