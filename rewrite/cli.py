@@ -484,6 +484,41 @@ def match_cmd(spec_path, seeds, top, out, model, weights, arch, device):
                f"most (score: strongest response)")
 
 
+@main.command()
+@click.argument("model", default=DEFAULT_MODEL, required=False)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (127.0.0.1: this machine only).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--workspace", type=click.Path(file_okay=False), default="rewrite-workspace",
+              show_default=True, help="Folder for saved edits and exports.")
+@click.option("--stats-samples", type=click.IntRange(min=1), default=DEFAULT_STATS_SAMPLES,
+              show_default=True, help="Samples for each layer's statistics.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None)
+@click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None)
+@click.option("--device", default="auto", show_default=True)
+def ui(model, host, port, workspace, stats_samples, weights, arch, device):
+    """Start the rewriting app in the browser.
+
+    \b
+    Examples:
+      rewrite ui                      # the face model, http://127.0.0.1:8000
+      rewrite ui my_stylegan2.pt --port 8080 --workspace edits/
+    """
+    import uvicorn
+
+    from .ui.server import create_app
+    from .ui.state import AppState
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}: anyone who can reach this address can edit "
+                   "the model and read the workspace", err=True)
+    state = AppState(model, workspace, weights=weights, arch=arch, device=_device(device),
+                     stats_samples=stats_samples)
+    state.warm_up()
+    click.echo(f"rewrite app for {model}: http://{host}:{port}/  (workspace: {workspace})")
+    uvicorn.run(create_app(state), host=host, port=port, log_level="warning")
+
+
 @main.command("import-edit")
 @click.argument("legacy_path", metavar="OLD.json", type=click.Path(dir_okay=False))
 @click.option("--layer", required=True, help="Layer to edit (the old format does not store it).")

@@ -1,0 +1,168 @@
+"""The rewriting app's HTTP API (FastAPI) and the static page.
+
+``create_app(state)`` builds the app; ``rewrite ui`` serves it with uvicorn.
+Every request is validated; bad input gets a 4xx with a message the page
+shows. The client never names a file-system path: specs and exports live in
+the workspace under sanitised names.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from ..edit import EditSpec, METHODS
+from ..edit.spec import Selection
+from ..errors import RewriteError, SpecError
+from ..latents import MAX_SAMPLES
+from ..memory.directions import DIRECTION_METHODS
+from .state import AppState, Conflict
+
+STATIC = Path(__file__).with_name("static")
+#: Largest request body accepted (masks are small PNGs).
+MAX_BODY = 4 * 1024 * 1024
+
+
+class MaskedSample(BaseModel):
+    """A sample and a mask drawn on it."""
+
+    sample: int = Field(ge=0, lt=MAX_SAMPLES)
+    mask: dict
+
+
+class HeatmapRequest(BaseModel):
+    """Where the context direction fires on ``samples``."""
+
+    layer: str = Field(max_length=64)
+    rank: int = Field(default=1, ge=1, le=64)
+    direction: Literal["mean", "zca"] = "mean"
+    context: list[MaskedSample] = Field(min_length=1, max_length=32)
+    samples: list[int] = Field(default_factory=list, max_length=96)
+
+
+def create_app(state: AppState) -> FastAPI:
+    """The FastAPI app over ``state``."""
+    app = FastAPI(title="rewrite", version="1",
+                  description="Rewrite the rules of a generator: copy, paste, context, erase.")
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        size = request.headers.get("content-length")
+        if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
+            return JSONResponse({"detail": f"request body over {MAX_BODY // 1024} KiB"}, 413)
+        return await call_next(request)
+
+    @app.exception_handler(SpecError)
+    async def spec_error(request, exc: SpecError):
+        return JSONResponse({"detail": str(exc), "problems": exc.problems}, 422)
+
+    @app.exception_handler(RewriteError)
+    async def rewrite_error(request, exc: RewriteError):
+        return JSONResponse({"detail": str(exc)}, 422)
+
+    @app.exception_handler(Conflict)
+    async def conflict(request, exc: Conflict):
+        return JSONResponse({"detail": str(exc)}, 409)
+
+    @app.exception_handler(ValueError)
+    async def value_error(request, exc: ValueError):
+        return JSONResponse({"detail": str(exc)}, 400)
+
+    @app.get("/api/info")
+    def info() -> dict:
+        """The model, its editable layers, the solvers, and the session's state."""
+        G = state.model
+        return {"model": state.model_name, "family": G.family, "resolution": G.resolution,
+                "max_sample": MAX_SAMPLES - 1,
+                "layers": [{"name": L.name, "kind": L.kind, "in_channels": L.in_channels,
+                            "out_channels": L.out_channels, "key_resolution": L.key_resolution,
+                            "value_resolution": L.value_resolution} for L in G.layers()],
+                "solvers": list(METHODS), "directions": list(DIRECTION_METHODS),
+                "edits": [d.figures() for d in state.session.deltas], "version": state.version,
+                "stats_ready": sorted(state.ready_layers),
+                "job": state.job.__dict__}
+
+    @app.get("/api/sample/{index}.png", responses={200: {"content": {"image/png": {}}}})
+    def sample(index: int, edited: bool = Query(True)) -> Response:
+        """Sample ``index`` rendered by the edited (default) or the original model."""
+        if not 0 <= index < MAX_SAMPLES:
+            raise HTTPException(422, f"sample index must be in 0..{MAX_SAMPLES - 1}")
+        return Response(state.render_png(index, edited), media_type="image/png",
+                        headers={"Cache-Control": "no-store"})
+
+    @app.post("/api/heatmap")
+    def heatmap(req: HeatmapRequest) -> dict:
+        """How strongly the rule defined by ``context`` fires on each of ``samples``."""
+        if any(not 0 <= s < MAX_SAMPLES for s in req.samples):
+            raise HTTPException(422, f"sample indices must be in 0..{MAX_SAMPLES - 1}")
+        spec = EditSpec(model=state.model_name, layer=req.layer, kind="erase", rank=req.rank,
+                        direction=req.direction, stats_samples=state.stats_samples,
+                        context=[Selection(c.sample, c.mask) for c in req.context])
+        return state.heatmap(spec, req.samples)
+
+    @app.post("/api/apply", status_code=202)
+    def apply(spec: dict = Body(...)) -> dict:
+        """Start an edit (the spec format of ``rewrite edit``); poll ``/api/job``."""
+        parsed = EditSpec.from_json({**spec, "model": state.model_name})
+        if "stats" not in spec:
+            parsed.stats_samples = state.stats_samples
+        return state.start_apply(parsed).__dict__
+
+    @app.get("/api/job")
+    def job() -> dict:
+        """The running or last edit: state, message, figures."""
+        return {**state.job.__dict__, "version": state.version,
+                "edits": len(state.session.deltas)}
+
+    @app.post("/api/undo")
+    def undo() -> dict:
+        """Undo the last edit."""
+        return {"edits": state.undo(), "version": state.version}
+
+    @app.post("/api/reset")
+    def reset() -> dict:
+        """Undo every edit."""
+        return {"edits": state.reset(), "version": state.version}
+
+    @app.get("/api/specs")
+    def list_specs() -> list[str]:
+        """Names of the specs saved in the workspace."""
+        return sorted(p.stem for p in (state.workspace / "specs").glob("*.json"))
+
+    @app.put("/api/specs/{name}")
+    def save_spec(name: str, spec: dict = Body(...)) -> dict:
+        """Validate and save a spec under ``name`` in the workspace."""
+        path = state.spec_path(name)
+        parsed = EditSpec.from_json({**spec, "model": state.model_name})
+        parsed.validate_for(state.model)
+        parsed.save(path)
+        return {"saved": name}
+
+    @app.get("/api/specs/{name}")
+    def load_spec(name: str) -> dict:
+        """A saved spec."""
+        path = state.spec_path(name)
+        if not path.is_file():
+            raise HTTPException(404, f"no saved spec named {name!r}")
+        return json.loads(path.read_text())
+
+    @app.get("/api/export/checkpoint", responses={200: {"content": {"application/octet-stream": {}}}})
+    def export_checkpoint() -> FileResponse:
+        """The edited model in its family's checkpoint format."""
+        return FileResponse(state.export_checkpoint(), filename="edited.pt",
+                            media_type="application/octet-stream")
+
+    @app.get("/api/export/delta", responses={200: {"content": {"application/octet-stream": {}}}})
+    def export_delta() -> FileResponse:
+        """The applied edits as a delta file (Λ and D per edit, plus the specs)."""
+        return FileResponse(state.export_deltas(), filename="edits.safetensors",
+                            media_type="application/octet-stream")
+
+    app.mount("/", StaticFiles(directory=STATIC, html=True), name="static")
+    return app

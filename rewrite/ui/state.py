@@ -1,0 +1,195 @@
+"""The app's state: one model being edited, the original for "before" renders, one edit job.
+
+Edits are serialised (one job at a time; a second Apply is refused with 409),
+and renders take a lock that an edit holds only while it swaps the weights in,
+so a render sees the model before or after an edit, never half of it. The
+session's applied edits live here, not in any request, so a failing request
+loses nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import re
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from ..edit import EditSpec, Rewriter
+from ..edit.goals import context_keys
+from ..errors import RewriteError
+from ..memory.directions import context_directions
+from ..metrics.firing import key_response
+from ..models import load_model
+from ..sampling import generate
+from ..statistics import layer_stats
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Conflict(Exception):
+    """The request cannot run now (an edit is running, nothing to undo, ...)."""
+
+
+@dataclasses.dataclass
+class Job:
+    """The state of the current or last edit."""
+
+    state: str = "idle"            # idle | running | done | failed
+    message: str = ""
+    started: float = 0.0
+    finished: float = 0.0
+    figures: dict = dataclasses.field(default_factory=dict)
+
+
+class AppState:
+    """Everything the server shares between requests.
+
+    Args:
+        model: zoo name or checkpoint path.
+        workspace: folder for saved specs and exports (created).
+        weights, arch, device: as for :func:`rewrite.models.load_model`.
+        stats_samples: samples for layer statistics.
+    """
+
+    def __init__(self, model: str, workspace: str | Path, weights=None, arch=None,
+                 device="cpu", stats_samples: int = 10_000):
+        self.model_name = model
+        self.model = load_model(model, weights=weights, arch=arch, device=device)
+        self.original = copy.deepcopy(self.model)
+        self.session = Rewriter(self.model, progress=False)
+        self.workspace = Path(workspace)
+        (self.workspace / "specs").mkdir(parents=True, exist_ok=True)
+        (self.workspace / "exports").mkdir(parents=True, exist_ok=True)
+        self.stats_samples = stats_samples
+        self.render_lock = threading.RLock()
+        self.job_lock = threading.Lock()
+        self.job = Job()
+        self.version = 0
+        self._png_cache: OrderedDict = OrderedDict()
+        self.ready_layers: set[str] = set()
+
+    def warm_up(self, layer: str | None = None) -> threading.Thread:
+        """Compute (or load) the statistics of ``layer`` (default: the middle editable layer,
+        the one the page selects first) in the background, so the first edit is quick."""
+        layers = self.model.layers()
+        layer = layer or layers[len(layers) // 2].name
+
+        def run():
+            with self.render_lock:
+                layer_stats(self.model, layer, n=self.stats_samples, progress=False)
+            self.ready_layers.add(layer)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+    # -- rendering -----------------------------------------------------------
+    def render_png(self, index: int, edited: bool = True) -> bytes:
+        """PNG bytes of sample ``index`` from the edited (or the original) model."""
+        key = (self.version if edited else -1, index)
+        if key in self._png_cache:
+            self._png_cache.move_to_end(key)
+            return self._png_cache[key]
+        with self.render_lock:
+            G = self.model if edited else self.original
+            img = generate(G, [index], progress=False)[0]
+            key = (self.version if edited else -1, index)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="PNG")
+        data = buf.getvalue()
+        self._png_cache[key] = data
+        while len(self._png_cache) > 2000:
+            self._png_cache.popitem(last=False)
+        return data
+
+    # -- context heat maps -----------------------------------------------------
+    def heatmap(self, spec: EditSpec, samples: list[int]) -> dict:
+        """Response of the context direction on ``samples``, scaled to [0, 1] by the largest."""
+        spec.validate_for(self.model)
+        with self.render_lock:
+            info = self.model.layer(spec.layer)
+            stats = layer_stats(self.model, spec.layer, n=spec.stats_samples, progress=False)
+            keys = context_keys(self.model, spec, info)
+            D = context_directions(keys, stats.keys.moment(), spec.rank, spec.direction)
+            resp = key_response(self.model, spec.layer, D, samples) if samples else torch.zeros(0)
+        peak = float(resp.max()) if resp.numel() else 1.0
+        heat = (resp / max(peak, 1e-12)).clamp(0, 1)
+        scores = resp.flatten(1).max(1).values if resp.numel() else torch.zeros(0)
+        return {"layer": spec.layer, "grid": info.key_resolution,
+                "samples": [{"sample": s, "score": float(scores[i]),
+                             "heat": [[round(float(v), 3) for v in row] for row in heat[i]]}
+                            for i, s in enumerate(samples)]}
+
+    # -- edits -------------------------------------------------------------------
+    def start_apply(self, spec: EditSpec) -> Job:
+        """Validate and start an edit in the background; :class:`Conflict` if one runs."""
+        spec.model = self.model_name
+        spec.validate_for(self.model)
+        if not self.job_lock.acquire(blocking=False):
+            raise Conflict("an edit is already running; wait for it to finish")
+        self.job = Job("running", f"computing the edit at {spec.layer} ...", time.time())
+        threading.Thread(target=self._run, args=(spec,), daemon=True).start()
+        return self.job
+
+    def _run(self, spec: EditSpec) -> None:
+        try:
+            delta = self.session.compute(spec)
+            with self.render_lock:
+                self.session.apply(delta)
+                self.version += 1
+            self.job = Job("done", f"applied: loss {delta.loss_before:.4f} -> {delta.loss:.4f} "
+                                   f"in {delta.seconds:.1f} s", self.job.started, time.time(),
+                           delta.figures())
+        except RewriteError as e:
+            self.job = Job("failed", str(e), self.job.started, time.time())
+        except Exception as e:                              # noqa: BLE001 - reported to the page
+            self.job = Job("failed", f"internal error: {type(e).__name__}: {e}",
+                           self.job.started, time.time())
+        finally:
+            self.job_lock.release()
+
+    def _idle(self) -> None:
+        if self.job_lock.locked():
+            raise Conflict("an edit is running; wait for it to finish")
+
+    def undo(self) -> int:
+        """Undo the last edit; returns the number of edits left."""
+        self._idle()
+        with self.render_lock:
+            if self.session.undo() is None:
+                raise Conflict("nothing to undo")
+            self.version += 1
+        return len(self.session.deltas)
+
+    def reset(self) -> int:
+        """Undo every edit."""
+        self._idle()
+        with self.render_lock:
+            self.session.reset()
+            self.version += 1
+        return 0
+
+    # -- files ---------------------------------------------------------------------
+    def spec_path(self, name: str) -> Path:
+        """``<workspace>/specs/<name>.json`` for a safe name; ValueError otherwise."""
+        if not SAFE_NAME.match(name) or ".." in name:
+            raise ValueError(f"invalid name {name!r}: use letters, digits, '-', '_' and '.' "
+                             "(at most 64 characters)")
+        return self.workspace / "specs" / f"{name}.json"
+
+    def export_checkpoint(self) -> Path:
+        with self.render_lock:
+            return self.session.export_checkpoint(self.workspace / "exports" / "edited.pt")
+
+    def export_deltas(self) -> Path:
+        with self.render_lock:
+            if not self.session.deltas:
+                raise Conflict("no edits applied yet; nothing to export")
+            return self.session.export_deltas(self.workspace / "exports" / "edits.safetensors")
