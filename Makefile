@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/stats_throughput.py --rounds 5
 	$(PY) benchmarks/stylegan2_full.py
 	$(PY) benchmarks/stats_scaling.py
+	$(PY) benchmarks/ui_timing.py
 	$(PY) benchmarks/sampling_throughput.py
 
 clean:

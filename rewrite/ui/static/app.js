@@ -300,6 +300,10 @@ async function refreshSpecList() {
 }
 async function saveSpec() {
   const name = $("spec-name").value.trim();
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name) || name.includes("..")) {
+    say(`invalid name "${name}": use letters, digits, '-', '_' and '.' (at most 64 characters)`, "error");
+    return;
+  }
   try {
     await api(`api/specs/${encodeURIComponent(name)}`, { method: "PUT", body: JSON.stringify(buildSpec()) });
     say(`Saved "${name}".`); refreshSpecList();

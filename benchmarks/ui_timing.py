@@ -1,0 +1,98 @@
+"""The app's speed as a user sees it, in Debian's chromium driven by Playwright.
+
+    python benchmarks/ui_timing.py [--rounds 3]
+
+Starts `rewrite ui` on the face model (statistics of the default layer warmed
+up first, as the server does at start-up), then measures (median of rounds):
+the time from opening the page to a gallery of 24 rendered samples, and from
+pressing Apply (the add-sunglasses example, loaded from the workspace) to the
+edited gallery. Targets: under 2 s and under 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_LOADED = ("document.querySelectorAll('.tile img').length === 24 && "
+              "[...document.querySelectorAll('.tile img')].every(i => i.complete && i.naturalWidth)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ws = Path(tempfile.mkdtemp())
+    (ws / "specs").mkdir()
+    shutil.copy(ROOT / "examples" / "add-sunglasses.json", ws / "specs" / "sunglasses.json")
+    server = subprocess.Popen([sys.executable, "-m", "rewrite", "ui", "--port", str(port),
+                               "--workspace", str(ws)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:                      # wait for the server and its warmed-up statistics
+            try:
+                info = json.load(urllib.request.urlopen(url + "api/info", timeout=2))
+                if "main.6" in info.get("stats_ready", []):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        opened, applied = [], []
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"])
+            for r in range(args.rounds):
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                t0 = time.perf_counter()
+                page.goto(url + f"?round={r}")
+                page.wait_for_function(ALL_LOADED)
+                opened.append(time.perf_counter() - t0)
+                page.select_option("#spec-list", "sunglasses")
+                page.wait_for_function("document.querySelector('#message').textContent"
+                                       ".startsWith('Loaded')")
+                t0 = time.perf_counter()
+                page.click("#apply")
+                page.wait_for_function("document.querySelector('#status').textContent"
+                                       ".startsWith('applied')", timeout=60_000)
+                page.wait_for_function(ALL_LOADED + " && [...document.querySelectorAll("
+                                       "'.tile img')].every(i => !i.src.includes('v=0'))")
+                applied.append(time.perf_counter() - t0)
+                page.click("#reset")
+                page.wait_for_function("document.querySelector('#status').textContent"
+                                       ".startsWith('reset')")
+                page.close()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        shutil.rmtree(ws, ignore_errors=True)
+    rows = [{"measure": "open page -> 24 samples shown", "seconds": statistics.median(opened),
+             "target": "< 2 s"},
+            {"measure": "press Apply -> edited gallery shown", "seconds": statistics.median(applied),
+             "target": "< 3 s"}]
+    print(f"face model, median of {args.rounds} rounds\n")
+    print(table(rows, ["measure", "seconds", "target"]))
+
+
+if __name__ == "__main__":
+    main()
