@@ -20,23 +20,12 @@ from .models.base import Generator
 from .sampling import generate
 
 
-def before_after(G: Generator, edit: EditSpec | Rewriter, seeds: Sequence[int],
-                 batch_size: int = 32, progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def before_after(G: Generator, edit: EditSpec, seeds: Sequence[int], batch_size: int = 32,
+                 progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Images of ``seeds`` without and with the edit: two uint8 arrays [N, H, W, 3].
 
-    ``edit`` is a spec (applied to ``G`` and undone afterwards, leaving ``G`` as it
-    was) or a session whose edits are already applied (rendered, reset, then re-applied).
+    The edit is applied to ``G`` and undone afterwards, leaving ``G`` as it was.
     """
-    if isinstance(edit, Rewriter):
-        after = generate(edit.model, seeds, batch_size, progress)
-        deltas = edit.deltas
-        edit.reset()
-        try:
-            before = generate(edit.model, seeds, batch_size, progress)
-        finally:
-            for d in deltas:
-                edit.apply(d)
-        return before, after
     before = generate(G, seeds, batch_size, progress)
     session = Rewriter(G, progress=progress)
     session.apply(edit)
