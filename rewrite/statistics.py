@@ -29,7 +29,6 @@ from .fileio import atomic_path
 from .memory.stats import SecondMoment, UnitMoments
 from .models.base import Generator
 from .models.zoo import cache_dir
-from .sampling import batches
 
 #: Samples used for statistics unless asked otherwise.
 DEFAULT_STATS_SAMPLES = 10_000

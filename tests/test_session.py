@@ -1,7 +1,6 @@
 """The Rewriter session on the real face model with the example edits."""
 
 import copy
-import json
 from pathlib import Path
 
 import numpy as np

@@ -35,7 +35,7 @@ from typing import Callable
 import torch
 
 from ..models.base import LayerFunction
-from .update import as_matrix, lambda_of, lambda_shape, low_rank_delta, project_onto_span
+from .update import lambda_of, lambda_shape, low_rank_delta, project_onto_span
 
 
 @dataclasses.dataclass
