@@ -407,24 +407,23 @@ def eval_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile, model, w
 @main.command("compare-methods")
 @click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
 @_eval_options
-@click.option("--high-rank", type=click.IntRange(min=2), default=3, show_default=True,
-              help="Rank of the higher-rank constrained update.")
 @spec_model_options
-def compare_methods_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile, high_rank,
+def compare_methods_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile,
                         model, weights, arch, device):
     """Solve SPEC.json with the paper's methods and compare them on held-out samples.
 
     \b
-    Methods: the constrained update at rank 1 and --high-rank (zca), finetune-layer,
-    and finetune-all (copy-paste) or dissect-erase (erase). All are measured on the
-    same firing regions (those of the spec's own directions).
+    Methods: the spec as written, the default solver at weight 0.3 and 0.03,
+    the previous default (closed-form+refine, rank 1), the paper's schedule (adam,
+    rank 1), finetune-layer, and finetune-all (copy-paste) or dissect-erase (erase).
+    All are measured on the same firing regions (those of the spec's own directions).
     \b
     Example:
       rewrite compare-methods examples/add-sunglasses.json --seeds 1000-1255 --out cmp-sunglasses
     """
     d = context()
     spec, G = _load_for_spec(spec_path, model, weights, arch, d.device(_device(device)))
-    results = compare_methods(G, spec, seeds, method_variants(spec, high_rank), quantile=quantile,
+    results = compare_methods(G, spec, seeds, method_variants(spec), quantile=quantile,
                               batch_size=batch_size, progress=d.is_main, cache=not no_cache,
                               dist=d)
     _write_eval(results, spec, spec_path, out_dir, "method comparison")

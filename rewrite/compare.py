@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
 from PIL import Image
 
 from .edit.session import Rewriter
 from .edit.spec import EditSpec
-from .images import make_grid
+from .images import make_grid, to_uint8
 from .models.base import Generator
 from .sampling import generate
 
@@ -53,3 +54,31 @@ def before_after_grid(before: np.ndarray, after: np.ndarray, seeds: Sequence[int
         names += [f"#{seeds[i]} edited" for i in chunk] + [""] * pad
     return make_grid(np.concatenate(tiles), cols=cols, labels=names if labels else None,
                      scale=scale)
+
+
+def goal_panel(G: Generator, spec: EditSpec, inputs, edited: np.ndarray | None = None,
+               scale: int = 3) -> Image.Image:
+    """What the edit asks for, before solving, and what it got.
+
+    Tiles (uint8, labelled): for copy-paste the copy source, the paste target, the
+    pasted image (the request), the goal values rendered through the rest of the
+    network (what this layer is asked to produce) and, given ``edited`` [R, R, 3]
+    uint8, the paste target after the edit; for erase the first marked sample, its
+    rendered goal and the edited sample. ``inputs`` is :meth:`Rewriter.prepare`'s result.
+    """
+    tiles, names = [], []
+    with torch.no_grad():
+        if spec.kind == "copy-paste":
+            tiles.append(to_uint8(G(G.latents([spec.copy.sample]))))
+            names.append(f"copy #{spec.copy.sample}")
+        tiles.append(to_uint8(G(G.latents(inputs.goal_samples[:1]))))
+        names.append(f"target #{inputs.goal_samples[0]}")
+        if spec.kind == "copy-paste":
+            tiles.append(to_uint8(inputs.target_image[:1]))
+            names.append("pasted (request)")
+        tiles.append(to_uint8(inputs.goal_image[:1]))
+        names.append(f"goal at {spec.layer}")
+    if edited is not None:
+        tiles.append(edited[None])
+        names.append("edited")
+    return make_grid(np.concatenate(tiles), cols=len(tiles), labels=names, scale=scale)

@@ -17,6 +17,7 @@ Usage::
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import datetime
 import os
@@ -101,8 +102,16 @@ def context() -> DistContext:
         if backend == "nccl":
             torch.cuda.set_device(local)
         dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10))
+        # Leave the group before the interpreter exits: gloo's threads torn down at
+        # exit otherwise abort the process now and then ("terminate called ...").
+        atexit.register(_leave_group)
     _CONTEXT = DistContext(rank, world, local)
     return _CONTEXT
+
+
+def _leave_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def interleave(parts: list[list[Any]], n_batches: int) -> list[Any]:

@@ -25,9 +25,10 @@ from .fileio import atomic_path
 from .images import heat_overlay, make_grid, png_data_url, save_png
 
 #: Columns of the metrics table, in order.
-COLUMNS = ["method", "efficacy", "change inside", "colour gain", "erased-unit drop",
-           "change outside", "PSNR outside", "change, silent samples", "|ΔW|/|W0|",
-           "goal loss before", "goal loss", "seconds", "firing samples"]
+COLUMNS = ["method", "goal reproduction", "efficacy", "object transfer", "erase removal",
+           "silent change", "change outside", "PSNR outside", "change inside",
+           "changed fraction", "colour gain", "erased-unit drop", "predicted collateral",
+           "|ΔW|/|W0|", "goal loss before", "goal loss", "seconds", "firing samples"]
 
 
 def rows(results: Sequence[Evaluation]) -> list[dict]:
@@ -78,13 +79,13 @@ def tradeoff_plot(results: Sequence[Evaluation]) -> Image.Image:
 
     fig, ax = plt.subplots(figsize=(5.5, 4), dpi=110)
     for r in results:
-        x, y = r.metrics["change outside"], r.metrics["change inside"]
+        x, y = r.metrics["change outside"], r.metrics["efficacy"]
         ax.scatter([x], [y], s=50)
         ax.annotate(r.label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xlabel("locality damage: mean |Δ| outside firing regions")
-    ax.set_ylabel("efficacy: mean |Δ| inside firing regions")
+    ax.set_ylabel("efficacy: firing samples moved toward the request")
     xs = [r.metrics["change outside"] for r in results]
-    ys = [r.metrics["change inside"] for r in results]
+    ys = [np.nan_to_num(r.metrics["efficacy"]) for r in results]
     ax.set_xlim(0, max(xs) * 1.3 + 1e-9)
     ax.set_ylim(0, max(ys) * 1.2 + 1e-9)
     ax.grid(alpha=0.3)
@@ -138,8 +139,12 @@ def report_html(results: Sequence[Evaluation], title: str, plot: Image.Image | N
              f"<code>{html.escape(first.spec['layer'])}</code> exceeds {first.threshold:.4g} "
              f"(the 99th percentile over these unedited samples, grown by one cell): on "
              f"{first.metrics['firing samples']} samples, {first.metrics['firing pixels']:.1%} of "
-             "pixels. Changes are mean |Δpixel| on a 0–1 scale; efficacy is the fraction of "
-             "firing samples whose firing region changed by more than 0.05.</p>",
+             "pixels. Changes are mean |Δpixel| on a 0–1 scale. Goal reproduction: the edited "
+             "goal sample's distance to the requested image inside the goal box, as a fraction "
+             "of the unedited distance (lower is better). Efficacy: the fraction of firing "
+             "samples that moved toward the request (object transfer or erase removal of at "
+             "least 0.2; a colour wash or a smear does not count). Silent change: whole-image "
+             "change on the samples where the rule does not fire.</p>",
              f"<h2>Metrics</h2><table><tr>{head}</tr>{body}</table>"]
     if plot is not None:
         parts.append(f"<h2>Efficacy against locality damage</h2><img src='{png_data_url(plot)}'>")

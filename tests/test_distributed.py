@@ -1,5 +1,12 @@
-"""torchrun with two local gloo processes gives the single-process results."""
+"""torchrun with two local gloo processes gives the single-process results.
 
+float32 convolutions sum in an order that depends on the thread count, so every
+comparison runs both sides with one thread per process (``OMP_NUM_THREADS=1``,
+as ``torchrun`` sets it): then each batch is computed identically on both sides
+and only the float64 reduction order differs.
+"""
+
+import contextlib
 import json
 import os
 import subprocess
@@ -15,6 +22,20 @@ from rewrite.statistics import LayerStats, accumulate_layer_stats, stats_cache_p
 from .conftest import ROOT, run_cli
 
 EXAMPLE = str(ROOT / "examples" / "add-sunglasses.json")
+
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run in-process torch work on one thread (as each torchrun process does)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def torchrun(*args: str, env: dict | None = None, timeout: float = 300):
@@ -37,8 +58,9 @@ def test_statistics_equal_the_single_process_ones(face_model, cache, monkeypatch
     assert "on 2 process(es)" in proc.stdout and proc.stdout.count('"layer"') == 1
     monkeypatch.setenv("REWRITE_CACHE", cache["REWRITE_CACHE"])
     two = LayerStats.load(stats_cache_path(face_model.fingerprint(), "main.6", 450, 0))
-    one = accumulate_layer_stats(face_model, "main.6", range(450), batch_size=50,
-                                 progress=False)
+    with one_thread():
+        one = accumulate_layer_stats(face_model, "main.6", range(450), batch_size=50,
+                                     progress=False)
     assert two.keys.count == one.keys.count and two.n_samples == 450
     assert torch.allclose(two.keys.moment(), one.keys.moment(), rtol=1e-12, atol=0)
     assert torch.allclose(two.values.rms(), one.values.rms(), rtol=1e-12, atol=0)
@@ -48,7 +70,8 @@ def test_statistics_equal_the_single_process_ones(face_model, cache, monkeypatch
 def test_bulk_sampling_is_byte_identical(tmp_path, form, face_model):
     name = "s.npz" if form == "--npz" else "s"
     single, double = tmp_path / "one" / name, tmp_path / "two" / name
-    proc = run_cli("sample", "--seeds", "0-22", "--batch-size", "4", form, str(single))
+    proc = run_cli("sample", "--seeds", "0-22", "--batch-size", "4", form, str(single),
+                   env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr
     proc = torchrun("sample", "--seeds", "0-22", "--batch-size", "4", form, str(double))
     assert proc.returncode == 0, proc.stderr
@@ -88,7 +111,7 @@ def test_a_failing_rank_fails_the_run(tmp_path):
 def test_eval_equals_the_single_process_run(tmp_path, face_model, cache):
     one, two = tmp_path / "one", tmp_path / "two"
     proc = run_cli("eval", EXAMPLE, "--seeds", "1000-1023", "--batch-size", "8", "--out",
-                   str(one), env=cache)
+                   str(one), env={**cache, **ONE_THREAD})
     assert proc.returncode == 0, proc.stderr
     proc = torchrun("eval", EXAMPLE, "--seeds", "1000-1023", "--batch-size", "8", "--out",
                     str(two), "--no-cache", env=cache)

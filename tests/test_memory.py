@@ -137,8 +137,9 @@ def _random_problem(activation="relu", rank=1, seed=0, c_in=6, c_out=5, conv="co
     mask[box] = 1
     ctx = keys[:, :, 1:3, 1:3].permute(0, 2, 3, 1).reshape(-1, c_in).double()
     m = keys.permute(0, 2, 3, 1).reshape(-1, c_in).double()
-    D = context_directions(ctx, m.T @ m / len(m), rank, "zca").float()
-    return EditProblem(f, keys, goal, mask, D)
+    moment = m.T @ m / len(m)
+    D = context_directions(ctx, moment, rank, "zca").float()
+    return EditProblem(f, keys, goal, mask, D, moment)
 
 
 @pytest.mark.parametrize("name", ["adam", "closed-form", "closed-form+refine"])
@@ -221,4 +222,42 @@ def test_solver_registry_rejects_unknown_parameters():
         solve(p, "adam", {"stepz": 3})
     with pytest.raises(ValueError, match="unknown solver"):
         solve(p, "sgd")
-    assert set(SOLVERS) == {"adam", "closed-form", "closed-form+refine", "finetune-layer"}
+    assert set(SOLVERS) == {"adam", "closed-form", "closed-form+refine", "finetune-layer",
+                            "least-collateral"}
+
+
+def test_least_collateral_solves_the_penalised_least_squares():
+    """On a linear layer the solver's Λ is the minimiser of |J λ - b|² + ρ λᵀPλ: its
+    gradient there vanishes; and a larger weight buys a smaller predicted collateral."""
+    from rewrite.memory.solvers import (LeastCollateralParams, _least_squares_system,
+                                        collateral_penalty, solve_least_collateral)
+    p = _random_problem(activation="identity", rank=2, conv="conv")
+    weak, strong = (solve_least_collateral(p, LeastCollateralParams(weight=w))
+                    for w in (0.01, 1.0))
+    assert strong.collateral < 0.5 * weak.collateral
+    assert weak.loss < strong.loss < strong.loss_before
+    J, b, upper, m, shape = _least_squares_system(p)
+    P = collateral_penalty(p.D, p.moment, shape)
+    rho = 0.01 * float((J * J * m[None, :, None]).sum(1).mean()) / float(torch.diagonal(P).mean())
+    lam = weak.lam.double().reshape(J.shape[0], -1)
+    grad = torch.einsum("opq,op,op->oq", J, m[None].expand_as(b), torch.einsum("opq,oq->op", J, lam) - b) \
+        + rho * lam @ P
+    scale = torch.einsum("opq,op->oq", J.abs(), b.abs()).max()
+    assert float(grad.abs().max()) < 1e-4 * float(scale)
+
+
+def test_collateral_is_the_mean_squared_output_change():
+    """tr(ΔW C ΔWᵀ)/tr(W0 C W0ᵀ) equals the ratio of mean squared linear outputs over keys
+    whose second moment is C (checked with a 1x1 convolution, where that is exact)."""
+    g = torch.Generator().manual_seed(3)
+    keys = torch.relu(torch.randn(4, 6, 5, 5, generator=g))
+    w0 = torch.randn(5, 6, 1, 1, generator=g)
+    dw = torch.randn(5, 6, 1, 1, generator=g) * 0.1
+    f = LayerFunction("one", w0, 1, 0, lambda k, w: torch.nn.functional.conv2d(k, w),
+                      scale=torch.ones(1, 5, 1, 1), shift=torch.zeros(1, 5, 1, 1))
+    flat = keys.permute(0, 2, 3, 1).reshape(-1, 6).double()
+    moment = flat.T @ flat / len(flat)
+    mask = torch.ones(4, 1, 5, 5)
+    p = EditProblem(f, keys, f.forward(keys), mask, torch.eye(6)[:1], moment)
+    want = float((f.linear(keys, dw).double() ** 2).mean() / (f.linear(keys, w0).double() ** 2).mean())
+    assert p.collateral(dw) == pytest.approx(want, rel=1e-6)

@@ -110,7 +110,7 @@ def test_apply_undo_reset_and_concurrency(client, app_state):
     assert np.array_equal(_png(client.get("/api/sample/101.png?edited=false")), before)
     # A bad request afterwards loses nothing.
     assert client.post("/api/apply", json={"version": 1}).status_code == 422
-    assert client.get("/api/info").json()["edits"][0]["method"] == "closed-form+refine"
+    assert client.get("/api/info").json()["edits"][0]["method"] == "least-collateral"
     assert client.post("/api/undo").json()["edits"] == 0
     assert np.array_equal(_png(client.get("/api/sample/101.png")), before)
     assert client.post("/api/undo").status_code == 409

@@ -48,6 +48,8 @@ class Delta:
         dense: additive changes by parameter name (baselines), else empty.
         loss_before, loss: the goal loss before and after (``loss_kind`` says which loss).
         seconds: time spent computing it.
+        collateral: predicted collateral ``tr(ΔW C ΔWᵀ)/tr(W0 C W0ᵀ)`` of the layer change
+            (nan when unknown, e.g. for whole-model baselines).
         spec: the edit specification as JSON (None for a hand-made delta).
         units: erased units, for erase edits.
     """
@@ -61,6 +63,7 @@ class Delta:
     loss_kind: str = "layer-L1"
     seconds: float = 0.0
     steps: int = 0
+    collateral: float = float("nan")
     spec: dict | None = None
     units: list[int] | None = None
 
@@ -77,7 +80,7 @@ class Delta:
         """Method, losses and time, for tables and metadata."""
         return {"layer": self.layer, "method": self.method, "loss_before": self.loss_before,
                 "loss": self.loss, "loss_kind": self.loss_kind, "seconds": self.seconds,
-                "steps": self.steps, "units": self.units,
+                "steps": self.steps, "units": self.units, "collateral": self.collateral,
                 "rank": None if self.low_rank is None else int(self.low_rank.D.shape[0])}
 
 
@@ -143,6 +146,7 @@ def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
                                 dense=dense, loss_before=fig["loss_before"], loss=fig["loss"],
                                 loss_kind=fig.get("loss_kind", "layer-L1"),
                                 seconds=fig["seconds"], steps=fig.get("steps", 0),
+                                collateral=fig.get("collateral", float("nan")),
                                 spec=e.get("spec"), units=fig.get("units")))
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
         raise DeltaFileError(f"{path}: damaged edit list in the metadata ({e!r})") from None

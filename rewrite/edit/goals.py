@@ -8,9 +8,16 @@
 * context: masks on a few samples; key cells covered more than half give the
   context keys, and with the layer's second moment the directions D. Without
   context the keys under the pasted object are used;
-* erase: for each context region, the goal is the sample's values with the
-  units most active there (relative to each unit's RMS over many samples)
-  zeroed inside the region.
+* erase: for each context region the goal replaces the region's values with
+  what a face without the object has there (``inpaint``, the default): among
+  a fixed pool of samples whose keys respond least to the rule inside the
+  region, the one whose values *outside* the region are closest donates its
+  values inside it. ``zero-units`` (GAN-Dissection style) instead zeroes the
+  units most active there (relative to each unit's RMS over many samples).
+  The units are ranked either way (the ``dissect-erase`` baseline uses them).
+
+The goal rendered through the rest of the network (``goal_image``) shows
+what the edit asks for at this layer, before anything is solved.
 
 Usage::
 
@@ -50,6 +57,9 @@ class EditInputs:
             image, or the original images for erase).
         image_mask: where ``target_image`` counts [N, 1, R, R].
         units: the erased units (erase edits), else None.
+        moment: the layer's key second moment [C_in, C_in] (for the collateral).
+        goal_image: the goal values rendered through the rest of the network
+            [N, 3, R, R] in [-1, 1].
     """
 
     info: LayerInfo
@@ -62,11 +72,13 @@ class EditInputs:
     target_image: torch.Tensor
     image_mask: torch.Tensor
     units: list[int] | None = None
+    moment: torch.Tensor | None = None
+    goal_image: torch.Tensor | None = None
 
     def problem(self, G: Generator) -> EditProblem:
-        """The solver's view: the layer's functions with W0, keys, goal, mask, D."""
+        """The solver's view: the layer's functions with W0, keys, goal, mask, D, C."""
         return EditProblem(G.layer_function(self.split), self.split.keys, self.goal, self.mask,
-                           self.D.to(self.split.keys.dtype))
+                           self.D.to(self.split.keys.dtype), self.moment)
 
 
 def _cells_to_pixels(res: int, size: int) -> int:
@@ -109,15 +121,17 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
     info = G.layer(spec.layer)
     size, vres = G.resolution, info.value_resolution
     cell = _cells_to_pixels(vres, size)
+    moment = stats.keys.moment()
     if spec.kind == "copy-paste":
         inputs = _copy_paste(G, spec, info, cell)
+        keys = context_keys(G, spec, info) if spec.context else inputs.context_keys
+        inputs.D = context_directions(keys, moment, spec.rank, spec.direction)
     else:
-        inputs = _erase(G, spec, info, stats)
-    keys = inputs.context_keys
-    if spec.context:
         keys = context_keys(G, spec, info)
-    inputs.context_keys = keys
-    inputs.D = context_directions(keys, stats.keys.moment(), spec.rank, spec.direction)
+        D = context_directions(keys, moment, spec.rank, spec.direction)
+        inputs = _erase(G, spec, info, stats, D)
+    inputs.context_keys, inputs.moment = keys, moment
+    inputs.goal_image = G.resume(inputs.split.with_values(inputs.goal))
     return inputs
 
 
@@ -178,7 +192,42 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
     return EditInputs(info, [b], split_b, goal, mask, own_keys, torch.zeros(0), target, image_mask)
 
 
-def _erase(G: Generator, spec: EditSpec, info: LayerInfo, stats: LayerStats) -> EditInputs:
+#: Samples that may donate the "no object" values of an inpainting erase goal
+#: (a fixed range far from the indices people browse, so goals are reproducible).
+DONOR_POOL = range(900_000, 900_512)
+
+
+def inpaint_goal(G: Generator, layer: str, split: Split, region: torch.Tensor,
+                 D: torch.Tensor, pool: range = DONOR_POOL) -> torch.Tensor:
+    """Goal values [N, C_out, H, W]: each region's values taken from a donor without the object.
+
+    Args:
+        split: the forward pass of the N erase samples stopped at ``layer``.
+        region: bool [N, H, W] on the value grid, what to erase.
+        D: the rule's directions [r, C_in]; donors are drawn from the half of ``pool``
+            whose keys respond least to them inside the region.
+
+    The donor is the one whose values outside the region are closest (mean squared
+    difference) to the sample's, so the inpainted region fits its surroundings.
+    """
+    donors = G.split(G.latents(list(pool)), layer)
+    pv = donors.values                                                        # [P, C, H, W]
+    resp = torch.einsum("rc,bchw->brhw", D.to(donors.keys), donors.keys).norm(dim=1)
+    goal = split.values.clone()
+    for i in range(region.shape[0]):
+        reg = region[i]
+        kreg = torch.nn.functional.interpolate(reg[None, None].float(), size=resp.shape[-2:],
+                                               mode="area")[0, 0] > 0
+        strength = resp[:, kreg].amax(1)                                      # [P]
+        quiet = strength <= torch.quantile(strength, 0.5)
+        distance = ((pv - split.values[i][None]) ** 2)[:, :, ~reg].mean((1, 2))
+        distance[~quiet] = float("inf")
+        goal[i][:, reg] = pv[int(torch.argmin(distance))][:, reg]
+    return goal
+
+
+def _erase(G: Generator, spec: EditSpec, info: LayerInfo, stats: LayerStats,
+           D: torch.Tensor) -> EditInputs:
     size, vres = G.resolution, info.value_resolution
     samples = [c.sample for c in spec.context]
     split = G.split(G.latents(samples), spec.layer)
@@ -186,14 +235,17 @@ def _erase(G: Generator, spec: EditSpec, info: LayerInfo, stats: LayerStats) -> 
                           for c in spec.context])                            # [N, H, W]
     scores = unit_scores(split.values, region, stats.values.rms().to(split.values.device))
     units = torch.argsort(scores, descending=True)[:spec.erase_units].tolist()
-    goal = split.values.clone()
-    sel = region[:, None].expand(-1, len(units), -1, -1)
-    g = goal[:, units]
-    g[sel] = 0
-    goal[:, units] = g
+    if spec.erase_goal == "inpaint":
+        goal = inpaint_goal(G, spec.layer, split, region, D)
+    else:
+        goal = split.values.clone()
+        sel = region[:, None].expand(-1, len(units), -1, -1)
+        g = goal[:, units]
+        g[sel] = 0
+        goal[:, units] = g
     mask = region[:, None].float()
-    images = G(G.latents(samples))
     image_mask = torch.nn.functional.interpolate(mask, size=(size, size), mode="nearest")
+    target = G.resume(split.with_values(goal))
     return EditInputs(info, samples, split, goal, mask, torch.zeros(0, info.in_channels),
-                      torch.zeros(0), images, image_mask, units)
+                      D, target, image_mask, units)
 

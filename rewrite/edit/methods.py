@@ -53,10 +53,10 @@ def _layer_solver(name: str):
                          low_rank=LowRank(weight_name, res.lam.detach().cpu(),
                                           problem.D.detach().cpu(), f.in_axis, f.out_axis),
                          loss_before=res.loss_before, loss=res.loss, seconds=res.seconds,
-                         steps=res.steps)
+                         steps=res.steps, collateral=res.collateral)
         return Delta(inputs.info.name, name, dense={weight_name: res.delta.detach().cpu()},
                      loss_before=res.loss_before, loss=res.loss, seconds=res.seconds,
-                     steps=res.steps)
+                     steps=res.steps, collateral=res.collateral)
     return run
 
 
@@ -125,9 +125,13 @@ def dissect_erase(G: "Generator", inputs: "EditInputs", p: DissectParams) -> Del
 
 
 METHODS: dict[str, Method] = {
+    "least-collateral": Method(SOLVERS["least-collateral"].params,
+                               _layer_solver("least-collateral"), ("copy-paste", "erase"), True,
+                               "least squares for Λ penalised by the predicted collateral "
+                               "tr(ΔW C ΔWᵀ) (default)"),
     "closed-form+refine": Method(SOLVERS["closed-form+refine"].params,
                                  _layer_solver("closed-form+refine"), ("copy-paste", "erase"),
-                                 True, "least squares for Λ, then 100 Adam steps on Λ (default)"),
+                                 True, "least squares for Λ, then 100 Adam steps on Λ"),
     "closed-form": Method(SOLVERS["closed-form"].params, _layer_solver("closed-form"),
                           ("copy-paste", "erase"), True, "least squares for Λ at the pre-activation"),
     "adam": Method(SOLVERS["adam"].params, _layer_solver("adam"), ("copy-paste", "erase"), True,

@@ -6,8 +6,8 @@ Example (``examples/add-glasses.json``)::
       "format": "rewrite.edit", "version": 1,
       "name": "add-glasses",
       "model": "dcgan-digiface64", "layer": "main.6", "kind": "copy-paste",
-      "rank": 1, "direction": "mean",
-      "solver": {"name": "closed-form+refine", "params": {}},
+      "rank": 4, "direction": "zca",
+      "solver": {"name": "least-collateral", "params": {}},
       "stats": {"samples": 10000, "seed": 0},
       "copy":  {"sample": 10, "mask": {"rect": [12, 24, 52, 36]}},
       "paste": {"sample": 9,  "mask": {"rect": [12, 24, 52, 36]}},
@@ -17,7 +17,7 @@ Example (``examples/add-glasses.json``)::
 ``paste`` takes either a ``mask`` (the object is centred on its bounding box)
 or an ``offset`` ``[dx, dy]`` in pixels from where it was copied. An ``erase``
 edit has ``context`` only (the regions to erase, which also define the rule)
-and ``"erase": {"units": N}``. The JSON Schema is ``edit-spec.schema.json``
+and ``"erase": {"units": N, "goal": "inpaint" | "zero-units"}``. The JSON Schema is ``edit-spec.schema.json``
 next to this file. :meth:`EditSpec.validate_for` checks a spec against a model
 and reports every problem at once.
 """
@@ -42,6 +42,13 @@ VERSION = 1
 KINDS = ("copy-paste", "erase")
 SCHEMA_PATH = Path(__file__).with_name("edit-spec.schema.json")
 DEFAULT_ERASE_UNITS = 8
+#: How an erase goal is built: ``inpaint`` (the region's values from the most similar
+#: faces without the object) or ``zero-units`` (the most active units zeroed there).
+ERASE_GOALS = ("inpaint", "zero-units")
+DEFAULT_ERASE_GOAL = "inpaint"
+#: Rank and direction when a spec names none (benchmarks/edit_benchmark.py measures why).
+DEFAULT_RANK = 4
+DEFAULT_DIRECTION = "zca"
 
 _TOP_KEYS = {"format", "version", "name", "description", "model", "layer", "kind", "rank",
              "direction", "solver", "stats", "copy", "paste", "context", "erase"}
@@ -71,8 +78,8 @@ class EditSpec:
     model: str
     layer: str
     kind: str
-    rank: int = 1
-    direction: str = "mean"
+    rank: int = DEFAULT_RANK
+    direction: str = DEFAULT_DIRECTION
     solver: str = DEFAULT_METHOD
     solver_params: dict = dataclasses.field(default_factory=dict)
     stats_samples: int = DEFAULT_STATS_SAMPLES
@@ -81,6 +88,7 @@ class EditSpec:
     paste: Selection | None = None
     context: list[Selection] = dataclasses.field(default_factory=list)
     erase_units: int = DEFAULT_ERASE_UNITS
+    erase_goal: str = DEFAULT_ERASE_GOAL
     name: str = ""
     description: str = ""
 
@@ -102,7 +110,7 @@ class EditSpec:
             out["paste"] = self.paste.to_json()
         out["context"] = [c.to_json() for c in self.context]
         if self.kind == "erase":
-            out["erase"] = {"units": self.erase_units}
+            out["erase"] = {"units": self.erase_units, "goal": self.erase_goal}
         return out
 
     def dumps(self) -> str:
@@ -185,8 +193,8 @@ class EditSpec:
             model=get("model", str, "", required=True),
             layer=get("layer", str, "", required=True),
             kind=get("kind", str, "", required=True),
-            rank=get("rank", int, 1),
-            direction=get("direction", str, "mean"),
+            rank=get("rank", int, DEFAULT_RANK),
+            direction=get("direction", str, DEFAULT_DIRECTION),
             solver=solver.get("name", DEFAULT_METHOD),
             solver_params=solver.get("params", {}) if isinstance(solver.get("params", {}), dict)
             else (problems.append("'solver.params' must be an object") or {}),
@@ -197,6 +205,7 @@ class EditSpec:
             context=[c for i, v in enumerate(context_raw)
                      if (c := selection(v, f"context[{i}]")) is not None],
             erase_units=erase.get("units", DEFAULT_ERASE_UNITS),
+            erase_goal=erase.get("goal", DEFAULT_ERASE_GOAL),
             name=get("name", str, ""),
             description=get("description", str, ""),
         )
@@ -251,6 +260,8 @@ class EditSpec:
         if (isinstance(self.erase_units, bool) or not isinstance(self.erase_units, int)
                 or self.erase_units < 1):
             p.append(f"'erase.units' must be a positive integer, got {self.erase_units!r}")
+        if self.erase_goal not in ERASE_GOALS:
+            p.append(f"'erase.goal' must be one of {ERASE_GOALS}, got {self.erase_goal!r}")
         return p
 
     def selections(self) -> list[tuple[str, Selection]]:

@@ -18,7 +18,14 @@ true (non-linear) output and the goal values, measured with the final weight.
 * ``closed-form+refine``: the closed form, then a short Adam on Λ directly
   (every iterate stays in span(D)) on the full non-linear loss;
 * ``finetune-layer``: the baseline, Adam on the whole weight, no constraint
-  (the best iterate is returned).
+  (the best iterate is returned);
+* ``least-collateral`` (the default): the closed form, but the penalty on Λ is
+  the *predicted collateral* ``tr(ΔW C ΔWᵀ)`` (the mean squared change of the
+  layer's linear output over all keys the model sees, ``C = E[k kᵀ]``) instead
+  of ``|Λ|²``. Directions that many keys respond to cost more, so a rank-r
+  update spends its change on what is specific to the context. ``weight``
+  sets the penalty relative to the goal's own scale; the result reports the
+  predicted collateral relative to ``tr(W0 C W0ᵀ)``.
 
 Step sizes: the paper's lr 0.05 assumes weights rescaled at run time (stored
 weights of magnitude about 1). With ``lr_relative`` (default) the step is
@@ -35,7 +42,7 @@ from typing import Callable
 import torch
 
 from ..models.base import LayerFunction
-from .update import lambda_of, lambda_shape, low_rank_delta, project_onto_span
+from .update import as_matrix, lambda_of, lambda_shape, low_rank_delta, project_onto_span
 
 
 @dataclasses.dataclass
@@ -48,6 +55,8 @@ class EditProblem:
         goal: goal values [N, C_out, H, W].
         mask: loss weights [N, 1, H, W] (1 inside the pasted box, 0 elsewhere).
         D: directions [r, C_in] with orthonormal rows (unused by ``finetune-layer``).
+        moment: the layer's key second moment ``C = E[k kᵀ]`` [C_in, C_in]; needed by
+            ``least-collateral`` and by :meth:`collateral`.
     """
 
     layer: LayerFunction
@@ -55,6 +64,7 @@ class EditProblem:
     goal: torch.Tensor
     mask: torch.Tensor
     D: torch.Tensor
+    moment: torch.Tensor | None = None
 
     def __post_init__(self):
         n, c_out, h, w = self.goal.shape
@@ -74,6 +84,21 @@ class EditProblem:
         with torch.no_grad():
             return float(self.loss(self.layer.forward(self.keys, weight)))
 
+    def collateral(self, delta: torch.Tensor) -> float:
+        """Predicted collateral of a weight change: ``tr(ΔW C ΔWᵀ) / tr(W0 C W0ᵀ)``.
+
+        The mean squared change of the layer's linear output over all keys, relative to
+        the output itself; nan without ``moment``.
+        """
+        if self.moment is None:
+            return float("nan")
+        f = self.layer
+        c = self.moment.to(torch.float64)
+        dw = as_matrix(delta, f.in_axis, f.out_axis).to(torch.float64).reshape(-1, c.shape[0])
+        w0 = as_matrix(f.weight, f.in_axis, f.out_axis).to(torch.float64).reshape(-1, c.shape[0])
+        base = float(torch.einsum("ai,ij,aj->", w0, c, w0))
+        return float(torch.einsum("ai,ij,aj->", dw, c, dw)) / base if base > 0 else float("nan")
+
 
 @dataclasses.dataclass
 class SolveResult:
@@ -86,6 +111,7 @@ class SolveResult:
         loss: the loss with W0 + ΔW (after any final projection).
         seconds: wall time of the solve.
         steps: optimiser steps taken (0 for a pure closed form).
+        collateral: predicted collateral (:meth:`EditProblem.collateral`), nan if unknown.
     """
 
     delta: torch.Tensor
@@ -94,6 +120,7 @@ class SolveResult:
     loss: float
     seconds: float
     steps: int
+    collateral: float = float("nan")
 
 
 # -- parameters -------------------------------------------------------------
@@ -135,6 +162,15 @@ class RefineParams:
     steps: int = 100
     lr: float = 0.05
     lr_relative: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class LeastCollateralParams:
+    """``weight``: the collateral penalty relative to the goal's scale (larger: a weaker,
+    more local edit); ``active_set_iters`` bounds the inequality loop for clipped goals."""
+
+    weight: float = 0.1
+    active_set_iters: int = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,7 +231,7 @@ def solve_adam(problem: EditProblem, p: AdamParams = AdamParams()) -> SolveResul
     lam = lambda_of(final, w0, problem.D, *ax)
     delta = low_rank_delta(lam, problem.D, *ax)
     return SolveResult(delta, lam, loss_before, problem.loss_of_weight(w0 + delta),
-                       time.perf_counter() - t0, p.steps)
+                       time.perf_counter() - t0, p.steps, problem.collateral(delta))
 
 
 def _goal_targets(f: LayerFunction, goal: torch.Tensor, z0: torch.Tensor):
@@ -248,11 +284,19 @@ def _least_squares_system(problem: EditProblem):
     return J, b, masked(upper), m, shape
 
 
-def _solve_system(J, b, upper, m, ridge: float, active_set_iters: int) -> torch.Tensor:
-    """Per-channel ridge solve with the one-sided clipped rows; λ [out, q] float64."""
+def _solve_system(J, b, upper, m, ridge: float, active_set_iters: int,
+                  penalty: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-channel ridge solve with the one-sided clipped rows; λ [out, q] float64.
+
+    The penalty is ``ρ λᵀ P λ`` with ``P`` = ``penalty`` [q, q] (identity when None),
+    ``ρ = ridge · mean diag(JᵀJ) / mean diag(P)``.
+    """
     q = J.shape[-1]
-    rho = ridge * float((J * J * m[None, :, None]).sum(1).mean()) + 1e-12
     eye = torch.eye(q, dtype=torch.float64, device=J.device)
+    if penalty is not None:
+        eye = penalty.to(torch.float64)
+    rho = ridge * float((J * J * m[None, :, None]).sum(1).mean()) / float(
+        torch.diagonal(eye).mean()) + 1e-12
     # Clipped goals enter as a one-sided penalty max(0, z - bound)²: solve, put the
     # violated ones in, solve again, until the set of violated rows is stable.
     active = torch.zeros_like(upper)
@@ -307,7 +351,7 @@ def solve_closed_form(problem: EditProblem, p: ClosedFormParams = ClosedFormPara
     lam = closed_form_lambda(problem, p.ridge, p.active_set_iters, p.ridge_search)
     delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)
     return SolveResult(delta, lam, loss_before, problem.loss_of_weight(f.weight + delta),
-                       time.perf_counter() - t0, 0)
+                       time.perf_counter() - t0, 0, problem.collateral(delta))
 
 
 def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParams()) -> SolveResult:
@@ -333,7 +377,36 @@ def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParam
     lam_best = best[1]
     delta = low_rank_delta(lam_best, problem.D, *ax)
     return SolveResult(delta, lam_best, loss_before, problem.loss_of_weight(w0 + delta),
-                       time.perf_counter() - t0, p.steps)
+                       time.perf_counter() - t0, p.steps, problem.collateral(delta))
+
+
+def collateral_penalty(D: torch.Tensor, moment: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """The matrix ``P`` [q, q] with ``λᵀ P λ`` = the collateral ``tr(ΔW C ΔWᵀ)`` of one
+    output channel's Λ (q = rest·r, r last): ``I_rest ⊗ (D C Dᵀ)``."""
+    d = D.to(torch.float64)
+    g = d @ moment.to(torch.float64).to(d.device) @ d.T                      # [r, r]
+    rest = 1
+    for n in shape[1:-1]:
+        rest *= int(n)
+    return torch.kron(torch.eye(rest, dtype=torch.float64, device=d.device), g)
+
+
+def solve_least_collateral(problem: EditProblem,
+                           p: LeastCollateralParams = LeastCollateralParams()) -> SolveResult:
+    """Least squares for Λ at the pre-activation output, penalised by the predicted
+    collateral ``tr(ΔW C ΔWᵀ)`` (see the module docstring); needs ``problem.moment``."""
+    if problem.moment is None:
+        raise ValueError("the least-collateral solver needs the layer's key second moment")
+    t0 = time.perf_counter()
+    f = problem.layer
+    loss_before = problem.loss_of_weight(f.weight)
+    J, b, upper, m, shape = _least_squares_system(problem)
+    penalty = collateral_penalty(problem.D, problem.moment, shape)
+    lam = _solve_system(J, b, upper, m, p.weight, p.active_set_iters, penalty)
+    lam = lam.to(f.weight.dtype).reshape(shape)
+    delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)
+    return SolveResult(delta, lam, loss_before, problem.loss_of_weight(f.weight + delta),
+                       time.perf_counter() - t0, 0, problem.collateral(delta))
 
 
 def solve_finetune_layer(problem: EditProblem,
@@ -344,7 +417,7 @@ def solve_finetune_layer(problem: EditProblem,
     loss_before = problem.loss_of_weight(w0)
     delta = _adam_on_weight(problem, _step_size(w0, p.lr, p.lr_relative), p.steps, None) - w0
     return SolveResult(delta, None, loss_before, problem.loss_of_weight(w0 + delta),
-                       time.perf_counter() - t0, p.steps)
+                       time.perf_counter() - t0, p.steps, problem.collateral(delta))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,10 +435,11 @@ SOLVERS: dict[str, Solver] = {
     "closed-form": Solver(ClosedFormParams, solve_closed_form, True),
     "closed-form+refine": Solver(RefineParams, solve_closed_form_refine, True),
     "finetune-layer": Solver(FinetuneLayerParams, solve_finetune_layer, False),
+    "least-collateral": Solver(LeastCollateralParams, solve_least_collateral, True),
 }
 
-#: The solver used when a spec names none (see benchmarks/solver_speed.py for why).
-DEFAULT_SOLVER = "closed-form+refine"
+#: The solver used when a spec names none (benchmarks/edit_benchmark.py measures why).
+DEFAULT_SOLVER = "least-collateral"
 
 
 def make_params(name: str, overrides: dict | None = None):

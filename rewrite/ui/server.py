@@ -40,8 +40,8 @@ class HeatmapRequest(BaseModel):
     """Where the context direction fires on ``samples``."""
 
     layer: str = Field(max_length=64)
-    rank: int = Field(default=1, ge=1, le=64)
-    direction: Literal["mean", "zca"] = "mean"
+    rank: int = Field(default=4, ge=1, le=64)
+    direction: Literal["mean", "zca"] = "zca"
     context: list[MaskedSample] = Field(min_length=1, max_length=32)
     samples: list[int] = Field(default_factory=list, max_length=96)
 
