@@ -39,7 +39,7 @@ from rewrite.evaluate import compare_methods, method_variants  # noqa: E402
 from rewrite.images import save_png, to_uint8  # noqa: E402
 from rewrite.seeds import parse_seeds  # noqa: E402
 
-COLUMNS = ["edit", "method", "goal reproduction", "efficacy", "object transfer",
+COLUMNS = ["edit", "method", "goal reproduction", "efficacy", "matched efficacy", "object transfer",
            "erase removal", "silent change", "change outside", "firing samples", "seconds"]
 
 
@@ -85,6 +85,7 @@ def main() -> None:
         save_png(goal_panel(G, spec, inputs, to_uint8(edited.detach())[0]),
                  out / f"{spec.name}-goal.png")
         print(table([r for r in rows if r["edit"] == spec.name], COLUMNS), flush=True)
+        print(f"{spec.name}: {time.perf_counter() - t0:.0f} s so far", file=sys.stderr, flush=True)
     text = table(rows, COLUMNS)
     (out / "table.md").write_text(text + "\n")
     (out / "metrics.json").write_text(json.dumps(rows, indent=1, default=lambda v: None) + "\n")

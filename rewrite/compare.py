@@ -82,3 +82,23 @@ def goal_panel(G: Generator, spec: EditSpec, inputs, edited: np.ndarray | None =
         tiles.append(edited[None])
         names.append("edited")
     return make_grid(np.concatenate(tiles), cols=len(tiles), labels=names, scale=scale)
+
+
+def goal_fidelity(G: Generator, inputs) -> float:
+    """How well the layer's goal, rendered through the rest of the network, shows the
+    pasted request on the paste target: ``goal_reproduction`` of the rendered goal
+    (0 = the request exactly, 1 = no closer than the unedited image). A value near 1
+    means no edit of this layer can show the object: the layer is too coarse, or the
+    box is misaligned to its cells. nan for erase edits (their goal is defined at the layer).
+    """
+    from .metrics.transfer import goal_reproduction
+    if inputs.units is not None:
+        return float("nan")
+
+    def to01(x: torch.Tensor) -> np.ndarray:
+        return ((x[0].detach().double().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy()
+    with torch.no_grad():
+        unedited = G(G.latents(inputs.goal_samples[:1]))
+    box = inputs.image_mask[0, 0].cpu().numpy() > 0
+    return goal_reproduction(to01(unedited), to01(inputs.goal_image), to01(inputs.target_image),
+                             box)

@@ -25,7 +25,7 @@ from .fileio import atomic_path
 from .images import heat_overlay, make_grid, png_data_url, save_png
 
 #: Columns of the metrics table, in order.
-COLUMNS = ["method", "goal reproduction", "efficacy", "object transfer", "erase removal",
+COLUMNS = ["method", "goal reproduction", "efficacy", "matched efficacy", "object transfer", "erase removal",
            "silent change", "change outside", "PSNR outside", "change inside",
            "changed fraction", "colour gain", "erased-unit drop", "predicted collateral",
            "|ΔW|/|W0|", "goal loss before", "goal loss", "seconds", "firing samples"]
@@ -142,8 +142,8 @@ def report_html(results: Sequence[Evaluation], title: str, plot: Image.Image | N
              "pixels. Changes are mean |Δpixel| on a 0–1 scale. Goal reproduction: the edited "
              "goal sample's distance to the requested image inside the goal box, as a fraction "
              "of the unedited distance (lower is better). Efficacy: the fraction of firing "
-             "samples that moved toward the request (object transfer or erase removal of at "
-             "least 0.2; a colour wash or a smear does not count). Silent change: whole-image "
+             "samples that moved toward the request (object transfer of at least 0.1, erase "
+             "removal of at least 0.2; a colour wash or a smear scores 0 or less). Silent change: whole-image "
              "change on the samples where the rule does not fire.</p>",
              f"<h2>Metrics</h2><table><tr>{head}</tr>{body}</table>"]
     if plot is not None:

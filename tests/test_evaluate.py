@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import rewrite.sample_cache as sample_cache
-from rewrite.advisor import match, suggest_layers
+from rewrite.advisor import SILENT_OK, match, suggest_layers
 from rewrite.edit import EditSpec
 from rewrite.evaluate import compare_methods, evaluate, method_variants
 from rewrite.models import load_model
@@ -16,7 +16,8 @@ from rewrite.report import write_outputs
 from .conftest import run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-SEEDS = list(range(1000, 1064))
+DEFAULT_LABEL = "least-collateral r4"
+SEEDS = list(range(1000, 1256))
 
 
 @pytest.fixture(scope="module")
@@ -30,23 +31,31 @@ def comparison(model):
     return compare_methods(model, spec, SEEDS)
 
 
-def test_rank1_is_more_local_than_finetuning_at_comparable_efficacy(comparison):
-    """The paper's claim on held-out samples, as a test that could fail."""
+def test_constrained_edit_is_more_local_than_finetuning_at_comparable_efficacy(comparison):
+    """The paper's claim on held-out samples, as a test that could fail: for each
+    fine-tuning baseline, some collateral budget of the constrained edit moves about as
+    many of the best-matched samples toward the request (structure, not colour) while
+    changing the silent samples and the rest of every image less than half as much."""
     by = {r.label: r.metrics for r in comparison}
-    ours = by["closed-form+refine r1"]
-    assert ours["firing samples"] > 5
+    ours = [m for label, m in by.items() if label.startswith(DEFAULT_LABEL)]
+    assert len(ours) == 4 and ours[0]["firing samples"] > 5
+    assert ours[0]["goal reproduction"] < 0.6, ours[0]      # the user's own example
     for baseline in ("finetune-layer", "finetune-all"):
         theirs = by[baseline]
-        assert ours["change outside"] < 0.7 * theirs["change outside"], (baseline, ours, theirs)
-        assert ours["PSNR outside"] > theirs["PSNR outside"]
-        assert ours["efficacy"] >= theirs["efficacy"] - 0.1
-        assert ours["change inside"] >= 0.8 * theirs["change inside"]
+        comparable = [m for m in ours
+                      if m["matched efficacy"] >= theirs["matched efficacy"] - 0.1]
+        assert comparable, (baseline, theirs, ours)
+        best = min(comparable, key=lambda m: m["silent change"])
+        assert best["silent change"] < 0.5 * theirs["silent change"], (baseline, best, theirs)
+        assert best["change outside"] < 0.5 * theirs["change outside"], (baseline, best, theirs)
+        assert best["PSNR outside"] > theirs["PSNR outside"]
 
 
 def test_comparison_covers_the_papers_methods(comparison, model):
     labels = [r.label for r in comparison]
-    assert labels == ["closed-form+refine r1", "closed-form+refine r3", "finetune-layer",
-                      "finetune-all"]
+    assert labels == [DEFAULT_LABEL, "least-collateral r4 budget=0.003",
+                      "least-collateral r4 budget=0.03", "least-collateral r4 budget=0.1", "closed-form+refine r1", "adam r1",
+                      "finetune-layer", "finetune-all"]
     erase = method_variants(EditSpec.load(EXAMPLES / "remove-glasses.json"))
     assert [s.solver for s in erase][-1] == "dissect-erase"
     # The model is left as it was.
@@ -60,11 +69,11 @@ def test_report_is_self_contained(comparison, tmp_path):
     page = paths["html"].read_text()
     refs = re.findall(r"""(?:src|href)\s*=\s*['"]([^'"]*)['"]""", page)
     assert refs and all(r.startswith("data:") for r in refs)
-    assert "closed-form+refine r1" in page and "finetune-all" in page
+    assert DEFAULT_LABEL in page and "finetune-all" in page
     assert (tmp_path / "tradeoff.png").is_file() and (tmp_path / "metrics.csv").is_file()
     csv_text = (tmp_path / "metrics.csv").read_text()
-    assert csv_text.startswith("method,efficacy,change inside")
-    assert len(csv_text.strip().splitlines()) == 5
+    assert csv_text.startswith("method,goal reproduction,efficacy,matched efficacy,object transfer")
+    assert len(csv_text.strip().splitlines()) == 9
 
 
 def test_second_evaluation_reuses_rendered_samples(model, tmp_path, monkeypatch):
@@ -80,17 +89,24 @@ def test_second_evaluation_reuses_rendered_samples(model, tmp_path, monkeypatch)
     assert again.metrics["change outside"] == first.metrics["change outside"]
 
 
-def test_erase_evaluation_reports_the_unit_drop(model):
+def test_erase_evaluation_reports_removal_not_transfer(model):
     r = evaluate(model, EditSpec.load(EXAMPLES / "remove-glasses.json"), SEEDS[:32])
-    assert 0 < r.metrics["erased-unit drop"] <= 1
-    assert "colour gain" not in r.metrics
+    assert -1 < r.metrics["erased-unit drop"] <= 1
+    assert 0 <= r.metrics["goal reproduction"] < 1          # closer to the inpainted goal
+    assert "erase removal" in r.metrics
+    assert "colour gain" not in r.metrics and "object transfer" not in r.metrics
 
 
-def test_suggest_layer_prefers_the_layer_of_the_lessons(model):
+def test_layer_advice_comes_from_a_trial_edit_on_held_out_samples(model):
     advice = suggest_layers(model, EditSpec.load(EXAMPLES / "add-sunglasses.json"),
                             stats_samples=500)
-    assert advice[0].layer == "main.6" and advice[0].auc > 0.9
-    skipped = [a for a in advice if np.isnan(a.auc)]
+    best = advice[0]
+    assert best.layer == "main.6", advice
+    assert best.silent_change <= SILENT_OK and best.goal_reproduction < 0.5, best
+    assert "held-out" in best.note
+    local = [a for a in advice if a.usable and a.silent_change <= SILENT_OK]
+    assert all(a.goal_reproduction >= best.goal_reproduction for a in local)
+    skipped = [a for a in advice if not a.usable]
     assert {a.layer for a in skipped} == {"main.0", "main.3"} and "empty" in skipped[0].note
 
 

@@ -232,7 +232,7 @@ def test_least_collateral_solves_the_penalised_least_squares():
     from rewrite.memory.solvers import (LeastCollateralParams, _least_squares_system,
                                         collateral_penalty, solve_least_collateral)
     p = _random_problem(activation="identity", rank=2, conv="conv")
-    weak, strong = (solve_least_collateral(p, LeastCollateralParams(weight=w))
+    weak, strong = (solve_least_collateral(p, LeastCollateralParams(weight=w, budget=1e9))
                     for w in (0.01, 1.0))
     assert strong.collateral < 0.5 * weak.collateral
     assert weak.loss < strong.loss < strong.loss_before
@@ -244,6 +244,16 @@ def test_least_collateral_solves_the_penalised_least_squares():
         + rho * lam @ P
     scale = torch.einsum("opq,op->oq", J.abs(), b.abs()).max()
     assert float(grad.abs().max()) < 1e-4 * float(scale)
+
+
+def test_least_collateral_keeps_within_the_budget():
+    from rewrite.memory.solvers import LeastCollateralParams, solve_least_collateral
+    p = _random_problem(activation="relu", rank=2)
+    free = solve_least_collateral(p, LeastCollateralParams(weight=0.01, budget=1e9))
+    for budget in (0.5 * free.collateral, 0.05 * free.collateral):
+        r = solve_least_collateral(p, LeastCollateralParams(weight=0.01, budget=budget))
+        assert r.collateral <= budget and r.loss > free.loss, (budget, r.collateral)
+        assert r.loss < r.loss_before
 
 
 def test_collateral_is_the_mean_squared_output_change():

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from rewrite.advisor import roc_auc
 from rewrite.metrics.distributions import fid, frechet_distance, kid
 from rewrite.metrics.pixels import colour_shift, efficacy, mean_change, pixel_change, psnr
 
@@ -75,11 +74,3 @@ def test_kid_of_point_masses():
     k = lambda p, q: (p @ q / 2 + 1) ** 3                     # noqa: E731
     want = k(u[0], u[0]) + k(v[0], v[0]) - 2 * k(u[0], v[0])
     assert kid(x, y) == pytest.approx(want)
-
-
-def test_roc_auc():
-    assert roc_auc([3, 4, 5], [0, 1, 2]) == 1.0
-    assert roc_auc([0, 1], [2, 3]) == 0.0
-    assert roc_auc([1, 1], [1, 1]) == 0.5
-    assert roc_auc([2, 0], [1]) == 0.5
-    assert np.isnan(roc_auc([], [1]))

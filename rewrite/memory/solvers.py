@@ -24,8 +24,8 @@ true (non-linear) output and the goal values, measured with the final weight.
   layer's linear output over all keys the model sees, ``C = E[k kᵀ]``) instead
   of ``|Λ|²``. Directions that many keys respond to cost more, so a rank-r
   update spends its change on what is specific to the context. ``weight``
-  sets the penalty relative to the goal's own scale; the result reports the
-  predicted collateral relative to ``tr(W0 C W0ᵀ)``.
+  sets the penalty relative to the goal's own scale and is raised until the
+  predicted collateral (relative to ``tr(W0 C W0ᵀ)``) is within ``budget``.
 
 Step sizes: the paper's lr 0.05 assumes weights rescaled at run time (stored
 weights of magnitude about 1). With ``lr_relative`` (default) the step is
@@ -166,10 +166,14 @@ class RefineParams:
 
 @dataclasses.dataclass(frozen=True)
 class LeastCollateralParams:
-    """``weight``: the collateral penalty relative to the goal's scale (larger: a weaker,
-    more local edit); ``active_set_iters`` bounds the inequality loop for clipped goals."""
+    """``weight``: the lightest collateral penalty tried, relative to the goal's scale (the
+    strongest edit allowed); ``budget``: the largest predicted collateral accepted. The
+    penalty grows by √2 from ``weight`` until the predicted collateral is within ``budget``
+    (a very large ``budget`` keeps ``weight`` as it is). ``active_set_iters`` bounds the
+    inequality loop for clipped goals."""
 
-    weight: float = 0.1
+    weight: float = 0.01
+    budget: float = 0.01
     active_set_iters: int = 20
 
 
@@ -394,7 +398,12 @@ def collateral_penalty(D: torch.Tensor, moment: torch.Tensor, shape: tuple[int, 
 def solve_least_collateral(problem: EditProblem,
                            p: LeastCollateralParams = LeastCollateralParams()) -> SolveResult:
     """Least squares for Λ at the pre-activation output, penalised by the predicted
-    collateral ``tr(ΔW C ΔWᵀ)`` (see the module docstring); needs ``problem.moment``."""
+    collateral ``tr(ΔW C ΔWᵀ)`` (see the module docstring); needs ``problem.moment``.
+
+    The penalty weight starts at ``p.weight`` and grows by √2 (at most 47 times) until the
+    predicted collateral is within ``p.budget``: an edit whose context keys are common
+    (a broad rule) is made gentler instead of repainting every image.
+    """
     if problem.moment is None:
         raise ValueError("the least-collateral solver needs the layer's key second moment")
     t0 = time.perf_counter()
@@ -402,11 +411,17 @@ def solve_least_collateral(problem: EditProblem,
     loss_before = problem.loss_of_weight(f.weight)
     J, b, upper, m, shape = _least_squares_system(problem)
     penalty = collateral_penalty(problem.D, problem.moment, shape)
-    lam = _solve_system(J, b, upper, m, p.weight, p.active_set_iters, penalty)
-    lam = lam.to(f.weight.dtype).reshape(shape)
-    delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)
+    weight = p.weight
+    for _ in range(48):
+        lam = _solve_system(J, b, upper, m, weight, p.active_set_iters, penalty)
+        lam = lam.to(f.weight.dtype).reshape(shape)
+        delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)
+        collateral = problem.collateral(delta)
+        if not collateral > p.budget:
+            break
+        weight *= 2 ** 0.5
     return SolveResult(delta, lam, loss_before, problem.loss_of_weight(f.weight + delta),
-                       time.perf_counter() - t0, 0, problem.collateral(delta))
+                       time.perf_counter() - t0, 0, collateral)
 
 
 def solve_finetune_layer(problem: EditProblem,
