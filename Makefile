@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-edits clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/stats_scaling.py
 	$(PY) benchmarks/ui_timing.py
 	$(PY) benchmarks/sampling_throughput.py
+
+bench-edits: $(STAMP)
+	$(PY) benchmarks/edit_benchmark.py
 
 clean:
 	rm -rf $(VENV) outputs test-artifacts .pytest_cache

@@ -11,10 +11,16 @@ Writes to ``--out`` (default ``outputs/edit-benchmark``):
 * ``<edit>-goal.png``: the goal panel (copy source, paste target, the request, the
   goal rendered from this layer, the edited paste target).
 
+With ``--candidates`` the methods are instead the candidates the default was
+chosen from: the default; rank 1 and rank 8 at the same budget; rank 4 with a
+fixed penalty (no budget); the ridge penalty ``|Λ|²`` at rank 4 (``closed-form``);
+and, for erase edits, the zeroed-units goal of the previous release.
+
 Usage::
 
     python benchmarks/edit_benchmark.py                       # all edits, all methods
     python benchmarks/edit_benchmark.py --edits add-cap --methods 2
+    python benchmarks/edit_benchmark.py --candidates --out outputs/edit-candidates
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from common import table  # noqa: E402
 from rewrite import load_model  # noqa: E402
 from rewrite.compare import before_after_grid, goal_panel  # noqa: E402
 from rewrite.edit import EditSpec, Rewriter  # noqa: E402
-from rewrite.evaluate import compare_methods, method_variants  # noqa: E402
+from rewrite.evaluate import compare_methods, method_variants, variant  # noqa: E402
 from rewrite.images import save_png, to_uint8  # noqa: E402
 from rewrite.seeds import parse_seeds  # noqa: E402
 
@@ -50,12 +56,28 @@ def spec_paths(names: list[str] | None) -> list[Path]:
     return paths
 
 
+def candidates(spec: EditSpec) -> list[EditSpec]:
+    """The default and the alternatives it was chosen from (see the module docstring)."""
+    out = [variant(spec, "least-collateral", 4),
+           variant(spec, "least-collateral", 1),
+           variant(spec, "least-collateral", 8),
+           variant(spec, "least-collateral", 4, {"weight": 0.1, "budget": 1e9}),
+           variant(spec, "closed-form", 4, {"ridge_search": 1})]
+    if spec.kind == "erase":
+        zero = variant(spec, "least-collateral", 4)
+        zero.erase_goal = "zero-units"
+        out.append(zero)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="2000-2255", help="held-out samples (default 2000-2255)")
     ap.add_argument("--edits", nargs="*", help="edit names (default: all)")
     ap.add_argument("--methods", type=int, default=None,
                     help="only the first N methods of the comparison (1 = the spec's own)")
+    ap.add_argument("--candidates", action="store_true",
+                    help="compare the candidates the default was chosen from instead")
     ap.add_argument("--out", default=str(ROOT / "outputs" / "edit-benchmark"))
     args = ap.parse_args()
     seeds = parse_seeds(args.seeds)
@@ -65,10 +87,12 @@ def main() -> None:
     rows, t0 = [], time.perf_counter()
     for path in spec_paths(args.edits):
         spec = EditSpec.load(path)
-        variants = method_variants(spec)[:args.methods]
+        variants = (candidates(spec) if args.candidates else method_variants(spec))[:args.methods]
         results = compare_methods(G, spec, seeds, variants, progress=False)
-        for r in results:
-            rows.append({"edit": spec.name, "method": r.label,
+        for asked, r in zip(variants, results):
+            label = r.label + (" zero-units goal" if asked.erase_goal != "inpaint"
+                               and asked.kind == "erase" else "")
+            rows.append({"edit": spec.name, "method": label,
                          **{k: v for k, v in r.metrics.items() if k in COLUMNS}})
         own = results[0]
         order = np.argsort(-own.response.reshape(len(seeds), -1).max(1), kind="stable")

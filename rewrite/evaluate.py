@@ -162,7 +162,8 @@ def _shared(session: Rewriter, spec: EditSpec, seeds: list[int], quantile: float
     threshold = quantile_threshold(torch.from_numpy(response), quantile)
     fire = firing_mask(torch.from_numpy(response), threshold, G.resolution).numpy()
     colour = obj = alpha = boxes = None
-    goal_before = _to01(G(G.latents(inputs.goal_samples)))
+    with torch.no_grad():
+        goal_before = _to01(G(G.latents(inputs.goal_samples)))
     goal_image = _to01(inputs.target_image)
     goal_box = inputs.image_mask[:, 0].numpy() > 0
     if spec.kind == "copy-paste":
@@ -273,7 +274,7 @@ def evaluate(G: Generator, spec: EditSpec, seeds: Sequence[int],
 
 
 def _label(spec: EditSpec) -> str:
-    """``least-collateral r4``, ``adam r1``, ``least-collateral r4 weight=0.03``, ``finetune-all``."""
+    """``least-collateral r4``, ``adam r1``, ``least-collateral r4 budget=0.03``, ``finetune-all``."""
     label = spec.solver
     if spec.solver in SOLVERS and SOLVERS[spec.solver].constrained:
         label += f" r{spec.rank}"
@@ -281,8 +282,10 @@ def _label(spec: EditSpec) -> str:
                            for k, v in sorted(spec.solver_params.items()))
 
 
-def _variant(spec: EditSpec, solver: str, rank: int | None = None,
-             params: dict | None = None) -> EditSpec:
+def variant(spec: EditSpec, solver: str, rank: int | None = None,
+            params: dict | None = None) -> EditSpec:
+    """A copy of ``spec`` solved by ``solver`` with ``params`` (and at ``rank``: ``zca``
+    directions above 1, ``mean`` at 1)."""
     s = copy.deepcopy(spec)
     s.solver, s.solver_params = solver, dict(params or {})
     if rank is not None:
@@ -292,16 +295,17 @@ def _variant(spec: EditSpec, solver: str, rank: int | None = None,
 
 def method_variants(spec: EditSpec) -> list[EditSpec]:
     """The comparison for ``spec``: the spec itself, the default solver at other collateral
-    budgets (``COMPARED_BUDGETS``: one gentler, two stronger), the previous default (``closed-form+refine`` at rank 1), the
-    paper's schedule (``adam`` at rank 1), the unconstrained ``finetune-layer``, and
-    ``finetune-all`` (copy-paste) or ``dissect-erase`` (erase)."""
+    budgets (``COMPARED_BUDGETS``: one gentler, two stronger), the previous default
+    (``closed-form+refine`` at rank 1), the paper's schedule (``adam`` at rank 1), the
+    unconstrained ``finetune-layer``, and ``finetune-all`` (copy-paste) or
+    ``dissect-erase`` (erase). Duplicates (the spec is one of them) are dropped."""
     out = [copy.deepcopy(spec),
-           *[_variant(spec, DEFAULT_SOLVER, DEFAULT_RANK, {"budget": b})
+           *[variant(spec, DEFAULT_SOLVER, DEFAULT_RANK, {"budget": b})
              for b in COMPARED_BUDGETS],
-           _variant(spec, "closed-form+refine", 1),
-           _variant(spec, "adam", 1),
-           _variant(spec, "finetune-layer"),
-           _variant(spec, "finetune-all" if spec.kind == "copy-paste" else "dissect-erase")]
+           variant(spec, "closed-form+refine", 1),
+           variant(spec, "adam", 1),
+           variant(spec, "finetune-layer"),
+           variant(spec, "finetune-all" if spec.kind == "copy-paste" else "dissect-erase")]
     seen, unique = set(), []
     for s in out:
         key = json.dumps(s.to_json(), sort_keys=True)

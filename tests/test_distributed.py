@@ -8,6 +8,7 @@ and only the float64 reduction order differs.
 
 import contextlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -121,5 +122,16 @@ def test_eval_equals_the_single_process_run(tmp_path, face_model, cache):
     for m in (a, b):
         for row in m.values():
             row.pop("seconds")
-    assert a == b
+    # Same batches, same thread count: the figures agree to float64 round-off (numpy's
+    # vectorised sums may group terms differently with the arrays' memory alignment).
+    assert a.keys() == b.keys()
+    for method in a:
+        assert a[method].keys() == b[method].keys()
+        for key, x in a[method].items():
+            y = b[method][key]
+            if isinstance(x, float) and isinstance(y, float):
+                assert (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=1e-12), \
+                    (method, key, x, y)
+            else:
+                assert x == y, (method, key, x, y)
     assert (one / "metrics.csv").read_text().count("\n") == (two / "metrics.csv").read_text().count("\n")

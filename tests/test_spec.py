@@ -16,7 +16,9 @@ from rewrite.edit.masks import coverage, encode_png, render_mask
 from rewrite.edit.spec import SCHEMA_PATH, EditSpec
 from rewrite.errors import SpecError
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.json"))
+ROOT = Path(__file__).resolve().parents[1]
+#: The examples and the edit benchmark's specs: all must follow the schema and validate.
+EXAMPLES = sorted((ROOT / "examples").glob("*.json")) + sorted((ROOT / "benchmarks" / "edits").glob("*.json"))
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ def sunglasses():
 
 
 def test_examples_exist_and_follow_the_schema():
-    assert len(EXAMPLES) >= 2
+    assert len(EXAMPLES) >= 8
     schema = json.loads(SCHEMA_PATH.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     for path in EXAMPLES:
@@ -145,3 +147,17 @@ def test_import_original_tool_edit(face_model):
     assert erase.kind == "erase" and erase.direction == "zca" and erase.rank == 2
     with pytest.raises(SpecError, match=r"object must be \[sample_index"):
         import_legacy({"object": "x", "paste": [1, _png(m)], "key": []}, "m", "main.6", 64)
+
+
+def test_defaults_and_the_erase_goal(sunglasses):
+    obj = {k: v for k, v in sunglasses.items() if k not in ("rank", "direction", "solver")}
+    spec = EditSpec.from_json(obj)
+    assert (spec.rank, spec.direction, spec.solver) == (4, "zca", "least-collateral")
+    erase = {"version": 1, "model": "m", "layer": "main.3", "kind": "erase",
+             "context": [{"sample": 0, "mask": {"rect": [0, 0, 32, 32]}}]}
+    assert EditSpec.from_json(erase).erase_goal == "inpaint"
+    erase["erase"] = {"goal": "blur"}
+    with pytest.raises(SpecError, match="'erase.goal' must be one of"):
+        EditSpec.from_json(erase)
+    erase["erase"] = {"goal": "zero-units", "units": 4}
+    assert EditSpec.from_json(erase).to_json()["erase"] == {"units": 4, "goal": "zero-units"}

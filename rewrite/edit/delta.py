@@ -72,7 +72,11 @@ class Delta:
         out = dict(self.dense)
         if self.low_rank is not None:
             lr = self.low_rank
-            d = low_rank_delta(lr.lam.to(dtype), lr.D.to(dtype), lr.in_axis, lr.out_axis)
+            # Λ D summed in float64 over contiguous copies, then rounded: the same change
+            # bit for bit whether Λ came from a solver or from a delta file.
+            d = low_rank_delta(lr.lam.to(torch.float64).contiguous(),
+                               lr.D.to(torch.float64).contiguous(), lr.in_axis,
+                               lr.out_axis).to(dtype)
             out[lr.param] = out[lr.param] + d if lr.param in out else d
         return out
 
