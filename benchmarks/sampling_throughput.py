@@ -20,7 +20,7 @@ from common import interleaved, table  # noqa: E402
 
 from rewrite.edit import EditSpec, Rewriter  # noqa: E402
 from rewrite.models import load_model  # noqa: E402
-from rewrite.sampling import generate  # noqa: E402
+from rewrite.sampling.generate import generate  # noqa: E402
 
 
 def main() -> None:

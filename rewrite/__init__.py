@@ -9,8 +9,17 @@ Usage::
     images = generate(G, range(16))          # uint8 [16, 64, 64, 3]
 """
 
-from .models import load_model
-from .sampling import generate
-
 __version__ = "0.1.0"
 __all__ = ["generate", "load_model", "__version__"]
+
+
+def __getattr__(name: str):
+    """``load_model`` and ``generate``, imported on first use: importing a room of the
+    package (``rewrite.memory``, say) does not load the model families."""
+    if name == "load_model":
+        from .models import load_model
+        return load_model
+    if name == "generate":
+        from .sampling.generate import generate
+        return generate
+    raise AttributeError(f"module 'rewrite' has no attribute {name!r}")

@@ -23,21 +23,22 @@ import click
 import numpy as np
 import torch
 
-from .bulk import bulk_sample
-from .compare import before_after, before_after_grid, goal_fidelity, goal_panel
-from .distributed import context
+from .sampling.bulk import bulk_sample
+from .metrics.before_after import before_after, before_after_grid, goal_fidelity, goal_panel
+from .utils.distributed import context
 from .edit import METHODS, EditSpec, Rewriter
 from .edit.legacy import import_legacy
-from .errors import RewriteError
-from .advisor import match, suggest_layers
-from .evaluate import DEFAULT_QUANTILE, compare_methods, evaluate, method_variants
-from .images import heat_overlay, make_grid, save_png
-from .report import markdown, rows, write_outputs
+from .utils.errors import RewriteError
+from .metrics.advisor import match, suggest_layers
+from .metrics.firing import heat
+from .metrics.evaluate import DEFAULT_QUANTILE, compare_methods, evaluate, method_variants
+from .utils.images import heat_overlay, make_grid, save_png
+from .metrics.report import markdown, rows, write_outputs
 from .models import DEFAULT_MODEL, FAMILIES, ZOO, cached_path, load_model
-from .models.zoo import cache_dir
-from .sampling import generate
-from .seeds import parse_seeds
-from .statistics import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED, describe, layer_stats, \
+from .utils.cache import cache_dir, model_key
+from .sampling.generate import generate
+from .sampling.seeds import parse_seeds
+from .edit.layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED, describe, layer_stats, \
     stats_cache_path
 
 
@@ -75,16 +76,27 @@ def _device(name: str) -> torch.device:
     return dev
 
 
+def weights_options(f=None, device: bool = True):
+    """``--weights``, ``--arch`` and (unless ``device=False``) ``--device``: the options of
+    every command that loads a model. Usable as ``@weights_options`` or
+    ``@weights_options(device=False)``."""
+    def wrap(f):
+        if device:
+            f = click.option("--device", default="auto", show_default=True,
+                             help="auto, cpu, cuda or cuda:N.")(f)
+        f = click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None,
+                         help="Generator family of the file (default: the zoo entry's, or "
+                              "detected from the keys).")(f)
+        f = click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                         help="Local checkpoint (or the zoo entry's wheel) to use instead of "
+                              "downloading; for offline machines.")(f)
+        return f
+    return wrap(f) if f is not None else wrap
+
+
 def model_options(f):
-    """Options shared by commands that load a model."""
-    f = click.option("--device", default="auto", show_default=True,
-                     help="auto, cpu, cuda or cuda:N.")(f)
-    f = click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None,
-                     help="Generator family of the file (default: the zoo entry's, or "
-                          "detected from the keys).")(f)
-    f = click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                     help="Local checkpoint (or the zoo entry's wheel) to use instead of "
-                          "downloading; for offline machines.")(f)
+    """A MODEL argument (default: the built-in model) and the weights options."""
+    f = weights_options(f)
     f = click.argument("model", default=DEFAULT_MODEL, required=False)(f)
     return f
 
@@ -99,11 +111,10 @@ def sampling_options(f):
 
 
 def _set_sampling(G, truncation: float, noise: str) -> None:
-    if (truncation != 1.0 or noise != "const") and not hasattr(G, "truncation"):
-        raise click.BadParameter(f"--truncation and --noise apply to StyleGAN2 models; this is "
-                                 f"a {G.family} model", param_hint="--truncation/--noise")
-    if hasattr(G, "truncation"):
-        G.truncation, G.noise_mode = truncation, noise
+    try:
+        G.set_sampling(truncation, noise)
+    except RewriteError as e:
+        raise click.BadParameter(str(e), param_hint="--truncation/--noise") from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -222,12 +233,7 @@ def _load_for_spec(spec_path, model, weights, arch, device):
 
 def spec_model_options(f):
     """Options of commands that read a spec: the model defaults to the spec's."""
-    f = click.option("--device", default="auto", show_default=True,
-                     help="auto, cpu, cuda or cuda:N.")(f)
-    f = click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None,
-                     help="Generator family of the weights file.")(f)
-    f = click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                     help="Local checkpoint to use instead of the spec's model download.")(f)
+    f = weights_options(f)
     f = click.option("--model", default=None,
                      help="Model to edit instead of the one the spec names.")(f)
     return f
@@ -253,7 +259,7 @@ def stats(model, weights, arch, device, layer, n, seed, batch_size, no_cache):
     d = context()
     G = load_model(model, weights=weights, arch=arch, device=d.device(_device(device)))
     G.layer(layer)
-    path = stats_cache_path(G.fingerprint() + G.sampling_tag(), layer, n, seed)
+    path = stats_cache_path(model_key(G), layer, n, seed)
     cached = path.is_file() and not no_cache
     t0 = time.perf_counter()
     result = layer_stats(G, layer, n=n, seed=seed, batch_size=batch_size, progress=True,
@@ -273,7 +279,8 @@ def stats(model, weights, arch, device, layer, n, seed, batch_size, no_cache):
 @click.option("--delta", "delta_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the edit as a small delta file (.safetensors).")
 @click.option("--solver", type=click.Choice(list(METHODS)), default=None,
-              help="Override the spec's solver.")
+              help="Override the spec's solver: "
+                   + "; ".join(f"{n}: {m.summary}" for n, m in METHODS.items()) + ".")
 @spec_model_options
 def edit(spec_path, out, delta_path, solver, model, weights, arch, device):
     """Apply the edit in SPEC.json and export the edited model.
@@ -305,10 +312,7 @@ def edit(spec_path, out, delta_path, solver, model, weights, arch, device):
 @click.argument("delta_path", metavar="DELTA", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
               help="Edited checkpoint to write.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Local checkpoint to use instead of downloading MODEL.")
-@click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None)
-@click.option("--device", default="auto", show_default=True)
+@weights_options
 def apply_cmd(model, delta_path, out, weights, arch, device):
     """Re-apply the edits of a delta file to MODEL and export the result.
 
@@ -333,9 +337,7 @@ def apply_cmd(model, delta_path, out, weights, arch, device):
               help="Samples per row pair (default: up to 16).")
 @click.option("--scale", type=click.IntRange(1, 16), default=2, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--weights", type=click.Path(dir_okay=False), default=None)
-@click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None)
-@click.option("--device", default="auto", show_default=True)
+@weights_options
 @sampling_options
 def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch, device,
             truncation, noise):
@@ -535,8 +537,7 @@ def match_cmd(spec_path, seeds, top, out, model, weights, arch, device):
         raise click.BadParameter(f"{out} must end in .png", param_hint="--out")
     spec, G = _load_for_spec(spec_path, model, weights, arch, device)
     samples, scores, resp = match(G, spec, seeds, top=top, progress=True)
-    heat = (resp / resp.flatten(1).max(1).values.clamp_min(1e-12)[:, None, None]).clamp(0, 1)
-    images = heat_overlay(generate(G, samples), heat.numpy())
+    images = heat_overlay(generate(G, samples), heat(resp).numpy())
     labels = [f"#{s} {v:.2f}" for s, v in zip(samples, scores)]
     grid = make_grid(images, labels=labels, scale=2)
     save_png(grid, out)
@@ -553,9 +554,7 @@ def match_cmd(spec_path, seeds, top, out, model, weights, arch, device):
               show_default=True, help="Folder for saved edits and exports.")
 @click.option("--stats-samples", type=click.IntRange(min=1), default=DEFAULT_STATS_SAMPLES,
               show_default=True, help="Samples for each layer's statistics.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None)
-@click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None)
-@click.option("--device", default="auto", show_default=True)
+@weights_options
 def ui(model, host, port, workspace, stats_samples, weights, arch, device):
     """Start the rewriting app in the browser.
 
@@ -584,8 +583,7 @@ def ui(model, host, port, workspace, stats_samples, weights, arch, device):
 @click.option("--layer", required=True, help="Layer to edit (the old format does not store it).")
 @click.option("--rank", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--model", default=DEFAULT_MODEL, show_default=True)
-@click.option("--weights", type=click.Path(dir_okay=False), default=None)
-@click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None)
+@weights_options(device=False)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Spec file to write.")
 def import_edit(legacy_path, layer, rank, model, weights, arch, out):
     """Convert an edit saved by the paper's original tool into a spec file.

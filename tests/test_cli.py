@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from rewrite.images import to_uint8
+from rewrite.utils.images import to_uint8
 
 from .conftest import ROOT, make_tiny_dcgan, run_cli
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from rewrite.edit import EditSpec, Rewriter
+    from . import EditSpec, Rewriter
     session = Rewriter(load_model("dcgan-digiface64"))
     session.apply(EditSpec.load("examples/add-glasses.json"))
     session.export_checkpoint("edited.pt")

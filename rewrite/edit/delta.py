@@ -18,8 +18,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..errors import DeltaFileError
-from ..fileio import atomic_path
+from ..utils.errors import DeltaFileError
+from ..utils.fileio import atomic_path
 from ..memory.update import low_rank_delta
 
 DELTA_FORMAT = "rewrite.delta"

@@ -32,11 +32,11 @@ import dataclasses
 import numpy as np
 import torch
 
-from ..errors import EditError
+from ..utils.errors import EditError
 from ..memory.directions import context_directions
 from ..memory.solvers import EditProblem
 from ..models.base import Generator, LayerInfo, Split
-from ..statistics import LayerStats
+from .layer_stats import LayerStats
 from .masks import KEY_COVERAGE, VALUE_COVERAGE, bounding_box, coverage, render_mask
 from .spec import EditSpec
 
@@ -101,6 +101,13 @@ def context_keys(G: Generator, spec: EditSpec, info: LayerInfo) -> torch.Tensor:
     return torch.cat(rows) if rows else torch.zeros(0, info.in_channels)
 
 
+def rule_directions(G: Generator, spec: EditSpec, stats: LayerStats) -> torch.Tensor:
+    """The rule's directions ``D`` [rank, C_in] (float64, orthonormal rows) from the keys
+    under ``spec``'s context masks and the layer's second moment."""
+    keys = context_keys(G, spec, G.layer(spec.layer))
+    return context_directions(keys, stats.keys.moment(), spec.rank, spec.direction)
+
+
 def unit_scores(values: torch.Tensor, region: torch.Tensor, rms: torch.Tensor) -> torch.Tensor:
     """How strongly each unit fires in ``region``: mean value there / the unit's RMS.
 
@@ -125,11 +132,12 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
     if spec.kind == "copy-paste":
         inputs = _copy_paste(G, spec, info, cell)
         keys = context_keys(G, spec, info) if spec.context else inputs.context_keys
-        inputs.D = context_directions(keys, moment, spec.rank, spec.direction)
+        D = context_directions(keys, moment, spec.rank, spec.direction)
     else:
         keys = context_keys(G, spec, info)
         D = context_directions(keys, moment, spec.rank, spec.direction)
         inputs = _erase(G, spec, info, stats, D)
+    inputs.D = D
     inputs.context_keys, inputs.moment = keys, moment
     inputs.goal_image = G.resume(inputs.split.with_values(inputs.goal))
     return inputs

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import SpecError
+from ..utils.errors import SpecError
 from .masks import decode_png, encode_png
 from .spec import EditSpec, Selection
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ..errors import EditError
+from ..utils.errors import EditError
 
 #: Cell-coverage thresholds for keys and values (see the module docstring).
 KEY_COVERAGE = 0.5

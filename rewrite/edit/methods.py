@@ -124,21 +124,11 @@ def dissect_erase(G: "Generator", inputs: "EditInputs", p: DissectParams) -> Del
                  seconds=time.perf_counter() - t0, units=units)
 
 
+#: Method name -> entry: every solver of :data:`rewrite.memory.solvers.SOLVERS` (both edit
+#: kinds), then the whole-model baselines. The CLI's, the spec's and the app's choices.
 METHODS: dict[str, Method] = {
-    "least-collateral": Method(SOLVERS["least-collateral"].params,
-                               _layer_solver("least-collateral"), ("copy-paste", "erase"), True,
-                               "least squares for Λ penalised by the predicted collateral "
-                               "tr(ΔW C ΔWᵀ) (default)"),
-    "closed-form+refine": Method(SOLVERS["closed-form+refine"].params,
-                                 _layer_solver("closed-form+refine"), ("copy-paste", "erase"),
-                                 True, "least squares for Λ, then 100 Adam steps on Λ"),
-    "closed-form": Method(SOLVERS["closed-form"].params, _layer_solver("closed-form"),
-                          ("copy-paste", "erase"), True, "least squares for Λ at the pre-activation"),
-    "adam": Method(SOLVERS["adam"].params, _layer_solver("adam"), ("copy-paste", "erase"), True,
-                   "the paper's schedule: 2001 Adam steps on W, projected onto span(D)"),
-    "finetune-layer": Method(SOLVERS["finetune-layer"].params, _layer_solver("finetune-layer"),
-                             ("copy-paste", "erase"), False,
-                             "baseline: the same layer, no constraint"),
+    **{name: Method(s.params, _layer_solver(name), ("copy-paste", "erase"), s.constrained,
+                    s.summary) for name, s in SOLVERS.items()},
     "finetune-all": Method(FinetuneAllParams, finetune_all, ("copy-paste",), False,
                            "baseline: every weight, pixel L1 to the pasted image"),
     "dissect-erase": Method(DissectParams, dissect_erase, ("erase",), False,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DeltaFileError, EditError
+from ..utils.errors import DeltaFileError, EditError
 from ..models.base import Generator
-from ..statistics import LayerStats, layer_stats
+from .layer_stats import LayerStats, layer_stats
 from .delta import Delta, load_deltas, save_deltas
 from .goals import EditInputs, build_inputs
 from .methods import METHODS, method_params

@@ -29,11 +29,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError
-from ..fileio import atomic_path
-from ..latents import MAX_SAMPLES
+from ..utils.errors import SpecError
+from ..utils.fileio import atomic_path
+from ..models.latents import MAX_SAMPLES
 from ..memory.directions import DIRECTION_METHODS
-from ..statistics import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
+from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
 from .masks import KEY_COVERAGE, coverage, mask_problems, render_mask
 from .methods import DEFAULT_METHOD, METHODS, method_param_problems
 

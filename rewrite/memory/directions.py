@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import EditError
+from ..utils.errors import EditError
 
 #: Default relative ridge added to the second moment.
 DEFAULT_RIDGE = 1e-3

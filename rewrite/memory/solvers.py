@@ -41,7 +41,7 @@ from typing import Callable
 
 import torch
 
-from ..models.base import LayerFunction
+from .layer import ACTIVATIONS, LayerFunction
 from .update import as_matrix, lambda_of, lambda_shape, low_rank_delta, project_onto_span
 
 
@@ -256,7 +256,7 @@ def _goal_targets(f: LayerFunction, goal: torch.Tensor, z0: torch.Tensor):
     elif f.activation == "identity":
         target = v
     else:
-        raise ValueError(f"unknown activation {f.activation!r}")
+        raise ValueError(f"unknown activation {f.activation!r}; known: {ACTIVATIONS}")
     return target, upper
 
 
@@ -437,20 +437,28 @@ def solve_finetune_layer(problem: EditProblem,
 
 @dataclasses.dataclass(frozen=True)
 class Solver:
-    """A registry entry: parameter class, function, and whether it keeps the constraint."""
+    """A registry entry: parameter class, function, whether it keeps the update in
+    span(D) (``constrained``), and a one-line summary for help texts and tables."""
 
     params: type
     solve: Callable[..., SolveResult]
     constrained: bool
+    summary: str
 
 
 #: Solver name -> entry. The CLI's and the spec's choices come from here.
 SOLVERS: dict[str, Solver] = {
-    "adam": Solver(AdamParams, solve_adam, True),
-    "closed-form": Solver(ClosedFormParams, solve_closed_form, True),
-    "closed-form+refine": Solver(RefineParams, solve_closed_form_refine, True),
-    "finetune-layer": Solver(FinetuneLayerParams, solve_finetune_layer, False),
-    "least-collateral": Solver(LeastCollateralParams, solve_least_collateral, True),
+    "least-collateral": Solver(LeastCollateralParams, solve_least_collateral, True,
+                               "least squares for Λ penalised by the predicted collateral "
+                               "tr(ΔW C ΔWᵀ), within a collateral budget (default)"),
+    "closed-form+refine": Solver(RefineParams, solve_closed_form_refine, True,
+                                 "ridge least squares for Λ, then 100 Adam steps on Λ"),
+    "closed-form": Solver(ClosedFormParams, solve_closed_form, True,
+                          "ridge least squares for Λ at the pre-activation"),
+    "adam": Solver(AdamParams, solve_adam, True,
+                   "the paper's schedule: 2001 Adam steps on W, projected onto span(D)"),
+    "finetune-layer": Solver(FinetuneLayerParams, solve_finetune_layer, False,
+                             "baseline: the same layer, no constraint"),
 }
 
 #: The solver used when a spec names none (benchmarks/edit_benchmark.py measures why).

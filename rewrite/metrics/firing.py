@@ -20,8 +20,8 @@ from typing import Sequence
 import torch
 
 from ..models.base import Generator
-from ..distributed import DistContext, interleave
-from ..sampling import batches
+from ..utils.distributed import DistContext, interleave
+from ..sampling.generate import batches
 
 
 @torch.no_grad()
@@ -39,6 +39,13 @@ def key_response(G: Generator, layer: str, D: torch.Tensor, indices: Sequence[in
     if dist.enabled:
         out = interleave(dist.gather(out), len(batches(list(indices), batch_size)))
     return torch.cat(out)
+
+
+def heat(response: torch.Tensor) -> torch.Tensor:
+    """Responses [N, h, w] scaled to [0, 1] by the largest over all samples: one scale for
+    every sample, so heat maps of different samples compare (the CLI and the app both)."""
+    peak = float(response.max()) if response.numel() else 1.0
+    return (response / max(peak, 1e-12)).clamp(0, 1)
 
 
 def quantile_threshold(response: torch.Tensor, q: float = 0.99) -> float:

@@ -5,7 +5,7 @@ a box is ``(r0, r1, c0, c1)`` (rows ``r0:r1``, columns ``c0:c1``).
 
 Recipe::
 
-    from rewrite.metrics.transfer import (erase_removal, goal_reproduction, object_transfer,
+    from .transfer import (erase_removal, goal_reproduction, object_transfer,
                                           place_box, removed, transferred)
 
     # One sample: how close did the edit get to the requested result inside the pasted box?

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from rewrite.models import load_model
+    from . import load_model
     G = load_model("dcgan-digiface64")            # zoo name: fetched and cached
     G = load_model("my_dcgan.pt")                 # a checkpoint file, family detected
     G = load_model("dcgan-digiface64", weights="weights.tar")   # a local copy
@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import load_checkpoint_file
-from ..errors import CheckpointError, ModelNotFoundError
+from ..utils.checkpoint import load_checkpoint_file
+from ..utils.errors import CheckpointError, ModelNotFoundError
 from .base import Generator, LayerInfo, Split
 from .dcgan import DCGANGenerator
 from .proggan import ProGANGenerator

@@ -27,9 +27,10 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping
 import torch
 from torch import nn
 
-from ..checkpoint import save_checkpoint_file
-from ..errors import LayerNotFoundError
-from ..latents import LatentTable
+from ..memory.layer import LayerFunction
+from ..utils.checkpoint import save_checkpoint_file
+from ..utils.errors import LayerNotFoundError, RewriteError
+from .latents import LatentTable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,62 +82,6 @@ class Split:
             raise ValueError(f"values must have shape {tuple(self.values.shape)}, "
                              f"got {tuple(values.shape)}")
         return dataclasses.replace(self, values=values)
-
-
-@dataclasses.dataclass
-class LayerFunction:
-    """One editable layer as tensors and functions, for the solvers (no model inside).
-
-    ``values = tail(linear(keys, weight))`` where ``linear`` is linear in
-    ``weight`` and ``tail(pre) = gain * act(scale * pre + shift)`` is elementwise.
-
-    Attributes:
-        name: layer name.
-        weight: the current weight W0 (a detached copy), e.g. [in, out, k, k].
-        in_axis: the weight's input-channel axis (keys live there).
-        out_axis: the weight's output-channel axis.
-        linear: ``(keys [N, C_in, h, w], weight) -> pre [N, C_out, H, W]``, linear in weight.
-        scale: per-channel factor of the tail, broadcastable to pre (e.g. [1, C_out, 1, 1]).
-        shift: additive term of the tail, broadcastable to pre.
-        activation: ``relu``, ``leaky_relu``, ``tanh`` or ``identity``.
-        negative_slope: slope of ``leaky_relu`` below zero.
-        gain: factor after the activation.
-        exact: optional ``(keys, weight) -> values`` when the true layer is not
-            ``tail(linear(...))`` for an edited weight (e.g. StyleGAN2's demodulation
-            depends on the weight); None means ``tail(linear(...))`` is exact.
-    """
-
-    name: str
-    weight: torch.Tensor
-    in_axis: int
-    out_axis: int
-    linear: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    scale: torch.Tensor
-    shift: torch.Tensor
-    activation: str = "identity"
-    negative_slope: float = 0.2
-    gain: float = 1.0
-    exact: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
-
-    def tail(self, pre: torch.Tensor) -> torch.Tensor:
-        """Values from pre-activations (same shape)."""
-        a = self.scale * pre + self.shift
-        if self.activation == "relu":
-            a = torch.relu(a)
-        elif self.activation == "leaky_relu":
-            a = torch.nn.functional.leaky_relu(a, self.negative_slope)
-        elif self.activation == "tanh":
-            a = torch.tanh(a)
-        elif self.activation != "identity":
-            raise ValueError(f"unknown activation {self.activation!r}")
-        return a * self.gain if self.gain != 1.0 else a
-
-    def forward(self, keys: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        """The layer's values [N, C_out, H, W] for ``keys`` with ``weight`` (default W0)."""
-        weight = self.weight if weight is None else weight
-        if self.exact is not None:
-            return self.exact(keys, weight)
-        return self.tail(self.linear(keys, weight))
 
 
 class Generator(nn.Module):
@@ -242,6 +187,16 @@ class Generator(nn.Module):
         """A suffix naming sampling settings that change the features (e.g. truncation);
         empty by default. Statistics are cached under fingerprint + tag."""
         return ""
+
+    def set_sampling(self, truncation: float = 1.0, noise: str = "const") -> None:
+        """Set the sampling options (truncation toward the mean latent, noise mode).
+
+        Families without such options accept only the defaults. Raises
+        :class:`RewriteError` naming the family otherwise.
+        """
+        if truncation != 1.0 or noise != "const":
+            raise RewriteError(f"truncation and noise options apply to StyleGAN2 models; this "
+                               f"is a {self.family} model")
 
     def fingerprint(self) -> str:
         """SHA-256 (hex, first 16 digits) of every parameter and buffer, in order.

@@ -21,8 +21,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ..errors import CheckpointError
-from .base import Generator, LayerFunction, LayerInfo, Split
+from ..utils.errors import CheckpointError
+from ..memory.layer import LayerFunction
+from .base import Generator, LayerInfo, Split
 from .statedict import (has_matching_key, key_problems, majority, preview_keys, shape_problems,
                         tensor_shape, unwrap_state_dict)
 

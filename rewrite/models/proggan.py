@@ -38,8 +38,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import CheckpointError
-from .base import Generator, LayerFunction, LayerInfo, Split
+from ..utils.errors import CheckpointError
+from ..memory.layer import LayerFunction
+from .base import Generator, LayerInfo, Split
 from .statedict import (has_matching_key, key_problems, majority, natural_key, preview_keys,
                         shape_problems, tensor_shape, unwrap_state_dict)
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import torch
 
-from ..errors import CheckpointError
+from ..utils.errors import CheckpointError
 
 #: Container keys under which training scripts store a generator's state dict.
 WRAPPERS = ("netG_state_dict", "netG", "generator", "G", "state_dict")

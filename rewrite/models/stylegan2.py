@@ -8,7 +8,7 @@ filters (``upfirdn2d``) and the fused leaky ReLU are written with ordinary
 tensor operations, so the model runs on any device.
 
 Sampling: sample ``i``'s z is row ``i`` of the seeded stream (see
-:mod:`rewrite.latents`); the mapping network gives w, broadcast to every
+:mod:`rewrite.models.latents`); the mapping network gives w, broadcast to every
 layer (no style mixing); ``truncation`` < 1 pulls w toward ``latent_avg``;
 noise comes from the stored ``noises.noise_i`` buffers (``noise_mode='const'``,
 deterministic, the default) or is drawn afresh (``'random'``).
@@ -39,8 +39,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import CheckpointError
-from .base import Generator, LayerFunction, LayerInfo, Split
+from ..utils.errors import CheckpointError
+from ..memory.layer import LayerFunction
+from .base import Generator, LayerInfo, Split
 from .statedict import key_problems, shape_problems
 
 SQRT2 = math.sqrt(2.0)
@@ -270,6 +271,10 @@ class StyleGAN2Generator(Generator):
         if self.noise_mode == "random":
             return [torch.randn(n, 1, *b.shape[2:], device=b.device) for b in bufs]
         raise ValueError(f"noise_mode must be 'const' or 'random', got {self.noise_mode!r}")
+
+    def set_sampling(self, truncation: float = 1.0, noise: str = "const") -> None:
+        """Truncation toward ``latent_avg`` (1 = none) and ``const`` or ``random`` noise."""
+        self.truncation, self.noise_mode = truncation, noise
 
     def sampling_tag(self) -> str:
         """``-t<truncation>`` and ``-noise-random`` when those differ from the defaults."""

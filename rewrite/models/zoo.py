@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -22,8 +21,9 @@ import time
 import zipfile
 from pathlib import Path
 
-from ..errors import FetchError
-from ..fileio import atomic_path
+from ..utils.errors import FetchError
+from ..utils.cache import cache_dir
+from ..utils.fileio import atomic_path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,12 +68,6 @@ ZOO: dict[str, ZooEntry] = {
 }
 
 DEFAULT_MODEL = "dcgan-digiface64"
-
-
-def cache_dir() -> Path:
-    """The cache root: ``$REWRITE_CACHE`` or ``~/.cache/rewrite``."""
-    env = os.environ.get("REWRITE_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "rewrite"
 
 
 def cached_path(entry: ZooEntry) -> Path:

@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field
 
 from ..edit import EditSpec, METHODS
 from ..edit.spec import Selection
-from ..errors import RewriteError, SpecError
-from ..latents import MAX_SAMPLES
+from ..utils.errors import RewriteError, SpecError
+from ..models.latents import MAX_SAMPLES
 from ..memory.directions import DIRECTION_METHODS
 from .state import AppState, Conflict
 

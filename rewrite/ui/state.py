@@ -22,13 +22,12 @@ import torch
 from PIL import Image
 
 from ..edit import EditSpec, Rewriter
-from ..edit.goals import context_keys
-from ..errors import RewriteError
-from ..memory.directions import context_directions
-from ..metrics.firing import key_response
+from ..edit.goals import rule_directions
+from ..utils.errors import RewriteError
+from ..metrics.firing import heat, key_response
 from ..models import load_model
-from ..sampling import generate
-from ..statistics import layer_stats
+from ..sampling.generate import generate
+from ..edit.layer_stats import layer_stats
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -116,15 +115,13 @@ class AppState:
         with self.render_lock:
             info = self.model.layer(spec.layer)
             stats = layer_stats(self.model, spec.layer, n=spec.stats_samples, progress=False)
-            keys = context_keys(self.model, spec, info)
-            D = context_directions(keys, stats.keys.moment(), spec.rank, spec.direction)
+            D = rule_directions(self.model, spec, stats)
             resp = key_response(self.model, spec.layer, D, samples) if samples else torch.zeros(0)
-        peak = float(resp.max()) if resp.numel() else 1.0
-        heat = (resp / max(peak, 1e-12)).clamp(0, 1)
+        scaled = heat(resp)
         scores = resp.flatten(1).max(1).values if resp.numel() else torch.zeros(0)
         return {"layer": spec.layer, "grid": info.key_resolution,
                 "samples": [{"sample": s, "score": float(scores[i]),
-                             "heat": [[round(float(v), 3) for v in row] for row in heat[i]]}
+                             "heat": [[round(float(v), 3) for v in row] for row in scaled[i]]}
                             for i, s in enumerate(samples)]}
 
     # -- edits -------------------------------------------------------------------

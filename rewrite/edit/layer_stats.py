@@ -1,0 +1,177 @@
+"""Key and value statistics of a model layer over many samples, cached on disk.
+
+The samples are indices ``0..n-1`` of the latent stream with seed ``seed``
+(default 0, a stream apart from the gallery's, so statistics do not depend on
+the samples a user edits). Results are cached under
+``<cache>/stats/<model fingerprint><sampling tag>/<layer>-n<n>-seed<seed>.safetensors``
+(the tag names settings such as StyleGAN2's truncation): a second run is
+instant and a changed model never reuses stale statistics.
+
+Usage::
+
+    stats = layer_stats(G, "main.6", n=10000)
+    C = stats.keys.moment()                   # float64 [256, 256]
+    rms = stats.values.rms()                  # float64 [128]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from ..utils.distributed import DistContext
+from ..utils.fileio import atomic_path
+from ..memory.stats import SecondMoment, UnitMoments
+from ..models.base import Generator
+from ..utils.cache import cache_dir, model_key
+
+#: Samples used for statistics unless asked otherwise.
+DEFAULT_STATS_SAMPLES = 10_000
+#: Latent stream of the statistics samples.
+DEFAULT_STATS_SEED = 0
+
+
+@dataclasses.dataclass
+class LayerStats:
+    """Statistics of one layer.
+
+    Attributes:
+        layer: layer name.
+        n_samples: number of samples.
+        seed: latent stream of the samples.
+        fingerprint: the model's weight fingerprint when computed.
+        keys: second moment of the key vectors (every position of every sample).
+        values: per-unit mean and mean square of the values.
+    """
+
+    layer: str
+    n_samples: int
+    seed: int
+    fingerprint: str
+    keys: SecondMoment
+    values: UnitMoments
+
+    def merge(self, other: "LayerStats") -> "LayerStats":
+        """Combine with statistics of other samples of the same layer (in place)."""
+        if (other.layer, other.fingerprint) != (self.layer, self.fingerprint):
+            raise ValueError("can only merge statistics of the same layer of the same model")
+        self.keys.merge(other.keys)
+        self.values.merge(other.values)
+        self.n_samples += other.n_samples
+        return self
+
+    def save(self, path: str | Path) -> Path:
+        """Write to a safetensors file atomically."""
+        tensors = {f"keys.{k}": v for k, v in self.keys.state_dict().items()}
+        tensors.update({f"values.{k}": v for k, v in self.values.state_dict().items()})
+        meta = {"layer": self.layer, "n_samples": str(self.n_samples), "seed": str(self.seed),
+                "fingerprint": self.fingerprint, "format": "rewrite.layer_stats.v1"}
+        with atomic_path(path) as tmp:
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LayerStats":
+        """Read a file written by :meth:`save`."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as fh:
+            meta = fh.metadata()
+        t = load_file(str(path))
+        return cls(layer=meta["layer"], n_samples=int(meta["n_samples"]), seed=int(meta["seed"]),
+                   fingerprint=meta["fingerprint"],
+                   keys=SecondMoment.from_state_dict(
+                       {k[5:]: v for k, v in t.items() if k.startswith("keys.")}),
+                   values=UnitMoments.from_state_dict(
+                       {k[7:]: v for k, v in t.items() if k.startswith("values.")}))
+
+    def summary(self) -> dict:
+        """Figures a person may want to see: sizes, condition number, value RMS range."""
+        c = self.keys.moment()
+        evals = torch.linalg.eigvalsh(c)
+        rms = self.values.rms()
+        return {"layer": self.layer, "samples": self.n_samples, "key_positions": self.keys.count,
+                "key_dim": self.keys.dim, "condition_number": float(evals[-1] / evals[0].clamp_min(1e-300)),
+                "value_units": self.values.channels,
+                "value_rms_min": float(rms.min()), "value_rms_max": float(rms.max())}
+
+
+def stats_cache_path(fingerprint: str, layer: str, n: int, seed: int) -> Path:
+    """Where the statistics for this model, layer, sample count and seed are cached."""
+    return cache_dir() / "stats" / fingerprint / f"{layer}-n{n}-seed{seed}.safetensors"
+
+
+@torch.no_grad()
+def accumulate_layer_stats(G: Generator, layer: str, indices, seed: int = DEFAULT_STATS_SEED,
+                           batch_size: int = 100, progress: bool | None = None,
+                           fingerprint: str | None = None,
+                           dist: DistContext | None = None) -> LayerStats:
+    """Accumulate statistics of ``layer`` over sample ``indices`` of stream ``seed`` (no cache).
+
+    With a multi-process ``dist``, each rank takes every ``world``-th batch and the
+    float64 sums are added over ranks (``all_reduce``); every rank returns the total.
+    """
+    dist = dist or DistContext()
+    info = G.layer(layer)
+    keys, values = SecondMoment(info.in_channels), UnitMoments(info.out_channels)
+    indices = list(indices)
+    chunks = dist.my_batches(indices, batch_size)
+    show = (len(chunks) > 1 if progress is None else progress) and dist.is_main
+    total = sum(len(c) for c in chunks)
+    desc = f"stats {layer}" + (f" (rank 0 of {dist.world})" if dist.enabled else "")
+    with tqdm(total=total, unit="sample", desc=desc, disable=not show) as bar:
+        for chunk in chunks:
+            split = G.split(G.latents(chunk, seed=seed), layer)
+            keys.add_feature_map(split.keys)
+            values.add_feature_map(split.values)
+            bar.update(len(chunk))
+    if dist.enabled:
+        for acc, names in ((keys, ("sum", "sum_outer")), (values, ("sum", "sum_sq"))):
+            for name in names:
+                setattr(acc, name, dist.all_reduce_sum(getattr(acc, name)))
+            acc.count = int(dist.all_reduce_sum(torch.tensor(acc.count, dtype=torch.float64)))
+    return LayerStats(layer, len(indices), seed, fingerprint or G.fingerprint(), keys, values)
+
+
+def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
+                seed: int = DEFAULT_STATS_SEED, batch_size: int = 100,
+                progress: bool | None = None, cache: bool = True,
+                dist: DistContext | None = None) -> LayerStats:
+    """Statistics of ``layer`` over samples ``0..n-1`` of stream ``seed``, from cache if present.
+
+    Args:
+        G: the generator (its current weights define the fingerprint).
+        layer: an editable layer name.
+        n: number of samples.
+        seed: latent stream of the samples.
+        batch_size: samples per forward pass.
+        progress: progress bar (None: when there is more than one batch).
+        cache: read and write the on-disk cache.
+        dist: shard the samples over the ranks of a ``torchrun`` run (rank 0 writes
+            the cache).
+    """
+    dist = dist or DistContext()
+    G.layer(layer)
+    if n < 1:
+        raise ValueError(f"need at least one sample for statistics, got n={n}")
+    fp = model_key(G)
+    path = stats_cache_path(fp, layer, n, seed)
+    if cache and path.is_file():
+        try:
+            return LayerStats.load(path)
+        except Exception:   # a damaged cache entry is recomputed, never trusted
+            path.unlink(missing_ok=True)
+    stats = accumulate_layer_stats(G, layer, range(n), seed, batch_size, progress, fp, dist)
+    if cache and dist.is_main:
+        stats.save(path)
+    return stats
+
+
+def describe(stats: LayerStats) -> str:
+    """A short JSON summary for the command line."""
+    return json.dumps(stats.summary(), indent=2)

@@ -1,0 +1,104 @@
+"""Before/after pictures of an edit.
+
+Usage::
+
+    before, after = before_after(G, spec, seeds=range(100, 116))
+    save_png(before_after_grid(before, after, list(range(100, 116))), "compare.png")
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..edit.session import Rewriter
+from ..edit.spec import EditSpec
+from ..utils.images import make_grid, to_uint8
+from ..models.base import Generator
+from ..sampling.generate import generate
+
+
+def before_after(G: Generator, edit: EditSpec, seeds: Sequence[int], batch_size: int = 32,
+                 progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images of ``seeds`` without and with the edit: two uint8 arrays [N, H, W, 3].
+
+    The edit is applied to ``G`` and undone afterwards, leaving ``G`` as it was.
+    """
+    before = generate(G, seeds, batch_size, progress)
+    session = Rewriter(G, progress=progress)
+    session.apply(edit)
+    try:
+        after = generate(G, seeds, batch_size, progress)
+    finally:
+        session.reset()
+    return before, after
+
+
+def before_after_grid(before: np.ndarray, after: np.ndarray, seeds: Sequence[int],
+                      cols: int | None = None, scale: int = 2, labels: bool = True) -> Image.Image:
+    """Original rows above edited rows, ``cols`` samples per row pair (default up to 16)."""
+    n = len(seeds)
+    assert before.shape == after.shape and before.shape[0] == n
+    cols = cols or min(n, 16)
+    tiles, names = [], []
+    for start in range(0, n, cols):
+        chunk = list(range(start, min(start + cols, n)))
+        pad = cols - len(chunk)
+        blank = np.full_like(before[:1], 255)
+        tiles += [before[i:i + 1] for i in chunk] + [blank] * pad
+        names += [f"#{seeds[i]}" for i in chunk] + [""] * pad
+        tiles += [after[i:i + 1] for i in chunk] + [blank] * pad
+        names += [f"#{seeds[i]} edited" for i in chunk] + [""] * pad
+    return make_grid(np.concatenate(tiles), cols=cols, labels=names if labels else None,
+                     scale=scale)
+
+
+def goal_panel(G: Generator, spec: EditSpec, inputs, edited: np.ndarray | None = None,
+               scale: int = 3) -> Image.Image:
+    """What the edit asks for, before solving, and what it got.
+
+    Tiles (uint8, labelled): for copy-paste the copy source, the paste target, the
+    pasted image (the request), the goal values rendered through the rest of the
+    network (what this layer is asked to produce) and, given ``edited`` [R, R, 3]
+    uint8, the paste target after the edit; for erase the first marked sample, its
+    rendered goal and the edited sample. ``inputs`` is :meth:`Rewriter.prepare`'s result.
+    """
+    tiles, names = [], []
+    with torch.no_grad():
+        if spec.kind == "copy-paste":
+            tiles.append(to_uint8(G(G.latents([spec.copy.sample]))))
+            names.append(f"copy #{spec.copy.sample}")
+        tiles.append(to_uint8(G(G.latents(inputs.goal_samples[:1]))))
+        names.append(f"target #{inputs.goal_samples[0]}")
+        if spec.kind == "copy-paste":
+            tiles.append(to_uint8(inputs.target_image[:1]))
+            names.append("pasted (request)")
+        tiles.append(to_uint8(inputs.goal_image[:1]))
+        names.append(f"goal at {spec.layer}")
+    if edited is not None:
+        tiles.append(edited[None])
+        names.append("edited")
+    return make_grid(np.concatenate(tiles), cols=len(tiles), labels=names, scale=scale)
+
+
+def goal_fidelity(G: Generator, inputs) -> float:
+    """How well the layer's goal, rendered through the rest of the network, shows the
+    pasted request on the paste target: ``goal_reproduction`` of the rendered goal
+    (0 = the request exactly, 1 = no closer than the unedited image). A value near 1
+    means no edit of this layer can show the object: the layer is too coarse, or the
+    box is misaligned to its cells. nan for erase edits (their goal is defined at the layer).
+    """
+    from .transfer import goal_reproduction
+    if inputs.units is not None:
+        return float("nan")
+
+    def to01(x: torch.Tensor) -> np.ndarray:
+        return ((x[0].detach().double().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy()
+    with torch.no_grad():
+        unedited = G(G.latents(inputs.goal_samples[:1]))
+    box = inputs.image_mask[0, 0].cpu().numpy() > 0
+    return goal_reproduction(to01(unedited), to01(inputs.goal_image), to01(inputs.target_image),
+                             box)

@@ -1,0 +1,332 @@
+"""Judge an edit on held-out samples: where the rule fires, efficacy there, locality elsewhere.
+
+Where the rule should fire: the response of the context directions ``D`` to
+the edited layer's keys (``d · k``, or ``|D k|`` for rank r) on the unedited
+held-out samples; positions above the ``quantile`` (default 0.99) of all those
+responses fire, grown by one cell and upsampled to pixels
+(:mod:`rewrite.metrics.firing`). Then, on a 0-1 pixel scale:
+
+* goal reproduction: on the user's own example (the paste target; for erase,
+  each marked sample), the image distance between the edited image and the
+  goal image inside the goal box, as a fraction of the unedited distance
+  (0 = the request reproduced, 1 = no closer than doing nothing);
+* efficacy: the fraction of firing samples that moved *toward the request*:
+  for copy-paste, whose firing region now looks like the copied object
+  (``object transfer`` >= 0.1: the patch aligned to the object's box moved
+  closer to the object in structure, not only in mean colour); for erase,
+  whose firing region now looks like its surroundings (``erase removal`` >=
+  0.2); ``matched efficacy`` is the same fraction among the 16 samples where
+  the rule responds most (those ``rewrite match`` shows). ``changed fraction``
+  is the old count of regions that merely changed by more than 0.05;
+  ``colour gain`` and ``erased-unit drop`` are kept;
+* locality: mean absolute change and PSNR outside the firing regions, and the
+  ``silent change``: the whole-image change on the samples where the rule does
+  not fire at all;
+* the goal loss on the user's own example, the predicted collateral, the time
+  and the relative change of the edited layer's weight.
+
+Usage::
+
+    result = evaluate(load_model("dcgan-digiface64"), EditSpec.load("examples/add-sunglasses.json"),
+                      seeds=range(1000, 1512))
+    print(result.metrics)
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..utils.distributed import DistContext
+from ..edit.delta import Delta
+from ..edit.goals import EditInputs
+from ..edit.masks import render_mask
+from ..edit.session import Rewriter
+from ..edit.spec import DEFAULT_RANK, EditSpec
+from ..edit.methods import METHODS
+from ..memory.solvers import DEFAULT_SOLVER
+from .firing import firing_mask, key_response, quantile_threshold
+from .pixels import colour_shift, efficacy, mean_change, psnr
+from .transfer import (REMOVAL_THRESHOLD, TRANSFER_THRESHOLD, erase_removal,
+                               goal_reproduction, object_transfer, place_box)
+from ..models.base import Generator
+from ..sampling.cache import cached_generate
+
+DEFAULT_QUANTILE = 0.99
+#: Collateral budgets of the default solver that ``method_variants`` compares.
+COMPARED_BUDGETS = (0.003, 0.03, 0.1)
+#: How many best-matched held-out samples ``matched efficacy`` looks at.
+MATCHED = 16
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """One method's edit measured on held-out samples.
+
+    Attributes:
+        label: the method's name in tables (e.g. ``closed-form+refine r1``).
+        spec: the spec that was applied (JSON form).
+        seeds: held-out sample indices.
+        threshold: response threshold of the firing regions.
+        fire: firing regions, bool [N, R, R].
+        response: the direction's response to the keys, float [N, h, w].
+        before, after: uint8 images [N, R, R, 3] without and with the edit.
+        metrics: named figures (see the module docstring).
+        delta: the computed edit.
+    """
+
+    label: str
+    spec: dict
+    seeds: list[int]
+    threshold: float
+    fire: np.ndarray
+    response: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+    metrics: dict
+    delta: Delta
+
+
+@dataclasses.dataclass
+class _Shared:
+    """What every method's evaluation of one spec shares."""
+
+    inputs: EditInputs
+    before: np.ndarray
+    response: np.ndarray
+    threshold: float
+    fire: np.ndarray
+    target_colour: np.ndarray | None
+    goal_before: np.ndarray          # the goal samples without the edit [G, R, R, 3] 0-1
+    goal_image: np.ndarray           # what the user asked for [G, R, R, 3] 0-1
+    goal_box: np.ndarray             # where it counts, bool [G, R, R]
+    obj: np.ndarray | None = None    # the copied object [h, w, 3] 0-1 and its alpha [h, w]
+    obj_alpha: np.ndarray | None = None
+    boxes: list | None = None        # per held-out sample: the object's box where it fires
+
+
+def _to01(images: torch.Tensor) -> np.ndarray:
+    """[N, 3, R, R] in [-1, 1] -> float64 [N, R, R, 3] on a 0-1 scale."""
+    return ((images.detach().cpu().double().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+
+
+def _object_boxes(G: Generator, spec: EditSpec, inputs: EditInputs, response: np.ndarray,
+                  fire: np.ndarray, size_hw: tuple[int, int]) -> list:
+    """Where the object should appear on each held-out sample: the box of the pasted
+    object, placed relative to the sample's strongest response as the paste box sits
+    relative to the paste target's strongest response (None where the rule is silent)."""
+    box = inputs.image_mask[0, 0].numpy() > 0
+    rows, cols = np.nonzero(box)
+    centre = np.array([(rows.min() + rows.max() + 1) / 2, (cols.min() + cols.max() + 1) / 2])
+    own = key_response(G, spec.layer, inputs.D, inputs.goal_samples)[0].numpy()   # [h, w]
+    cell = G.resolution / own.shape[-1]
+    peak = np.array(np.unravel_index(own.argmax(), own.shape)) + 0.5
+    offset = centre - peak * cell
+    out = []
+    for i in range(len(response)):
+        if not fire[i].any():
+            out.append(None)
+            continue
+        p = np.array(np.unravel_index(response[i].argmax(), response[i].shape)) + 0.5
+        c = p * cell + offset
+        out.append(place_box((c[0], c[1]), size_hw, (G.resolution, G.resolution)))
+    return out
+
+
+def _best_aligned_transfer(before: np.ndarray, after: np.ndarray, shared: _Shared,
+                           size: int, shifts=(-4, 0, 4)) -> np.ndarray:
+    """``object_transfer`` per sample [N], at the best of a few small shifts of each box
+    (the firing peak is only known to a key cell; the same box judges before and after)."""
+    best = np.full(len(before), np.nan)
+    h, w = shared.obj.shape[:2]
+    for dr in shifts:
+        for dc in shifts:
+            boxes = [None if bx is None else
+                     place_box(((bx[0] + bx[1]) / 2 + dr, (bx[2] + bx[3]) / 2 + dc), (h, w),
+                               (size, size)) for bx in shared.boxes]
+            score = object_transfer(before, after, shared.obj, shared.obj_alpha, boxes)
+            best = np.fmax(best, score)
+    return best
+
+
+def _shared(session: Rewriter, spec: EditSpec, seeds: list[int], quantile: float,
+            batch_size: int, progress, cache: bool, dist: DistContext) -> _Shared:
+    G = session.model
+    inputs = session.prepare(spec)
+    before = cached_generate(G, seeds, batch_size, progress, cache, dist)
+    response = key_response(G, spec.layer, inputs.D, seeds, batch_size, dist).numpy()
+    threshold = quantile_threshold(torch.from_numpy(response), quantile)
+    fire = firing_mask(torch.from_numpy(response), threshold, G.resolution).numpy()
+    colour = obj = alpha = boxes = None
+    with torch.no_grad():
+        goal_before = _to01(G(G.latents(inputs.goal_samples)))
+    goal_image = _to01(inputs.target_image)
+    goal_box = inputs.image_mask[:, 0].numpy() > 0
+    if spec.kind == "copy-paste":
+        a = cached_generate(G, [spec.copy.sample], cache=cache)[0].astype(np.float64) / 255
+        m = render_mask(spec.copy.mask, G.resolution)
+        colour = a[m > 0.5].mean(0)
+        rows, cols = np.nonzero(m > 0)
+        r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+        obj, alpha = a[r0:r1, c0:c1], m[r0:r1, c0:c1].astype(np.float64)
+        boxes = _object_boxes(G, spec, inputs, response, fire, (r1 - r0, c1 - c0))
+    return _Shared(inputs, before, response, threshold, fire, colour, goal_before, goal_image,
+                   goal_box, obj, alpha, boxes)
+
+
+@torch.no_grad()
+def _unit_activation(G: Generator, layer: str, units: list[int], seeds: list[int],
+                     fire: np.ndarray, batch_size: int) -> float:
+    """Mean activation of ``units`` at ``layer`` over the firing cells of ``seeds``."""
+    total, count = 0.0, 0
+    for start in range(0, len(seeds), batch_size):
+        chunk = seeds[start:start + batch_size]
+        v = G.split(G.latents(chunk), layer).values[:, units]                 # [B, U, H, W]
+        f = torch.from_numpy(fire[start:start + len(chunk)]).float()[:, None]
+        f = torch.nn.functional.interpolate(f, size=v.shape[-2:], mode="area")[:, 0] > 0
+        sel = f[:, None].expand_as(v)
+        total += float(v[sel].sum())
+        count += int(sel.sum())
+    return total / count if count else float("nan")
+
+
+def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, seeds: list[int],
+             batch_size: int, progress, cache: bool, dist: DistContext) -> Evaluation:
+    G = session.model
+    weight_name = G.weight_name(spec.layer)
+    w0 = G.state_dict()[weight_name].detach().clone()
+    units = shared.inputs.units
+    act_before = (_unit_activation(G, spec.layer, units, seeds, shared.fire, batch_size)
+                  if units else None)
+    delta = session.apply(spec)
+    try:
+        after = cached_generate(G, seeds, batch_size, progress, cache, dist)
+        with torch.no_grad():
+            goal_after = _to01(G(G.latents(shared.inputs.goal_samples)))
+        act_after = (_unit_activation(G, spec.layer, units, seeds, shared.fire, batch_size)
+                     if units else None)
+    finally:
+        session.undo()
+    b, a = shared.before.astype(np.float64) / 255, after.astype(np.float64) / 255
+    fire = shared.fire
+    silent = ~fire.any((1, 2))                                               # never fires
+    repro = [goal_reproduction(shared.goal_before[i], goal_after[i], shared.goal_image[i],
+                               shared.goal_box[i]) for i in range(len(goal_after))]
+    if spec.kind == "copy-paste":
+        toward = _best_aligned_transfer(b, a, shared, G.resolution)
+        threshold = TRANSFER_THRESHOLD
+    else:
+        toward = erase_removal(b, a, fire)
+        threshold = REMOVAL_THRESHOLD
+    firing = ~silent
+    # The best-matched held-out samples (what `rewrite match` shows first).
+    peak = shared.response.reshape(len(seeds), -1).max(1)
+    top = np.argsort(-peak, kind="stable")[:min(MATCHED, int(firing.sum()))]
+    m = {
+        "firing samples": int(firing.sum()),
+        "firing pixels": float(fire.mean()),
+        "goal reproduction": float(np.nanmean(repro)) if repro else float("nan"),
+        "efficacy": float(np.mean(toward[firing] >= threshold)) if firing.any() else float("nan"),
+        "matched efficacy": float(np.mean(toward[top] >= threshold)) if len(top) else float("nan"),
+        ("object transfer" if spec.kind == "copy-paste" else "erase removal"):
+            float(np.nanmean(toward[firing])) if firing.any() else float("nan"),
+        "change inside": mean_change(b, a, fire),
+        "change outside": mean_change(b, a, ~fire),
+        "PSNR outside": psnr(b, a, ~fire),
+        "silent change": mean_change(b[silent], a[silent], ~fire[silent])
+        if silent.any() else float("nan"),
+        "PSNR, silent samples": psnr(b[silent], a[silent], ~fire[silent])
+        if silent.any() else float("nan"),
+        "changed fraction": efficacy(b, a, fire),
+    }
+    if shared.target_colour is not None:
+        gain, closer = colour_shift(b, a, fire, shared.target_colour)
+        m["colour gain"], m["closer fraction"] = gain, closer
+    if units:
+        m["erased-unit drop"] = (1 - act_after / act_before) if act_before else float("nan")
+    change = delta.changes().get(weight_name)
+    m["|ΔW|/|W0|"] = float(change.norm() / w0.norm()) if change is not None else 0.0
+    m["predicted collateral"] = delta.collateral
+    m["goal loss before"], m["goal loss"] = delta.loss_before, delta.loss
+    m["loss kind"] = delta.loss_kind
+    m["seconds"] = delta.seconds
+    return Evaluation(label, spec.to_json(), seeds, shared.threshold, fire, shared.response,
+                      shared.before, after, m, delta)
+
+
+def evaluate(G: Generator, spec: EditSpec, seeds: Sequence[int],
+             quantile: float = DEFAULT_QUANTILE, batch_size: int = 32,
+             progress: bool | None = None, cache: bool = True,
+             dist: DistContext | None = None) -> Evaluation:
+    """Measure ``spec`` on held-out ``seeds`` (``G`` is left unedited); see the module docstring.
+
+    Under torchrun (``dist``) every rank computes the same edit (bit-identical) and renders
+    its share of the samples; every rank returns the same result.
+    """
+    seeds, dist = list(seeds), dist or DistContext()
+    session = Rewriter(G, progress=progress and dist.is_main)
+    shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
+    return _measure(session, spec, _label(spec), shared, seeds, batch_size, progress, cache, dist)
+
+
+def _label(spec: EditSpec) -> str:
+    """``least-collateral r4``, ``adam r1``, ``least-collateral r4 budget=0.03``, ``finetune-all``."""
+    label = spec.solver
+    if spec.solver in METHODS and METHODS[spec.solver].constrained:
+        label += f" r{spec.rank}"
+    return label + "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}"
+                           for k, v in sorted(spec.solver_params.items()))
+
+
+def variant(spec: EditSpec, solver: str, rank: int | None = None,
+            params: dict | None = None) -> EditSpec:
+    """A copy of ``spec`` solved by ``solver`` with ``params`` (and at ``rank``: ``zca``
+    directions above 1, ``mean`` at 1)."""
+    s = copy.deepcopy(spec)
+    s.solver, s.solver_params = solver, dict(params or {})
+    if rank is not None:
+        s.rank, s.direction = rank, ("zca" if rank > 1 else "mean")
+    return s
+
+
+def method_variants(spec: EditSpec) -> list[EditSpec]:
+    """The comparison for ``spec``: the spec itself, the default solver at other collateral
+    budgets (``COMPARED_BUDGETS``: one gentler, two stronger), the previous default
+    (``closed-form+refine`` at rank 1), the paper's schedule (``adam`` at rank 1), the
+    unconstrained ``finetune-layer``, and ``finetune-all`` (copy-paste) or
+    ``dissect-erase`` (erase). Duplicates (the spec is one of them) are dropped."""
+    out = [copy.deepcopy(spec),
+           *[variant(spec, DEFAULT_SOLVER, DEFAULT_RANK, {"budget": b})
+             for b in COMPARED_BUDGETS],
+           variant(spec, "closed-form+refine", 1),
+           variant(spec, "adam", 1),
+           variant(spec, "finetune-layer"),
+           variant(spec, "finetune-all" if spec.kind == "copy-paste" else "dissect-erase")]
+    seen, unique = set(), []
+    for s in out:
+        key = json.dumps(s.to_json(), sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            unique.append(s)
+    return unique
+
+
+def compare_methods(G: Generator, spec: EditSpec, seeds: Sequence[int],
+                    variants: list[EditSpec] | None = None, quantile: float = DEFAULT_QUANTILE,
+                    batch_size: int = 32, progress: bool | None = None,
+                    cache: bool = True, dist: DistContext | None = None) -> list[Evaluation]:
+    """Evaluate every variant of ``spec`` on the same held-out samples and the same
+    firing regions (those of ``spec``'s own directions)."""
+    seeds, dist = list(seeds), dist or DistContext()
+    session = Rewriter(G, progress=progress and dist.is_main)
+    shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
+    results = []
+    for variant in variants or method_variants(spec):
+        results.append(_measure(session, variant, _label(variant), shared, seeds, batch_size,
+                                progress, cache, dist))
+    return results

@@ -1,0 +1,76 @@
+"""Layer statistics: correctness against a direct computation, caching, invalidation."""
+
+import pytest
+import torch
+
+import rewrite.edit.layer_stats as statistics
+from rewrite.edit.layer_stats import LayerStats, layer_stats, stats_cache_path
+
+from ..conftest import make_tiny_dcgan
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REWRITE_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def test_stats_match_a_direct_computation(cache):
+    G = make_tiny_dcgan()
+    s = layer_stats(G, "main.3", n=10, seed=4, batch_size=3, progress=False)
+    with torch.no_grad():
+        split = G.split(G.latents(range(10), seed=4), "main.3")
+    k = split.keys.permute(0, 2, 3, 1).reshape(-1, split.keys.shape[1]).double()
+    assert s.keys.count == k.shape[0] and s.n_samples == 10
+    assert torch.allclose(s.keys.moment(), k.T @ k / len(k), rtol=1e-5, atol=1e-7)
+    assert torch.allclose(s.values.rms(), split.values.double().pow(2).mean((0, 2, 3)).sqrt(),
+                          rtol=1e-5)
+
+
+def test_second_run_reads_the_cache(cache, monkeypatch):
+    G = make_tiny_dcgan()
+    first = layer_stats(G, "main.6", n=8, progress=False)
+    path = stats_cache_path(G.fingerprint(), "main.6", 8, 0)
+    assert path.is_file()
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed instead of reading the cache")
+
+    monkeypatch.setattr(statistics, "accumulate_layer_stats", boom)
+    again = layer_stats(G, "main.6", n=8, progress=False)
+    assert torch.equal(again.keys.moment(), first.keys.moment())
+    # A different N, seed or layer is a different entry.
+    with pytest.raises(AssertionError, match="recomputed"):
+        layer_stats(G, "main.6", n=9, progress=False)
+
+
+def test_changed_model_never_reuses_stale_stats(cache):
+    G = make_tiny_dcgan()
+    first = layer_stats(G, "main.6", n=8, progress=False)
+    with torch.no_grad():
+        G.main[0].weight.mul_(1.5)                       # upstream change: keys differ
+    second = layer_stats(G, "main.6", n=8, progress=False)
+    assert second.fingerprint != first.fingerprint
+    assert not torch.allclose(second.keys.moment(), first.keys.moment())
+
+
+def test_damaged_cache_entry_is_recomputed(cache):
+    G = make_tiny_dcgan()
+    first = layer_stats(G, "main.3", n=5, progress=False)
+    path = stats_cache_path(G.fingerprint(), "main.3", 5, 0)
+    path.write_bytes(b"garbage")
+    again = layer_stats(G, "main.3", n=5, progress=False)
+    assert torch.equal(again.keys.moment(), first.keys.moment())
+    assert isinstance(LayerStats.load(path), LayerStats)
+
+
+def test_merging_shards_equals_one_pass(cache):
+    G = make_tiny_dcgan()
+    whole = statistics.accumulate_layer_stats(G, "main.3", range(12), progress=False)
+    a = statistics.accumulate_layer_stats(G, "main.3", range(0, 5), progress=False)
+    b = statistics.accumulate_layer_stats(G, "main.3", range(5, 12), progress=False)
+    a.merge(b)
+    assert a.n_samples == 12
+    # Batches differ between the two runs, and each batch's sums are float32.
+    assert torch.allclose(a.keys.moment(), whole.keys.moment(), rtol=1e-6, atol=1e-9)
+    assert torch.allclose(a.values.rms(), whole.values.rms(), rtol=1e-6)

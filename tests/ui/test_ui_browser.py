@@ -1,0 +1,165 @@
+"""End to end in a real browser: Debian's chromium driven by Playwright, against
+`rewrite ui` on the real face model, started by the test on a free local port."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+SCALE = 384 / 64            # editor canvas pixels per image pixel
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, face_model):
+    port = _free_port()
+    ws = tmp_path_factory.mktemp("ws")
+    proc = subprocess.Popen([sys.executable, "-m", "rewrite", "ui", "--port", str(port),
+                             "--workspace", str(ws), "--stats-samples", "2000"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "api/info", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail("server exited: " + proc.stdout.read())
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.errors = errors
+        pg.goto(server)
+        pg.wait_for_selector(".tile img")
+        yield pg
+        browser.close()
+
+
+def _goto(page, sample):
+    page.fill("#goto", str(sample))
+    page.press("#goto", "Enter")
+    page.wait_for_selector(f".tile.selected[data-sample='{sample}']")
+
+
+def _drag(page, a, b):
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.move(box["x"] + a[0] * SCALE, box["y"] + a[1] * SCALE)
+    page.mouse.down()
+    page.mouse.move(box["x"] + b[0] * SCALE, box["y"] + b[1] * SCALE, steps=5)
+    page.mouse.up()
+
+
+def test_copy_paste_context_apply_toggle_undo(page):
+    ARTIFACTS.mkdir(exist_ok=True)
+    # Copy the sunglasses of sample 32.
+    page.check("input[name=mode][value=copy]")
+    page.check("input[name=tool][value=rect]")
+    _goto(page, 32)
+    _drag(page, (8, 20), (55, 31))
+    assert "copy: sample 32" in page.inner_text("#selections")
+    # Paste them onto the eyes of sample 9.
+    _goto(page, 9)
+    page.check("input[name=mode][value=paste]")
+    _drag(page, (30, 26), (36, 28))
+    assert "paste: sample 9" in page.inner_text("#selections")
+    # Two context regions: the eyes of samples 9 and 13.
+    page.check("input[name=mode][value=context]")
+    _drag(page, (16, 24), (55, 31))
+    _goto(page, 13)
+    _drag(page, (16, 24), (55, 39))
+    text = page.inner_text("#selections")
+    assert "context: sample 9" in text and "context: sample 13" in text
+    # Where the rule fires.
+    page.click("#heatmap")
+    page.wait_for_selector(".tile canvas.heat")
+    assert page.locator(".tile canvas.heat").count() == 24
+    page.screenshot(path=str(ARTIFACTS / "ui-heatmap.png"))
+    # Apply and wait for the edited gallery.
+    page.click("#apply")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('applied')",
+                           timeout=120_000)
+    page.wait_for_function("[...document.querySelectorAll('.tile img')].every("
+                           "i => i.complete && i.src.includes('edited=1&v=1'))")
+    assert "loss" in page.inner_text("#message")
+    # Before / after, side by side.
+    page.check("#side-by-side")
+    page.wait_for_function("document.querySelectorAll('.tile img').length === 48 && "
+                           "[...document.querySelectorAll('.tile img')].every("
+                           "i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(ARTIFACTS / "ui-before-after.png"))
+    page.uncheck("#side-by-side")
+    page.uncheck("#show-edited")
+    page.wait_for_function("[...document.querySelectorAll('.tile img')].every("
+                           "i => i.src.includes('edited=0'))")
+    assert "original" in page.inner_text("#status")
+    page.check("#show-edited")
+    # Undo.
+    page.click("#undo")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('undone')")
+    assert "0 edits left" in page.inner_text("#status")
+    assert page.errors == []
+
+
+def test_erase_edit_and_download(page, tmp_path):
+    page.click("#reset")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('reset')")
+    page.evaluate("location.reload()")
+    page.wait_for_selector(".tile img")
+    page.check("input[name=mode][value=erase]")
+    page.check("input[name=tool][value=rect]")
+    for sample in (10, 20):                      # glasses to remove
+        _goto(page, sample)
+        _drag(page, (8, 24), (55, 35))
+    assert "erase: sample 20" in page.inner_text("#selections")
+    page.click("#apply")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('applied')",
+                           timeout=120_000)
+    with page.expect_download() as download:
+        page.click("#dl-checkpoint")
+    path = tmp_path / "edited.pt"
+    download.value.save_as(path)
+    from rewrite.models import load_model
+    assert load_model(str(path)).fingerprint() != load_model("dcgan-digiface64").fingerprint()
+    assert page.errors == []
+
+
+def test_bad_input_shows_a_message(page):
+    page.click("#reset")
+    page.fill("#spec-name", "../escape")
+    page.click("#save-spec")
+    page.wait_for_function("document.querySelector('#message').className === 'error'")
+    assert "invalid name" in page.inner_text("#message")
+    # An edit with nothing marked says what to do.
+    page.evaluate("location.reload()")
+    page.wait_for_selector(".tile img")
+    page.click("#apply")
+    page.wait_for_function("document.querySelector('#message').className === 'error'")
+    assert "Nothing to apply" in page.inner_text("#message")
