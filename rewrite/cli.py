@@ -24,12 +24,13 @@ import numpy as np
 import torch
 
 from .sampling.bulk import bulk_sample
-from .metrics.before_after import before_after, before_after_grid, goal_fidelity, goal_panel
+from .metrics.before_after import (before_after, before_after_grid, goal_fidelity, goal_notes,
+                                    goal_panel)
 from .utils.distributed import context
 from .edit import METHODS, EditSpec, Rewriter
 from .edit.legacy import import_legacy
 from .utils.errors import RewriteError
-from .metrics.advisor import match, suggest_layers
+from .metrics.advisor import advice_summary, match, suggest_layers
 from .metrics.firing import heat
 from .metrics.evaluate import DEFAULT_QUANTILE, compare_methods, evaluate, method_variants
 from .utils.images import heat_overlay, make_grid, save_png
@@ -461,15 +462,8 @@ def suggest_layer(spec_path, stats_samples, model, weights, arch, device):
                    f"{fmt(a.silent_change, '.4f'):>8} {fmt(a.efficacy, '.2f'):>9} {grid:>9} "
                    f"{a.goal_cells:>11}")
         click.echo(f"{'':<10} {a.note}")
-    best = advice[0]
-    if best.usable:
-        click.echo(f"suggested: {best.layer} (the spec uses {spec.layer}): {best.note}")
-        if best.goal_reproduction > 0.7:
-            click.echo("warning: no layer reproduces the request well; check the goal panel "
-                       "(rewrite goal), trace the copy mask more tightly, or make the context "
-                       "more specific to where the object belongs")
-    else:
-        click.echo("no layer can be suggested: " + best.note)
+    for line in advice_summary(advice, spec.layer):
+        click.echo(line)
 
 
 @main.command("goal")
@@ -496,7 +490,7 @@ def goal_cmd(spec_path, out, solve, model, weights, arch, device):
     session = Rewriter(G, progress=True)
     inputs = session.prepare(spec)
     fidelity = goal_fidelity(G, inputs)
-    edited = None
+    edited = delta = None
     if solve:
         delta = session.apply(session.compute(spec, inputs))
         try:
@@ -505,19 +499,10 @@ def goal_cmd(spec_path, out, solve, model, weights, arch, device):
             session.undo()
         click.echo(f"solved with {delta.method}: layer loss {delta.loss_before:.4f} -> "
                    f"{delta.loss:.4f}, predicted collateral {delta.collateral:.4f}")
-        if delta.method == "least-collateral" and delta.loss > 0.8 * delta.loss_before:
-            click.echo("note: the collateral budget held this edit back (the rule's context "
-                       "is common, so a strong edit would change many images). Make the "
-                       "context more specific, or raise the solver's 'budget' to force it")
     save_png(goal_panel(G, spec, inputs, edited), out)
     click.echo(f"wrote {out}")
-    if not np.isnan(fidelity):
-        click.echo(f"the goal at {spec.layer} reproduces the pasted request to {fidelity:.2f} "
-                   "of the unedited distance (0 = exactly)")
-        if fidelity > 0.5:
-            click.echo(f"warning: the goal at {spec.layer} does not show the pasted object well; "
-                       "an edit of this layer cannot show it either. Try a finer layer "
-                       "(rewrite suggest-layer) or align the boxes to the layer's cells")
+    for line in goal_notes(spec, fidelity, delta):
+        click.echo(line)
 
 
 @main.command("match")

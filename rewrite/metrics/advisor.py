@@ -37,6 +37,10 @@ ADVICE_SEEDS = range(5000, 5064)
 SILENT_OK = 0.015
 
 
+#: Advice warns when even the best layer reproduces the request only this far.
+REPRO_WARN = 0.7
+
+
 @dataclasses.dataclass
 class LayerAdvice:
     """One layer's suitability for a spec, from a trial edit judged on held-out samples.
@@ -110,6 +114,19 @@ def suggest_layers(G: Generator, spec: EditSpec, stats_samples: int = 2000,
             return (0, np.nan_to_num(a.goal_reproduction, nan=9.0))
         return (1, a.silent_change)
     return sorted(out, key=order)
+
+
+def advice_summary(advice: list[LayerAdvice], spec_layer: str) -> list[str]:
+    """The verdict of :func:`suggest_layers` in one or two lines (suggestion, warning)."""
+    best = advice[0]
+    if not best.usable:
+        return ["no layer can be suggested: " + best.note]
+    lines = [f"suggested: {best.layer} (the spec uses {spec_layer}): {best.note}"]
+    if best.goal_reproduction > REPRO_WARN:
+        lines.append("warning: no layer reproduces the request well; check the goal panel "
+                     "(rewrite goal), trace the copy mask more tightly, or make the context "
+                     "more specific to where the object belongs")
+    return lines
 
 
 def match(G: Generator, spec: EditSpec, seeds: Sequence[int], top: int = 16,

@@ -84,6 +84,33 @@ def goal_panel(G: Generator, spec: EditSpec, inputs, edited: np.ndarray | None =
     return make_grid(np.concatenate(tiles), cols=len(tiles), labels=names, scale=scale)
 
 
+#: A rendered goal farther than this from the request (goal reproduction) cannot show it.
+GOAL_FIDELITY_WARN = 0.5
+#: A least-collateral solve that keeps more than this share of the goal loss was held back.
+HELD_BACK = 0.8
+
+
+def goal_notes(spec: EditSpec, fidelity: float, delta=None) -> list[str]:
+    """What a user should know about a goal before (and after) solving: one line each.
+
+    ``fidelity`` is :func:`goal_fidelity`; ``delta`` the solved edit, if any.
+    """
+    notes = []
+    if not np.isnan(fidelity):
+        notes.append(f"the goal at {spec.layer} reproduces the pasted request to {fidelity:.2f} "
+                     "of the unedited distance (0 = exactly)")
+        if fidelity > GOAL_FIDELITY_WARN:
+            notes.append(f"warning: the goal at {spec.layer} does not show the pasted object "
+                         "well; an edit of this layer cannot show it either. Try a finer layer "
+                         "(rewrite suggest-layer) or align the boxes to the layer's cells")
+    if delta is not None and delta.method == "least-collateral" \
+            and delta.loss > HELD_BACK * delta.loss_before:
+        notes.append("note: the collateral budget held this edit back (the rule's context is "
+                      "common, so a strong edit would change many images). Make the context "
+                      "more specific, or raise the solver's 'budget' to force it")
+    return notes
+
+
 def goal_fidelity(G: Generator, inputs) -> float:
     """How well the layer's goal, rendered through the rest of the network, shows the
     pasted request on the paste target: ``goal_reproduction`` of the rendered goal
