@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import table  # noqa: E402
 
 from rewrite import load_model  # noqa: E402
-from rewrite.metrics.before_after import before_after_grid, goal_panel  # noqa: E402
 from rewrite.edit import EditSpec, Rewriter  # noqa: E402
+from rewrite.metrics.before_after import before_after_grid, goal_panel  # noqa: E402
 from rewrite.metrics.evaluate import compare_methods, method_variants, variant  # noqa: E402
-from rewrite.utils.images import save_png, to_uint8  # noqa: E402
 from rewrite.sampling.seeds import parse_seeds  # noqa: E402
+from rewrite.utils.images import save_png, to_uint8  # noqa: E402
 
 COLUMNS = ["edit", "method", "goal reproduction", "efficacy", "matched efficacy", "object transfer",
            "erase removal", "silent change", "change outside", "firing samples", "seconds"]

@@ -22,9 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import fixture_path, interleaved, table  # noqa: E402
 
+from rewrite.edit.layer_stats import accumulate_layer_stats  # noqa: E402
 from rewrite.models import load_model  # noqa: E402
 from rewrite.sampling.generate import batches  # noqa: E402
-from rewrite.edit.layer_stats import accumulate_layer_stats  # noqa: E402
 
 
 def main() -> None:

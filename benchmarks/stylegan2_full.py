@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import interleaved, table, timed  # noqa: E402
 
 from rewrite.edit import EditSpec, Rewriter  # noqa: E402
-from rewrite.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator  # noqa: E402
 from rewrite.edit.layer_stats import layer_stats  # noqa: E402
+from rewrite.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator  # noqa: E402
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -23,24 +24,40 @@ import click
 import numpy as np
 import torch
 
-from .sampling.bulk import bulk_sample
-from .metrics.before_after import (before_after, before_after_grid, goal_fidelity, goal_notes,
-                                    goal_panel)
-from .utils.distributed import context
 from .edit import METHODS, EditSpec, Rewriter
+from .edit.layer_stats import (
+    DEFAULT_STATS_SAMPLES,
+    DEFAULT_STATS_SEED,
+    describe,
+    layer_stats,
+    stats_cache_path,
+)
 from .edit.legacy import import_legacy
-from .utils.errors import RewriteError
 from .metrics.advisor import advice_summary, match, suggest_layers
+from .metrics.before_after import (
+    before_after,
+    before_after_grid,
+    goal_fidelity,
+    goal_notes,
+    goal_panel,
+)
+from .metrics.evaluate import (
+    DEFAULT_QUANTILE,
+    compare_methods,
+    evaluate,
+    method_variants,
+)
 from .metrics.firing import heat
-from .metrics.evaluate import DEFAULT_QUANTILE, compare_methods, evaluate, method_variants
-from .utils.images import heat_overlay, make_grid, save_png
 from .metrics.report import markdown, rows, write_outputs
 from .models import DEFAULT_MODEL, FAMILIES, ZOO, cached_path, load_model
-from .utils.cache import cache_dir, model_key
+from .sampling.bulk import bulk_sample
 from .sampling.generate import generate
 from .sampling.seeds import parse_seeds
-from .edit.layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED, describe, layer_stats, \
-    stats_cache_path
+from .utils.cache import cache_dir, model_key
+from .utils.distributed import context
+from .utils.errors import RewriteError
+from .utils.fileio import check_outputs
+from .utils.images import heat_overlay, make_grid, save_png
 
 
 class _Group(click.Group):
@@ -205,6 +222,8 @@ def sample(model, weights, arch, device, seeds, out, out_dir, npz, batch_size, c
     bulk = bool(out_dir or npz)
     if not bulk and Path(out).suffix.lower() != ".png":
         raise click.BadParameter(f"{out} must end in .png", param_hint="--out")
+    _check_outputs({"--out-dir": out_dir, "--npz": npz} if bulk else {"--out": out},
+                   model=model, weights=weights, folders=("--out-dir",))
     if not bulk and d.enabled:
         raise click.BadParameter("a grid is made by one process; under torchrun use --out-dir "
                                  "or --npz", param_hint="--out")
@@ -223,6 +242,23 @@ def sample(model, weights, arch, device, seeds, out, out_dir, npz, batch_size, c
                      scale=scale)
     save_png(grid, out)
     click.echo(f"wrote {out}: {len(seeds)} samples of {model}, {grid.width}x{grid.height} px")
+
+
+def _check_outputs(outputs: dict, model=None, weights=None, spec_path=None, inputs=None,
+                   folders: tuple[str, ...] = ()) -> None:
+    """Refuse, before any work, outputs that are inputs, are named twice or cannot be
+    written (see :func:`rewrite.utils.fileio.check_outputs`); the model counts as an input
+    when it names a local file."""
+    ins = dict(inputs or {})
+    ins.update({"--weights": weights, "SPEC.json": spec_path})
+    if model is not None and Path(str(model)).expanduser().is_file():
+        ins["MODEL"] = model
+    check_outputs(outputs, ins, folders)
+
+
+def _safe_name(name: str) -> str:
+    """``name`` made safe as one path component (no folders, no leading dots)."""
+    return re.sub(r"[^\w.-]+", "-", name).strip(".-") or "edit"
 
 
 def _load_for_spec(spec_path, model, weights, arch, device):
@@ -291,7 +327,10 @@ def edit(spec_path, out, delta_path, solver, model, weights, arch, device):
       rewrite edit examples/add-sunglasses.json --out edited.pt --delta edit.safetensors
       rewrite edit my-edit.json --solver adam --out edited.pt
     """
+    _check_outputs({"--out": out, "--delta": delta_path}, model=model, weights=weights,
+                   spec_path=spec_path)
     spec, G = _load_for_spec(spec_path, model, weights, arch, device)
+    _check_outputs({"--out": out, "--delta": delta_path}, model=spec.model)
     if solver:
         spec.solver, spec.solver_params = solver, {}
         spec.validate_for(G)
@@ -321,6 +360,7 @@ def apply_cmd(model, delta_path, out, weights, arch, device):
     Example:
       rewrite apply dcgan-digiface64 edit.safetensors --out edited.pt
     """
+    _check_outputs({"--out": out}, model=model, weights=weights, inputs={"DELTA": delta_path})
     G = load_model(model, weights=weights, arch=arch, device=_device(device))
     session = Rewriter(G)
     deltas = session.apply_delta_file(delta_path)
@@ -350,6 +390,7 @@ def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch
     """
     if Path(out).suffix.lower() != ".png":
         raise click.BadParameter(f"{out} must end in .png", param_hint="--out")
+    _check_outputs({"--out": out}, model=model, weights=weights, spec_path=spec_path)
     spec = EditSpec.load(spec_path)
     G = load_model(model, weights=weights, arch=arch, device=_device(device))
     spec.validate_for(G)
@@ -371,12 +412,15 @@ def _eval_options(f):
     return f
 
 
-def _write_eval(results, spec, spec_path, out_dir, what):
+def _eval_dir(spec, spec_path, out_dir) -> Path:
+    """The folder of an evaluation: ``--out``, or ``eval-<spec name>`` (a safe name)."""
+    return Path(out_dir or f"eval-{_safe_name(spec.name or Path(spec_path).stem)}")
+
+
+def _write_eval(results, spec, spec_path, out, what):
     if not context().is_main:
         return
-    name = spec.name or Path(spec_path).stem
-    out = Path(out_dir or f"eval-{name}")
-    paths = write_outputs(results, out, f"{what}: {name}")
+    paths = write_outputs(results, out, f"{what}: {spec.name or Path(spec_path).stem}")
     click.echo(markdown(rows(results)))
     click.echo(f"wrote {out}/: metrics.csv, metrics.md, metrics.json"
                f"{', tradeoff.png' if 'plot' in paths else ''}, figures, report.html")
@@ -402,9 +446,12 @@ def eval_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile, model, w
     """
     d = context()
     spec, G = _load_for_spec(spec_path, model, weights, arch, d.device(_device(device)))
+    out = _eval_dir(spec, spec_path, out_dir)
+    _check_outputs({"--out": out}, model=model, weights=weights, spec_path=spec_path,
+                   folders=("--out",))
     result = evaluate(G, spec, seeds, quantile=quantile, batch_size=batch_size,
                       progress=d.is_main, cache=not no_cache, dist=d)
-    _write_eval([result], spec, spec_path, out_dir, "evaluation")
+    _write_eval([result], spec, spec_path, out, "evaluation")
 
 
 @main.command("compare-methods")
@@ -426,10 +473,13 @@ def compare_methods_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantil
     """
     d = context()
     spec, G = _load_for_spec(spec_path, model, weights, arch, d.device(_device(device)))
+    out = _eval_dir(spec, spec_path, out_dir)
+    _check_outputs({"--out": out}, model=model, weights=weights, spec_path=spec_path,
+                   folders=("--out",))
     results = compare_methods(G, spec, seeds, method_variants(spec), quantile=quantile,
                               batch_size=batch_size, progress=d.is_main, cache=not no_cache,
                               dist=d)
-    _write_eval(results, spec, spec_path, out_dir, "method comparison")
+    _write_eval(results, spec, spec_path, out, "method comparison")
 
 
 @main.command("suggest-layer")
@@ -486,6 +536,7 @@ def goal_cmd(spec_path, out, solve, model, weights, arch, device):
     """
     if Path(out).suffix.lower() != ".png":
         raise click.BadParameter(f"{out} must end in .png", param_hint="--out")
+    _check_outputs({"--out": out}, model=model, weights=weights, spec_path=spec_path)
     spec, G = _load_for_spec(spec_path, model, weights, arch, device)
     session = Rewriter(G, progress=True)
     inputs = session.prepare(spec)
@@ -520,6 +571,7 @@ def match_cmd(spec_path, seeds, top, out, model, weights, arch, device):
     """
     if Path(out).suffix.lower() != ".png":
         raise click.BadParameter(f"{out} must end in .png", param_hint="--out")
+    _check_outputs({"--out": out}, model=model, weights=weights, spec_path=spec_path)
     spec, G = _load_for_spec(spec_path, model, weights, arch, device)
     samples, scores, resp = match(G, spec, seeds, top=top, progress=True)
     images = heat_overlay(generate(G, samples), heat(resp).numpy())
@@ -577,9 +629,10 @@ def import_edit(legacy_path, layer, rank, model, weights, arch, out):
     Example:
       rewrite import-edit old-edit.json --layer main.6 --rank 1 --out edit.json
     """
+    _check_outputs({"--out": out}, model=model, weights=weights, inputs={"OLD.json": legacy_path})
     try:
         obj = json.loads(Path(legacy_path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise click.BadParameter(f"cannot read {legacy_path}: {e}", param_hint="OLD.json")
     G = load_model(model, weights=weights, arch=arch, device="cpu")
     spec = import_legacy(obj, model, layer, G.resolution, rank=rank, name=Path(legacy_path).stem)

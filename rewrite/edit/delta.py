@@ -18,9 +18,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ..memory.update import low_rank_delta
 from ..utils.errors import DeltaFileError
 from ..utils.fileio import atomic_path
-from ..memory.update import low_rank_delta
 
 DELTA_FORMAT = "rewrite.delta"
 DELTA_VERSION = 1

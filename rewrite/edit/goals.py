@@ -32,10 +32,10 @@ import dataclasses
 import numpy as np
 import torch
 
-from ..utils.errors import EditError
 from ..memory.directions import context_directions
 from ..memory.solvers import EditProblem
 from ..models.base import Generator, LayerInfo, Split
+from ..utils.errors import EditError
 from .layer_stats import LayerStats
 from .masks import KEY_COVERAGE, VALUE_COVERAGE, bounding_box, coverage, render_mask
 from .spec import EditSpec

@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from ..utils.distributed import DistContext
-from ..utils.fileio import atomic_path
 from ..memory.stats import SecondMoment, UnitMoments
 from ..models.base import Generator
-from ..utils.cache import cache_dir, model_key
+from ..utils.cache import cache_dir, cache_usable, model_key
+from ..utils.distributed import DistContext
+from ..utils.errors import OutputPathError
+from ..utils.fileio import atomic_path
 
 #: Samples used for statistics unless asked otherwise.
 DEFAULT_STATS_SAMPLES = 10_000
@@ -166,9 +168,13 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
             return LayerStats.load(path)
         except Exception:   # a damaged cache entry is recomputed, never trusted
             path.unlink(missing_ok=True)
+    keep = cache and dist.is_main and cache_usable("statistics")
     stats = accumulate_layer_stats(G, layer, range(n), seed, batch_size, progress, fp, dist)
-    if cache and dist.is_main:
-        stats.save(path)
+    if keep:
+        try:
+            stats.save(path)
+        except OutputPathError as e:        # e.g. the disk filled up: keep the result anyway
+            print(f"warning: statistics not cached: {e}", file=sys.stderr)
     return stats
 
 

@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import json
 
-from ..models.latents import MAX_SAMPLES
 from ..memory.directions import DIRECTION_METHODS
+from ..models.latents import MAX_SAMPLES
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
 from .methods import DEFAULT_METHOD, METHODS
-from .spec import (DEFAULT_DIRECTION, DEFAULT_ERASE_GOAL, DEFAULT_ERASE_UNITS, DEFAULT_RANK,
-                   ERASE_GOALS, FORMAT, KINDS, SCHEMA_PATH, VERSION)
+from .spec import (
+    DEFAULT_DIRECTION,
+    DEFAULT_ERASE_GOAL,
+    DEFAULT_ERASE_UNITS,
+    DEFAULT_RANK,
+    ERASE_GOALS,
+    FORMAT,
+    KINDS,
+    SCHEMA_PATH,
+    VERSION,
+)
 
 
 def spec_schema() -> dict:

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from ..utils.errors import DeltaFileError, EditError
 from ..models.base import Generator
-from .layer_stats import LayerStats, layer_stats
+from ..utils.errors import DeltaFileError, EditError
 from .delta import Delta, load_deltas, save_deltas
 from .goals import EditInputs, build_inputs
+from .layer_stats import LayerStats, layer_stats
 from .methods import METHODS, method_params
 from .spec import EditSpec
 

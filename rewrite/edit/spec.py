@@ -29,10 +29,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..memory.directions import DIRECTION_METHODS
+from ..models.latents import MAX_SAMPLES
 from ..utils.errors import SpecError
 from ..utils.fileio import atomic_path
-from ..models.latents import MAX_SAMPLES
-from ..memory.directions import DIRECTION_METHODS
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
 from .masks import KEY_COVERAGE, coverage, mask_problems, render_mask
 from .methods import DEFAULT_METHOD, METHODS, method_param_problems

@@ -42,7 +42,13 @@ from typing import Callable
 import torch
 
 from .layer import ACTIVATIONS, LayerFunction
-from .update import as_matrix, lambda_of, lambda_shape, low_rank_delta, project_onto_span
+from .update import (
+    as_matrix,
+    lambda_of,
+    lambda_shape,
+    low_rank_delta,
+    project_onto_span,
+)
 
 
 @dataclasses.dataclass

@@ -25,11 +25,10 @@ import torch
 from ..edit.masks import VALUE_COVERAGE, coverage, render_mask
 from ..edit.session import Rewriter
 from ..edit.spec import EditSpec
+from ..models.base import Generator
 from ..utils.errors import RewriteError
 from .evaluate import evaluate
 from .firing import key_response
-from ..models.base import Generator
-
 
 #: Held-out samples a trial edit is judged on (far from the indices specs are written on).
 ADVICE_SEEDS = range(5000, 5064)

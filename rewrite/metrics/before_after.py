@@ -16,9 +16,9 @@ from PIL import Image
 
 from ..edit.session import Rewriter
 from ..edit.spec import EditSpec
-from ..utils.images import make_grid, to_uint8
 from ..models.base import Generator
 from ..sampling.generate import generate
+from ..utils.images import make_grid, to_uint8
 
 
 def before_after(G: Generator, edit: EditSpec, seeds: Sequence[int], batch_size: int = 32,

@@ -42,20 +42,26 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..utils.distributed import DistContext
 from ..edit.delta import Delta
 from ..edit.goals import EditInputs
 from ..edit.masks import render_mask
+from ..edit.methods import METHODS
 from ..edit.session import Rewriter
 from ..edit.spec import DEFAULT_RANK, EditSpec
-from ..edit.methods import METHODS
 from ..memory.solvers import DEFAULT_SOLVER
-from .firing import firing_mask, key_response, quantile_threshold
-from .pixels import colour_shift, efficacy, mean_change, psnr
-from .transfer import (REMOVAL_THRESHOLD, TRANSFER_THRESHOLD, erase_removal,
-                               goal_reproduction, object_transfer, place_box)
 from ..models.base import Generator
 from ..sampling.cache import cached_generate
+from ..utils.distributed import DistContext
+from .firing import firing_mask, key_response, quantile_threshold
+from .pixels import colour_shift, efficacy, mean_change, psnr
+from .transfer import (
+    REMOVAL_THRESHOLD,
+    TRANSFER_THRESHOLD,
+    erase_removal,
+    goal_reproduction,
+    object_transfer,
+    place_box,
+)
 
 DEFAULT_QUANTILE = 0.99
 #: Collateral budgets of the default solver that ``method_variants`` compares.

@@ -20,8 +20,8 @@ from typing import Sequence
 import torch
 
 from ..models.base import Generator
-from ..utils.distributed import DistContext, interleave
 from ..sampling.generate import batches
+from ..utils.distributed import DistContext, interleave
 
 
 @torch.no_grad()

@@ -19,10 +19,10 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .before_after import before_after_grid
-from .evaluate import Evaluation
 from ..utils.fileio import atomic_path
 from ..utils.images import heat_overlay, make_grid, png_data_url, save_png
+from .before_after import before_after_grid
+from .evaluate import Evaluation
 
 #: Columns of the metrics table, in order.
 COLUMNS = ["method", "goal reproduction", "efficacy", "matched efficacy", "object transfer", "erase removal",

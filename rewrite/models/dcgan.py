@@ -21,11 +21,18 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ..utils.errors import CheckpointError
 from ..memory.layer import LayerFunction
+from ..utils.errors import CheckpointError
 from .base import Generator, LayerInfo, Split
-from .statedict import (has_matching_key, key_problems, majority, preview_keys, shape_problems,
-                        tensor_shape, unwrap_state_dict)
+from .statedict import (
+    has_matching_key,
+    key_problems,
+    majority,
+    preview_keys,
+    shape_problems,
+    tensor_shape,
+    unwrap_state_dict,
+)
 
 _KEY = re.compile(r"^main\.(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
 _BN_KEYS = ("weight", "bias", "running_mean", "running_var")

@@ -38,11 +38,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..utils.errors import CheckpointError
 from ..memory.layer import LayerFunction
+from ..utils.errors import CheckpointError
 from .base import Generator, LayerInfo, Split
-from .statedict import (has_matching_key, key_problems, majority, natural_key, preview_keys,
-                        shape_problems, tensor_shape, unwrap_state_dict)
+from .statedict import (
+    has_matching_key,
+    key_problems,
+    majority,
+    natural_key,
+    preview_keys,
+    shape_problems,
+    tensor_shape,
+    unwrap_state_dict,
+)
 
 _KEY = re.compile(r"^(layer(\d+)|output_(\d+)x(\d+))\.(conv\.weight|wscale\.b)$")
 _PARAMS = ("conv.weight", "wscale.b")

@@ -39,8 +39,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..utils.errors import CheckpointError
 from ..memory.layer import LayerFunction
+from ..utils.errors import CheckpointError
 from .base import Generator, LayerInfo, Split
 from .statedict import key_problems, shape_problems
 

@@ -21,8 +21,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from ..utils.errors import FetchError
 from ..utils.cache import cache_dir
+from ..utils.errors import FetchError
 from ..utils.fileio import atomic_path
 
 

@@ -29,10 +29,10 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..utils.distributed import DistContext
-from ..utils.cache import model_key
-from ..utils.fileio import atomic_path
 from ..models.base import Generator
+from ..utils.cache import model_key
+from ..utils.distributed import DistContext
+from ..utils.fileio import atomic_path
 from .generate import batches, generate
 
 

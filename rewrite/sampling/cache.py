@@ -8,14 +8,16 @@ edited model has another fingerprint, so its images are cached apart.
 from __future__ import annotations
 
 import hashlib
+import sys
 from typing import Sequence
 
 import numpy as np
 
-from ..utils.fileio import atomic_path
 from ..models.base import Generator
-from ..utils.cache import cache_dir, model_key
+from ..utils.cache import cache_dir, cache_usable, model_key
 from ..utils.distributed import DistContext, interleave
+from ..utils.errors import OutputPathError
+from ..utils.fileio import atomic_path
 from .generate import batches, generate
 
 
@@ -49,8 +51,12 @@ def cached_generate(G: Generator, seeds: Sequence[int], batch_size: int = 32,
                 return arr
         except (OSError, ValueError):
             pass
+    keep = cache and dist.is_main and cache_usable("rendered samples")
     arr = sharded_generate(G, seeds, batch_size, progress, dist)
-    if cache and dist.is_main:
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, arr)
+    if keep:
+        try:
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.save(f, arr)
+        except OutputPathError as e:        # e.g. the disk filled up: keep the result anyway
+            print(f"warning: samples not cached: {e}", file=sys.stderr)
     return arr

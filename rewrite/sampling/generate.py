@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..utils.images import to_uint8
 from ..models.base import Generator
+from ..utils.images import to_uint8
 
 
 def batches(indices: Sequence[int], batch_size: int) -> list[list[int]]:

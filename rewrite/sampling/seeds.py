@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..utils.errors import SeedSpecError
 from ..models.latents import MAX_SAMPLES
+from ..utils.errors import SeedSpecError
 
 #: Refuse lists longer than this; a typo like ``0-10000000`` would run for hours.
 MAX_SEEDS = 1_000_000

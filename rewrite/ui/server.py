@@ -17,11 +17,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from ..edit import EditSpec, METHODS
+from ..edit import METHODS, EditSpec
 from ..edit.spec import Selection
-from ..utils.errors import RewriteError, SpecError
-from ..models.latents import MAX_SAMPLES
 from ..memory.directions import DIRECTION_METHODS
+from ..models.latents import MAX_SAMPLES
+from ..utils.errors import RewriteError, SpecError
 from .state import AppState, Conflict
 
 STATIC = Path(__file__).with_name("static")

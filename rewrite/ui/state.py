@@ -23,11 +23,11 @@ from PIL import Image
 
 from ..edit import EditSpec, Rewriter
 from ..edit.goals import rule_directions
-from ..utils.errors import RewriteError
+from ..edit.layer_stats import layer_stats
 from ..metrics.firing import heat, key_response
 from ..models import load_model
 from ..sampling.generate import generate
-from ..edit.layer_stats import layer_stats
+from ..utils.errors import RewriteError
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

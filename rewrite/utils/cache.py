@@ -10,8 +10,11 @@ Usage::
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .fileio import _writable_folder
 
 if TYPE_CHECKING:
     from ..models.base import Generator
@@ -21,6 +24,25 @@ def cache_dir() -> Path:
     """The cache root: ``$REWRITE_CACHE`` or ``~/.cache/rewrite``."""
     env = os.environ.get("REWRITE_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "rewrite"
+
+
+_WARNED: set[str] = set()
+
+
+def cache_usable(what: str = "results") -> bool:
+    """Whether the cache folder can be written; if not, say so once on stderr (which
+    folder, why, and that ``what`` is computed but not kept) and return False. Call it
+    before the work, so nothing computed is lost to a failed write."""
+    root = cache_dir()
+    reason = _writable_folder(root)
+    if reason is None:
+        return True
+    if str(root) not in _WARNED:
+        _WARNED.add(str(root))
+        print(f"warning: the cache folder {root} cannot be written ({reason}); {what} are "
+              "computed but not cached. Set REWRITE_CACHE to a writable folder",
+              file=sys.stderr)
+    return False
 
 
 def model_key(G: "Generator") -> str:

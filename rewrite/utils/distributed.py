@@ -26,8 +26,8 @@ from typing import Any, Sequence
 import torch
 import torch.distributed as dist
 
-from .errors import RewriteError
 from ..sampling.generate import batches
+from .errors import RewriteError
 
 #: Fault injection for tests: the rank named here raises at start-up.
 FAIL_RANK_ENV = "REWRITE_TEST_FAIL_RANK"

@@ -44,3 +44,7 @@ class SpecError(RewriteError):
 
 class DeltaFileError(RewriteError):
     """A delta file is unreadable, corrupt, or does not fit the model."""
+
+
+class OutputPathError(RewriteError):
+    """An output path would overwrite an input, is named twice, or cannot be written."""

@@ -1,12 +1,84 @@
-"""Atomic file writes: a file appears complete under its name or not at all."""
+"""Atomic file writes, and the checks every command makes on its outputs before working.
+
+* :func:`atomic_path`: a file appears complete under its name or not at all; a full
+  disk or a folder without write permission is reported as such, naming the file;
+* :func:`check_outputs`: before any work, refuse an output that is one of the inputs
+  (paths resolved, symlinks followed) or is named twice, and one whose folder cannot
+  be created or written.
+
+Usage::
+
+    check_outputs({"--out": out, "--delta": delta}, {"SPEC.json": spec_path, "--weights": w})
+    with atomic_path(out) as tmp:
+        torch.save(obj, tmp)
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
+
+from .errors import OutputPathError
+
+PathLike = str | os.PathLike
+
+
+def _resolved(path: PathLike) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def _writable_folder(folder: Path) -> str | None:
+    """Why ``folder`` (which may not exist yet) cannot receive files, or None."""
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            return f"{folder} cannot be created"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
+
+
+def check_outputs(outputs: Mapping[str, PathLike | None],
+                  inputs: Mapping[str, PathLike | None] | None = None,
+                  folders: tuple[str, ...] = ()) -> None:
+    """Refuse outputs that would lose data or cannot be written, before any work is done.
+
+    Args:
+        outputs: option name -> output path (None: not asked for). Names in ``folders``
+            are output folders; the others are files.
+        inputs: option name -> input path (None: not given).
+
+    Raises:
+        OutputPathError: naming the option and the path, for an output that is also an
+            input (after resolving symlinks), an output named twice, an output file that
+            is an existing folder, or a folder that cannot be created or written.
+    """
+    ins = {name: _resolved(p) for name, p in (inputs or {}).items() if p is not None}
+    seen: dict[Path, str] = {}
+    for name, raw in outputs.items():
+        if raw is None:
+            continue
+        path = _resolved(raw)
+        for in_name, in_path in ins.items():
+            if path == in_path:
+                raise OutputPathError(f"{name} {raw} is also the input {in_name}; writing it "
+                                      "would replace that input. Choose another output path")
+        if path in seen:
+            raise OutputPathError(f"{name} and {seen[path]} name the same file {raw}; one would "
+                                  "overwrite the other. Give them different paths")
+        seen[path] = name
+        if name not in folders and path.is_dir():
+            raise OutputPathError(f"{name} {raw} is a folder; give a file name")
+        reason = _writable_folder(path if name in folders else path.parent)
+        if reason:
+            raise OutputPathError(f"cannot write {name} {raw}: {reason}")
 
 
 def _umask() -> int:
@@ -23,6 +95,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Parent folders are created.
     """
     path = Path(path)
+    reason = _writable_folder(path.parent)
+    if reason:
+        raise OutputPathError(f"cannot write {path}: {reason}")
     path.parent.mkdir(parents=True, exist_ok=True)
     # The writer creates the file itself, so it gets the usual permissions (umask).
     tmp_path = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
@@ -31,6 +106,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         # Some writers create files readable by the owner only; use the usual mode.
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        if e.errno == errno.ENOSPC:
+            raise OutputPathError(f"disk full while writing {path}; nothing was written. "
+                                  "Free some space and run again") from None
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise OutputPathError(f"cannot write {path}: {e.strerror}") from None
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise

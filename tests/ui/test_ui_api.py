@@ -57,8 +57,8 @@ def test_info_page_and_samples(client):
     assert [L["name"] for L in info["layers"]][2] == "main.6"
     assert "closed-form+refine" in info["solvers"]
     page = client.get("/")
-    assert page.status_code == 200 and "app.js" in page.text
-    assert client.get("/app.js").status_code == 200
+    assert page.status_code == 200 and "js/main.js" in page.text
+    assert client.get("/js/main.js").status_code == 200
     img = _png(client.get("/api/sample/5.png"))
     assert img.shape == (64, 64, 3)
     want = load_model("dcgan-digiface64")

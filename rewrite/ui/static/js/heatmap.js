@@ -1,0 +1,43 @@
+// The rule preview: asks the API where the context direction fires (api/heatmap), keeps the
+// result in state.heat (and state.order when sorting by match) and draws the red overlays.
+
+import { api } from "./api.js";
+import { $ } from "./dom.js";
+import { contextEntries } from "./masks.js";
+import { fail, say, status } from "./messages.js";
+
+// A heat map (rows of values in [0, 1]) as a red overlay canvas of `size` CSS pixels.
+export function heatCanvas(heat, size) {
+  const n = heat.length, c = document.createElement("canvas");
+  c.className = "heat"; c.width = n; c.height = n;
+  c.style.width = c.style.height = `${size}px`;
+  const g = c.getContext("2d"), d = g.createImageData(n, n);
+  heat.forEach((row, y) => row.forEach((v, x) => {
+    const o = (y * n + x) * 4; d.data[o] = 255; d.data[o + 1] = 40; d.data[o + 2] = 40; d.data[o + 3] = Math.round(v * 170);
+  }));
+  g.putImageData(d, 0, 0);
+  return c;
+}
+
+export function createHeatmap(state, gallery) {
+  // The heat map on the page (or, `sortWide`, on 96 samples from the page on, sorted by score).
+  async function show(sortWide) {
+    const mode = state.mode === "erase" || (contextEntries(state, "context").length === 0 && contextEntries(state, "erase").length) ? "erase" : "context";
+    const context = contextEntries(state, mode);
+    if (!context.length) { say("Mark context regions (Context mode) on a few samples first.", "error"); return; }
+    const samples = sortWide
+      ? Array.from({ length: 96 }, (_, i) => state.page * state.perPage + i)
+      : gallery.samples();
+    try {
+      status("finding where the rule fires…", "running");
+      const res = await api("api/heatmap", { method: "POST", body: JSON.stringify({ layer: $("layer").value, rank: Number($("rank").value), direction: Number($("rank").value) > 1 ? "zca" : "mean", context, samples }) });
+      state.heat = new Map(res.samples.map((s) => [s.sample, s]));
+      if (sortWide) state.order = [...res.samples].sort((a, b) => b.score - a.score).map((s) => s.sample);
+      status("heat map ready", "done");
+      say(sortWide ? "Samples sorted by how strongly the rule fires (score = strongest response)." : "Red: where the context direction fires on each sample.");
+      gallery.render();
+    } catch (e) { status("", ""); fail(e); }
+  }
+  function hide() { state.heat = null; state.order = null; gallery.render(); }
+  return { show, hide };
+}

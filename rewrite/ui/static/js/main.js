@@ -1,0 +1,58 @@
+// The page's entry point, the only script index.html loads: creates the state and the modules,
+// then, once api/info has described the model, fills the layer and solver lists and wires the controls.
+
+import { api } from "./api.js";
+import { createEditor } from "./canvas.js";
+import { $ } from "./dom.js";
+import { createEdits } from "./edits.js";
+import { createGallery } from "./gallery.js";
+import { createHeatmap } from "./heatmap.js";
+import { fail, status } from "./messages.js";
+import { createSpecs } from "./specs.js";
+import { createState } from "./state.js";
+
+const state = createState();
+// After each stroke, an open heat map is recomputed with the new marks.
+const editor = createEditor(state, { onStrokeEnd: () => { if (state.heat) heat.show(false); } });
+const gallery = createGallery(state, editor);
+const heat = createHeatmap(state, gallery);
+const edits = createEdits(state, gallery);
+const specs = createSpecs(state, gallery, editor);
+
+function layerLabel(L) { return `${L.name} (${L.key_resolution}×${L.key_resolution} keys → ${L.value_resolution}×${L.value_resolution}, ${L.in_channels} ch)`; }
+
+function wireControls() {
+  for (const r of document.querySelectorAll("input[name=mode]")) r.addEventListener("change", () => editor.setMode(r.value));
+  for (const r of document.querySelectorAll("input[name=tool]")) r.addEventListener("change", () => editor.setTool(r.value));
+  $("clear-mask").addEventListener("click", () => editor.clearMask());
+  $("apply").addEventListener("click", edits.apply);
+  $("undo").addEventListener("click", () => edits.undoOrReset("undo"));
+  $("reset").addEventListener("click", () => edits.undoOrReset("reset"));
+  $("show-edited").addEventListener("change", (e) => { state.edited = e.target.checked; gallery.refresh(); status(state.edited ? "showing the edited model" : "showing the original model"); });
+  $("side-by-side").addEventListener("change", (e) => { state.side = e.target.checked; gallery.render(); });
+  $("heatmap").addEventListener("click", () => heat.show(false));
+  $("sort-match").addEventListener("click", () => heat.show(true));
+  $("heat-off").addEventListener("click", () => heat.hide());
+  $("prev").addEventListener("click", () => { state.order = null; state.page = Math.max(0, state.page - 1); gallery.render(); });
+  $("next").addEventListener("click", () => { state.order = null; state.page += 1; gallery.render(); });
+  $("goto").addEventListener("change", (e) => { state.order = null; state.page = Math.floor(Math.max(0, Number(e.target.value)) / state.perPage); gallery.render(); gallery.select(Math.max(0, Number(e.target.value))); });
+  $("tile-size").addEventListener("input", (e) => { state.tile = Number(e.target.value); gallery.render(); });
+  $("save-spec").addEventListener("click", specs.save);
+  $("spec-list").addEventListener("change", (e) => { if (e.target.value) specs.load(e.target.value); });
+}
+
+async function start() {
+  try {
+    state.info = await api("api/info");
+  } catch (e) { fail(e); return; }
+  state.res = state.info.resolution; state.version = state.info.version;
+  $("model-info").textContent = `${state.info.model} · ${state.info.family} · ${state.res}×${state.res}`;
+  $("layer").innerHTML = state.info.layers.map((L) => `<option value="${L.name}">${layerLabel(L)}</option>`).join("");
+  const mid = state.info.layers[Math.floor(state.info.layers.length / 2)];
+  $("layer").value = mid.name;
+  $("solver").innerHTML = state.info.solvers.map((s) => `<option>${s}</option>`).join("");
+  wireControls();
+  gallery.render(); gallery.select(0); specs.refreshList();
+  status(state.info.edits.length ? `${state.info.edits.length} edit(s) applied` : "ready");
+}
+start();

@@ -1,0 +1,23 @@
+// The page's state: one plain object made by createState() and passed explicitly to the modules
+// that read or change it (no module keeps state of its own at the top level).
+
+export function createState() {
+  return {
+    info: null,                 // GET api/info: the model, its layers and solvers
+    res: 64,                    // image (and mask) resolution in pixels
+    page: 0, perPage: 24, tile: 96,
+    selected: 0,                // the sample in the editor
+    mode: "copy",               // copy | paste | context | erase
+    tool: "brush",              // brush | eraser | rect
+    copy: null,                 // {sample, mask: canvas}
+    paste: null,                // {sample, x, y, w, h}: top-left of the placed object, in pixels
+    context: new Map(),         // sample -> mask canvas
+    erase: new Map(),           // sample -> mask canvas
+    edited: true,               // show the edited model (else the original)
+    side: false,                // original and edited side by side
+    version: 0,                 // the server's edit version, for image URLs
+    heat: null,                 // sample -> {sample, score, heat} while the heat map shows
+    order: null,                // samples sorted by match, replacing the page
+    drawing: null,              // the stroke, rectangle or paste drag in progress
+  };
+}
