@@ -80,6 +80,13 @@ def _seeds(ctx, param, value):
         raise click.BadParameter(str(e)) from None
 
 
+def _finite(ctx, param, value):
+    """Reject NaN, which passes click's float ranges."""
+    if value is not None and value != value:
+        raise click.BadParameter("must be a number, got nan")
+    return value
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -124,6 +131,7 @@ def sampling_options(f):
     f = click.option("--noise", type=click.Choice(["const", "random"]), default="const",
                      show_default=True, help="StyleGAN2: stored noise buffers, or fresh noise.")(f)
     f = click.option("--truncation", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+                     callback=_finite,
                      help="StyleGAN2: pull w toward latent_avg (1 = no truncation).")(f)
     return f
 

@@ -81,9 +81,36 @@ def detect_family(obj: Any) -> str:
                           "name one with --arch")
 
 
+def weight_problems(G: Generator, limit: int = 5) -> list[str]:
+    """What makes ``G``'s weights unusable: non-finite values (NaN, inf) in any parameter
+    or buffer, negative BatchNorm running variances. At most ``limit`` tensors are named."""
+    problems = []
+    for name, t in list(G.named_parameters()) + list(G.named_buffers()):
+        if not t.is_floating_point():
+            continue
+        bad = int((~torch.isfinite(t)).sum())
+        if bad:
+            problems.append(f"{name} has {bad} non-finite value(s) (NaN or inf)")
+        elif name.endswith("running_var") and bool((t < 0).any()):
+            problems.append(f"{name} has negative variances")
+    if len(problems) > limit:
+        problems = problems[:limit] + [f"... and {len(problems) - limit} more tensors"]
+    return problems
+
+
 def model_from_checkpoint(obj: Any, arch: str | None = None) -> Generator:
-    """Build a generator from a loaded checkpoint object; ``arch`` None detects the family."""
-    return _family_class(arch or detect_family(obj)).from_checkpoint(obj)
+    """Build a generator from a loaded checkpoint object; ``arch`` None detects the family.
+
+    Raises:
+        CheckpointError: the file fits no family, or its weights are unusable
+            (:func:`weight_problems`), so nothing renders NaN or garbage silently.
+    """
+    G = _family_class(arch or detect_family(obj)).from_checkpoint(obj)
+    problems = weight_problems(G)
+    if problems:
+        raise CheckpointError("the weights are damaged: " + "; ".join(problems)
+                              + ". Use an intact copy of the checkpoint")
+    return G
 
 
 def load_model(model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None,
