@@ -17,6 +17,7 @@ model is never modified.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import time
 from typing import TYPE_CHECKING, Callable
 
@@ -153,6 +154,11 @@ def method_param_problems(name: str, overrides: dict) -> list[str]:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key, val in overrides.items():
         if key not in fields:
+            close = difflib.get_close_matches(str(key), sorted(fields), n=1, cutoff=0.6)
+            if close:
+                problems.append(f"solver {name!r} has no parameter {key!r}; did you mean "
+                                f"{close[0]!r}?")
+                continue
             problems.append(f"solver {name!r} has no parameter {key!r}; it takes "
                             f"{sorted(fields) or 'none'}")
             continue

@@ -25,6 +25,7 @@ and reports every problem at once.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,17 @@ DEFAULT_DIRECTION = "zca"
 
 _TOP_KEYS = {"format", "version", "name", "description", "model", "layer", "kind", "rank",
              "direction", "solver", "stats", "copy", "paste", "context", "erase"}
+
+
+def unknown_keys(obj: dict, known: set[str], where: str) -> list[str]:
+    """One problem per key of ``obj`` not in ``known``, with the closest known key
+    suggested (``where`` prefixes the message, e.g. ``stats``)."""
+    out = []
+    for key in sorted(set(obj) - known, key=str):
+        close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
+        out.append(f"{where + ': ' if where else ''}unknown field {key!r}{hint}")
+    return out
 
 
 @dataclasses.dataclass
@@ -132,11 +144,12 @@ class EditSpec:
         if obj.get("format", FORMAT) != FORMAT:
             problems.append(f"'format' must be {FORMAT!r}")
         version = obj.get("version")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise SpecError([f"'version' must be the integer {VERSION}, got {version!r}"])
         if version != VERSION:
             raise SpecError([f"unknown spec version {version!r}; this rewrite reads version "
                              f"{VERSION}. Upgrade rewrite, or re-save the edit with this version"])
-        for key in sorted(set(obj) - _TOP_KEYS):
-            problems.append(f"unknown field {key!r}")
+        problems += unknown_keys(obj, _TOP_KEYS, "")
 
         def get(key, typ, default=None, required=False):
             if key not in obj:
@@ -156,9 +169,8 @@ class EditSpec:
             if not isinstance(val, dict):
                 problems.append(f"{where} must be an object with 'sample' and 'mask'")
                 return None
-            extra = set(val) - {"sample", "mask"} - ({"offset"} if allow_offset else set())
-            for k in sorted(extra):
-                problems.append(f"{where}: unknown field {k!r}")
+            problems.extend(unknown_keys(
+                val, {"sample", "mask"} | ({"offset"} if allow_offset else set()), where))
             s = val.get("sample")
             if isinstance(s, bool) or not isinstance(s, int):
                 problems.append(f"{where}: 'sample' must be an integer, got {s!r}")
@@ -188,6 +200,10 @@ class EditSpec:
             solver = {"name": DEFAULT_METHOD}
         stats = get("stats", dict, {})
         erase = get("erase", dict, {})
+        if isinstance(solver, dict):
+            problems += unknown_keys(solver, {"name", "params"}, "solver")
+        problems += unknown_keys(stats, {"samples", "seed"}, "stats")
+        problems += unknown_keys(erase, {"units", "goal"}, "erase")
         context_raw = get("context", list, [])
         spec = cls(
             model=get("model", str, "", required=True),
