@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .edit import METHODS, EditSpec, Rewriter
+from .edit.spec import MAX_STATS_SAMPLES
 from .edit.layer_stats import (
     DEFAULT_STATS_SAMPLES,
     DEFAULT_STATS_SEED,
@@ -95,6 +96,9 @@ def _device(name: str) -> torch.device:
     except RuntimeError:
         raise click.BadParameter(f"unknown device {name!r}; use auto, cpu or cuda[:N]",
                                  param_hint="--device") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise click.BadParameter(f"unsupported device {name!r}; use auto, cpu or cuda[:N]",
+                                 param_hint="--device")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise click.BadParameter("CUDA is not available on this machine; use --device cpu",
                                  param_hint="--device")
@@ -287,9 +291,11 @@ def spec_model_options(f):
 @main.command()
 @model_options
 @click.option("--layer", required=True, help="Editable layer (see `rewrite layers`).")
-@click.option("-n", "--samples", "n", type=click.IntRange(min=1), default=DEFAULT_STATS_SAMPLES,
+@click.option("-n", "--samples", "n", type=click.IntRange(1, MAX_STATS_SAMPLES),
+              default=DEFAULT_STATS_SAMPLES,
               show_default=True, help="Number of samples.")
-@click.option("--seed", type=int, default=DEFAULT_STATS_SEED, show_default=True,
+@click.option("--seed", type=click.IntRange(0, 2 ** 32 - 1), default=DEFAULT_STATS_SEED,
+              show_default=True,
               help="Latent stream of the statistics samples.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--no-cache", is_flag=True, help="Recompute and do not write the cache.")

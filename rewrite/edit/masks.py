@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import math
 from typing import Any
 
 import numpy as np
@@ -29,23 +30,43 @@ KEY_COVERAGE = 0.5
 VALUE_COVERAGE = 0.0
 
 
+#: Most points a polygon mask may have.
+MAX_POLYGON_POINTS = 4096
+
+
+def _is_number(v: Any) -> bool:
+    """A finite int or float, and not a bool (JSON ``true`` is not a coordinate)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _polygon_area(points: list) -> float:
+    """Area enclosed by ``points`` [[x, y], ...] (shoelace formula, absolute value)."""
+    twice = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]))
+    return abs(twice) / 2
+
+
 def mask_problems(mask: Any, size: int) -> list[str]:
     """Everything wrong with a mask description for ``size``x``size`` images (empty if fine)."""
     if not isinstance(mask, dict) or len(mask) != 1:
         return ["a mask must be an object with exactly one of 'rect', 'polygon', 'png'"]
     (kind, data), = mask.items()
     if kind == "rect":
-        if (not isinstance(data, list) or len(data) != 4
-                or not all(isinstance(v, (int, float)) for v in data)):
-            return ["'rect' must be [x0, y0, x1, y1]"]
+        if not isinstance(data, list) or len(data) != 4 or not all(map(_is_number, data)):
+            return ["'rect' must be [x0, y0, x1, y1] of finite numbers"]
         x0, y0, x1, y1 = data
         if not (0 <= x0 < x1 <= size and 0 <= y0 < y1 <= size):
             return [f"rect {data} must satisfy 0 <= x0 < x1 <= {size} and 0 <= y0 < y1 <= {size}"]
         return []
     if kind == "polygon":
-        if (not isinstance(data, list) or len(data) < 3
-                or not all(isinstance(p, list) and len(p) == 2 for p in data)):
-            return ["'polygon' must be a list of at least three [x, y] points"]
+        if (not isinstance(data, list) or not 3 <= len(data) <= MAX_POLYGON_POINTS
+                or not all(isinstance(p, list) and len(p) == 2 and all(map(_is_number, p))
+                           for p in data)):
+            return [f"'polygon' must be a list of 3 to {MAX_POLYGON_POINTS} [x, y] points of "
+                    "finite numbers"]
+        if not all(-size <= v <= 2 * size for p in data for v in p):
+            return [f"polygon points must lie within [-{size}, {2 * size}]"]
+        if _polygon_area(data) < 0.5:
+            return ["the polygon encloses no area (its points are on one line or the same)"]
         return []
     if kind == "png":
         try:

@@ -17,6 +17,7 @@ model is never modified.
 from __future__ import annotations
 
 import dataclasses
+import math
 import difflib
 import time
 from typing import TYPE_CHECKING, Callable
@@ -147,6 +148,11 @@ def method_params(name: str, overrides: dict | None = None):
     return cls(**(overrides or {}))
 
 
+#: Upper bounds of solver parameters (an edit must finish: steps bound the time).
+PARAM_LIMITS = {"steps": 100_000, "active_set_iters": 1000, "ridge_search": 12,
+                "project_every": 100_000, "lr": 10.0}
+
+
 def method_param_problems(name: str, overrides: dict) -> list[str]:
     """Problems with ``overrides`` for method ``name`` (unknown names, wrong types)."""
     cls = METHODS[name].params
@@ -168,6 +174,11 @@ def method_param_problems(name: str, overrides: dict) -> list[str]:
             ok = True
         if not ok:
             problems.append(f"solver parameter {key!r} must be a {want.__name__}, got {val!r}")
+        elif want is float and not math.isfinite(val):
+            problems.append(f"solver parameter {key!r} must be a finite number, got {val!r}")
         elif want in (int, float) and val < 0:
             problems.append(f"solver parameter {key!r} must not be negative, got {val!r}")
+        elif want in (int, float) and val > PARAM_LIMITS.get(key, float("inf")):
+            problems.append(f"solver parameter {key!r} must be at most {PARAM_LIMITS[key]:g}, "
+                            f"got {val!r}")
     return problems

@@ -47,6 +47,8 @@ DEFAULT_ERASE_UNITS = 8
 #: faces without the object) or ``zero-units`` (the most active units zeroed there).
 ERASE_GOALS = ("inpaint", "zero-units")
 DEFAULT_ERASE_GOAL = "inpaint"
+#: Most samples a spec's statistics may ask for (ten million: hours on one GPU).
+MAX_STATS_SAMPLES = 10_000_000
 #: Rank and direction when a spec names none (benchmarks/edit_benchmark.py measures why).
 DEFAULT_RANK = 4
 DEFAULT_DIRECTION = "zca"
@@ -239,6 +241,8 @@ class EditSpec:
             raise SpecError([f"spec file not found: {path}"]) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise SpecError([f"{path} is not valid JSON ({e})"]) from None
+        except RecursionError:
+            raise SpecError([f"{path} is nested too deeply to be an edit specification"]) from None
         return cls.from_json(obj)
 
     # -- checks ------------------------------------------------------------
@@ -269,10 +273,12 @@ class EditSpec:
             p.append(f"solver {self.solver!r} applies to {' and '.join(METHODS[self.solver].kinds)} "
                      f"edits, not {self.kind}")
         if (isinstance(self.stats_samples, bool) or not isinstance(self.stats_samples, int)
-                or self.stats_samples < 1):
-            p.append(f"'stats.samples' must be a positive integer, got {self.stats_samples!r}")
-        if isinstance(self.stats_seed, bool) or not isinstance(self.stats_seed, int):
-            p.append(f"'stats.seed' must be an integer, got {self.stats_seed!r}")
+                or not 1 <= self.stats_samples <= MAX_STATS_SAMPLES):
+            p.append(f"'stats.samples' must be an integer from 1 to {MAX_STATS_SAMPLES}, got "
+                     f"{self.stats_samples!r}")
+        if (isinstance(self.stats_seed, bool) or not isinstance(self.stats_seed, int)
+                or not 0 <= self.stats_seed < 2 ** 32):
+            p.append(f"'stats.seed' must be an integer from 0 to 2**32 - 1, got {self.stats_seed!r}")
         if (isinstance(self.erase_units, bool) or not isinstance(self.erase_units, int)
                 or self.erase_units < 1):
             p.append(f"'erase.units' must be a positive integer, got {self.erase_units!r}")

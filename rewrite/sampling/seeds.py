@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..models.latents import MAX_SAMPLES
 from ..utils.errors import SeedSpecError
 
@@ -23,6 +25,9 @@ def parse_seeds(text: str) -> list[int]:
         part = part.strip()
         lo, sep, hi = part.partition("-")
         try:
+            # Plain digits only: int() would also take "1_0", "+3" or "٣".
+            if not all(re.fullmatch(r"[0-9]+", x.strip()) for x in ([lo, hi] if sep else [part])):
+                raise ValueError(part)
             if not sep:
                 start = end = int(part)
             else:

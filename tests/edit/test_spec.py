@@ -92,10 +92,12 @@ def test_structural_problems_are_reported_at_once(sunglasses):
 
 
 def test_unknown_version_is_refused(sunglasses):
-    for version in (2, None, "1"):
-        bad = dict(sunglasses, version=version)
-        with pytest.raises(SpecError, match="unknown spec version"):
-            EditSpec.from_json(bad)
+    with pytest.raises(SpecError, match="unknown spec version 2"):
+        EditSpec.from_json(dict(sunglasses, version=2))
+    # A missing or mistyped version is a typo to fix, not a reason to upgrade.
+    for version in (None, "1", 1.0, True):
+        with pytest.raises(SpecError, match="'version' must be the integer 1"):
+            EditSpec.from_json(dict(sunglasses, version=version))
 
 
 def test_empty_mask_after_resampling(sunglasses, face_model):
