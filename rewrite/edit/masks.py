@@ -30,6 +30,8 @@ KEY_COVERAGE = 0.5
 VALUE_COVERAGE = 0.0
 
 
+#: Largest PNG mask accepted (4096 x 4096), checked before decoding.
+MAX_MASK_PIXELS = 4096 * 4096
 #: Most points a polygon mask may have.
 MAX_POLYGON_POINTS = 4096
 
@@ -87,7 +89,15 @@ def decode_png(data: str) -> Image.Image:
     payload = data.split(",", 1)[1] if data.startswith("data:") else data
     try:
         img = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+        # Check the header's size before decoding: a small file can declare a huge image
+        # (a decompression bomb); masks are drawn at the image resolution.
+        if img.width * img.height > MAX_MASK_PIXELS:
+            raise EditError(f"the PNG mask declares {img.width}x{img.height} pixels, more than "
+                            f"any model's images; draw the mask at the image resolution")
         img.load()
+    except Image.DecompressionBombError as e:
+        raise EditError(f"the PNG mask declares more pixels than can be decoded safely ({e}); "
+                        "draw the mask at the image resolution") from None
     except (binascii.Error, ValueError, OSError) as e:
         raise EditError(f"cannot decode the PNG mask ({e})") from None
     return img

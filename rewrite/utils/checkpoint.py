@@ -20,11 +20,27 @@ from .errors import CheckpointError
 from .fileio import atomic_path
 
 
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a safetensors file, whatever its name: an 8-byte little-endian
+    header length that fits the file, then a JSON object."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(9)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 0 < n <= size - 8 and head[8:9] == b"{"
+
+
 def load_checkpoint_file(path: str | os.PathLike) -> Any:
     """Read a checkpoint without executing code from it.
 
     Args:
-        path: a PyTorch file (``.pt``, ``.pth``, ``.tar``, ...) or a ``.safetensors`` file.
+        path: a PyTorch file (``.pt``, ``.pth``, ``.tar``, ...) or a safetensors file
+            (recognised by its content, whatever its name).
 
     Returns:
         Whatever the file holds (usually a dict of tensors or of state dicts),
@@ -37,7 +53,7 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
-    if path.suffix == ".safetensors":
+    if is_safetensors(path):          # by content: a renamed file loads as what it is
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -50,7 +66,10 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
         with warnings.catch_warnings():
             # Protocol-4 pickles of plain tensors load fine; the notice only confuses users.
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            # A file object, not the path: torch.load would pick its reader by the name
+            # (a PyTorch file named .safetensors); the content decides here.
+            with open(path, "rb") as f:
+                return torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         msg = str(e)
         if "Weights only load failed" in msg:
