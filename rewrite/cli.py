@@ -311,14 +311,13 @@ def stats(model, weights, arch, device, layer, n, seed, batch_size, no_cache):
     G = load_model(model, weights=weights, arch=arch, device=d.device(_device(device)))
     G.layer(layer)
     path = stats_cache_path(model_key(G), layer, n, seed)
-    cached = path.is_file() and not no_cache
     t0 = time.perf_counter()
     result = layer_stats(G, layer, n=n, seed=seed, batch_size=batch_size, progress=True,
                          cache=not no_cache, dist=d)
     took = time.perf_counter() - t0
     if d.is_main:
         click.echo(describe(result))
-        how = "read from cache" if cached else \
+        how = result.source if result.source != "computed" else \
             f"computed in {took:.1f} s ({n / took:.0f} samples/s on {d.world} process(es))"
         click.echo(f"{how}{'' if no_cache else f'; cached at {path}'}")
 

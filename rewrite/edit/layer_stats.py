@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -49,6 +50,8 @@ class LayerStats:
         fingerprint: the model's weight fingerprint when computed.
         keys: second moment of the key vectors (every position of every sample).
         values: per-unit mean and mean square of the values.
+        source: how these were obtained this time (``computed``, ``read from cache``, or
+            ``recomputed: <why the cache entry was refused>``); not saved.
     """
 
     layer: str
@@ -57,6 +60,7 @@ class LayerStats:
     fingerprint: str
     keys: SecondMoment
     values: UnitMoments
+    source: str = dataclasses.field(default="computed", compare=False)
 
     def merge(self, other: "LayerStats") -> "LayerStats":
         """Combine with statistics of other samples of the same layer (in place)."""
@@ -71,11 +75,30 @@ class LayerStats:
         """Write to a safetensors file atomically."""
         tensors = {f"keys.{k}": v for k, v in self.keys.state_dict().items()}
         tensors.update({f"values.{k}": v for k, v in self.values.state_dict().items()})
+        tensors = {k: v.contiguous() for k, v in tensors.items()}
         meta = {"layer": self.layer, "n_samples": str(self.n_samples), "seed": str(self.seed),
-                "fingerprint": self.fingerprint, "format": "rewrite.layer_stats.v1"}
+                "fingerprint": self.fingerprint, "format": "rewrite.layer_stats.v1",
+                "sha256": _digest(tensors)}
         with atomic_path(path) as tmp:
-            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+            save_file(tensors, str(tmp), metadata=meta)
         return Path(path)
+
+    def problems(self, layer: str, n: int, seed: int, fingerprint: str, in_channels: int,
+                 out_channels: int) -> list[str]:
+        """Why these statistics do not belong to the requested entry (empty if they do):
+        another layer, sample count, seed or model, wrong sizes, non-finite numbers."""
+        p = []
+        if (self.layer, self.n_samples, self.seed, self.fingerprint) != (layer, n, seed,
+                                                                         fingerprint):
+            p.append(f"it holds {self.layer} n={self.n_samples} seed={self.seed} of model "
+                     f"{self.fingerprint}")
+        if (self.keys.dim, self.values.channels) != (in_channels, out_channels):
+            p.append(f"its sizes {self.keys.dim}/{self.values.channels} are not the layer's "
+                     f"{in_channels}/{out_channels}")
+        tensors = list(self.keys.state_dict().values()) + list(self.values.state_dict().values())
+        if any(t.is_floating_point() and not torch.isfinite(t).all() for t in tensors):
+            p.append("it holds NaN or infinite numbers")
+        return p
 
     @classmethod
     def load(cls, path: str | Path) -> "LayerStats":
@@ -85,6 +108,8 @@ class LayerStats:
         with safe_open(str(path), "pt") as fh:
             meta = fh.metadata()
         t = load_file(str(path))
+        if "sha256" in meta and meta["sha256"] != _digest(t):
+            raise ValueError("its content does not match the checksum written with it")
         return cls(layer=meta["layer"], n_samples=int(meta["n_samples"]), seed=int(meta["seed"]),
                    fingerprint=meta["fingerprint"],
                    keys=SecondMoment.from_state_dict(
@@ -101,6 +126,15 @@ class LayerStats:
                 "key_dim": self.keys.dim, "condition_number": float(evals[-1] / evals[0].clamp_min(1e-300)),
                 "value_units": self.values.channels,
                 "value_rms_min": float(rms.min()), "value_rms_max": float(rms.max())}
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the tensors' names and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(tensors[name].contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
 
 
 def stats_cache_path(fingerprint: str, layer: str, n: int, seed: int) -> Path:
@@ -163,13 +197,26 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
         raise ValueError(f"need at least one sample for statistics, got n={n}")
     fp = model_key(G)
     path = stats_cache_path(fp, layer, n, seed)
+    refused = ""
     if cache and path.is_file():
+        info = G.layer(layer)
         try:
-            return LayerStats.load(path)
-        except Exception:   # a damaged cache entry is recomputed, never trusted
+            cached = LayerStats.load(path)
+            why = cached.problems(layer, n, seed, fp, info.in_channels, info.out_channels)
+        except Exception as e:              # unreadable: a damaged entry is never trusted
+            why = [f"it cannot be read ({e})"]
+        if not why:
+            cached.source = "read from cache"
+            return cached
+        refused = "; ".join(why)
+        print(f"warning: the cached statistics {path} were refused ({refused}); "
+              "recomputing", file=sys.stderr)
+        if dist.is_main:
             path.unlink(missing_ok=True)
     keep = cache and dist.is_main and cache_usable("statistics")
     stats = accumulate_layer_stats(G, layer, range(n), seed, batch_size, progress, fp, dist)
+    if refused:
+        stats.source = f"recomputed: the cache entry was refused ({refused})"
     if keep:
         try:
             stats.save(path)

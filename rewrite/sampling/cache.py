@@ -45,12 +45,16 @@ def cached_generate(G: Generator, seeds: Sequence[int], batch_size: int = 32,
     key = hashlib.sha256(",".join(map(str, seeds)).encode()).hexdigest()[:16]
     path = cache_dir() / "samples" / model_key(G) / f"{key}.npy"
     if cache and path.is_file():
+        want = (len(seeds), G.resolution, G.resolution, 3)
         try:
-            arr = np.load(path)
-            if arr.shape[0] == len(seeds):
+            arr = np.load(path, allow_pickle=False)
+            if arr.dtype == np.uint8 and arr.shape == want:
                 return arr
-        except (OSError, ValueError):
-            pass
+            why = f"it holds {arr.dtype} {arr.shape}, not uint8 {want}"
+        except (OSError, ValueError) as e:
+            why = f"it cannot be read ({e})"
+        print(f"warning: the cached samples {path} were refused ({why}); rendering again",
+              file=sys.stderr)
     keep = cache and dist.is_main and cache_usable("rendered samples")
     arr = sharded_generate(G, seeds, batch_size, progress, dist)
     if keep:
