@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -61,10 +63,18 @@ from .utils.fileio import check_outputs
 from .utils.images import heat_overlay, make_grid, save_png
 
 
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 class _Group(click.Group):
     """Prints user errors (``RewriteError``) as one line and exits 2, without a traceback."""
 
     def invoke(self, ctx):
+        # SIGTERM ends the command like Ctrl-C does, so half-written temporary files are
+        # removed on the way out (atomic_path cleans up on any exit).
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminated)
         try:
             return super().invoke(ctx)
         except RewriteError as e:

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from ..models.base import Generator
 from ..utils.cache import model_key
 from ..utils.distributed import DistContext
+from ..utils.errors import OutputPathError
 from ..utils.fileio import atomic_path
 from .generate import batches, generate
 
@@ -49,6 +50,30 @@ def save_npz_deterministic(path: str | Path, arrays: dict[str, np.ndarray]) -> P
 
 def _png_path(out_dir: Path, seed: int) -> Path:
     return out_dir / f"{seed:06d}.png"
+
+
+#: The file in a ``.npz``'s parts folder that says which model and batching they are of
+#: (a PNG folder's ``manifest.json`` says it for the folder).
+STAMP = ".rewrite-samples.json"
+
+
+def _check_resume(target: Path, stamp: dict) -> None:
+    """Refuse to resume into ``target`` if what is there was rendered by another model (or,
+    for ``.npz`` parts, with another batch size): mixing them would label one model's
+    images with another's name."""
+    found = None
+    if (target / STAMP).is_file():
+        found = json.loads((target / STAMP).read_text())
+    elif (target / "manifest.json").is_file():
+        manifest = json.loads((target / "manifest.json").read_text())
+        found = {k: manifest.get(k) for k in stamp}
+    if found is None:
+        return
+    for key, want in stamp.items():
+        if found.get(key) != want:
+            raise OutputPathError(
+                f"{target} already holds samples made with {key} {found.get(key)!r}, not "
+                f"{want!r}; resuming would mix them. Choose a new folder or delete that one")
 
 
 def bulk_sample(G: Generator, seeds: Sequence[int], out_dir: str | Path | None = None,
@@ -71,7 +96,22 @@ def bulk_sample(G: Generator, seeds: Sequence[int], out_dir: str | Path | None =
     else:
         target = Path(str(npz) + ".parts")
         done = lambda b: (target / f"batch-{b:06d}.npy").is_file()             # noqa: E731
+    if target.is_symlink():
+        raise OutputPathError(f"{target} is a symbolic link; refusing to write through it. "
+                              "Remove it or choose another output")
+    stamp = {"fingerprint": model_key(G), "resolution": G.resolution}
+    if npz is not None:
+        stamp["batch_size"] = batch_size           # the parts follow the batch boundaries
+    _check_resume(target, stamp)
     target.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        # Say at once whose samples these are, so an interrupted run is recognised too:
+        # a folder's manifest (rewritten at the end), the parts' stamp (removed with them).
+        name = "manifest.json" if out_dir is not None else STAMP
+        with atomic_path(target / name) as tmp:
+            tmp.write_text(json.dumps({"model": model_name, **stamp, "seeds": seeds}, indent=1)
+                           + "\n")
+    dist.barrier()
     todo = [b for b in mine if not done(b)]
     skipped = len(mine) - len(todo)
     show = (len(todo) > 1 if progress is None else progress) and dist.is_main
