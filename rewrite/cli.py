@@ -27,7 +27,6 @@ import numpy as np
 import torch
 
 from .edit import METHODS, EditSpec, Rewriter
-from .edit.spec import MAX_STATS_SAMPLES
 from .edit.layer_stats import (
     DEFAULT_STATS_SAMPLES,
     DEFAULT_STATS_SEED,
@@ -36,6 +35,7 @@ from .edit.layer_stats import (
     stats_cache_path,
 )
 from .edit.legacy import import_legacy
+from .edit.spec import MAX_STATS_SAMPLES
 from .metrics.advisor import advice_summary, match, suggest_layers
 from .metrics.before_after import (
     before_after,
@@ -625,6 +625,7 @@ def ui(model, host, port, workspace, stats_samples, weights, arch, device):
     """
     import uvicorn
 
+    from .ui.guard import LOCAL_HOSTS
     from .ui.server import create_app
     from .ui.state import AppState
 
@@ -635,7 +636,11 @@ def ui(model, host, port, workspace, stats_samples, weights, arch, device):
                      stats_samples=stats_samples)
     state.warm_up()
     click.echo(f"rewrite app for {model}: http://{host}:{port}/  (workspace: {workspace})")
-    uvicorn.run(create_app(state), host=host, port=port, log_level="warning")
+    hosts = set(LOCAL_HOSTS) | {host} if host not in ("0.0.0.0", "::") else None
+    if hosts is None:
+        import socket
+        hosts = set(LOCAL_HOSTS) | {socket.gethostname(), socket.getfqdn()}
+    uvicorn.run(create_app(state, hosts), host=host, port=port, log_level="warning")
 
 
 @main.command("import-edit")

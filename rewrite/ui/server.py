@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Iterable, Literal
 
-from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -22,6 +22,7 @@ from ..edit.spec import Selection
 from ..memory.directions import DIRECTION_METHODS
 from ..models.latents import MAX_SAMPLES
 from ..utils.errors import RewriteError, SpecError
+from .guard import LOCAL_HOSTS, Guard
 from .state import AppState, Conflict
 
 STATIC = Path(__file__).with_name("static")
@@ -46,17 +47,21 @@ class HeatmapRequest(BaseModel):
     samples: list[int] = Field(default_factory=list, max_length=96)
 
 
-def create_app(state: AppState) -> FastAPI:
-    """The FastAPI app over ``state``."""
+def create_app(state: AppState, hosts: Iterable[str] = LOCAL_HOSTS):
+    """The app over ``state`` (an ASGI app), answering only to host names ``hosts``.
+
+    Requests for another host, state-changing requests from another site and bodies over
+    ``MAX_BODY`` are refused before the API sees them (see :mod:`.guard`).
+    """
+    app = _api(state)
+    guarded = Guard(app, hosts, MAX_BODY)
+    guarded.api = app             # the FastAPI object (routes, OpenAPI schema)
+    return guarded
+
+
+def _api(state: AppState) -> FastAPI:
     app = FastAPI(title="rewrite", version="1",
                   description="Rewrite the rules of a generator: copy, paste, context, erase.")
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        size = request.headers.get("content-length")
-        if size is not None and (not size.isdigit() or int(size) > MAX_BODY):
-            return JSONResponse({"detail": f"request body over {MAX_BODY // 1024} KiB"}, 413)
-        return await call_next(request)
 
     @app.exception_handler(SpecError)
     async def spec_error(request, exc: SpecError):

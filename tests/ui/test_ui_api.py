@@ -27,7 +27,7 @@ def app_state(tmp_path, face_model):
 
 @pytest.fixture
 def client(app_state):
-    return TestClient(create_app(app_state))
+    return TestClient(create_app(app_state), base_url="http://127.0.0.1:8000")
 
 
 def _png(resp) -> np.ndarray:
@@ -168,7 +168,7 @@ def test_openapi_schema_fuzz_has_no_server_errors(app_state):
     import schemathesis
     from hypothesis import HealthCheck, given, settings
 
-    app = create_app(app_state)
+    app = create_app(app_state, hosts=("testserver", "localhost", "127.0.0.1"))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures, calls = [], []
     for result in schema.get_all_operations():
