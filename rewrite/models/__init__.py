@@ -81,11 +81,22 @@ def detect_family(obj: Any) -> str:
                           "name one with --arch")
 
 
+#: Largest image side a loaded generator may produce.
+MAX_RESOLUTION = 4096
+
+
 def weight_problems(G: Generator, limit: int = 5) -> list[str]:
-    """What makes ``G``'s weights unusable: non-finite values (NaN, inf) in any parameter
-    or buffer, negative BatchNorm running variances. At most ``limit`` tensors are named."""
+    """What makes ``G``'s weights unusable: an implausible image size, empty tensors,
+    non-finite values (NaN, inf), negative BatchNorm running variances. At most ``limit``
+    tensors are named."""
     problems = []
+    if not 8 <= G.resolution <= MAX_RESOLUTION:
+        problems.append(f"the layers make {G.resolution}x{G.resolution} images; a plausible "
+                        f"generator makes 8 to {MAX_RESOLUTION} pixels")
     for name, t in list(G.named_parameters()) + list(G.named_buffers()):
+        if t.numel() == 0:
+            problems.append(f"{name} has no elements (shape {tuple(t.shape)})")
+            continue
         if not t.is_floating_point():
             continue
         bad = int((~torch.isfinite(t)).sum())

@@ -26,6 +26,8 @@ from .guard import LOCAL_HOSTS, Guard
 from .state import AppState, Conflict
 
 STATIC = Path(__file__).with_name("static")
+#: Most statistics samples an edit started from the app may ask for.
+MAX_APP_STATS = 100_000
 #: Largest request body accepted (masks are small PNGs).
 MAX_BODY = 4 * 1024 * 1024
 
@@ -117,6 +119,11 @@ def _api(state: AppState) -> FastAPI:
         parsed = EditSpec.from_json({**spec, "model": state.model_name})
         if "stats" not in spec:
             parsed.stats_samples = state.stats_samples
+        if parsed.stats_samples > MAX_APP_STATS:
+            # An edit holds the app's one edit slot: keep each to minutes, not hours.
+            raise SpecError([f"'stats.samples' is at most {MAX_APP_STATS} in the app, got "
+                             f"{parsed.stats_samples}; compute larger statistics with "
+                             "`rewrite stats` first"])
         return state.start_apply(parsed).__dict__
 
     @app.get("/api/job")

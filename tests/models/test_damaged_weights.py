@@ -35,6 +35,14 @@ def test_damaged_checkpoints_are_refused(tmp_path, damage, message):
     assert res.exit_code == 2 and message in res.output and not (tmp_path / "x.png").exists()
 
 
+def test_absurd_shapes_are_refused():
+    from rewrite.models import model_from_checkpoint
+    sd = dict(make_tiny_dcgan().state_dict())
+    sd["main.0.weight"] = torch.zeros(0, 16, 4, 4)                  # a 0-dimensional latent
+    with pytest.raises(CheckpointError, match=r"main.0.weight has no elements \(shape \(0, 16"):
+        model_from_checkpoint(sd, "dcgan")
+
+
 def test_nan_truncation_is_refused(tmp_path):
     res = CliRunner().invoke(main, ["sample", "--truncation", "nan", "--seeds", "0-3",
                                     "--out", str(tmp_path / "x.png")])

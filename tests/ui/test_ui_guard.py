@@ -50,3 +50,14 @@ def test_a_chunked_oversize_body_is_refused(client):
     ok = client.post("/api/heatmap", json={"layer": "main.6", "context": [
         {"sample": 9, "mask": {"rect": [16, 24, 56, 32]}}], "samples": [1]})
     assert ok.status_code == 200, ok.text
+
+
+def test_unbounded_work_is_refused(client):
+    import json
+    from pathlib import Path
+    spec = json.loads((Path(__file__).resolve().parents[2] / "examples" /
+                       "add-sunglasses.json").read_text())
+    for change, field in ((dict(solver={"name": "adam", "params": {"steps": 10 ** 9}}), "'steps'"),
+                          (dict(stats={"samples": 10 ** 6}), "'stats.samples'")):
+        res = client.post("/api/apply", json={**spec, **change})
+        assert res.status_code == 422 and field in res.text, res.text
