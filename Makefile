@@ -25,8 +25,12 @@ demo: $(STAMP)
 	$(VENV)/bin/rewrite compare dcgan-digiface64 examples/add-sunglasses.json \
 	    --seeds 100-115 --out outputs/demo_compare.png
 
+# pytest-xdist workers, each taking whole test files (module fixtures computed once), the
+# longest files first (tests/conftest.py). Three, not two, on a 2-core machine: the torchrun
+# and server tests spend much of their time waiting on subprocesses. Fewer: PYTEST_ARGS=-n2.
+# The fast lane, without the real model: make test PYTEST_ARGS='-m "not slow"'
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/solver_speed.py

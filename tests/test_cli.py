@@ -1,4 +1,5 @@
-"""The command line, run as a user runs it (subprocess), including the README's demo."""
+"""The command line as a user runs it, including the README's demo: in this process through
+click's runner (``invoke``), and once as a real ``python -m rewrite`` process (``run_cli``)."""
 
 import json
 
@@ -9,7 +10,7 @@ from PIL import Image
 
 from rewrite.utils.images import to_uint8
 
-from .conftest import ROOT, make_tiny_dcgan, run_cli
+from .conftest import ROOT, invoke, make_tiny_dcgan, run_cli
 
 
 def _user_error(proc, *needles):
@@ -19,10 +20,20 @@ def _user_error(proc, *needles):
         assert n in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow
+def test_python_m_rewrite_runs_as_a_process():
+    """The one real process: the entry point `python -m rewrite` (the other tests run the
+    same click group in this process)."""
+    proc = run_cli("--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "sample" in proc.stdout and "edit" in proc.stdout
+
+
+@pytest.mark.slow
 def test_demo_command_writes_a_grid_of_real_faces(face_model, tmp_path):
     """The same invocation as `make demo` (README), into a temporary folder."""
     out = tmp_path / "demo_grid.png"
-    proc = run_cli("sample", "dcgan-digiface64", "--seeds", "0-31", "--out", str(out))
+    proc = invoke("sample", "dcgan-digiface64", "--seeds", "0-31", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     grid = np.asarray(Image.open(out).convert("RGB"))
     # 8 columns x 4 rows of 128-px tiles (64 px scaled by 2), 2-px padding, a label strip.
@@ -37,11 +48,12 @@ def test_demo_command_writes_a_grid_of_real_faces(face_model, tmp_path):
     assert np.array_equal(grid[y:y + 128:2, x:x + 128:2], faces[1])
 
 
+@pytest.mark.slow
 def test_layers_and_models_commands(face_model):
-    proc = run_cli("layers", "dcgan-digiface64")
+    proc = invoke("layers", "dcgan-digiface64")
     assert proc.returncode == 0, proc.stderr
     assert "main.6" in proc.stdout and "8x8" in proc.stdout and "16x16" in proc.stdout
-    proc = run_cli("models")
+    proc = invoke("models")
     assert proc.returncode == 0 and "dcgan-digiface64" in proc.stdout and "MIT" in proc.stdout
 
 
@@ -49,48 +61,48 @@ def test_sample_from_a_checkpoint_file(tmp_path):
     ckpt = tmp_path / "tiny.pt"
     make_tiny_dcgan().save(ckpt)
     out = tmp_path / "g.png"
-    proc = run_cli("sample", str(ckpt), "--seeds", "0,3,5-6", "--out", str(out), "--no-labels",
-                   "--scale", "1", "--cols", "4", "--batch-size", "3")
+    proc = invoke("sample", str(ckpt), "--seeds", "0,3,5-6", "--out", str(out), "--no-labels",
+                  "--scale", "1", "--cols", "4", "--batch-size", "3")
     assert proc.returncode == 0, proc.stderr
     assert Image.open(out).size == (4 * 32 + 5 * 2, 32 + 2 * 2)
 
 
 def test_bad_seed_range():
-    _user_error(run_cli("sample", "--seeds", "5-2", "--out", "x.png"), "5-2", "did you mean 2-5")
+    _user_error(invoke("sample", "--seeds", "5-2", "--out", "x.png"), "5-2", "did you mean 2-5")
 
 
 def test_unknown_model_lists_known_ones():
-    _user_error(run_cli("sample", "no-such-model"), "unknown model", "dcgan-digiface64")
+    _user_error(invoke("sample", "no-such-model"), "unknown model", "dcgan-digiface64")
 
 
 def test_broken_checkpoints(tmp_path):
     state = make_tiny_dcgan().checkpoint()["netG_state_dict"]
     del state["main.1.running_mean"]
     torch.save(state, tmp_path / "missing.pt")
-    _user_error(run_cli("layers", str(tmp_path / "missing.pt")), "missing keys: main.1.running_mean")
+    _user_error(invoke("layers", str(tmp_path / "missing.pt")), "missing keys: main.1.running_mean")
 
     full = make_tiny_dcgan().checkpoint()
     full["netG_state_dict"]["main.3.weight"] = torch.zeros(16, 5, 4, 4)
     torch.save(full, tmp_path / "shape.pt")
-    _user_error(run_cli("layers", str(tmp_path / "shape.pt")), "main.3.weight", "(16, 5, 4, 4)")
+    _user_error(invoke("layers", str(tmp_path / "shape.pt")), "main.3.weight", "(16, 5, 4, 4)")
 
     make_tiny_dcgan().save(tmp_path / "ok.pt")
     data = (tmp_path / "ok.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[:len(data) // 3])
-    _user_error(run_cli("sample", str(tmp_path / "cut.pt"), "--out", str(tmp_path / "o.png")),
+    _user_error(invoke("sample", str(tmp_path / "cut.pt"), "--out", str(tmp_path / "o.png")),
                 "truncated or corrupt")
     assert not (tmp_path / "o.png").exists()
 
 
 def test_weights_file_missing():
-    _user_error(run_cli("layers", "--weights", "/nonexistent/weights.tar"), "not found")
+    _user_error(invoke("layers", "--weights", "/nonexistent/weights.tar"), "not found")
 
 
 @pytest.mark.parametrize("args,needle", [(["--out", "grid.jpg"], "must end in .png"),
                                          (["--batch-size", "0"], "--batch-size"),
                                          (["--arch", "nope"], "--arch")])
 def test_bad_options(args, needle):
-    _user_error(run_cli("sample", *args), needle)
+    _user_error(invoke("sample", *args), needle)
 
 
 EXAMPLE = str(ROOT / "examples" / "add-sunglasses.json")
@@ -100,29 +112,30 @@ def test_stats_command(tmp_path):
     ckpt = tmp_path / "tiny.pt"
     make_tiny_dcgan().save(ckpt)
     env = {"REWRITE_CACHE": str(tmp_path / "cache")}
-    first = run_cli("stats", str(ckpt), "--layer", "main.6", "-n", "20", env=env)
+    first = invoke("stats", str(ckpt), "--layer", "main.6", "-n", "20", env=env)
     assert first.returncode == 0, first.stderr
     assert '"key_dim": 8' in first.stdout and "computed in" in first.stdout
-    second = run_cli("stats", str(ckpt), "--layer", "main.6", "-n", "20", env=env)
+    second = invoke("stats", str(ckpt), "--layer", "main.6", "-n", "20", env=env)
     assert "read from cache" in second.stdout
-    _user_error(run_cli("stats", str(ckpt), "--layer", "main.7", env=env), "unknown layer")
+    _user_error(invoke("stats", str(ckpt), "--layer", "main.7", env=env), "unknown layer")
 
 
+@pytest.mark.slow
 def test_edit_apply_compare_commands(face_model, tmp_path):
     out, delta = tmp_path / "edited.pt", tmp_path / "edit.safetensors"
-    proc = run_cli("edit", EXAMPLE, "--out", str(out), "--delta", str(delta))
+    proc = invoke("edit", EXAMPLE, "--out", str(out), "--delta", str(delta))
     assert proc.returncode == 0, proc.stderr
     assert "loss" in proc.stdout and out.is_file() and delta.is_file()
     again = tmp_path / "again.pt"
-    proc = run_cli("apply", "dcgan-digiface64", str(delta), "--out", str(again))
+    proc = invoke("apply", "dcgan-digiface64", str(delta), "--out", str(again))
     assert proc.returncode == 0, proc.stderr
     assert again.read_bytes() == out.read_bytes()          # same weights, same bytes
     # The exported checkpoint is an ordinary model for every command.
     grid = tmp_path / "g.png"
-    assert run_cli("sample", str(out), "--seeds", "0-3", "--out", str(grid)).returncode == 0
+    assert invoke("sample", str(out), "--seeds", "0-3", "--out", str(grid)).returncode == 0
     cmp_png = tmp_path / "cmp.png"
-    proc = run_cli("compare", "dcgan-digiface64", EXAMPLE, "--seeds", "100-104", "--out",
-                   str(cmp_png), "--scale", "1")
+    proc = invoke("compare", "dcgan-digiface64", EXAMPLE, "--seeds", "100-104", "--out",
+                  str(cmp_png), "--scale", "1")
     assert proc.returncode == 0, proc.stderr
     pic = np.asarray(Image.open(cmp_png).convert("RGB")).astype(int)
     assert pic.shape[1] == 5 * 64 + 6 * 2
@@ -130,23 +143,25 @@ def test_edit_apply_compare_commands(face_model, tmp_path):
     assert np.abs(top - bottom).mean() > 1                  # the edited row differs
 
 
+@pytest.mark.slow
 def test_edit_command_bad_inputs(tmp_path):
     spec = json.loads(open(EXAMPLE).read())
     spec["layer"] = "main.8"
     spec["context"][0]["sample"] = -1
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(spec))
-    proc = run_cli("edit", str(bad), "--out", str(tmp_path / "x.pt"))
+    proc = invoke("edit", str(bad), "--out", str(tmp_path / "x.pt"))
     _user_error(proc, "unknown layer 'main.8'", "context[0]: sample -1 is out of range")
     assert not (tmp_path / "x.pt").exists()
     spec["version"] = 7
     bad.write_text(json.dumps(spec))
-    _user_error(run_cli("edit", str(bad), "--out", str(tmp_path / "x.pt")), "unknown spec version")
+    _user_error(invoke("edit", str(bad), "--out", str(tmp_path / "x.pt")), "unknown spec version")
     (tmp_path / "nan.safetensors").write_bytes(b"\x00" * 20)
-    _user_error(run_cli("apply", "dcgan-digiface64", str(tmp_path / "nan.safetensors"), "--out",
-                        str(tmp_path / "y.pt")), "not a readable delta file")
+    _user_error(invoke("apply", "dcgan-digiface64", str(tmp_path / "nan.safetensors"), "--out",
+                       str(tmp_path / "y.pt")), "not a readable delta file")
 
 
+@pytest.mark.slow
 def test_import_edit_command(tmp_path, face_model):
     import base64
     import io
@@ -158,7 +173,7 @@ def test_import_edit_command(tmp_path, face_model):
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"key": [[9, url], [13, url]]}))
     out = tmp_path / "spec.json"
-    proc = run_cli("import-edit", str(old), "--layer", "main.6", "--out", str(out))
+    proc = invoke("import-edit", str(old), "--layer", "main.6", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     spec = json.loads(out.read_text())
     assert spec["kind"] == "erase" and spec["layer"] == "main.6" and len(spec["context"]) == 2

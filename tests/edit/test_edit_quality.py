@@ -19,6 +19,9 @@ from rewrite.metrics.firing import key_response
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
+# The real model (through a module fixture, or the `goal` command's zoo name).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def session(face_model):

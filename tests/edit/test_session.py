@@ -18,6 +18,9 @@ from rewrite.sampling.generate import generate
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 HELD_OUT = list(range(1000, 1032))
 
+# The real model.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def model():

@@ -13,11 +13,14 @@ from rewrite.metrics.evaluate import compare_methods, evaluate, method_variants
 from rewrite.models import load_model
 from rewrite.metrics.report import write_outputs
 
-from ..conftest import run_cli
+from ..conftest import invoke
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEFAULT_LABEL = "least-collateral r4"
 SEEDS = list(range(1000, 1256))
+
+# The real model, and a comparison of every method that takes tens of seconds.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -122,12 +125,12 @@ def test_match_finds_samples_where_the_rule_fires(model):
 
 def test_eval_commands(tmp_path, model):
     spec = str(EXAMPLES / "add-sunglasses.json")
-    proc = run_cli("eval", spec, "--seeds", "1000-1015", "--out", str(tmp_path / "e"))
+    proc = invoke("eval", spec, "--seeds", "1000-1015", "--out", str(tmp_path / "e"))
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "e" / "report.html").is_file() and "efficacy" in proc.stdout
-    proc = run_cli("suggest-layer", spec, "--stats-samples", "300")
+    proc = invoke("suggest-layer", spec, "--stats-samples", "300")
     assert proc.returncode == 0 and "suggested: main.6" in proc.stdout, proc.stderr
-    proc = run_cli("match", spec, "--seeds", "0-49", "--top", "4", "--out", str(tmp_path / "m.png"))
+    proc = invoke("match", spec, "--seeds", "0-49", "--top", "4", "--out", str(tmp_path / "m.png"))
     assert proc.returncode == 0 and (tmp_path / "m.png").is_file(), proc.stderr
-    proc = run_cli("eval", spec, "--seeds", "9-3")
+    proc = invoke("eval", spec, "--seeds", "9-3")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

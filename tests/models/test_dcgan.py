@@ -31,9 +31,10 @@ def test_real_model_architecture(face_model):
     assert L.key_source == "main.5" and L.weight_in_axis == 0
 
 
-@pytest.mark.parametrize("model_name", ["tiny", "face"])
-def test_split_then_resume_equals_forward_at_every_layer(model_name, tiny_dcgan, face_model):
-    G = tiny_dcgan if model_name == "tiny" else face_model
+@pytest.mark.parametrize("model_name", ["tiny", pytest.param("face", marks=pytest.mark.slow)])
+def test_split_then_resume_equals_forward_at_every_layer(model_name, tiny_dcgan, request):
+    # The real model only for "face" (the fast lane runs "tiny" without it).
+    G = tiny_dcgan if model_name == "tiny" else request.getfixturevalue("face_model")
     z = G.latents(range(4))
     with torch.no_grad():
         plain = G(z)

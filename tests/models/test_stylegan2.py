@@ -11,7 +11,7 @@ from rewrite.utils.errors import CheckpointError
 from rewrite.models import load_model
 from rewrite.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 
-from ..conftest import run_cli
+from ..conftest import invoke
 
 
 @pytest.fixture(scope="module")
@@ -139,16 +139,16 @@ def test_nvidia_pickle_is_refused(tmp_path):
 
 def test_cli_detects_and_forces_the_family(paths, tmp_path):
     out = tmp_path / "s.png"
-    proc = run_cli("sample", str(paths[0]), "--seeds", "0-3", "--out", str(out))
+    proc = invoke("sample", str(paths[0]), "--seeds", "0-3", "--out", str(out))
     assert proc.returncode == 0 and out.is_file(), proc.stderr
-    proc = run_cli("sample", "--weights", str(paths[0]), "--arch", "stylegan2", "--seeds", "0",
-                   "--out", str(out))
+    proc = invoke("sample", "--weights", str(paths[0]), "--arch", "stylegan2", "--seeds", "0",
+                  "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    proc = run_cli("layers", str(paths[0]))
+    proc = invoke("layers", str(paths[0]))
     assert "convs.7" in proc.stdout and "ModulatedConv2d-up" in proc.stdout
-    proc = run_cli("layers", str(paths[0]), "--arch", "dcgan")
+    proc = invoke("layers", str(paths[0]), "--arch", "dcgan")
     assert proc.returncode == 2 and "no DCGAN weights" in proc.stderr
-    proc = run_cli("layers", str(paths[0]), "--arch", "biggan")
+    proc = invoke("layers", str(paths[0]), "--arch", "biggan")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "--arch" in proc.stderr
 
 

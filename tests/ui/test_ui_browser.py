@@ -16,6 +16,9 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 SCALE = 384 / 64            # editor canvas pixels per image pixel
 
+# The real model, a server process and a browser.
+pytestmark = pytest.mark.slow
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -42,6 +42,7 @@ def test_a_png_bomb_mask_is_refused_before_decoding(side, message):
     assert "declares" in mask_problems({"png": bomb}, 64)[0]
 
 
+@pytest.mark.slow          # the spec is checked against the real model
 def test_a_png_bomb_in_a_spec_is_a_clear_cli_error(tmp_path):
     spec = json.loads((ROOT / "examples" / "add-sunglasses.json").read_text())
     spec["copy"]["mask"] = {"png": _png_url(20000, 20000)}

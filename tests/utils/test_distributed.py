@@ -20,12 +20,15 @@ import torch
 
 from rewrite.edit.layer_stats import LayerStats, accumulate_layer_stats, stats_cache_path
 
-from ..conftest import ROOT, run_cli
+from ..conftest import ROOT, invoke
 
 EXAMPLE = str(ROOT / "examples" / "add-sunglasses.json")
 
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+# torchrun starts two processes, and every test here loads the real model.
+pytestmark = pytest.mark.slow
 
 
 @contextlib.contextmanager
@@ -71,8 +74,8 @@ def test_statistics_equal_the_single_process_ones(face_model, cache, monkeypatch
 def test_bulk_sampling_is_byte_identical(tmp_path, form, face_model):
     name = "s.npz" if form == "--npz" else "s"
     single, double = tmp_path / "one" / name, tmp_path / "two" / name
-    proc = run_cli("sample", "--seeds", "0-22", "--batch-size", "4", form, str(single),
-                   env=ONE_THREAD)
+    proc = invoke("sample", "--seeds", "0-22", "--batch-size", "4", form, str(single),
+                  env=ONE_THREAD)
     assert proc.returncode == 0, proc.stderr
     proc = torchrun("sample", "--seeds", "0-22", "--batch-size", "4", form, str(double))
     assert proc.returncode == 0, proc.stderr
@@ -90,8 +93,8 @@ def test_bulk_sampling_is_byte_identical(tmp_path, form, face_model):
 
 def test_bulk_sampling_resumes(tmp_path, face_model):
     out = tmp_path / "s"
-    assert run_cli("sample", "--seeds", "0-7", "--batch-size", "4", "--out-dir",
-                   str(out)).returncode == 0
+    assert invoke("sample", "--seeds", "0-7", "--batch-size", "4", "--out-dir",
+                  str(out)).returncode == 0
     first = (out / "000003.png").stat().st_mtime_ns
     proc = torchrun("sample", "--seeds", "0-15", "--batch-size", "4", "--out-dir", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -111,8 +114,8 @@ def test_a_failing_rank_fails_the_run(tmp_path):
 
 def test_eval_equals_the_single_process_run(tmp_path, face_model, cache):
     one, two = tmp_path / "one", tmp_path / "two"
-    proc = run_cli("eval", EXAMPLE, "--seeds", "1000-1023", "--batch-size", "8", "--out",
-                   str(one), env={**cache, **ONE_THREAD})
+    proc = invoke("eval", EXAMPLE, "--seeds", "1000-1023", "--batch-size", "8", "--out",
+                  str(one), env={**cache, **ONE_THREAD})
     assert proc.returncode == 0, proc.stderr
     proc = torchrun("eval", EXAMPLE, "--seeds", "1000-1023", "--batch-size", "8", "--out",
                     str(two), "--no-cache", env=cache)

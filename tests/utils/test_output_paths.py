@@ -46,7 +46,8 @@ def work(tmp_path):
     (["apply", "dcgan-digiface64", "s.json", "--out", "s.json"], "is also the input DELTA"),
     (["edit", "s.json", "--out", "afile/x.pt"], "afile is a file, not a folder"),
     (["compare", "dcgan-digiface64", "s.json", "--out", "afile/c.png"], "not a folder"),
-    (["eval", "s.json", "--out", "afile/e"], "not a folder"),
+    pytest.param(["eval", "s.json", "--out", "afile/e"], "not a folder",
+                 marks=pytest.mark.slow),                   # loads the real model first
 ])
 def test_outputs_that_would_lose_data_are_refused_before_work(work, args, message):
     before = {p.name: p.read_bytes() for p in work.iterdir() if p.is_file()}
