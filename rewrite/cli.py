@@ -73,7 +73,10 @@ class _Group(click.Group):
     def invoke(self, ctx):
         # SIGTERM ends the command like Ctrl-C does, so half-written temporary files are
         # removed on the way out (atomic_path cleans up on any exit).
-        if threading.current_thread() is threading.main_thread():
+        # Not under torchrun: a rank blocked in a collective cannot act on the signal, and
+        # torchrun would wait out its grace period before killing it.
+        if (threading.current_thread() is threading.main_thread()
+                and int(os.environ.get("WORLD_SIZE", "1")) == 1):
             signal.signal(signal.SIGTERM, _terminated)
         try:
             return super().invoke(ctx)
