@@ -139,7 +139,9 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
         inputs = _erase(G, spec, info, stats, D)
     inputs.D = D
     inputs.context_keys, inputs.moment = keys, moment
-    inputs.goal_image = G.resume(inputs.split.with_values(inputs.goal))
+    # An erase's target already is its goal rendered; a paste's target is the pixel paste.
+    inputs.goal_image = (inputs.target_image if spec.kind == "erase"
+                         else G.resume(inputs.split.with_values(inputs.goal)))
     return inputs
 
 

@@ -18,7 +18,8 @@ from ..edit.session import Rewriter
 from ..edit.spec import EditSpec
 from ..models.base import Generator
 from ..sampling.generate import generate
-from ..utils.images import make_grid, to_uint8
+from ..utils.images import make_grid, to_uint8, to_unit
+from .transfer import goal_reproduction
 
 
 def before_after(G: Generator, edit: EditSpec, seeds: Sequence[int], batch_size: int = 32,
@@ -118,14 +119,10 @@ def goal_fidelity(G: Generator, inputs) -> float:
     means no edit of this layer can show the object: the layer is too coarse, or the
     box is misaligned to its cells. nan for erase edits (their goal is defined at the layer).
     """
-    from .transfer import goal_reproduction
     if inputs.units is not None:
         return float("nan")
-
-    def to01(x: torch.Tensor) -> np.ndarray:
-        return ((x[0].detach().double().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy()
     with torch.no_grad():
         unedited = G(G.latents(inputs.goal_samples[:1]))
     box = inputs.image_mask[0, 0].cpu().numpy() > 0
-    return goal_reproduction(to01(unedited), to01(inputs.goal_image), to01(inputs.target_image),
-                             box)
+    return goal_reproduction(to_unit(unedited)[0], to_unit(inputs.goal_image[:1])[0],
+                             to_unit(inputs.target_image[:1])[0], box)

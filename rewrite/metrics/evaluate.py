@@ -52,6 +52,7 @@ from ..memory.solvers import DEFAULT_SOLVER
 from ..models.base import Generator
 from ..sampling.cache import cached_generate
 from ..utils.distributed import DistContext
+from ..utils.images import to_unit
 from .firing import firing_mask, key_response, quantile_threshold
 from .pixels import colour_shift, efficacy, mean_change, psnr
 from .transfer import (
@@ -116,11 +117,6 @@ class _Shared:
     boxes: list | None = None        # per held-out sample: the object's box where it fires
 
 
-def _to01(images: torch.Tensor) -> np.ndarray:
-    """[N, 3, R, R] in [-1, 1] -> float64 [N, R, R, 3] on a 0-1 scale."""
-    return ((images.detach().cpu().double().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
-
-
 def _object_boxes(G: Generator, spec: EditSpec, inputs: EditInputs, response: np.ndarray,
                   fire: np.ndarray, size_hw: tuple[int, int]) -> list:
     """Where the object should appear on each held-out sample: the box of the pasted
@@ -170,8 +166,8 @@ def _shared(session: Rewriter, spec: EditSpec, seeds: list[int], quantile: float
     fire = firing_mask(torch.from_numpy(response), threshold, G.resolution).numpy()
     colour = obj = alpha = boxes = None
     with torch.no_grad():
-        goal_before = _to01(G(G.latents(inputs.goal_samples)))
-    goal_image = _to01(inputs.target_image)
+        goal_before = to_unit(G(G.latents(inputs.goal_samples)))
+    goal_image = to_unit(inputs.target_image)
     goal_box = inputs.image_mask[:, 0].numpy() > 0
     if spec.kind == "copy-paste":
         a = cached_generate(G, [spec.copy.sample], cache=cache)[0].astype(np.float64) / 255
@@ -213,7 +209,7 @@ def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, see
     try:
         after = cached_generate(G, seeds, batch_size, progress, cache, dist)
         with torch.no_grad():
-            goal_after = _to01(G(G.latents(shared.inputs.goal_samples)))
+            goal_after = to_unit(G(G.latents(shared.inputs.goal_samples)))
         act_after = (_unit_activation(G, spec.layer, units, seeds, shared.fire, batch_size)
                      if units else None)
     finally:

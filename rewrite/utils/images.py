@@ -28,6 +28,14 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def to_unit(images: torch.Tensor) -> np.ndarray:
+    """Generator output [N, C, H, W] in [-1, 1] -> float64 array [N, H, W, C] on a 0-1 scale
+    (for measuring; :func:`to_uint8` is for pictures)."""
+    if images.ndim != 4:
+        raise ValueError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
+    return ((images.detach().cpu().double().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+
+
 def make_grid(images: np.ndarray, cols: int | None = None, labels: Sequence[str] | None = None,
               scale: int = 1, pad: int = 2, background: int = 255) -> Image.Image:
     """Tile uint8 images [N, H, W, C] into one RGB picture.
