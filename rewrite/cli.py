@@ -56,7 +56,7 @@ from .models import DEFAULT_MODEL, FAMILIES, ZOO, cached_path, load_model
 from .sampling.bulk import bulk_sample
 from .sampling.generate import generate
 from .sampling.seeds import parse_seeds
-from .utils.cache import cache_dir, model_key
+from .utils.cache import cache_dir, layer_key
 from .utils.distributed import context
 from .utils.errors import RewriteError
 from .utils.fileio import check_outputs
@@ -323,7 +323,7 @@ def stats(model, weights, arch, device, layer, n, seed, batch_size, no_cache):
     d = context()
     G = load_model(model, weights=weights, arch=arch, device=d.device(_device(device)))
     G.layer(layer)
-    path = stats_cache_path(model_key(G), layer, n, seed)
+    path = stats_cache_path(layer_key(G, layer), layer, n, seed)
     t0 = time.perf_counter()
     result = layer_stats(G, layer, n=n, seed=seed, batch_size=batch_size, progress=True,
                          cache=not no_cache, dist=d)

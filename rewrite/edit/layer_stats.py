@@ -3,9 +3,15 @@
 The samples are indices ``0..n-1`` of the latent stream with seed ``seed``
 (default 0, a stream apart from the gallery's, so statistics do not depend on
 the samples a user edits). Results are cached under
-``<cache>/stats/<model fingerprint><sampling tag>/<layer>-n<n>-seed<seed>.safetensors``
-(the tag names settings such as StyleGAN2's truncation): a second run is
-instant and a changed model never reuses stale statistics.
+``<cache>/stats/<key fingerprint><sampling tag>/<layer>-n<n>-seed<seed>.safetensors``:
+the key fingerprint covers only the weights the layer's keys depend on (those
+before it, :meth:`Generator.key_fingerprint`) and the tag names settings such as
+StyleGAN2's truncation. A second run is instant; an edit of the same or a later
+layer reuses the entry, an edit of an earlier layer does not.
+
+The value moments (each unit's mean and RMS, used only to rank units for erase
+goals) are those of the model the entry was computed on: after an edit of the
+same layer they describe its output before that edit.
 
 Usage::
 
@@ -28,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..memory.stats import SecondMoment, UnitMoments
 from ..models.base import Generator
-from ..utils.cache import cache_dir, cache_usable, model_key
+from ..utils.cache import cache_dir, cache_usable, layer_key
 from ..utils.distributed import DistContext
 from ..utils.errors import OutputPathError
 from ..utils.fileio import atomic_path
@@ -47,7 +53,7 @@ class LayerStats:
         layer: layer name.
         n_samples: number of samples.
         seed: latent stream of the samples.
-        fingerprint: the model's weight fingerprint when computed.
+        fingerprint: the key fingerprint (:func:`rewrite.utils.cache.layer_key`) when computed.
         keys: second moment of the key vectors (every position of every sample).
         values: per-unit mean and mean square of the values.
         source: how these were obtained this time (``computed``, ``read from cache``, or
@@ -171,7 +177,7 @@ def accumulate_layer_stats(G: Generator, layer: str, indices, seed: int = DEFAUL
             for name in names:
                 setattr(acc, name, dist.all_reduce_sum(getattr(acc, name)))
             acc.count = int(dist.all_reduce_sum(torch.tensor(acc.count, dtype=torch.float64)))
-    return LayerStats(layer, len(indices), seed, fingerprint or G.fingerprint(), keys, values)
+    return LayerStats(layer, len(indices), seed, fingerprint or layer_key(G, layer), keys, values)
 
 
 def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
@@ -195,7 +201,7 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
     G.layer(layer)
     if n < 1:
         raise ValueError(f"need at least one sample for statistics, got n={n}")
-    fp = model_key(G)
+    fp = layer_key(G, layer)
     path = stats_cache_path(fp, layer, n, seed)
     refused = ""
     if cache and path.is_file():

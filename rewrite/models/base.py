@@ -201,10 +201,62 @@ class Generator(nn.Module):
     def fingerprint(self) -> str:
         """SHA-256 (hex, first 16 digits) of every parameter and buffer, in order.
 
-        Changes whenever any weight changes; used to key cached statistics.
+        Changes whenever any weight changes (keys delta files to their base model). The
+        hash is computed once per version of the weights: in-place changes bump a
+        tensor's version counter, which is checked before hashing again.
         """
+        return self._hash_tensors(None)
+
+    def upstream(self, layer: str) -> tuple[str, ...]:
+        """State-dict names of the tensors that ``layer``'s keys depend on, in state-dict
+        order: the parameters autograd reaches from the keys of one sample, the buffers
+        of the modules owning those parameters (e.g. BatchNorm running statistics), and
+        every buffer of modules without parameters (a safe superset). Found once per
+        layer; for DCGAN ``main.6`` these are the tensors of ``main.0`` .. ``main.4``."""
+        memo = self.__dict__.setdefault("_upstream_memo", {})
+        if layer in memo:
+            return memo[layer]
+        self.layer(layer)
+        params = list(self.named_parameters())
+        was = [t.requires_grad for _, t in params]
+        try:
+            for _, t in params:
+                t.requires_grad_(True)
+            with torch.enable_grad():
+                keys = self.split(self.latents([0]), layer).keys
+                grads = (torch.autograd.grad(keys.sum(), [t for _, t in params],
+                                             allow_unused=True) if keys.requires_grad
+                         else [None] * len(params))
+        finally:
+            for (_, t), w in zip(params, was):
+                t.requires_grad_(w)
+        used = {n for (n, _), g in zip(params, grads) if g is not None}
+        owners = {n.rpartition(".")[0] for n, _ in params}
+        used_owners = {n.rpartition(".")[0] for n in used}
+        buffers = {n for n, _ in self.named_buffers()
+                   if n.rpartition(".")[0] in used_owners or n.rpartition(".")[0] not in owners}
+        memo[layer] = tuple(n for n in self.state_dict() if n in used or n in buffers)
+        return memo[layer]
+
+    def key_fingerprint(self, layer: str) -> str:
+        """Fingerprint of what ``layer``'s keys depend on: the weights before it (see
+        :meth:`upstream`), not the layer's own or later ones. An edit of ``layer`` or of
+        a later layer keeps it; an edit of an earlier layer changes it."""
+        return self._hash_tensors(self.upstream(layer))
+
+    def _hash_tensors(self, names: tuple[str, ...] | None) -> str:
+        state = self.state_dict()
+        chosen = list(state.items()) if names is None else [(n, state[n]) for n in names]
+        version = tuple((n, t.data_ptr(), t._version, tuple(t.shape), t.dtype)
+                        for n, t in chosen)
+        memo = self.__dict__.setdefault("_hash_memo", {})
+        hit = memo.get(names)
+        if hit is not None and hit[0] == version:
+            return hit[1]
         h = hashlib.sha256(self.family.encode())
-        for name, t in self.state_dict().items():
+        for name, t in chosen:
             h.update(name.encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        return h.hexdigest()[:16]
+        digest = h.hexdigest()[:16]
+        memo[names] = (version, digest)
+        return digest

@@ -4,6 +4,7 @@ Usage::
 
     root = cache_dir()                         # $REWRITE_CACHE or ~/.cache/rewrite
     key = model_key(G)                         # weights fingerprint + sampling settings
+    key = layer_key(G, "main.6")               # what main.6's keys depend on + sampling
     path = root / "samples" / key / "0-15.npy"
 """
 
@@ -50,3 +51,10 @@ def model_key(G: "Generator") -> str:
     settings (truncation, noise), so an edited or differently sampled model never
     reads another's cached statistics or samples."""
     return G.fingerprint() + G.sampling_tag()
+
+
+def layer_key(G: "Generator", layer: str) -> str:
+    """The cache key of ``layer``'s statistics: the fingerprint of the weights its keys
+    depend on (:meth:`Generator.key_fingerprint`) plus the sampling settings. An edit of
+    ``layer`` itself or of a later layer keeps the key."""
+    return G.key_fingerprint(layer) + G.sampling_tag()

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from rewrite.edit.layer_stats import layer_stats, stats_cache_path
 from rewrite.sampling.cache import cached_generate
-from rewrite.utils.cache import model_key
+from rewrite.utils.cache import layer_key, model_key
 
 from ..conftest import make_tiny_dcgan
 
@@ -27,8 +27,8 @@ def test_statistics_of_another_layer_are_refused(cache, capsys):
     assert layer_stats(G, a, n=20, progress=False).source == "read from cache"
     other = layer_stats(G, b, n=20, progress=False)
     # Copy the other layer's file over this layer's entry.
-    stats_cache_path(model_key(G), a, 20, 0).write_bytes(
-        stats_cache_path(model_key(G), b, 20, 0).read_bytes())
+    stats_cache_path(layer_key(G, a), a, 20, 0).write_bytes(
+        stats_cache_path(layer_key(G, b), b, 20, 0).read_bytes())
     again = layer_stats(G, a, n=20, progress=False)
     assert again.source.startswith("recomputed") and f"it holds {b}" in again.source
     assert "were refused" in capsys.readouterr().err
@@ -40,7 +40,7 @@ def test_damaged_bytes_are_caught_by_the_checksum(cache):
     G = make_tiny_dcgan()
     layer = G.layers()[1].name
     layer_stats(G, layer, n=20, progress=False)
-    path = stats_cache_path(model_key(G), layer, 20, 0)
+    path = stats_cache_path(layer_key(G, layer), layer, 20, 0)
     raw = bytearray(path.read_bytes())
     raw[-3] ^= 0xFF                            # flip bits inside the last tensor
     path.write_bytes(bytes(raw))

@@ -5,6 +5,7 @@ import torch
 
 import rewrite.edit.layer_stats as statistics
 from rewrite.edit.layer_stats import LayerStats, layer_stats, stats_cache_path
+from rewrite.utils.cache import layer_key
 
 from ..conftest import make_tiny_dcgan
 
@@ -30,7 +31,7 @@ def test_stats_match_a_direct_computation(cache):
 def test_second_run_reads_the_cache(cache, monkeypatch):
     G = make_tiny_dcgan()
     first = layer_stats(G, "main.6", n=8, progress=False)
-    path = stats_cache_path(G.fingerprint(), "main.6", 8, 0)
+    path = stats_cache_path(layer_key(G, "main.6"), "main.6", 8, 0)
     assert path.is_file()
 
     def boom(*a, **k):
@@ -57,7 +58,7 @@ def test_changed_model_never_reuses_stale_stats(cache):
 def test_damaged_cache_entry_is_recomputed(cache):
     G = make_tiny_dcgan()
     first = layer_stats(G, "main.3", n=5, progress=False)
-    path = stats_cache_path(G.fingerprint(), "main.3", 5, 0)
+    path = stats_cache_path(layer_key(G, "main.3"), "main.3", 5, 0)
     path.write_bytes(b"garbage")
     again = layer_stats(G, "main.3", n=5, progress=False)
     assert torch.equal(again.keys.moment(), first.keys.moment())
@@ -74,3 +75,46 @@ def test_merging_shards_equals_one_pass(cache):
     # Batches differ between the two runs, and each batch's sums are float32.
     assert torch.allclose(a.keys.moment(), whole.keys.moment(), rtol=1e-6, atol=1e-9)
     assert torch.allclose(a.values.rms(), whole.values.rms(), rtol=1e-6)
+
+
+def test_statistics_survive_edits_of_the_same_and_later_layers(cache, monkeypatch):
+    """The keys of a layer depend only on the weights before it: an edit of the layer
+    itself or of a later one reuses the cached entry, an edit of an earlier one does not."""
+    G = make_tiny_dcgan()
+    first = layer_stats(G, "main.6", n=8, progress=False)
+    calls = []
+    real = statistics.accumulate_layer_stats
+    monkeypatch.setattr(statistics, "accumulate_layer_stats",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    with torch.no_grad():
+        G.main[6].weight.add_(0.01)                      # the layer itself
+        G.main[9].weight.mul_(0.5)                       # a later layer
+    again = layer_stats(G, "main.6", n=8, progress=False)
+    assert calls == [] and again.source == "read from cache"
+    assert torch.equal(again.keys.moment(), first.keys.moment())
+    with torch.no_grad():
+        G.main[3].weight.add_(0.01)                      # an earlier layer: keys change
+    changed = layer_stats(G, "main.6", n=8, progress=False)
+    assert calls == [1] and changed.source == "computed"
+    assert not torch.allclose(changed.keys.moment(), first.keys.moment())
+
+
+def test_upstream_is_what_the_keys_depend_on(face_model):
+    """Found by autograd: everything before the layer, never the layer's own weight."""
+    up = face_model.upstream("main.6")
+    assert "main.3.weight" in up and "main.4.running_var" in up
+    assert not any(n.startswith(("main.6.", "main.7.", "main.9.")) for n in up)
+    assert face_model.upstream("main.0") == ()
+
+
+def test_fingerprint_is_rehashed_after_an_in_place_change():
+    G = make_tiny_dcgan()
+    before, key = G.fingerprint(), G.key_fingerprint("main.6")
+    assert G.fingerprint() == before                     # memoised, same answer
+    saved = G.main[6].weight.detach().clone()
+    with torch.no_grad():
+        G.main[6].weight[0, 0, 0, 0] += 1.0
+    assert G.fingerprint() != before and G.key_fingerprint("main.6") == key
+    with torch.no_grad():
+        G.main[6].weight.copy_(saved)
+    assert G.fingerprint() == before

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from rewrite.edit.layer_stats import LayerStats, accumulate_layer_stats, stats_cache_path
+from rewrite.utils.cache import layer_key
 
 from ..conftest import ROOT, invoke
 
@@ -61,7 +62,7 @@ def test_statistics_equal_the_single_process_ones(face_model, cache, monkeypatch
     assert proc.returncode == 0, proc.stderr
     assert "on 2 process(es)" in proc.stdout and proc.stdout.count('"layer"') == 1
     monkeypatch.setenv("REWRITE_CACHE", cache["REWRITE_CACHE"])
-    two = LayerStats.load(stats_cache_path(face_model.fingerprint(), "main.6", 450, 0))
+    two = LayerStats.load(stats_cache_path(layer_key(face_model, "main.6"), "main.6", 450, 0))
     with one_thread():
         one = accumulate_layer_stats(face_model, "main.6", range(450), batch_size=50,
                                      progress=False)
