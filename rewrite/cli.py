@@ -35,13 +35,14 @@ from .edit.layer_stats import (
     stats_cache_path,
 )
 from .edit.legacy import import_legacy
-from .edit.spec import MAX_STATS_SAMPLES
+from .edit.spec import MAX_STATS_SAMPLES, MAX_STRENGTH
 from .metrics.advisor import advice_summary, match, suggest_layers
 from .metrics.before_after import (
     before_after,
     before_after_grid,
     goal_fidelity,
     goal_notes,
+    collateral_warning,
     goal_panel,
 )
 from .metrics.evaluate import (
@@ -53,6 +54,7 @@ from .metrics.evaluate import (
 from .metrics.firing import heat
 from .metrics.report import markdown, rows, write_outputs
 from .models import DEFAULT_MODEL, FAMILIES, ZOO, cached_path, load_model
+from .models.latents import MAX_SAMPLES
 from .sampling.bulk import bulk_sample
 from .sampling.generate import generate
 from .sampling.seeds import parse_seeds
@@ -336,36 +338,63 @@ def stats(model, weights, arch, device, layer, n, seed, batch_size, no_cache):
 
 
 @main.command()
-@click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
+@click.argument("spec_paths", metavar="SPEC.json...", nargs=-1, required=True,
+                type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
               help="Edited checkpoint to write (the family's own format).")
 @click.option("--delta", "delta_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the edit as a small delta file (.safetensors).")
+              help="Also write the edit(s) as a small delta file (.safetensors).")
 @click.option("--solver", type=click.Choice(list(METHODS)), default=None,
               help="Override the spec's solver: "
                    + "; ".join(f"{n}: {m.summary}" for n, m in METHODS.items()) + ".")
+@click.option("--strength", type=click.FloatRange(0, MAX_STRENGTH), default=None,
+              help="Override the spec's strength s: the layer gets W0 + s·ΔW "
+                   "(0: unedited, 1: the solved edit).")
+@click.option("--sequential", is_flag=True,
+              help="Apply several specs one after another instead of solving those on the "
+                   "same layer together.")
 @spec_model_options
-def edit(spec_path, out, delta_path, solver, model, weights, arch, device):
-    """Apply the edit in SPEC.json and export the edited model.
+def edit(spec_paths, out, delta_path, solver, strength, sequential, model, weights, arch,
+         device):
+    """Apply the edit(s) in SPEC.json... and export the edited model.
+
+    Several specs on the same layer are solved together in closed form, so that each
+    keeps its effect (applied one after another, a later edit can spoil an earlier one);
+    specs on different layers are applied in turn.
 
     \b
     Examples:
       rewrite edit examples/add-sunglasses.json --out edited.pt --delta edit.safetensors
       rewrite edit my-edit.json --solver adam --out edited.pt
+      rewrite edit add-beard.json close-mouth.json --out both.pt
     """
+    inputs = {f"SPEC.json ({i + 1})": p for i, p in enumerate(spec_paths)}
     _check_outputs({"--out": out, "--delta": delta_path}, model=model, weights=weights,
-                   spec_path=spec_path)
-    spec, G = _load_for_spec(spec_path, model, weights, arch, device)
-    _check_outputs({"--out": out, "--delta": delta_path}, model=spec.model)
-    if solver:
-        spec.solver, spec.solver_params = solver, {}
+                   inputs=inputs)
+    specs = [EditSpec.load(p) for p in spec_paths]
+    G = load_model(model or specs[0].model, weights=weights, arch=arch, device=_device(device))
+    _check_outputs({"--out": out, "--delta": delta_path}, model=specs[0].model)
+    for spec in specs:
+        if solver:
+            spec.solver, spec.solver_params = solver, {}
+        if strength is not None:
+            spec.strength = strength
         spec.validate_for(G)
     session = Rewriter(G, progress=True)
-    click.echo(f"editing {spec.layer} of {spec.model} with {spec.solver} "
-               f"(rank {spec.rank}, {spec.direction} direction) ...", err=True)
-    d = session.apply(spec)
-    click.echo(f"{spec.kind} edit on {d.layer}: {d.loss_kind} loss {d.loss_before:.4f} -> "
-               f"{d.loss:.4f} in {d.seconds:.2f} s")
+    for spec in specs:
+        click.echo(f"editing {spec.layer} of {spec.model} with {spec.solver} "
+                   f"(rank {spec.rank}, {spec.direction} direction) ...", err=True)
+    if len(specs) == 1 or sequential:
+        deltas = [session.apply(spec) for spec in specs]
+    else:
+        deltas = session.apply_together(specs)
+    for d in deltas:
+        name = (d.spec or {}).get("name") or d.layer
+        click.echo(f"{name}: {d.method} on {d.layer}: {d.loss_kind} loss {d.loss_before:.4f} "
+                   f"-> {d.loss:.4f}, predicted collateral {d.collateral:.4f}, strength "
+                   f"{d.strength:g} ({d.seconds:.2f} s)")
+        for line in collateral_warning(d):
+            click.echo(line, err=True)
     session.export_checkpoint(out)
     click.echo(f"wrote {out}")
     if delta_path:
@@ -378,20 +407,68 @@ def edit(spec_path, out, delta_path, solver, model, weights, arch, device):
 @click.argument("delta_path", metavar="DELTA", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True,
               help="Edited checkpoint to write.")
+@click.option("--strength", "strengths", type=click.FloatRange(0, MAX_STRENGTH), multiple=True,
+              help="Strength s of the edits (W0 + s·ΔW, no new solve): once for all edits, "
+                   "or once per edit in the file's order. Default: as saved.")
+@click.option("--delta-out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the deltas with these strengths.")
 @weights_options
-def apply_cmd(model, delta_path, out, weights, arch, device):
+def apply_cmd(model, delta_path, out, strengths, delta_out, weights, arch, device):
     """Re-apply the edits of a delta file to MODEL and export the result.
 
     \b
-    Example:
+    Examples:
       rewrite apply dcgan-digiface64 edit.safetensors --out edited.pt
+      rewrite apply dcgan-digiface64 edit.safetensors --strength 0.5 --out gentler.pt
     """
-    _check_outputs({"--out": out}, model=model, weights=weights, inputs={"DELTA": delta_path})
+    _check_outputs({"--out": out, "--delta-out": delta_out}, model=model, weights=weights,
+                   inputs={"DELTA": delta_path})
     G = load_model(model, weights=weights, arch=arch, device=_device(device))
     session = Rewriter(G)
     deltas = session.apply_delta_file(delta_path)
+    if strengths:
+        if len(strengths) not in (1, len(deltas)):
+            raise click.BadParameter(f"give one strength, or one per edit ({len(deltas)} in "
+                                     f"{delta_path}); got {len(strengths)}",
+                                     param_hint="--strength")
+        for i in range(len(deltas)):
+            session.set_strength(i, strengths[0] if len(strengths) == 1 else strengths[i])
     session.export_checkpoint(out)
-    click.echo(f"applied {len(deltas)} edit(s) from {delta_path}; wrote {out}")
+    shown = ", ".join(f"{d.strength:g}" for d in session.deltas)
+    click.echo(f"applied {len(deltas)} edit(s) from {delta_path} at strength {shown}; wrote {out}")
+    if delta_out:
+        session.export_deltas(delta_out)
+        click.echo(f"wrote {delta_out}")
+
+
+@main.command("not-here")
+@click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
+@click.argument("sample", type=click.IntRange(0, MAX_SAMPLES - 1))
+@click.argument("rect", nargs=4, type=float, metavar="X0 Y0 X1 Y1")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="The spec to write, with the region added (never the input itself).")
+@spec_model_options
+def not_here(spec_path, sample, rect, out, model, weights, arch, device):
+    """Mark a region where SPEC.json's rule must not act ("not here").
+
+    The keys under the rectangle X0 Y0 X1 Y1 (image pixels, X1 and Y1 exclusive) of
+    SAMPLE are kept out of the rule's directions, so the edit leaves them unchanged.
+    Find the places to mark with `rewrite match SPEC.json` (where the rule fires).
+
+    \b
+    Example:
+      rewrite not-here add-cap.json 112 0 24 64 64 --out add-cap-fixed.json
+    """
+    _check_outputs({"--out": out}, spec_path=spec_path)
+    spec, G = _load_for_spec(spec_path, model, weights, arch, device)
+    obj = spec.to_json()
+    obj["preserve"] = obj.get("preserve", []) + [
+        {"sample": sample, "mask": {"rect": [v if not float(v).is_integer() else int(v)
+                                             for v in rect]}}]
+    new = EditSpec.from_json(obj)
+    new.validate_for(G)
+    new.save(out)
+    click.echo(f"wrote {out}: {len(new.preserve)} \"not here\" region(s)")
 
 
 @main.command()

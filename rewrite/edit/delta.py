@@ -52,6 +52,8 @@ class Delta:
             (nan when unknown, e.g. for whole-model baselines).
         spec: the edit specification as JSON (None for a hand-made delta).
         units: erased units, for erase edits.
+        strength: the factor ``s`` on the change: the model gets ``W0 + s·ΔW`` (it scales
+            the weight change, not the image). Set it after solving; 0 gives W0 exactly.
     """
 
     layer: str
@@ -66,9 +68,17 @@ class Delta:
     collateral: float = float("nan")
     spec: dict | None = None
     units: list[int] | None = None
+    strength: float = 1.0
 
     def changes(self, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-        """Additive change of each touched parameter, ``{state-dict name: tensor}``."""
+        """Additive change ``s·ΔW`` of each touched parameter, ``{state-dict name: tensor}``."""
+        out = self.unscaled_changes(dtype)
+        if self.strength != 1.0:
+            out = {n: t * self.strength for n, t in out.items()}
+        return out
+
+    def unscaled_changes(self, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+        """The solved change ``ΔW`` of each touched parameter (strength 1)."""
         out = dict(self.dense)
         if self.low_rank is not None:
             lr = self.low_rank
@@ -85,6 +95,7 @@ class Delta:
         return {"layer": self.layer, "method": self.method, "loss_before": self.loss_before,
                 "loss": self.loss, "loss_kind": self.loss_kind, "seconds": self.seconds,
                 "steps": self.steps, "units": self.units, "collateral": self.collateral,
+                "strength": self.strength,
                 "rank": None if self.low_rank is None else int(self.low_rank.D.shape[0])}
 
 
@@ -107,6 +118,16 @@ def save_deltas(deltas: list[Delta], path: str | Path, base_fingerprint: str) ->
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return Path(path)
+
+
+def _strength(value, path, i: int) -> float:
+    from .spec import MAX_STRENGTH
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 <= value <= MAX_STRENGTH:
+        raise DeltaFileError(f"{path}: edit {i} has strength {value!r}; it must be a number "
+                             f"from 0 to {MAX_STRENGTH:g}")
+    return float(value)
 
 
 def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
@@ -151,7 +172,8 @@ def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
                                 loss_kind=fig.get("loss_kind", "layer-L1"),
                                 seconds=fig["seconds"], steps=fig.get("steps", 0),
                                 collateral=fig.get("collateral", float("nan")),
-                                spec=e.get("spec"), units=fig.get("units")))
+                                spec=e.get("spec"), units=fig.get("units"),
+                                strength=_strength(fig.get("strength", 1.0), path, i)))
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
         raise DeltaFileError(f"{path}: damaged edit list in the metadata ({e!r})") from None
     return deltas, meta.get("base_fingerprint", "")

@@ -8,6 +8,8 @@
 * context: masks on a few samples; key cells covered more than half give the
   context keys, and with the layer's second moment the directions D. Without
   context the keys under the pasted object are used;
+* preserve ("not here"): the keys under these masks are kept out of D, so the
+  update leaves their values alone;
 * erase: for each context region the goal replaces the region's values with
   what a face without the object has there (``inpaint``, the default): among
   a fixed pool of samples whose keys respond least to the rule inside the
@@ -60,6 +62,7 @@ class EditInputs:
         moment: the layer's key second moment [C_in, C_in] (for the collateral).
         goal_image: the goal values rendered through the rest of the network
             [N, 3, R, R] in [-1, 1].
+        preserve_keys: keys under the "not here" masks [M_p, C_in] (D is orthogonal to them).
     """
 
     info: LayerInfo
@@ -74,6 +77,7 @@ class EditInputs:
     units: list[int] | None = None
     moment: torch.Tensor | None = None
     goal_image: torch.Tensor | None = None
+    preserve_keys: torch.Tensor | None = None
 
     def problem(self, G: Generator) -> EditProblem:
         """The solver's view: the layer's functions with W0, keys, goal, mask, D, C."""
@@ -87,25 +91,39 @@ def _cells_to_pixels(res: int, size: int) -> int:
     return size // res
 
 
-def context_keys(G: Generator, spec: EditSpec, info: LayerInfo) -> torch.Tensor:
-    """Key vectors [M, C_in] under the context masks (cells covered more than half)."""
+def region_keys(G: Generator, layer: str, selections, what: str = "context") -> torch.Tensor:
+    """Key vectors [M, C_in] of ``layer`` under the masks of ``selections`` (key cells
+    covered more than half); ``what`` names them in errors."""
+    info = G.layer(layer)
     rows = []
-    for i, sel in enumerate(spec.context):
+    for i, sel in enumerate(selections):
         cov = coverage(render_mask(sel.mask, G.resolution), info.key_resolution)
         cells = cov > KEY_COVERAGE
         if not cells.any():
-            raise EditError(f"context[{i}] on sample {sel.sample} covers no key cell of "
-                            f"{spec.layer} by more than half; draw a larger region")
-        keys = G.split(G.latents([sel.sample]), spec.layer).keys[0]         # [C_in, h, w]
+            raise EditError(f"{what}[{i}] on sample {sel.sample} covers no key cell of "
+                            f"{layer} by more than half; draw a larger region")
+        keys = G.split(G.latents([sel.sample]), layer).keys[0]               # [C_in, h, w]
         rows.append(keys[:, cells].T)
     return torch.cat(rows) if rows else torch.zeros(0, info.in_channels)
 
 
+def context_keys(G: Generator, spec: EditSpec, info: LayerInfo) -> torch.Tensor:
+    """Key vectors [M, C_in] under the context masks (cells covered more than half)."""
+    return region_keys(G, spec.layer, spec.context, "context")
+
+
+def preserve_keys(G: Generator, spec: EditSpec) -> torch.Tensor:
+    """Key vectors [M_p, C_in] under the "not here" (``preserve``) masks."""
+    return region_keys(G, spec.layer, spec.preserve, "preserve")
+
+
 def rule_directions(G: Generator, spec: EditSpec, stats: LayerStats) -> torch.Tensor:
     """The rule's directions ``D`` [rank, C_in] (float64, orthonormal rows) from the keys
-    under ``spec``'s context masks and the layer's second moment."""
+    under ``spec``'s context masks and the layer's second moment, kept orthogonal to
+    the keys under its ``preserve`` masks."""
     keys = context_keys(G, spec, G.layer(spec.layer))
-    return context_directions(keys, stats.keys.moment(), spec.rank, spec.direction)
+    return context_directions(keys, stats.keys.moment(), spec.rank, spec.direction,
+                              preserve=preserve_keys(G, spec))
 
 
 def unit_scores(values: torch.Tensor, region: torch.Tensor, rms: torch.Tensor) -> torch.Tensor:
@@ -129,16 +147,17 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
     size, vres = G.resolution, info.value_resolution
     cell = _cells_to_pixels(vres, size)
     moment = stats.keys.moment()
+    kept = preserve_keys(G, spec)
     if spec.kind == "copy-paste":
         inputs = _copy_paste(G, spec, info, cell)
         keys = context_keys(G, spec, info) if spec.context else inputs.context_keys
-        D = context_directions(keys, moment, spec.rank, spec.direction)
+        D = context_directions(keys, moment, spec.rank, spec.direction, preserve=kept)
     else:
         keys = context_keys(G, spec, info)
-        D = context_directions(keys, moment, spec.rank, spec.direction)
+        D = context_directions(keys, moment, spec.rank, spec.direction, preserve=kept)
         inputs = _erase(G, spec, info, stats, D)
     inputs.D = D
-    inputs.context_keys, inputs.moment = keys, moment
+    inputs.context_keys, inputs.moment, inputs.preserve_keys = keys, moment, kept
     # An erase's target already is its goal rendered; a paste's target is the pixel paste.
     inputs.goal_image = (inputs.target_image if spec.kind == "erase"
                          else G.resume(inputs.split.with_values(inputs.goal)))

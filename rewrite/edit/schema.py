@@ -27,6 +27,7 @@ from .spec import (
     ERASE_GOALS,
     FORMAT,
     KINDS,
+    MAX_STRENGTH,
     SCHEMA_PATH,
     VERSION,
 )
@@ -101,6 +102,12 @@ def spec_schema() -> dict:
                 "oneOf": [{"required": ["mask"]}, {"required": ["offset"]}],
             },
             "context": {"type": "array", "items": {"$ref": "#/$defs/selection"}},
+            "preserve": {"type": "array", "items": {"$ref": "#/$defs/selection"},
+                         "description": "\"Not here\": regions whose keys the rule must leave "
+                                        "alone (kept out of the rule's directions)."},
+            "strength": {"type": "number", "minimum": 0, "maximum": MAX_STRENGTH, "default": 1.0,
+                         "description": "Factor s on the solved change: the layer uses "
+                                        "W0 + s·ΔW (0: the original weight, 1: the edit)."},
             "erase": {
                 "type": "object",
                 "additionalProperties": False,

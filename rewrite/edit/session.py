@@ -6,6 +6,8 @@ Usage::
     delta = session.apply(EditSpec.load("examples/add-glasses.json"))
     session.undo()                        # back to the weights before that edit
     session.apply(delta)                  # re-apply a computed delta without solving again
+    session.set_strength(0, 0.5)          # W0 + 0.5·ΔW, without solving again
+    session.remove(0)                     # drop an edit from the history, keep the others
     session.export_checkpoint("edited.pt")
     session.export_deltas("edits.safetensors")
 
@@ -16,6 +18,7 @@ they were. The same spec on the same model gives bit-identical weights.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -67,7 +70,38 @@ class Rewriter:
         method = METHODS[spec.solver]
         delta = method.run(self.model, inputs, method_params(spec.solver, spec.solver_params))
         delta.spec = spec.to_json()
+        delta.strength = spec.strength
         return delta
+
+    def compute_together(self, specs: list[EditSpec]) -> list[Delta]:
+        """Deltas for edits of one layer solved jointly (see :mod:`rewrite.edit.joint`);
+        the model is not changed. One spec is computed as by :meth:`compute`."""
+        from .joint import solve_together
+
+        for spec in specs:
+            spec.validate_for(self.model)
+        if len(specs) == 1:
+            return [self.compute(specs[0])]
+        return solve_together(self.model, specs, self.stats(specs[0]))
+
+    def apply_together(self, specs: list[EditSpec]) -> list[Delta]:
+        """Apply several edits: those on the same layer solved together, layers in the
+        order they first appear (each layer's group on the model the previous groups
+        left). All or nothing; returns the applied deltas in ``specs`` order per layer."""
+        groups: dict[str, list[EditSpec]] = {}
+        for spec in specs:
+            groups.setdefault(spec.layer, []).append(spec)
+        applied: list[Delta] = []
+        try:
+            for group in groups.values():
+                for d in self.compute_together(group):
+                    self.apply(d)
+                    applied.append(d)
+        except Exception:
+            for _ in applied:
+                self.undo()
+            raise
+        return applied
 
     def apply(self, edit: EditSpec | Delta) -> Delta:
         """Compute (for a spec) and apply an edit; returns the applied delta.
@@ -101,6 +135,58 @@ class Rewriter:
         delta, before = self._history.pop()
         self._restore(before)
         return delta
+
+    def set_strength(self, index: int, strength: float) -> Delta:
+        """Set the strength of applied edit ``index`` (0 = oldest): the weights become
+        ``W0 + Σ s_i·ΔW_i`` without solving again. Returns that delta."""
+        from .spec import MAX_STRENGTH
+
+        strength = float(strength)
+        if not (0 <= strength <= MAX_STRENGTH):
+            raise EditError(f"strength must be a number from 0 to {MAX_STRENGTH:g}, "
+                            f"got {strength!r}")
+        self._check_index(index)
+
+        def change(deltas):
+            deltas[index] = dataclasses.replace(deltas[index], strength=strength)
+            if deltas[index].spec is not None:
+                deltas[index].spec = {**deltas[index].spec, "strength": strength}
+        return self._replay(index, change)[index]
+
+    def remove(self, index: int) -> Delta:
+        """Remove applied edit ``index`` (0 = oldest), keeping the later ones; returns it."""
+        self._check_index(index)
+        gone = self.deltas[index]
+        self._replay(index, lambda deltas: deltas.pop(index))
+        return gone
+
+    def _check_index(self, index: int) -> None:
+        if isinstance(index, bool) or not isinstance(index, int) \
+                or not 0 <= index < len(self._history):
+            raise EditError(f"no applied edit number {index!r}; there are "
+                            f"{len(self._history)} (numbered from 0)")
+
+    def _replay(self, index: int, change) -> list[Delta]:
+        """Undo back to before edit ``index``, let ``change`` alter the list of all applied
+        deltas (in place, from ``index`` on), and apply the altered ones again; all or
+        nothing. Returns the applied deltas."""
+        old = self.deltas
+        new = list(old)
+        change(new)
+        for _ in old[index:]:
+            self.undo()
+        applied = 0
+        try:
+            for d in new[index:]:
+                self.apply(d)
+                applied += 1
+        except Exception:
+            for _ in range(applied):
+                self.undo()
+            for d in old[index:]:
+                self.apply(d)
+            raise
+        return self.deltas
 
     def reset(self) -> None:
         """Revert every edit: the model's weights are the original ones again, bit for bit."""

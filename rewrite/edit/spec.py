@@ -11,13 +11,23 @@ Example (``examples/add-glasses.json``)::
       "stats": {"samples": 10000, "seed": 0},
       "copy":  {"sample": 10, "mask": {"rect": [12, 24, 52, 36]}},
       "paste": {"sample": 9,  "mask": {"rect": [12, 24, 52, 36]}},
-      "context": [{"sample": 9, "mask": {"rect": [8, 24, 56, 40]}}, ...]
+      "context": [{"sample": 9, "mask": {"rect": [8, 24, 56, 40]}}, ...],
+      "preserve": [{"sample": 112, "mask": {"rect": [0, 0, 64, 20]}}],
+      "strength": 1.0
     }
 
 ``paste`` takes either a ``mask`` (the object is centred on its bounding box)
 or an ``offset`` ``[dx, dy]`` in pixels from where it was copied. An ``erase``
 edit has ``context`` only (the regions to erase, which also define the rule)
-and ``"erase": {"units": N, "goal": "inpaint" | "zero-units"}``. The JSON Schema is ``edit-spec.schema.json``
+and ``"erase": {"units": N, "goal": "inpaint" | "zero-units"}``.
+
+``preserve`` ("not here") marks regions the rule must leave alone: their keys
+are kept out of the rule's directions, so the update leaves ``W k`` unchanged
+for them (as far as the rank allows). ``strength`` ``s`` (default 1) scales the
+solved low-rank change: the layer uses ``W0 + s·ΔW``; 0 is the original
+weight, 1 the solved edit. It scales the change of the weight, not the image.
+
+The JSON Schema is ``edit-spec.schema.json``
 next to this file. :meth:`EditSpec.validate_for` checks a spec against a model
 and reports every problem at once.
 """
@@ -27,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +60,15 @@ ERASE_GOALS = ("inpaint", "zero-units")
 DEFAULT_ERASE_GOAL = "inpaint"
 #: Most samples a spec's statistics may ask for (ten million: hours on one GPU).
 MAX_STATS_SAMPLES = 10_000_000
+#: Largest edit strength (the factor on the solved change ΔW).
+MAX_STRENGTH = 10.0
 #: Rank and direction when a spec names none (benchmarks/edit_benchmark.py measures why).
 DEFAULT_RANK = 4
 DEFAULT_DIRECTION = "zca"
 
 _TOP_KEYS = {"format", "version", "name", "description", "model", "layer", "kind", "rank",
-             "direction", "solver", "stats", "copy", "paste", "context", "erase"}
+             "direction", "solver", "stats", "copy", "paste", "context", "erase", "preserve",
+             "strength"}
 
 
 def unknown_keys(obj: dict, known: set[str], where: str) -> list[str]:
@@ -103,6 +117,8 @@ class EditSpec:
     context: list[Selection] = dataclasses.field(default_factory=list)
     erase_units: int = DEFAULT_ERASE_UNITS
     erase_goal: str = DEFAULT_ERASE_GOAL
+    preserve: list[Selection] = dataclasses.field(default_factory=list)
+    strength: float = 1.0
     name: str = ""
     description: str = ""
 
@@ -123,8 +139,12 @@ class EditSpec:
         if self.paste is not None:
             out["paste"] = self.paste.to_json()
         out["context"] = [c.to_json() for c in self.context]
+        if self.preserve:
+            out["preserve"] = [c.to_json() for c in self.preserve]
         if self.kind == "erase":
             out["erase"] = {"units": self.erase_units, "goal": self.erase_goal}
+        if self.strength != 1.0:
+            out["strength"] = self.strength
         return out
 
     def dumps(self) -> str:
@@ -207,6 +227,11 @@ class EditSpec:
         problems += unknown_keys(stats, {"samples", "seed"}, "stats")
         problems += unknown_keys(erase, {"units", "goal"}, "erase")
         context_raw = get("context", list, [])
+        preserve_raw = get("preserve", list, [])
+        strength = obj.get("strength", 1.0)
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)):
+            problems.append(f"'strength' must be a number, got {strength!r}")
+            strength = 1.0
         spec = cls(
             model=get("model", str, "", required=True),
             layer=get("layer", str, "", required=True),
@@ -224,6 +249,9 @@ class EditSpec:
                      if (c := selection(v, f"context[{i}]")) is not None],
             erase_units=erase.get("units", DEFAULT_ERASE_UNITS),
             erase_goal=erase.get("goal", DEFAULT_ERASE_GOAL),
+            preserve=[c for i, v in enumerate(preserve_raw)
+                      if (c := selection(v, f"preserve[{i}]")) is not None],
+            strength=float(strength),
             name=get("name", str, ""),
             description=get("description", str, ""),
         )
@@ -282,6 +310,12 @@ class EditSpec:
         if (isinstance(self.erase_units, bool) or not isinstance(self.erase_units, int)
                 or self.erase_units < 1):
             p.append(f"'erase.units' must be a positive integer, got {self.erase_units!r}")
+        if not (math.isfinite(self.strength) and 0 <= self.strength <= MAX_STRENGTH):
+            p.append(f"'strength' must be a number from 0 to {MAX_STRENGTH:g}, got "
+                     f"{self.strength!r}")
+        if self.preserve and self.solver in METHODS and not METHODS[self.solver].constrained:
+            p.append(f"'preserve' regions apply to the constrained solvers (they keep the "
+                     f"update off the preserved keys); {self.solver!r} is unconstrained")
         if self.erase_goal not in ERASE_GOALS:
             p.append(f"'erase.goal' must be one of {ERASE_GOALS}, got {self.erase_goal!r}")
         return p
@@ -294,6 +328,7 @@ class EditSpec:
         if self.paste is not None:
             out.append(("paste", self.paste))
         out += [(f"context[{i}]", c) for i, c in enumerate(self.context)]
+        out += [(f"preserve[{i}]", c) for i, c in enumerate(self.preserve)]
         return out
 
     def validate_for(self, G) -> None:
@@ -321,7 +356,7 @@ class EditSpec:
             if mp or info is None:
                 continue
             mask = render_mask(sel.mask, G.resolution)
-            if where.startswith("context"):
+            if where.startswith(("context", "preserve")):
                 cov, thr, grid, res = coverage(mask, info.key_resolution), KEY_COVERAGE, "key", \
                     info.key_resolution
             else:

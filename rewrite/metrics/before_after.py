@@ -112,6 +112,23 @@ def goal_notes(spec: EditSpec, fidelity: float, delta=None) -> list[str]:
     return notes
 
 
+#: Predicted collateral (``Delta.collateral``) above which silent samples are expected to
+#: change visibly; calibrated on the edit benchmark by benchmarks/collateral_benchmark.py.
+COLLATERAL_WARN = 0.03
+
+
+def collateral_warning(delta) -> list[str]:
+    """One warning line when ``delta``'s predicted collateral says that images where the
+    rule does not fire will change visibly (empty list otherwise, or when unknown)."""
+    c = getattr(delta, "collateral", float("nan"))
+    c = c * getattr(delta, "strength", 1.0) ** 2            # tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ)
+    if not c > COLLATERAL_WARN:
+        return []
+    return [f"warning: predicted collateral {c:.3f} is above {COLLATERAL_WARN:g}: images where "
+            "the rule does not fire are expected to change visibly. Lower the strength, mark "
+            "the false positives as \"not here\", or lower the solver's budget"]
+
+
 def goal_fidelity(G: Generator, inputs) -> float:
     """How well the layer's goal, rendered through the rest of the network, shows the
     pasted request on the paste target: ``goal_reproduction`` of the rendered goal

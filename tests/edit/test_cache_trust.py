@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from rewrite.edit.layer_stats import layer_stats, stats_cache_path
 from rewrite.sampling.cache import cached_generate
-from rewrite.utils.cache import layer_key, model_key
+from rewrite.utils.cache import layer_key
 
 from ..conftest import make_tiny_dcgan
 

@@ -1,10 +1,8 @@
 """What makes an edit carry the object: the rendered goal, the inpainting erase goal, the
 collateral budget, and the `rewrite goal` command (on the real face model)."""
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
