@@ -18,12 +18,12 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from ..edit import METHODS, EditSpec
-from ..edit.spec import Selection
+from ..edit.spec import MAX_STRENGTH, Selection
 from ..memory.directions import DIRECTION_METHODS
 from ..models.latents import MAX_SAMPLES
 from ..utils.errors import RewriteError, SpecError
 from .guard import LOCAL_HOSTS, Guard
-from .state import AppState, Conflict
+from .state import AppState, Conflict, Missing
 
 STATIC = Path(__file__).with_name("static")
 #: Most statistics samples an edit started from the app may ask for.
@@ -47,6 +47,12 @@ class HeatmapRequest(BaseModel):
     direction: Literal["mean", "zca"] = "zca"
     context: list[MaskedSample] = Field(min_length=1, max_length=32)
     samples: list[int] = Field(default_factory=list, max_length=96)
+
+
+class StrengthRequest(BaseModel):
+    """The new strength ``s`` of an applied edit (its change becomes ``s·ΔW``)."""
+
+    strength: float = Field(ge=0, le=MAX_STRENGTH, allow_inf_nan=False)
 
 
 def create_app(state: AppState, hosts: Iterable[str] = LOCAL_HOSTS):
@@ -76,6 +82,10 @@ def _api(state: AppState) -> FastAPI:
     @app.exception_handler(Conflict)
     async def conflict(request, exc: Conflict):
         return JSONResponse({"detail": str(exc)}, 409)
+
+    @app.exception_handler(Missing)
+    async def missing(request, exc: Missing):
+        return JSONResponse({"detail": str(exc)}, 404)
 
     @app.exception_handler(ValueError)
     async def value_error(request, exc: ValueError):
@@ -113,9 +123,8 @@ def _api(state: AppState) -> FastAPI:
                         context=[Selection(c.sample, c.mask) for c in req.context])
         return state.heatmap(spec, req.samples)
 
-    @app.post("/api/apply", status_code=202)
-    def apply(spec: dict = Body(...)) -> dict:
-        """Start an edit (the spec format of ``rewrite edit``); poll ``/api/job``."""
+    def parse(spec: dict) -> EditSpec:
+        """A spec posted by the page: the app's model, the app's statistics by default."""
         parsed = EditSpec.from_json({**spec, "model": state.model_name})
         if "stats" not in spec:
             parsed.stats_samples = state.stats_samples
@@ -124,7 +133,39 @@ def _api(state: AppState) -> FastAPI:
             raise SpecError([f"'stats.samples' is at most {MAX_APP_STATS} in the app, got "
                              f"{parsed.stats_samples}; compute larger statistics with "
                              "`rewrite stats` first"])
-        return state.start_apply(parsed).__dict__
+        return parsed
+
+    @app.post("/api/apply", status_code=202)
+    def apply(spec: dict = Body(...)) -> dict:
+        """Start an edit (the spec format of ``rewrite edit``); poll ``/api/job``."""
+        return state.start_apply(parse(spec)).__dict__
+
+    @app.post("/api/goal")
+    def goal(spec: dict = Body(...), solved: bool = Query(False)) -> dict:
+        """What the spec asks of its layer, before solving: ``png`` (a data URL of the panel:
+        copy source, paste target, pasted request, goal rendered through the rest of the
+        network), ``fidelity`` (0 = the goal shows the request exactly, near 1 = not at all)
+        and ``notes``. With ``solved=true`` the spec must be the last applied edit, and the
+        panel ends with the edited paste target."""
+        return state.goal(parse(spec), solved)
+
+    @app.get("/api/edits")
+    def edits() -> list[dict]:
+        """The applied edits, oldest first: name, kind, layer, method, strength, predicted
+        collateral at that strength and its warning."""
+        return state.edits()
+
+    @app.post("/api/edits/{index}/strength")
+    def set_strength(index: int, req: StrengthRequest) -> dict:
+        """Set applied edit ``index``'s strength (weights W0 + Σ s_i·ΔW_i, no new solve)."""
+        edit = state.set_strength(index, req.strength)
+        return {"edit": edit, "edits": state.edits(), "version": state.version}
+
+    @app.delete("/api/edits/{index}")
+    def remove_edit(index: int) -> dict:
+        """Remove applied edit ``index``, keeping the later ones."""
+        state.remove(index)
+        return {"edits": state.edits(), "version": state.version}
 
     @app.get("/api/job")
     def job() -> dict:

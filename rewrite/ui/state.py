@@ -4,14 +4,19 @@ Edits are serialised (one job at a time; a second Apply is refused with 409),
 and renders take a lock that an edit holds only while it swaps the weights in,
 so a render sees the model before or after an edit, never half of it. The
 session's applied edits live here, not in any request, so a failing request
-loses nothing.
+loses nothing. Changing them (undo, reset, an edit's strength, removing one)
+is refused with 409 while an edit runs, and bumps ``version``, which keys the
+cached renders. The goal preview builds an edit's inputs without solving.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import copy
 import dataclasses
 import io
+import math
 import re
 import threading
 import time
@@ -24,6 +29,7 @@ from PIL import Image
 from ..edit import EditSpec, Rewriter
 from ..edit.goals import rule_directions
 from ..edit.layer_stats import layer_stats
+from ..metrics.before_after import collateral_warning, goal_fidelity, goal_notes, goal_panel
 from ..metrics.firing import heat, key_response
 from ..models import load_model
 from ..sampling.generate import generate
@@ -36,6 +42,10 @@ class Conflict(Exception):
     """The request cannot run now (an edit is running, nothing to undo, ...)."""
 
 
+class Missing(Exception):
+    """The request names something that does not exist (an applied edit's number)."""
+
+
 @dataclasses.dataclass
 class Job:
     """The state of the current or last edit."""
@@ -45,6 +55,7 @@ class Job:
     started: float = 0.0
     finished: float = 0.0
     figures: dict = dataclasses.field(default_factory=dict)
+    warnings: list = dataclasses.field(default_factory=list)
 
 
 class AppState:
@@ -143,7 +154,8 @@ class AppState:
                 self.version += 1
             self.job = Job("done", f"applied: loss {delta.loss_before:.4f} -> {delta.loss:.4f} "
                                    f"in {delta.seconds:.1f} s", self.job.started, time.time(),
-                           delta.figures())
+                           delta.figures(), goal_notes(spec, math.nan, delta)
+                           + collateral_warning(delta))
         except RewriteError as e:
             self.job = Job("failed", str(e), self.job.started, time.time())
         except Exception as e:                              # noqa: BLE001 - reported to the page
@@ -152,14 +164,21 @@ class AppState:
         finally:
             self.job_lock.release()
 
-    def _idle(self) -> None:
-        if self.job_lock.locked():
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """Hold the edit slot (:class:`Conflict` while an edit runs) and the render lock:
+        for changes of the applied edits, which no edit's solve may see half done."""
+        if not self.job_lock.acquire(blocking=False):
             raise Conflict("an edit is running; wait for it to finish")
+        try:
+            with self.render_lock:
+                yield
+        finally:
+            self.job_lock.release()
 
     def undo(self) -> int:
         """Undo the last edit; returns the number of edits left."""
-        self._idle()
-        with self.render_lock:
+        with self._exclusive():
             if self.session.undo() is None:
                 raise Conflict("nothing to undo")
             self.version += 1
@@ -167,11 +186,99 @@ class AppState:
 
     def reset(self) -> int:
         """Undo every edit."""
-        self._idle()
-        with self.render_lock:
+        with self._exclusive():
             self.session.reset()
             self.version += 1
         return 0
+
+    # -- the applied edits ---------------------------------------------------------
+    def edits(self) -> list[dict]:
+        """The applied edits, oldest first: what each is, its strength, and the predicted
+        collateral at that strength (with the warning when it is high)."""
+        out = []
+        for i, d in enumerate(self.session.deltas):
+            spec = d.spec or {}
+            c = d.collateral * d.strength ** 2       # tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ)
+            out.append({"index": i, "name": spec.get("name", ""), "kind": spec.get("kind", ""),
+                        "layer": d.layer, "method": d.method, "strength": d.strength,
+                        "collateral": c if math.isfinite(c) else None,
+                        "warnings": collateral_warning(d)})
+        return out
+
+    def set_strength(self, index: int, strength: float) -> dict:
+        """Re-weight applied edit ``index`` (weights ``W0 + Σ s_i·ΔW_i``, no new solve);
+        returns its entry of :meth:`edits`."""
+        with self._exclusive():
+            self._check_index(index)
+            self.session.set_strength(index, strength)
+            self.version += 1
+        return self.edits()[index]
+
+    def remove(self, index: int) -> int:
+        """Drop applied edit ``index``, keeping the later ones; returns the number left."""
+        with self._exclusive():
+            self._check_index(index)
+            self.session.remove(index)
+            self.version += 1
+        return len(self.session.deltas)
+
+    def _check_index(self, index: int) -> None:
+        n = len(self.session.deltas)
+        if not 0 <= index < n:
+            raise Missing(f"no applied edit number {index}; there "
+                          f"{'is' if n == 1 else 'are'} {n} (numbered from 0)")
+
+    # -- goal preview ----------------------------------------------------------------
+    def goal(self, spec: EditSpec, solved: bool = False) -> dict:
+        """What ``spec`` asks of its layer, without solving: the goal panel (copy source,
+        paste target, pasted request, goal rendered through the rest of the network) as a
+        PNG data URL, the goal's fidelity and the notes about it.
+
+        With ``solved`` the spec must be the last applied edit (up to its strength): the
+        panel is built on the model before that edit and ends with the paste target as
+        the edited model renders it now.
+        """
+        spec.model = self.model_name
+        spec.validate_for(self.model)
+        lock = self._exclusive() if solved else self.render_lock
+        with lock:
+            last = None
+            if solved:
+                last = self._last_applied(spec)
+                self.session.undo()
+            try:
+                inputs = self.session.prepare(spec)
+                fidelity = goal_fidelity(self.model, inputs)
+                edited = None
+                if last is not None:
+                    self.session.apply(last)
+                    try:
+                        edited = generate(self.model, inputs.goal_samples[:1], progress=False)[0]
+                    finally:
+                        self.session.undo()
+                panel = goal_panel(self.model, spec, inputs, edited)
+            finally:
+                if last is not None:
+                    self.session.apply(last)
+        buf = io.BytesIO()
+        panel.save(buf, format="PNG")
+        notes = goal_notes(spec, fidelity, last) + (collateral_warning(last) if last else [])
+        return {"png": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(),
+                "notes": notes, "fidelity": fidelity if math.isfinite(fidelity) else None,
+                "edited": edited is not None, "layer": spec.layer}
+
+    def _last_applied(self, spec: EditSpec):
+        """The last applied delta, if its spec is ``spec`` (strength aside); Conflict if not."""
+        if not self.session.deltas:
+            raise Conflict("no edit applied yet: apply this spec first")
+        last = self.session.deltas[-1]
+        drop = ("strength", "name", "description")
+        want = {k: v for k, v in spec.to_json().items() if k not in drop}
+        have = {k: v for k, v in (last.spec or {}).items() if k not in drop}
+        if want != have:
+            raise Conflict("the last applied edit is not this spec; preview the goal without "
+                           "'solved', or apply the spec first")
+        return last
 
     # -- files ---------------------------------------------------------------------
     def spec_path(self, name: str) -> Path:

@@ -188,3 +188,164 @@ def test_openapi_schema_fuzz_has_no_server_errors(app_state):
         check()
     assert not failures, failures
     assert len({path for path, _ in calls}) >= 10 and len(calls) > 50, calls
+
+
+# -- applied edits: strength and removal ------------------------------------------------------
+CAP = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "edits" /
+                  "add-cap.json").read_text())
+
+
+def _apply(client, spec):
+    res = client.post("/api/apply", json=spec)
+    assert res.status_code == 202, res.text
+    job = _wait(client)
+    assert job["state"] == "done", job
+    return job
+
+
+def _bytes(client, sample, edited=True):
+    res = client.get(f"/api/sample/{sample}.png?edited={str(edited).lower()}")
+    assert res.status_code == 200
+    return res.content
+
+
+def test_strength_reweights_and_remove_keeps_the_others(client):
+    original = _bytes(client, 101, edited=False)
+    assert client.get("/api/edits").json() == []
+    _apply(client, _spec())
+    only_glasses = _bytes(client, 101)
+    assert only_glasses != original
+    _apply(client, {**CAP, "stats": {"samples": 500, "seed": 0}})
+    both = _bytes(client, 101)
+    edits = client.get("/api/edits").json()
+    assert [(e["index"], e["name"], e["kind"], e["layer"], e["method"], e["strength"])
+            for e in edits] == [
+        (0, "add-sunglasses", "copy-paste", "main.6", "least-collateral", 1.0),
+        (1, "add-cap", "copy-paste", "main.6", "least-collateral", 1.0)]
+    c1 = edits[1]["collateral"]
+    assert c1 > 0
+    # Strength 0 on the cap: the image of the sunglasses alone, bit for bit (no new solve).
+    res = client.post("/api/edits/1/strength", json={"strength": 0})
+    assert res.status_code == 200, res.text
+    assert res.json()["edit"]["strength"] == 0 and res.json()["edit"]["collateral"] == 0
+    assert _bytes(client, 101) == only_glasses
+    # Back to 1: the image of both edits again; 0.5 is in between (neither).
+    client.post("/api/edits/1/strength", json={"strength": 1})
+    assert _bytes(client, 101) == both
+    half = client.post("/api/edits/1/strength", json={"strength": 0.5}).json()
+    assert half["edits"][1]["strength"] == 0.5 and half["version"] > 0
+    assert _bytes(client, 101) not in (both, only_glasses)
+    # The predicted collateral scales with s², and its warning follows the threshold.
+    from rewrite.metrics.before_after import COLLATERAL_WARN
+    strong = client.post("/api/edits/1/strength", json={"strength": 2}).json()["edit"]
+    assert strong["collateral"] == pytest.approx(4 * c1, rel=1e-6)
+    assert bool(strong["warnings"]) == (strong["collateral"] > COLLATERAL_WARN)
+    # Both edits at strength 0: the original model.
+    client.post("/api/edits/0/strength", json={"strength": 0})
+    client.post("/api/edits/1/strength", json={"strength": 0})
+    assert _bytes(client, 101) == original
+    # Bad requests change nothing.
+    for index, body, code in [(2, {"strength": 1}, 404), (-1, {"strength": 1}, 404),
+                              (0, {"strength": -0.1}, 422), (0, {"strength": 11}, 422),
+                              (0, {"strength": "x"}, 422), (0, {}, 422)]:
+        assert client.post(f"/api/edits/{index}/strength", json=body).status_code == code, \
+            (index, body)
+    assert [e["strength"] for e in client.get("/api/edits").json()] == [0, 0]
+    # Remove the sunglasses (the first edit): the cap stays, at its strength.
+    client.post("/api/edits/1/strength", json={"strength": 1})
+    res = client.delete("/api/edits/0")
+    assert res.status_code == 200, res.text
+    assert [e["name"] for e in res.json()["edits"]] == ["add-cap"]
+    only_cap = _bytes(client, 101)
+    assert only_cap not in (original, both, only_glasses)
+    assert client.delete("/api/edits/1").status_code == 404
+    assert client.delete("/api/edits/0").json()["edits"] == []
+    assert _bytes(client, 101) == original
+    assert client.get("/api/job").json()["edits"] == 0
+
+
+def test_history_changes_wait_for_a_running_edit(client):
+    _apply(client, _spec())
+    assert client.post("/api/apply", json=_spec()).status_code == 202
+    # While the second edit runs, the applied edits stay as they are.
+    for resp in (client.post("/api/edits/0/strength", json={"strength": 0}),
+                 client.delete("/api/edits/0"), client.post("/api/undo"),
+                 client.post("/api/goal?solved=1", json=_spec())):
+        assert resp.status_code == 409, resp.text
+        assert "running" in resp.json()["detail"]
+    assert _wait(client)["edits"] == 2
+    assert [e["strength"] for e in client.get("/api/edits").json()] == [1, 1]
+
+
+# -- goal preview ----------------------------------------------------------------------------
+def test_goal_preview_before_and_after_solving(client):
+    res = client.post("/api/goal", json=_spec())
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["png"].startswith("data:image/png;base64,") and body["layer"] == "main.6"
+    import base64
+    panel = Image.open(io.BytesIO(base64.b64decode(body["png"].split(",", 1)[1])))
+    assert panel.width > 3 * panel.height        # copy, target, pasted request, goal
+    assert 0 <= body["fidelity"] < 0.5 and body["edited"] is False
+    assert any("reproduces the pasted request" in n for n in body["notes"])
+    assert not any(n.startswith("warning") for n in body["notes"])
+    assert client.get("/api/job").json()["state"] == "idle"          # nothing was solved
+    assert client.get("/api/edits").json() == []
+    # A box misaligned to main.3's 16-pixel cells: the layer cannot show it, said before a solve.
+    coarse = _spec(layer="main.3", copy={"sample": 32, "mask": {"rect": [24, 20, 40, 36]}},
+                   paste={"sample": 9, "mask": {"rect": [26, 22, 42, 38]}},
+                   context=[{"sample": 9, "mask": {"rect": [0, 0, 64, 64]}}])
+    body = client.post("/api/goal", json=coarse).json()
+    assert body["fidelity"] > 0.5
+    assert any(n.startswith("warning: the goal at main.3 does not show") for n in body["notes"])
+    # The solved panel needs this spec applied last; then it ends with the edited target.
+    assert client.post("/api/goal?solved=1", json=_spec()).status_code == 409
+    _apply(client, _spec())
+    after = _bytes(client, 9)
+    res = client.post("/api/goal?solved=1", json=_spec())
+    assert res.status_code == 200, res.text
+    solved = res.json()
+    wide = Image.open(io.BytesIO(base64.b64decode(solved["png"].split(",", 1)[1])))
+    assert solved["edited"] is True and wide.width > panel.width
+    assert solved["fidelity"] == pytest.approx(0.0560, abs=0.05)     # the goal before the edit
+    assert _bytes(client, 9) == after                  # the edit is applied as before
+    assert [e["strength"] for e in client.get("/api/edits").json()] == [1]
+    assert client.post("/api/goal?solved=1", json=coarse).status_code == 409
+    # Errors: an invalid spec is a 422 with its problems.
+    bad = client.post("/api/goal", json=_spec(layer="main.8"))
+    assert bad.status_code == 422 and any("main.8" in p for p in bad.json()["problems"])
+
+
+# -- "not here" regions -------------------------------------------------------------------------
+FOREHEAD = {"rect": [8, 0, 56, 16]}
+
+
+def test_preserve_regions_change_the_edit(client):
+    x0, y0, x1, y1 = EYES["rect"]
+
+    def change_at_eyes(img, orig):
+        return np.abs(img.astype(int) - orig)[y0:y1, x0:x1].mean()
+
+    orig = _png(client.get("/api/sample/112.png?edited=false"))
+    _apply(client, _spec())
+    plain = _png(client.get("/api/sample/112.png"))
+    client.post("/api/reset")
+    # The eyes of samples 112 and 60 marked "not here": the rule leaves them (nearly) alone.
+    preserve = [{"sample": 112, "mask": EYES}, {"sample": 60, "mask": EYES}]
+    job = _apply(client, _spec(preserve=preserve))
+    assert job["warnings"] == []
+    kept = _png(client.get("/api/sample/112.png"))
+    assert change_at_eyes(plain, orig) > 4
+    assert change_at_eyes(kept, orig) < 0.5 * change_at_eyes(plain, orig)
+    assert len(client.get("/api/edits").json()) == 1
+    # The applied delta's spec carries the regions.
+    assert client.post("/api/goal?solved=1", json=_spec(preserve=preserve)).status_code == 200
+    assert client.post("/api/goal?solved=1", json=_spec()).status_code == 409
+    # Saved with the spec, and refused where they cannot work.
+    assert client.put("/api/specs/kept", json=_spec(preserve=preserve)).status_code == 200
+    assert client.get("/api/specs/kept").json()["preserve"][0]["sample"] == 112
+    for bad, needle in [(_spec(preserve=preserve, solver={"name": "finetune-layer"}), "preserve"),
+                        (_spec(preserve=[{"sample": 1, "mask": {"rect": [1, 1, 2, 2]}}]),
+                         "empty")]:
+        r = client.post("/api/apply", json=bad)
+        assert r.status_code == 422 and needle in r.text, r.text

@@ -166,3 +166,96 @@ def test_bad_input_shows_a_message(page):
     page.click("#apply")
     page.wait_for_function("document.querySelector('#message').className === 'error'")
     assert "Nothing to apply" in page.inner_text("#message")
+
+
+SAME_AS_ORIGINAL = """async (sample) => {
+  const img = document.querySelector(`.tile[data-sample='${sample}'] img`);
+  const orig = new Image();
+  orig.src = img.src.replace("edited=1", "edited=0");
+  await orig.decode(); await img.decode();
+  const px = (im) => {
+    const c = document.createElement("canvas"); c.width = c.height = 64;
+    const g = c.getContext("2d"); g.drawImage(im, 0, 0, 64, 64);
+    return Array.from(g.getImageData(0, 0, 64, 64).data).join(",");
+  };
+  return px(img) === px(orig);
+}"""
+
+
+def _tiles_loaded(page, old_src):
+    page.wait_for_function("(old) => [...document.querySelectorAll('.tile img')].every("
+                           "i => i.complete && i.naturalWidth > 0 && i.src !== old) && "
+                           "document.querySelectorAll('.tile img').length === 24", arg=old_src)
+
+
+def test_not_here_goal_preview_and_strength(page):
+    page.click("#reset")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('reset')")
+    page.evaluate("location.reload()")
+    page.wait_for_selector(".tile img")
+    assert page.inner_text("#no-edits") != "" and page.locator("#edit-list li").count() == 0
+    page.check("input[name=tool][value=rect]")
+    page.check("input[name=mode][value=copy]")
+    _goto(page, 32)
+    _drag(page, (8, 20), (55, 31))
+    _goto(page, 9)
+    page.check("input[name=mode][value=paste]")
+    _drag(page, (30, 26), (36, 28))
+    page.check("input[name=mode][value=context]")
+    _drag(page, (16, 24), (55, 31))
+    _goto(page, 13)
+    _drag(page, (16, 24), (55, 39))
+    # "Not here": the eyes of sample 20, in their own colour, listed and badged.
+    page.check("input[name=mode][value=preserve]")
+    _goto(page, 20)
+    _drag(page, (16, 24), (55, 31))
+    assert "not here: sample 20" in page.inner_text("#selections")
+    assert page.inner_text(".tile[data-sample='20'] .mark.preserve") == "not here"
+    tint = page.evaluate("() => Array.from(document.querySelector('#canvas').getContext('2d')"
+                         ".getImageData(35 * 6, 27 * 6, 1, 1).data)")
+    assert tint[0] > tint[2] and tint[0] > 100, tint          # orange over the image
+    # The goal, before any solve.
+    page.click("#goal-preview")
+    page.wait_for_function("!document.querySelector('#goal-panel').hidden && "
+                           "document.querySelector('#goal-img').naturalWidth > 0")
+    assert "reproduces the pasted request" in page.inner_text("#goal-notes")
+    assert "edited" not in page.inner_text("#goal-state")
+    # Saved with the spec and restored on load.
+    page.fill("#spec-name", "kept-eyes")
+    page.click("#save-spec")
+    page.wait_for_function("document.querySelector('#message').textContent.startsWith('Saved')")
+    # Apply: the spec carries the region as `preserve`.
+    old = page.get_attribute(".tile[data-sample='20'] img", "src")
+    with page.expect_request("**/api/apply") as req:
+        page.click("#apply")
+    sent = req.value.post_data_json
+    assert [p["sample"] for p in sent["preserve"]] == [20] and sent["name"] == "kept-eyes"
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('applied')",
+                           timeout=120_000)
+    _tiles_loaded(page, old)
+    page.wait_for_selector("#edit-list li")
+    item = page.inner_text("#edit-list li")
+    assert "kept-eyes · main.6" in item and "least-collateral" in item and "collateral" in item
+    # The goal panel, open, now ends with the edited paste target.
+    page.wait_for_function("document.querySelector('#goal-state').textContent.includes('edited')")
+    assert not page.evaluate(SAME_AS_ORIGINAL, 9)
+    # Strength 0 (slider released): the gallery shows the original images again.
+    old = page.get_attribute(".tile[data-sample='9'] img", "src")
+    page.locator("#edit-list input.strength").fill("0")
+    page.wait_for_function("document.querySelector('#status').textContent"
+                           ".startsWith('strength 0.00')")
+    _tiles_loaded(page, old)
+    assert page.inner_text("#edit-list output.strength-value") == "0.00"
+    assert page.evaluate(SAME_AS_ORIGINAL, 9)
+    page.screenshot(path=str(ARTIFACTS / "ui-strength.png"))
+    # Remove it: no edits left.
+    page.click("#edit-list button.remove")
+    page.wait_for_function("document.querySelectorAll('#edit-list li').length === 0")
+    assert "removed (0 edits left)" in page.inner_text("#status")
+    # Loading the saved spec restores the "not here" region.
+    page.evaluate("location.reload()")
+    page.wait_for_selector(".tile img")
+    page.select_option("#spec-list", "kept-eyes")
+    page.wait_for_function("document.querySelector('#message').textContent.startsWith('Loaded')")
+    assert "not here: sample 20" in page.inner_text("#selections")
+    assert page.errors == []

@@ -7,10 +7,11 @@ import { sampleURL } from "./api.js";
 import { bbox, fillRect, maskEmpty, maskFor, newMask, paint, tinted } from "./masks.js";
 import { refreshMarks } from "./selections.js";
 
-const COLOURS = { copy: [43, 108, 223], context: [30, 158, 74], erase: [210, 60, 60] };
+const COLOURS = { copy: [43, 108, 223], context: [30, 158, 74], erase: [210, 60, 60], preserve: [224, 138, 0] };
 const HINTS = {
   copy: "paint the object to copy", paste: "click another sample, then drag to place the object",
   context: "paint where the rule should apply (a few samples)", erase: "paint what to remove (a few samples)",
+  preserve: "paint where the rule must not act (any samples)",
 };
 
 // `onStrokeEnd` runs after each finished stroke, rectangle or paste drag.
@@ -26,7 +27,7 @@ export function createEditor(state, { onStrokeEnd }) {
     ctx.imageSmoothingEnabled = false;
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     if (editorImage.complete && editorImage.naturalWidth) ctx.drawImage(editorImage, 0, 0, canvas.width, canvas.height);
-    for (const mode of ["copy", "context", "erase"]) {
+    for (const mode of ["copy", "context", "erase", "preserve"]) {
       const m = maskFor(state, mode, state.selected, false);
       if (m) ctx.drawImage(tinted(m, COLOURS[mode], 0.45, state.res), 0, 0, canvas.width, canvas.height);
     }

@@ -6,7 +6,9 @@ import { createEditor } from "./canvas.js";
 import { $ } from "./dom.js";
 import { createEdits } from "./edits.js";
 import { createGallery } from "./gallery.js";
+import { createGoal } from "./goal.js";
 import { createHeatmap } from "./heatmap.js";
+import { createHistory } from "./history.js";
 import { fail, status } from "./messages.js";
 import { createSpecs } from "./specs.js";
 import { createState } from "./state.js";
@@ -16,7 +18,9 @@ const state = createState();
 const editor = createEditor(state, { onStrokeEnd: () => { if (state.heat) heat.show(false); } });
 const gallery = createGallery(state, editor);
 const heat = createHeatmap(state, gallery);
-const edits = createEdits(state, gallery);
+const history = createHistory(state, gallery);
+const goal = createGoal(state);
+const edits = createEdits(state, gallery, { history, goal });
 const specs = createSpecs(state, gallery, editor);
 
 function layerLabel(L) { return `${L.name} (${L.key_resolution}×${L.key_resolution} keys → ${L.value_resolution}×${L.value_resolution}, ${L.in_channels} ch)`; }
@@ -33,6 +37,8 @@ function wireControls() {
   $("heatmap").addEventListener("click", () => heat.show(false));
   $("sort-match").addEventListener("click", () => heat.show(true));
   $("heat-off").addEventListener("click", () => heat.hide());
+  $("goal-preview").addEventListener("click", () => goal.preview(false));
+  $("goal-close").addEventListener("click", () => goal.hide());
   $("prev").addEventListener("click", () => { state.order = null; state.page = Math.max(0, state.page - 1); gallery.render(); });
   $("next").addEventListener("click", () => { state.order = null; state.page += 1; gallery.render(); });
   $("goto").addEventListener("change", (e) => { state.order = null; state.page = Math.floor(Math.max(0, Number(e.target.value)) / state.perPage); gallery.render(); gallery.select(Math.max(0, Number(e.target.value))); });
@@ -52,7 +58,7 @@ async function start() {
   $("layer").value = mid.name;
   $("solver").innerHTML = state.info.solvers.map((s) => `<option>${s}</option>`).join("");
   wireControls();
-  gallery.render(); gallery.select(0); specs.refreshList();
+  gallery.render(); gallery.select(0); specs.refreshList(); history.refresh();
   status(state.info.edits.length ? `${state.info.edits.length} edit(s) applied` : "ready");
 }
 start();

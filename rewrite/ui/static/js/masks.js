@@ -1,5 +1,5 @@
 // The marks' masks: small canvases at the model's resolution, kept in state.copy / state.context /
-// state.erase. Create, look up, test, measure, paint, tint, encode for the API and decode from a spec.
+// state.erase / state.preserve. Create, look up, test, measure, paint, tint, encode for the API and decode from a spec.
 
 export function newMask(res) { const c = document.createElement("canvas"); c.width = c.height = res; return c; }
 
@@ -55,15 +55,20 @@ export function tinted(mask, rgb, alpha, res) {
   return t;
 }
 
-// The non-empty masks of a mode ("context" or "erase") as the API's [{sample, mask: {png}}].
+// The non-empty masks of a mode ("context", "erase" or "preserve") as the API's [{sample, mask: {png}}].
 export function contextEntries(state, mode) {
   return [...state[mode]].filter(([, m]) => !maskEmpty(m)).map(([sample, m]) => ({ sample, mask: { png: m.toDataURL("image/png") } }));
 }
 
-// A spec's mask ({rect} or {png}) as a mask canvas.
+// A spec's mask ({rect}, {polygon} or {png}) as a mask canvas.
 export function maskFromSpec(m, res) {
   const c = newMask(res), g = c.getContext("2d");
   if (m.rect) { g.fillStyle = "#fff"; const [x0, y0, x1, y1] = m.rect; g.fillRect(x0, y0, x1 - x0, y1 - y0); return Promise.resolve(c); }
+  if (m.polygon) {
+    g.fillStyle = "#fff"; g.beginPath();
+    m.polygon.forEach(([x, y], i) => (i ? g.lineTo(x, y) : g.moveTo(x, y)));
+    g.closePath(); g.fill(); return Promise.resolve(c);
+  }
   if (m.png) return new Promise((ok) => { const im = new Image(); im.onload = () => { g.drawImage(im, 0, 0, res, res); ok(c); }; im.src = m.png; });
   return Promise.resolve(c);
 }

@@ -9,18 +9,20 @@ export function marksOf(state, i) {
   if (state.paste && state.paste.sample === i) out.push("paste");
   if (state.context.has(i) && !maskEmpty(state.context.get(i))) out.push("context");
   if (state.erase.has(i) && !maskEmpty(state.erase.get(i))) out.push("erase");
+  if (state.preserve.has(i) && !maskEmpty(state.preserve.get(i))) out.push("preserve");
   return out;
 }
 
 export function refreshMarks(state) {
   for (const tile of document.querySelectorAll(".tile")) {
     const marks = tile.querySelector(".marks");
-    marks.innerHTML = marksOf(state, Number(tile.dataset.sample)).map((m) => `<span class="mark ${m}">${m}</span>`).join("");
+    marks.innerHTML = marksOf(state, Number(tile.dataset.sample)).map((m) => `<span class="mark ${m}">${m === "preserve" ? "not here" : m}</span>`).join("");
   }
   const items = [];
   if (state.copy && !maskEmpty(state.copy.mask)) items.push(`copy: sample ${state.copy.sample}`);
   if (state.paste) items.push(`paste: sample ${state.paste.sample} at (${state.paste.x}, ${state.paste.y})`);
   for (const [i, m] of state.context) if (!maskEmpty(m)) items.push(`context: sample ${i}`);
   for (const [i, m] of state.erase) if (!maskEmpty(m)) items.push(`erase: sample ${i}`);
+  for (const [i, m] of state.preserve) if (!maskEmpty(m)) items.push(`not here: sample ${i}`);
   $("selections").innerHTML = items.map((t) => `<li>${t}</li>`).join("");
 }

@@ -6,12 +6,20 @@ import { $ } from "./dom.js";
 import { bbox, contextEntries, maskEmpty, maskFromSpec } from "./masks.js";
 import { fail, say } from "./messages.js";
 
-// The spec the marks describe; throws an Error saying what is missing.
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+// The spec the marks describe; throws an Error saying what is missing. "Not here" marks go
+// into `preserve`; the edit name field, when it holds a valid name, names the spec.
 export function buildSpec(state) {
   const erase = contextEntries(state, "erase");
+  const preserve = contextEntries(state, "preserve");
   const rank = Number($("rank").value);
   const spec = { version: 1, model: state.info.model, layer: $("layer").value, rank,
     direction: rank > 1 ? "zca" : "mean", solver: { name: $("solver").value, params: {} } };
+  const name = $("spec-name").value.trim();
+  if (SAFE_NAME.test(name) && !name.includes("..")) spec.name = name;
+  if (preserve.length) spec.preserve = preserve;
+  if (state.strength !== 1) spec.strength = state.strength;
   const copyOK = state.copy && !maskEmpty(state.copy.mask);
   if (erase.length && !copyOK) {
     return { ...spec, kind: "erase", context: erase, erase: { units: Number($("units").value) } };
@@ -31,7 +39,7 @@ export function createSpecs(state, gallery, editor) {
   }
   async function save() {
     const name = $("spec-name").value.trim();
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name) || name.includes("..")) {
+    if (!SAFE_NAME.test(name) || name.includes("..")) {
       say(`invalid name "${name}": use letters, digits, '-', '_' and '.' (at most 64 characters)`, "error");
       return;
     }
@@ -43,18 +51,22 @@ export function createSpecs(state, gallery, editor) {
   async function load(name) {
     try {
       const spec = await api(`api/specs/${encodeURIComponent(name)}`);
-      state.copy = null; state.paste = null; state.context = new Map(); state.erase = new Map();
+      state.copy = null; state.paste = null; state.context = new Map(); state.erase = new Map(); state.preserve = new Map();
+      $("spec-name").value = name;
+      state.strength = typeof spec.strength === "number" ? spec.strength : 1;
       $("layer").value = spec.layer; $("rank").value = spec.rank || 1;
       if (spec.solver && spec.solver.name) $("solver").value = spec.solver.name;
       const target = spec.kind === "erase" ? state.erase : state.context;
       for (const c of spec.context || []) target.set(c.sample, await maskFromSpec(c.mask, state.res));
+      for (const c of spec.preserve || []) state.preserve.set(c.sample, await maskFromSpec(c.mask, state.res));
       if (spec.copy) state.copy = { sample: spec.copy.sample, mask: await maskFromSpec(spec.copy.mask, state.res) };
       if (spec.copy) editor.showCopySource(sampleURL(spec.copy.sample, false, state.version));
       if (spec.paste && spec.paste.mask && spec.paste.mask.rect && state.copy) {
         const [x0, y0, x1, y1] = spec.paste.mask.rect, b = bbox(state.copy.mask);
         state.paste = { sample: spec.paste.sample, x: Math.round((x0 + x1 - b.w) / 2), y: Math.round((y0 + y1 - b.h) / 2), w: b.w, h: b.h };
       }
-      say(`Loaded "${name}".`); gallery.render(); gallery.select(state.selected);
+      say(`Loaded "${name}".` + (state.strength !== 1 ? ` It applies at strength ${state.strength} (the slider under "Applied edits" changes it afterwards).` : ""));
+      gallery.render(); gallery.select(state.selected);
     } catch (e) { fail(e); }
   }
   return { refreshList, save, load };

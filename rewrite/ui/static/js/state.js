@@ -7,12 +7,15 @@ export function createState() {
     res: 64,                    // image (and mask) resolution in pixels
     page: 0, perPage: 24, tile: 96,
     selected: 0,                // the sample in the editor
-    mode: "copy",               // copy | paste | context | erase
+    mode: "copy",               // copy | paste | context | erase | preserve ("not here")
     tool: "brush",              // brush | eraser | rect
     copy: null,                 // {sample, mask: canvas}
     paste: null,                // {sample, x, y, w, h}: top-left of the placed object, in pixels
     context: new Map(),         // sample -> mask canvas
     erase: new Map(),           // sample -> mask canvas
+    preserve: new Map(),        // sample -> mask canvas: "not here", where the rule must not act
+    edits: [],                  // GET api/edits: the applied edits, oldest first
+    strength: 1,                // the strength of the loaded spec, applied with it
     edited: true,               // show the edited model (else the original)
     side: false,                // original and edited side by side
     version: 0,                 // the server's edit version, for image URLs
