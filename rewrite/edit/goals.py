@@ -8,8 +8,11 @@
 * context: masks on a few samples; key cells covered more than half give the
   context keys, and with the layer's second moment the directions D. Without
   context the keys under the pasted object are used;
-* preserve ("not here"): the keys under these masks are kept out of D, so the
-  update leaves their values alone;
+* preserve ("not here"): the samples under these masks join the problem with
+  their current values as the goal (weighted to count as much as the goal rows
+  together), so the update keeps their values unless the request needs the
+  change. (Taking their keys out of D instead was measured and rejected: their
+  span overlaps the rule's own keys, and the edit lost most of its effect.)
 * erase: for each context region the goal replaces the region's values with
   what a face without the object has there (``inpaint``, the default): among
   a fixed pool of samples whose keys respond least to the rule inside the
@@ -62,7 +65,9 @@ class EditInputs:
         moment: the layer's key second moment [C_in, C_in] (for the collateral).
         goal_image: the goal values rendered through the rest of the network
             [N, 3, R, R] in [-1, 1].
-        preserve_keys: keys under the "not here" masks [M_p, C_in] (D is orthogonal to them).
+        goal_rows: with "not here" regions, the number of goal rows; the rows of
+            ``split``, ``goal`` and ``mask`` after them are the "not here" samples, whose
+            goal is their current values (None without such regions).
     """
 
     info: LayerInfo
@@ -77,12 +82,32 @@ class EditInputs:
     units: list[int] | None = None
     moment: torch.Tensor | None = None
     goal_image: torch.Tensor | None = None
-    preserve_keys: torch.Tensor | None = None
+    goal_rows: int | None = None
 
-    def problem(self, G: Generator) -> EditProblem:
-        """The solver's view: the layer's functions with W0, keys, goal, mask, D, C."""
-        return EditProblem(G.layer_function(self.split), self.split.keys, self.goal, self.mask,
-                           self.D.to(self.split.keys.dtype), self.moment)
+    def problem(self, G: Generator, goal_only: bool = False) -> EditProblem:
+        """The solver's view: the layer's functions with W0, keys, goal, mask, D, C.
+
+        With "not here" regions the rows after ``goal_rows`` hold them (goal = their
+        current values); ``goal_only`` leaves them out (to report the goal's own loss).
+        """
+        n = self.goal_rows if goal_only and self.goal_rows is not None else None
+        split = self.split if n is None else dataclasses.replace(
+            self.split, keys=self.split.keys[:n], values=self.split.values[:n],
+            extras=_first_rows(self.split.extras, n, self.split.keys.shape[0]))
+        return EditProblem(G.layer_function(split), split.keys, self.goal[:n], self.mask[:n],
+                           self.D.to(split.keys.dtype), self.moment)
+
+
+def _first_rows(extras, n: int, total: int):
+    """``extras`` of a split (dicts and lists of tensors) with every per-sample tensor
+    (first axis ``total``) cut to its first ``n`` rows."""
+    if isinstance(extras, dict):
+        return {k: _first_rows(v, n, total) for k, v in extras.items()}
+    if isinstance(extras, (list, tuple)):
+        return type(extras)(_first_rows(v, n, total) for v in extras)
+    if torch.is_tensor(extras) and extras.ndim and extras.shape[0] == total:
+        return extras[:n]
+    return extras
 
 
 def _cells_to_pixels(res: int, size: int) -> int:
@@ -119,11 +144,9 @@ def preserve_keys(G: Generator, spec: EditSpec) -> torch.Tensor:
 
 def rule_directions(G: Generator, spec: EditSpec, stats: LayerStats) -> torch.Tensor:
     """The rule's directions ``D`` [rank, C_in] (float64, orthonormal rows) from the keys
-    under ``spec``'s context masks and the layer's second moment, kept orthogonal to
-    the keys under its ``preserve`` masks."""
+    under ``spec``'s context masks and the layer's second moment."""
     keys = context_keys(G, spec, G.layer(spec.layer))
-    return context_directions(keys, stats.keys.moment(), spec.rank, spec.direction,
-                              preserve=preserve_keys(G, spec))
+    return context_directions(keys, stats.keys.moment(), spec.rank, spec.direction)
 
 
 def unit_scores(values: torch.Tensor, region: torch.Tensor, rms: torch.Tensor) -> torch.Tensor:
@@ -147,21 +170,44 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
     size, vres = G.resolution, info.value_resolution
     cell = _cells_to_pixels(vres, size)
     moment = stats.keys.moment()
-    kept = preserve_keys(G, spec)
     if spec.kind == "copy-paste":
         inputs = _copy_paste(G, spec, info, cell)
         keys = context_keys(G, spec, info) if spec.context else inputs.context_keys
-        D = context_directions(keys, moment, spec.rank, spec.direction, preserve=kept)
+        D = context_directions(keys, moment, spec.rank, spec.direction)
     else:
         keys = context_keys(G, spec, info)
-        D = context_directions(keys, moment, spec.rank, spec.direction, preserve=kept)
+        D = context_directions(keys, moment, spec.rank, spec.direction)
         inputs = _erase(G, spec, info, stats, D)
     inputs.D = D
-    inputs.context_keys, inputs.moment, inputs.preserve_keys = keys, moment, kept
+    inputs.context_keys, inputs.moment = keys, moment
     # An erase's target already is its goal rendered; a paste's target is the pixel paste.
     inputs.goal_image = (inputs.target_image if spec.kind == "erase"
                          else G.resume(inputs.split.with_values(inputs.goal)))
+    if spec.preserve:
+        _add_preserve_rows(G, spec, inputs)
     return inputs
+
+
+#: Total loss weight of the "not here" rows relative to the goal's own rows.
+PRESERVE_WEIGHT = 4.0
+
+
+def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None:
+    """Append the "not here" samples to the problem: their goal is their current values
+    under the preserve masks, weighted so that all of them together count
+    ``PRESERVE_WEIGHT`` times the goal rows."""
+    info = G.layer(spec.layer)
+    n = inputs.split.keys.shape[0]
+    samples = inputs.goal_samples + [sel.sample for sel in spec.preserve]
+    split = G.split(G.latents(samples), spec.layer)
+    region = torch.stack([
+        torch.as_tensor(coverage(render_mask(sel.mask, G.resolution), info.value_resolution)
+                        > VALUE_COVERAGE, dtype=inputs.mask.dtype) for sel in spec.preserve])
+    weight = PRESERVE_WEIGHT * float(inputs.mask.sum()) / float(region.sum())
+    inputs.split = split
+    inputs.goal = torch.cat([inputs.goal, split.values[n:]])
+    inputs.mask = torch.cat([inputs.mask, weight * region[:, None]])
+    inputs.goal_rows = n
 
 
 def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> EditInputs:

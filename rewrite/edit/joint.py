@@ -6,7 +6,7 @@ the eyes repaints the first one's sunglasses. Solving them together (as MEMIT
 and UCE do for many facts) avoids that: one least-squares problem holds every
 edit's goal rows, so each edit's keys (and goal) are a preserve set for the
 others. The update is ``ΔW = Σ_i Λ_i D_i`` over each edit's own directions
-(with its own "not here" keys kept out), solved for all ``Λ_i`` at once with
+(with each edit's "not here" rows in the problem too), solved for all ``Λ_i`` at once with
 the same collateral penalty as the single-edit solver; the collateral budget
 is the sum of the edits' budgets (each edit is allowed what it would be
 allowed alone).
@@ -65,7 +65,8 @@ def solve_together(G: Generator, specs: list[EditSpec], stats: LayerStats) -> li
     t0 = time.perf_counter()
     inputs = [build_inputs(G, s, stats) for s in specs]
     Ds = [inp.D for inp in inputs]
-    samples = [i for inp in inputs for i in inp.goal_samples]
+    samples = [i for spec, inp in zip(specs, inputs)
+               for i in inp.goal_samples + [sel.sample for sel in spec.preserve]]
     with torch.no_grad():
         split = G.split(G.latents(samples), layer)
     f = G.layer_function(split)
@@ -84,7 +85,7 @@ def solve_together(G: Generator, specs: list[EditSpec], stats: LayerStats) -> li
         r = d.shape[0]
         lam = res.lam[..., start:start + r].detach().cpu()
         start += r
-        own = inp.problem(G)
+        own = inp.problem(G, goal_only=True)
         low = LowRank(weight_name, lam, d.to(dtype).cpu(), f.in_axis, f.out_axis)
         delta = Delta(layer, f"{solver} (together)", low_rank=low,
                       loss_before=own.loss_of_weight(own.layer.weight),

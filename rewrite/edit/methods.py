@@ -50,6 +50,10 @@ def _layer_solver(name: str):
         res = SOLVERS[name].solve(problem, params)
         f = problem.layer
         weight_name = G.weight_name(inputs.info.name)
+        if inputs.goal_rows is not None:          # report the goal's loss, not the preserve rows'
+            own = inputs.problem(G, goal_only=True)
+            res.loss_before = own.loss_of_weight(f.weight)
+            res.loss = own.loss_of_weight(f.weight + res.delta)
         if res.lam is not None:
             return Delta(inputs.info.name, name,
                          low_rank=LowRank(weight_name, res.lam.detach().cpu(),

@@ -103,8 +103,8 @@ def spec_schema() -> dict:
             },
             "context": {"type": "array", "items": {"$ref": "#/$defs/selection"}},
             "preserve": {"type": "array", "items": {"$ref": "#/$defs/selection"},
-                         "description": "\"Not here\": regions whose keys the rule must leave "
-                                        "alone (kept out of the rule's directions)."},
+                         "description": "\"Not here\": regions the rule must leave alone "
+                                        "(solved with their current values as the goal)."},
             "strength": {"type": "number", "minimum": 0, "maximum": MAX_STRENGTH, "default": 1.0,
                          "description": "Factor s on the solved change: the layer uses "
                                         "W0 + s·ΔW (0: the original weight, 1: the edit)."},

@@ -21,9 +21,9 @@ or an ``offset`` ``[dx, dy]`` in pixels from where it was copied. An ``erase``
 edit has ``context`` only (the regions to erase, which also define the rule)
 and ``"erase": {"units": N, "goal": "inpaint" | "zero-units"}``.
 
-``preserve`` ("not here") marks regions the rule must leave alone: their keys
-are kept out of the rule's directions, so the update leaves ``W k`` unchanged
-for them (as far as the rank allows). ``strength`` ``s`` (default 1) scales the
+``preserve`` ("not here") marks regions the rule must leave alone: those
+samples join the solve with their current values as the goal there, so the
+update keeps ``W k`` for their keys as far as the request allows. ``strength`` ``s`` (default 1) scales the
 solved low-rank change: the layer uses ``W0 + s·ΔW``; 0 is the original
 weight, 1 the solved edit. It scales the change of the weight, not the image.
 
@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ..memory.directions import DIRECTION_METHODS
+from ..memory.solvers import SOLVERS
 from ..models.latents import MAX_SAMPLES
 from ..utils.errors import SpecError
 from ..utils.fileio import atomic_path
@@ -313,9 +314,9 @@ class EditSpec:
         if not (math.isfinite(self.strength) and 0 <= self.strength <= MAX_STRENGTH):
             p.append(f"'strength' must be a number from 0 to {MAX_STRENGTH:g}, got "
                      f"{self.strength!r}")
-        if self.preserve and self.solver in METHODS and not METHODS[self.solver].constrained:
-            p.append(f"'preserve' regions apply to the constrained solvers (they keep the "
-                     f"update off the preserved keys); {self.solver!r} is unconstrained")
+        if self.preserve and self.solver in METHODS and self.solver not in SOLVERS:
+            p.append(f"'preserve' regions apply to the layer solvers ({', '.join(SOLVERS)}); "
+                     f"the {self.solver!r} baseline does not use them")
         if self.erase_goal not in ERASE_GOALS:
             p.append(f"'erase.goal' must be one of {ERASE_GOALS}, got {self.erase_goal!r}")
         return p

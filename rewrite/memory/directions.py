@@ -10,11 +10,6 @@ metric ``C⁻¹`` barely move.
   singular vectors, map back with ``C^{-1/2}``, orthonormalise (QR) and flip
   each row to agree with the mean key.
 
-Preserved ("not here") keys ``P`` [M_p, C] are kept out of ``D``: the
-directions are found within the orthogonal complement of the span of ``P``
-(:func:`preserve_complement`), so ``D p = 0`` and a change ``ΔW = Λ D`` leaves
-``W p`` unchanged for every preserved key, as far as the rank allows.
-
 All maths in float64; ``C`` is regularised with ``λ = ridge · trace(C) / C``
 and only ever solved against or eigendecomposed, never inverted explicitly.
 """
@@ -71,34 +66,12 @@ def zca_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int,
     return d * signs[:, None]
 
 
-#: Singular values of the preserved keys below this fraction of the largest are noise.
-PRESERVE_TOL = 1e-4
-
-
-def preserve_complement(preserve: torch.Tensor, keep: int, tol: float = PRESERVE_TOL
-                        ) -> torch.Tensor:
-    """An orthonormal basis Q [C, m] (float64) of the key space the preserved keys
-    ``preserve`` [M_p, C] do not occupy.
-
-    Every direction of their span with a singular value above ``tol`` times the largest
-    is removed, but at least ``keep`` dimensions stay (then the directions the preserved
-    keys use least are kept: "as far as the rank allows").
-    """
-    p = preserve.to(torch.float64)
-    c = p.shape[1]
-    _, s, vh = torch.linalg.svd(p, full_matrices=True)                       # vh [C, C]
-    used = int((s > tol * s.max()).sum()) if s.numel() and float(s.max()) > 0 else 0
-    used = min(used, c - keep)
-    return vh[used:].T.contiguous()                                           # [C, C - used]
-
-
 #: Direction methods by name; the CLI's choices come from here.
 DIRECTION_METHODS = ("mean", "zca")
 
 
 def context_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int = 1,
-                       method: str = "mean", ridge: float = DEFAULT_RIDGE,
-                       preserve: torch.Tensor | None = None) -> torch.Tensor:
+                       method: str = "mean", ridge: float = DEFAULT_RIDGE) -> torch.Tensor:
     """Directions ``D`` (orthonormal rows, float64 [rank, C]) from context keys.
 
     Args:
@@ -107,8 +80,6 @@ def context_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int = 1,
         rank: number of directions r.
         method: ``mean`` (rank 1 only) or ``zca``.
         ridge: relative ridge on ``C``.
-        preserve: keys the rule must leave alone [M_p, C] ("not here"); the directions
-            are chosen orthogonal to their span (see :func:`preserve_complement`).
 
     Raises:
         EditError: unknown method, rank out of range, or too few distinct keys.
@@ -127,18 +98,8 @@ def context_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int = 1,
                         f"({distinct}); mark larger or more context regions, or lower the rank")
     if rank > keys.shape[1]:
         raise EditError(f"rank {rank} exceeds the key length {keys.shape[1]}")
-    if method == "mean" and rank != 1:
-        raise EditError(f"the 'mean' direction has rank 1; use method 'zca' for rank {rank}")
-    if preserve is not None and preserve.shape[0]:
-        q = preserve_complement(preserve, rank)                               # [C, m]
-        k = keys.to(torch.float64) @ q
-        c = q.T @ moment.to(torch.float64) @ q
-        if count_distinct(k) < rank:
-            raise EditError(f"rank {rank} is larger than the number of distinct context keys "
-                            "left once the preserved keys are taken out; mark fewer 'not here' "
-                            "regions, larger context regions, or lower the rank")
-        sub = mean_direction(k, c, ridge) if method == "mean" else zca_directions(k, c, rank, ridge)
-        return sub @ q.T
     if method == "mean":
+        if rank != 1:
+            raise EditError(f"the 'mean' direction has rank 1; use method 'zca' for rank {rank}")
         return mean_direction(keys, moment, ridge)
     return zca_directions(keys, moment, rank, ridge)

@@ -344,7 +344,7 @@ def test_preserve_regions_change_the_edit(client):
     # Saved with the spec, and refused where they cannot work.
     assert client.put("/api/specs/kept", json=_spec(preserve=preserve)).status_code == 200
     assert client.get("/api/specs/kept").json()["preserve"][0]["sample"] == 112
-    for bad, needle in [(_spec(preserve=preserve, solver={"name": "finetune-layer"}), "preserve"),
+    for bad, needle in [(_spec(preserve=preserve, solver={"name": "finetune-all"}), "preserve"),
                         (_spec(preserve=[{"sample": 1, "mask": {"rect": [1, 1, 2, 2]}}]),
                          "empty")]:
         r = client.post("/api/apply", json=bad)
