@@ -9,8 +9,8 @@
   context keys, and with the layer's second moment the directions D. Without
   context the keys under the pasted object are used;
 * preserve ("not here"): the samples under these masks join the problem with
-  their current values as the goal (weighted to count as much as the goal rows
-  together), so the update keeps their values unless the request needs the
+  their current values as the goal (all together weighted ``preserve_weight``
+  times the goal rows), so the update keeps their values unless the request needs the
   change. (Taking their keys out of D instead was measured and rejected: their
   span overlaps the rule's own keys, and the edit lost most of its effect.)
 * erase: for each context region the goal replaces the region's values with
@@ -188,14 +188,10 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
     return inputs
 
 
-#: Total loss weight of the "not here" rows relative to the goal's own rows.
-PRESERVE_WEIGHT = 4.0
-
-
 def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None:
     """Append the "not here" samples to the problem: their goal is their current values
     under the preserve masks, weighted so that all of them together count
-    ``PRESERVE_WEIGHT`` times the goal rows."""
+    ``spec.preserve_weight`` times the goal rows."""
     info = G.layer(spec.layer)
     n = inputs.split.keys.shape[0]
     samples = inputs.goal_samples + [sel.sample for sel in spec.preserve]
@@ -203,7 +199,7 @@ def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None
     region = torch.stack([
         torch.as_tensor(coverage(render_mask(sel.mask, G.resolution), info.value_resolution)
                         > VALUE_COVERAGE, dtype=inputs.mask.dtype) for sel in spec.preserve])
-    weight = PRESERVE_WEIGHT * float(inputs.mask.sum()) / float(region.sum())
+    weight = spec.preserve_weight * float(inputs.mask.sum()) / float(region.sum())
     inputs.split = split
     inputs.goal = torch.cat([inputs.goal, split.values[n:]])
     inputs.mask = torch.cat([inputs.mask, weight * region[:, None]])

@@ -26,7 +26,9 @@ from .spec import (
     DEFAULT_RANK,
     ERASE_GOALS,
     FORMAT,
+    DEFAULT_PRESERVE_WEIGHT,
     KINDS,
+    MAX_PRESERVE_WEIGHT,
     MAX_STRENGTH,
     SCHEMA_PATH,
     VERSION,
@@ -105,6 +107,11 @@ def spec_schema() -> dict:
             "preserve": {"type": "array", "items": {"$ref": "#/$defs/selection"},
                          "description": "\"Not here\": regions the rule must leave alone "
                                         "(solved with their current values as the goal)."},
+            "preserve_weight": {"type": "number", "exclusiveMinimum": 0,
+                                "maximum": MAX_PRESERVE_WEIGHT,
+                                "default": DEFAULT_PRESERVE_WEIGHT,
+                                "description": "How much the \"not here\" regions count, all "
+                                               "together, relative to the goal."},
             "strength": {"type": "number", "minimum": 0, "maximum": MAX_STRENGTH, "default": 1.0,
                          "description": "Factor s on the solved change: the layer uses "
                                         "W0 + s·ΔW (0: the original weight, 1: the edit)."},

@@ -23,7 +23,10 @@ and ``"erase": {"units": N, "goal": "inpaint" | "zero-units"}``.
 
 ``preserve`` ("not here") marks regions the rule must leave alone: those
 samples join the solve with their current values as the goal there, so the
-update keeps ``W k`` for their keys as far as the request allows. ``strength`` ``s`` (default 1) scales the
+update keeps ``W k`` for their keys as far as the request allows;
+``preserve_weight`` (default 16) is how much they count, all together,
+relative to the goal (lower keeps more of the edit, higher removes more of
+its false positives). ``strength`` ``s`` (default 1) scales the
 solved low-rank change: the layer uses ``W0 + s·ΔW``; 0 is the original
 weight, 1 the solved edit. It scales the change of the weight, not the image.
 
@@ -63,13 +66,17 @@ DEFAULT_ERASE_GOAL = "inpaint"
 MAX_STATS_SAMPLES = 10_000_000
 #: Largest edit strength (the factor on the solved change ΔW).
 MAX_STRENGTH = 10.0
+#: Total loss weight of the "not here" regions relative to the goal's own (default and
+#: largest); benchmarks/controls_benchmark.py measures the trade-off.
+DEFAULT_PRESERVE_WEIGHT = 16.0
+MAX_PRESERVE_WEIGHT = 1000.0
 #: Rank and direction when a spec names none (benchmarks/edit_benchmark.py measures why).
 DEFAULT_RANK = 4
 DEFAULT_DIRECTION = "zca"
 
 _TOP_KEYS = {"format", "version", "name", "description", "model", "layer", "kind", "rank",
              "direction", "solver", "stats", "copy", "paste", "context", "erase", "preserve",
-             "strength"}
+             "preserve_weight", "strength"}
 
 
 def unknown_keys(obj: dict, known: set[str], where: str) -> list[str]:
@@ -119,6 +126,7 @@ class EditSpec:
     erase_units: int = DEFAULT_ERASE_UNITS
     erase_goal: str = DEFAULT_ERASE_GOAL
     preserve: list[Selection] = dataclasses.field(default_factory=list)
+    preserve_weight: float = DEFAULT_PRESERVE_WEIGHT
     strength: float = 1.0
     name: str = ""
     description: str = ""
@@ -142,6 +150,8 @@ class EditSpec:
         out["context"] = [c.to_json() for c in self.context]
         if self.preserve:
             out["preserve"] = [c.to_json() for c in self.preserve]
+        if self.preserve_weight != DEFAULT_PRESERVE_WEIGHT:
+            out["preserve_weight"] = self.preserve_weight
         if self.kind == "erase":
             out["erase"] = {"units": self.erase_units, "goal": self.erase_goal}
         if self.strength != 1.0:
@@ -229,10 +239,13 @@ class EditSpec:
         problems += unknown_keys(erase, {"units", "goal"}, "erase")
         context_raw = get("context", list, [])
         preserve_raw = get("preserve", list, [])
-        strength = obj.get("strength", 1.0)
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-            problems.append(f"'strength' must be a number, got {strength!r}")
-            strength = 1.0
+        numbers = {}
+        for key, default in (("strength", 1.0), ("preserve_weight", DEFAULT_PRESERVE_WEIGHT)):
+            val = obj.get(key, default)
+            if isinstance(val, bool) or not isinstance(val, (int, float)):
+                problems.append(f"{key!r} must be a number, got {val!r}")
+                val = default
+            numbers[key] = float(val)
         spec = cls(
             model=get("model", str, "", required=True),
             layer=get("layer", str, "", required=True),
@@ -252,7 +265,8 @@ class EditSpec:
             erase_goal=erase.get("goal", DEFAULT_ERASE_GOAL),
             preserve=[c for i, v in enumerate(preserve_raw)
                       if (c := selection(v, f"preserve[{i}]")) is not None],
-            strength=float(strength),
+            strength=numbers["strength"],
+            preserve_weight=numbers["preserve_weight"],
             name=get("name", str, ""),
             description=get("description", str, ""),
         )
@@ -314,6 +328,10 @@ class EditSpec:
         if not (math.isfinite(self.strength) and 0 <= self.strength <= MAX_STRENGTH):
             p.append(f"'strength' must be a number from 0 to {MAX_STRENGTH:g}, got "
                      f"{self.strength!r}")
+        if not (math.isfinite(self.preserve_weight)
+                and 0 < self.preserve_weight <= MAX_PRESERVE_WEIGHT):
+            p.append(f"'preserve_weight' must be a number above 0 and at most "
+                     f"{MAX_PRESERVE_WEIGHT:g}, got {self.preserve_weight!r}")
         if self.preserve and self.solver in METHODS and self.solver not in SOLVERS:
             p.append(f"'preserve' regions apply to the layer solvers ({', '.join(SOLVERS)}); "
                      f"the {self.solver!r} baseline does not use them")
