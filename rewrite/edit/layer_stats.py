@@ -152,8 +152,11 @@ def stats_cache_path(fingerprint: str, layer: str, n: int, seed: int) -> Path:
 def accumulate_layer_stats(G: Generator, layer: str, indices, seed: int = DEFAULT_STATS_SEED,
                            batch_size: int = 100, progress: bool | None = None,
                            fingerprint: str | None = None,
-                           dist: DistContext | None = None) -> LayerStats:
+                           dist: DistContext | None = None, callback=None) -> LayerStats:
     """Accumulate statistics of ``layer`` over sample ``indices`` of stream ``seed`` (no cache).
+
+    ``callback(done, total)``, if given, is called after each batch with the samples done
+    so far (this rank's); an exception it raises (e.g. to cancel) stops the work.
 
     With a multi-process ``dist``, each rank takes every ``world``-th batch and the
     float64 sums are added over ranks (``all_reduce``); every rank returns the total.
@@ -166,12 +169,16 @@ def accumulate_layer_stats(G: Generator, layer: str, indices, seed: int = DEFAUL
     show = (len(chunks) > 1 if progress is None else progress) and dist.is_main
     total = sum(len(c) for c in chunks)
     desc = f"stats {layer}" + (f" (rank 0 of {dist.world})" if dist.enabled else "")
+    done = 0
     with tqdm(total=total, unit="sample", desc=desc, disable=not show) as bar:
         for chunk in chunks:
             split = G.split(G.latents(chunk, seed=seed), layer)
             keys.add_feature_map(split.keys)
             values.add_feature_map(split.values)
             bar.update(len(chunk))
+            done += len(chunk)
+            if callback is not None:
+                callback(done, total)
     if dist.enabled:
         for acc, names in ((keys, ("sum", "sum_outer")), (values, ("sum", "sum_sq"))):
             for name in names:
@@ -183,7 +190,7 @@ def accumulate_layer_stats(G: Generator, layer: str, indices, seed: int = DEFAUL
 def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
                 seed: int = DEFAULT_STATS_SEED, batch_size: int = 100,
                 progress: bool | None = None, cache: bool = True,
-                dist: DistContext | None = None) -> LayerStats:
+                dist: DistContext | None = None, callback=None) -> LayerStats:
     """Statistics of ``layer`` over samples ``0..n-1`` of stream ``seed``, from cache if present.
 
     Args:
@@ -196,6 +203,8 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
         cache: read and write the on-disk cache.
         dist: shard the samples over the ranks of a ``torchrun`` run (rank 0 writes
             the cache).
+        callback: ``callback(done, total)`` after each batch when computing (not called on
+            a cache hit); an exception it raises stops the work and nothing is cached.
     """
     dist = dist or DistContext()
     G.layer(layer)
@@ -220,7 +229,8 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
         if dist.is_main:
             path.unlink(missing_ok=True)
     keep = cache and dist.is_main and cache_usable("statistics")
-    stats = accumulate_layer_stats(G, layer, range(n), seed, batch_size, progress, fp, dist)
+    stats = accumulate_layer_stats(G, layer, range(n), seed, batch_size, progress, fp, dist,
+                                   callback)
     if refused:
         stats.source = f"recomputed: the cache entry was refused ({refused})"
     if keep:

@@ -118,3 +118,30 @@ def test_fingerprint_is_rehashed_after_an_in_place_change():
     with torch.no_grad():
         G.main[6].weight.copy_(saved)
     assert G.fingerprint() == before
+
+
+def test_callback_reports_progress_and_can_stop_the_work(cache):
+    """``callback(done, total)`` after each batch; what it raises stops the work and
+    nothing is cached; without it the result is the same."""
+    G = make_tiny_dcgan()
+    seen = []
+    stats = layer_stats(G, "main.6", n=25, batch_size=10, progress=False,
+                        callback=lambda done, total: seen.append((done, total)))
+    assert seen == [(10, 25), (20, 25), (25, 25)]
+    plain = statistics.accumulate_layer_stats(G, "main.6", range(25), batch_size=10,
+                                              progress=False)
+    assert torch.equal(stats.keys.moment(), plain.keys.moment())
+
+    class Stop(Exception):
+        pass
+
+    def stop(done, total):
+        if done >= 10:
+            raise Stop
+
+    with pytest.raises(Stop):
+        layer_stats(G, "main.6", n=30, batch_size=10, progress=False, callback=stop)
+    assert not stats_cache_path(layer_key(G, "main.6"), "main.6", 30, 0).exists()
+    assert layer_stats(G, "main.6", n=25, batch_size=10, progress=False,
+                       callback=lambda *a: seen.append(a)).source == "read from cache"
+    assert len(seen) == 3                       # not called on a cache hit
