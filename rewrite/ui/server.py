@@ -103,6 +103,7 @@ def _api(state: AppState) -> FastAPI:
                 "solvers": list(METHODS), "directions": list(DIRECTION_METHODS),
                 "edits": [d.figures() for d in state.session.deltas], "version": state.version,
                 "stats_ready": sorted(state.ready_layers),
+                "stats_running": state.stats_progress(),
                 "job": state.job.__dict__}
 
     @app.get("/api/sample/{index}.png", responses={200: {"content": {"image/png": {}}}})
@@ -169,9 +170,17 @@ def _api(state: AppState) -> FastAPI:
 
     @app.get("/api/job")
     def job() -> dict:
-        """The running or last edit: state, message, figures."""
+        """The running or last edit: state (idle, running, done, failed, cancelled), what it
+        is doing (``phase``, ``done`` of ``total``), message and figures; ``stats_running``
+        lists statistics being computed now (also by the warm-up or a heat map)."""
         return {**state.job.__dict__, "version": state.version,
-                "edits": len(state.session.deltas)}
+                "edits": len(state.session.deltas), "stats_running": state.stats_progress()}
+
+    @app.post("/api/cancel")
+    def cancel() -> dict:
+        """Cancel the running edit: it stops at its next check and changes nothing (409 when
+        no edit runs). Poll ``/api/job`` until its state is ``cancelled``."""
+        return state.cancel().__dict__
 
     @app.post("/api/undo")
     def undo() -> dict:

@@ -2,7 +2,15 @@
 
 Edits are serialised (one job at a time; a second Apply is refused with 409),
 and renders take a lock that an edit holds only while it swaps the weights in,
-so a render sees the model before or after an edit, never half of it. The
+so a render sees the model before or after an edit, never half of it. Renders
+never wait on statistics: statistics are computed outside the render lock, by
+an edit on the live model (whose weights no one else changes while the edit
+holds its slot) and by everything else (heat map, goal preview, warm-up) on a
+frozen copy of the weights of the current version. Each entry is computed once
+(a second request for it waits for the first) and kept in memory.
+A running edit reports its phase and progress in its :class:`Job` and can be
+cancelled (:meth:`AppState.cancel`): between statistics batches, and at the
+latest before its weights are swapped in, so a cancelled edit changes nothing. The
 session's applied edits live here, not in any request, so a failing request
 loses nothing. Changing them (undo, reset, an edit's strength, removing one)
 is refused with 409 while an edit runs, and bumps ``version``, which keys the
@@ -27,12 +35,13 @@ import torch
 from PIL import Image
 
 from ..edit import EditSpec, Rewriter
-from ..edit.goals import rule_directions
-from ..edit.layer_stats import layer_stats
-from ..metrics.before_after import collateral_warning, goal_fidelity, goal_notes, goal_panel
+from ..edit.goals import build_inputs, rule_directions
+from ..edit.layer_stats import DEFAULT_STATS_SEED, LayerStats, layer_stats
+from ..metrics.before_after import COLLATERAL_WARN, collateral_warning, goal_fidelity, goal_notes, goal_panel
 from ..metrics.firing import heat, key_response
 from ..models import load_model
 from ..sampling.generate import generate
+from ..utils.cache import layer_key
 from ..utils.errors import RewriteError
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -46,16 +55,33 @@ class Missing(Exception):
     """The request names something that does not exist (an applied edit's number)."""
 
 
+class Cancelled(Exception):
+    """The running edit was cancelled."""
+
+
+class _Pending:
+    """Statistics being computed: progress, and an event set when done (or failed)."""
+
+    def __init__(self, layer: str, total: int):
+        self.layer, self.done, self.total = layer, 0, total
+        self.finished = threading.Event()
+
+
 @dataclasses.dataclass
 class Job:
     """The state of the current or last edit."""
 
-    state: str = "idle"            # idle | running | done | failed
+    state: str = "idle"            # idle | running | done | failed | cancelled
     message: str = ""
     started: float = 0.0
     finished: float = 0.0
     figures: dict = dataclasses.field(default_factory=dict)
     warnings: list = dataclasses.field(default_factory=list)
+    phase: str = ""                # what a running edit is doing ("statistics 3400/10000 samples")
+    done: int = 0                  # progress of the phase, when it has one
+    total: int = 0
+    kind: str = ""                 # the edit's kind and name, for every page to show
+    name: str = ""
 
 
 class AppState:
@@ -84,6 +110,66 @@ class AppState:
         self.version = 0
         self._png_cache: OrderedDict = OrderedDict()
         self.ready_layers: set[str] = set()
+        self.cancel_event = threading.Event()
+        self._stats: dict[tuple, LayerStats] = {}
+        self._stats_pending: dict[tuple, _Pending] = {}
+        self._stats_lock = threading.Lock()
+        self._snap: tuple[int, object] | None = None
+
+    # -- statistics (never under the render lock) ------------------------------
+    def snapshot(self):
+        """A frozen copy of the model at the current version (shared until the next change):
+        work that only reads the weights runs on it outside the render lock."""
+        with self.render_lock:
+            if self._snap is None or self._snap[0] != self.version:
+                self._snap = (self.version, copy.deepcopy(self.model))
+            return self._snap[1]
+
+    def layer_stats(self, G, layer: str, n: int, seed: int = DEFAULT_STATS_SEED,
+                    cancel: threading.Event | None = None, progress=None) -> LayerStats:
+        """Statistics of ``layer`` of ``G`` (whose weights must not change meanwhile), computed
+        once per :func:`layer_key`: a second caller waits for the first (reporting its
+        progress). ``progress(done, total)`` after each batch; :class:`Cancelled` as soon as
+        ``cancel`` is set."""
+        key = (layer_key(G, layer), layer, n, seed)
+        while True:
+            with self._stats_lock:
+                if key in self._stats:
+                    return self._stats[key]
+                pending = self._stats_pending.get(key)
+                if pending is None:
+                    pending = self._stats_pending[key] = _Pending(layer, n)
+                    break
+            while not pending.finished.wait(0.1):           # another request computes it
+                if progress:
+                    progress(pending.done, pending.total)
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+
+        def step(done, total):
+            pending.done, pending.total = done, total
+            if progress:
+                progress(done, total)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+
+        try:
+            stats = layer_stats(G, layer, n=n, seed=seed, progress=False, callback=step)
+            with self._stats_lock:
+                self._stats[key] = stats
+            if n == self.stats_samples and seed == DEFAULT_STATS_SEED:
+                self.ready_layers.add(layer)
+            return stats
+        finally:
+            with self._stats_lock:
+                self._stats_pending.pop(key, None)
+            pending.finished.set()
+
+    def stats_progress(self) -> list[dict]:
+        """Statistics being computed now: layer, samples done, samples in all."""
+        with self._stats_lock:
+            return [{"layer": p.layer, "done": p.done, "total": p.total}
+                    for p in self._stats_pending.values()]
 
     def warm_up(self, layer: str | None = None) -> threading.Thread:
         """Compute (or load) the statistics of ``layer`` (default: the middle editable layer,
@@ -92,8 +178,7 @@ class AppState:
         layer = layer or layers[len(layers) // 2].name
 
         def run():
-            with self.render_lock:
-                layer_stats(self.model, layer, n=self.stats_samples, progress=False)
+            self.layer_stats(self.snapshot(), layer, self.stats_samples)
             self.ready_layers.add(layer)
 
         thread = threading.Thread(target=run, daemon=True)
@@ -123,11 +208,11 @@ class AppState:
     def heatmap(self, spec: EditSpec, samples: list[int]) -> dict:
         """Response of the context direction on ``samples``, scaled to [0, 1] by the largest."""
         spec.validate_for(self.model)
-        with self.render_lock:
-            info = self.model.layer(spec.layer)
-            stats = layer_stats(self.model, spec.layer, n=spec.stats_samples, progress=False)
-            D = rule_directions(self.model, spec, stats)
-            resp = key_response(self.model, spec.layer, D, samples) if samples else torch.zeros(0)
+        G = self.snapshot()                 # renders go on while this computes
+        info = G.layer(spec.layer)
+        stats = self.layer_stats(G, spec.layer, spec.stats_samples, spec.stats_seed)
+        D = rule_directions(G, spec, stats)
+        resp = key_response(G, spec.layer, D, samples) if samples else torch.zeros(0)
         scaled = heat(resp)
         scores = resp.flatten(1).max(1).values if resp.numel() else torch.zeros(0)
         return {"layer": spec.layer, "grid": info.key_resolution,
@@ -141,28 +226,66 @@ class AppState:
         spec.model = self.model_name
         spec.validate_for(self.model)
         if not self.job_lock.acquire(blocking=False):
-            raise Conflict("an edit is already running; wait for it to finish")
-        self.job = Job("running", f"computing the edit at {spec.layer} ...", time.time())
-        threading.Thread(target=self._run, args=(spec,), daemon=True).start()
+            raise Conflict("an edit is already running; wait for it to finish or cancel it")
+        self.cancel_event = threading.Event()
+        self.job = Job("running", f"computing the {spec.kind} edit at {spec.layer} ...",
+                       time.time(), phase="starting", kind=spec.kind, name=spec.name or "")
+        threading.Thread(target=self._run, args=(spec, self.cancel_event), daemon=True).start()
         return self.job
 
-    def _run(self, spec: EditSpec) -> None:
+    def cancel(self) -> Job:
+        """Cancel the running edit (it stops at its next check; nothing is changed)."""
+        if self.job.state != "running":
+            raise Conflict("no edit is running")
+        self.cancel_event.set()
+        self.job.phase = "cancelling"
+        return self.job
+
+    def _phase(self, cancel: threading.Event, phase: str, done: int = 0, total: int = 0):
+        if cancel.is_set():
+            raise Cancelled()
+        self.job.phase, self.job.done, self.job.total = phase, done, total
+
+    def _run(self, spec: EditSpec, cancel: threading.Event) -> None:
+        job = self.job
         try:
-            delta = self.session.compute(spec)
+            # The weights stay as they are while this edit holds the slot: work on the model.
+            stats = self.layer_stats(
+                self.model, spec.layer, spec.stats_samples, spec.stats_seed, cancel,
+                lambda d, t: self._phase(cancel, f"statistics {d}/{t} samples", d, t))
+            self._phase(cancel, "building the goal")
+            inputs = build_inputs(self.model, spec, stats)
+            self._phase(cancel, "solving")
+            delta = self.session.compute(spec, inputs)
             with self.render_lock:
+                if cancel.is_set():
+                    raise Cancelled()
                 self.session.apply(delta)
                 self.version += 1
-            self.job = Job("done", f"applied: loss {delta.loss_before:.4f} -> {delta.loss:.4f} "
-                                   f"in {delta.seconds:.1f} s", self.job.started, time.time(),
+            self.job = Job("done", self._summary(spec, delta), job.started, time.time(),
                            delta.figures(), goal_notes(spec, math.nan, delta)
-                           + collateral_warning(delta))
+                           + collateral_warning(delta), kind=spec.kind, name=spec.name or "")
+        except Cancelled:
+            self.job = Job("cancelled", "cancelled: nothing was changed", job.started,
+                           time.time(), kind=spec.kind, name=spec.name or "")
         except RewriteError as e:
-            self.job = Job("failed", str(e), self.job.started, time.time())
+            self.job = Job("failed", str(e), job.started, time.time(), kind=spec.kind)
         except Exception as e:                              # noqa: BLE001 - reported to the page
             self.job = Job("failed", f"internal error: {type(e).__name__}: {e}",
-                           self.job.started, time.time())
+                           job.started, time.time(), kind=spec.kind)
         finally:
             self.job_lock.release()
+
+    @staticmethod
+    def _summary(spec: EditSpec, delta) -> str:
+        """What a person reads after an edit: what was applied, how much it is predicted to
+        change images where the rule does not fire, and how long it took."""
+        what = f"{spec.kind} edit" + (f" '{spec.name}'" if spec.name else "") + f" at {spec.layer}"
+        c = delta.collateral * delta.strength ** 2
+        side = (f"predicted change elsewhere (collateral) {c:.3f}"
+                + (" — low" if c <= COLLATERAL_WARN else " — high") if math.isfinite(c)
+                else "predicted change elsewhere: not known for this solver")
+        return f"applied the {what}: {side}; {delta.seconds:.1f} s"
 
     @contextlib.contextmanager
     def _exclusive(self):
@@ -240,25 +363,31 @@ class AppState:
         """
         spec.model = self.model_name
         spec.validate_for(self.model)
-        lock = self._exclusive() if solved else self.render_lock
-        with lock:
-            last = None
-            if solved:
+        G = self.snapshot()
+        # Outside every lock; the solved panel below finds them computed (same layer key:
+        # the last edit is of this layer).
+        stats = self.layer_stats(G, spec.layer, spec.stats_samples, spec.stats_seed)
+        last = edited = None
+        if not solved:
+            inputs = build_inputs(G, spec, stats)
+            fidelity = goal_fidelity(G, inputs)
+            panel = goal_panel(G, spec, inputs, None)
+        else:
+            with self._exclusive():
                 last = self._last_applied(spec)
                 self.session.undo()
-            try:
-                inputs = self.session.prepare(spec)
-                fidelity = goal_fidelity(self.model, inputs)
-                edited = None
-                if last is not None:
+                try:
+                    stats = self.layer_stats(self.model, spec.layer, spec.stats_samples,
+                                             spec.stats_seed)
+                    inputs = build_inputs(self.model, spec, stats)
+                    fidelity = goal_fidelity(self.model, inputs)
                     self.session.apply(last)
                     try:
                         edited = generate(self.model, inputs.goal_samples[:1], progress=False)[0]
                     finally:
                         self.session.undo()
-                panel = goal_panel(self.model, spec, inputs, edited)
-            finally:
-                if last is not None:
+                    panel = goal_panel(self.model, spec, inputs, edited)
+                finally:
                     self.session.apply(last)
         buf = io.BytesIO()
         panel.save(buf, format="PNG")

@@ -349,3 +349,110 @@ def test_preserve_regions_change_the_edit(client):
                          "empty")]:
         r = client.post("/api/apply", json=bad)
         assert r.status_code == 422 and needle in r.text, r.text
+
+
+# -- never frozen: statistics outside the render lock, progress, cancel -------------------------
+def _cold(monkeypatch, tmp_path):
+    """Statistics computed from here on go to an empty cache (the model is loaded already)."""
+    monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cold-cache"))
+
+
+def _until(cond, timeout=60, what="condition"):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_renders_never_wait_on_statistics(client, app_state, monkeypatch, tmp_path):
+    """A heat map and an edit on a layer without statistics: tiles still render at once,
+    and the job and /api/info say what is being computed and how far along."""
+    import threading
+    _cold(monkeypatch, tmp_path)
+    body = {"layer": "main.3", "context": [{"sample": 9, "mask": {"rect": [16, 16, 48, 48]}}],
+            "samples": [9]}
+    app_state.stats_samples = 8000
+    out = {}
+    heat = threading.Thread(target=lambda: out.update(r=client.post("/api/heatmap", json=body)))
+    heat.start()
+    running = _until(lambda: client.get("/api/info").json()["stats_running"], what="stats")
+    assert running[0]["layer"] == "main.3" and running[0]["total"] == 8000
+    latencies = []
+    for i in range(200, 203):
+        t0 = time.time()
+        _png(client.get(f"/api/sample/{i}.png"))
+        latencies.append(time.time() - t0)
+    assert client.get("/api/info").json()["stats_running"], "statistics finished too soon"
+    assert max(latencies) < 1.0, latencies
+    heat.join()
+    assert out["r"].status_code == 200, out["r"].text
+    # An Apply on a cold layer: phase and progress, and renders go on meanwhile.
+    res = client.post("/api/apply", json=_spec(stats={"samples": 3000, "seed": 5}))
+    assert res.status_code == 202
+    job = _until(lambda: (j := client.get("/api/job").json())["done"] > 0 and j, what="progress")
+    assert job["phase"].startswith("statistics ") and job["phase"].endswith("/3000 samples")
+    assert job["kind"] == "copy-paste" and job["name"] == "add-sunglasses"
+    t0 = time.time()
+    _png(client.get("/api/sample/300.png"))
+    assert time.time() - t0 < 1.0
+    job = _wait(client)
+    assert job["state"] == "done", job
+    assert "collateral" in job["message"] and "loss" not in job["message"]
+
+
+def _weights(state):
+    return {k: v.clone() for k, v in state.model.state_dict().items()}
+
+
+def _same(a, b):
+    import torch
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cancel_during_statistics_changes_nothing(client, app_state, monkeypatch, tmp_path):
+    assert client.post("/api/cancel").status_code == 409            # nothing runs
+    _apply(client, _spec())
+    before, version = _weights(app_state), app_state.version
+    edits = client.get("/api/edits").json()
+    _cold(monkeypatch, tmp_path)
+    assert client.post("/api/apply", json=_spec(stats={"samples": 20000, "seed": 3})).status_code == 202
+    _until(lambda: client.get("/api/job").json()["done"] > 0, what="statistics progress")
+    t0 = time.time()
+    res = client.post("/api/cancel")
+    assert res.status_code == 200 and res.json()["phase"] == "cancelling"
+    job = _wait(client)
+    assert job["state"] == "cancelled" and time.time() - t0 < 5, job
+    assert "nothing was changed" in job["message"]
+    assert _same(before, _weights(app_state)) and app_state.version == version
+    assert client.get("/api/edits").json() == edits
+    assert client.get("/api/info").json()["stats_running"] == []
+    # The slot is free again, and the cancelled statistics are computed afresh when needed.
+    _apply(client, _spec())
+    assert len(client.get("/api/edits").json()) == 2
+
+
+def test_cancel_after_solving_swaps_no_weights(client, app_state):
+    """Cancel while the solver runs (it cannot stop midway): the weights are not swapped in."""
+    import threading
+    solving, release = threading.Event(), threading.Event()
+    compute = app_state.session.compute
+
+    def slow(spec, inputs=None):
+        solving.set()
+        release.wait(30)
+        return compute(spec, inputs)
+
+    app_state.session.compute = slow
+    before = _weights(app_state)
+    assert client.post("/api/apply", json=_spec()).status_code == 202
+    assert solving.wait(60)
+    assert client.get("/api/job").json()["phase"] == "solving"
+    assert client.post("/api/cancel").status_code == 200
+    release.set()
+    job = _wait(client)
+    assert job["state"] == "cancelled", job
+    assert _same(before, _weights(app_state)) and client.get("/api/edits").json() == []
+    assert client.get("/api/job").json()["edits"] == 0

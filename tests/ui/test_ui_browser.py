@@ -1,6 +1,7 @@
 """End to end in a real browser: Debian's chromium driven by Playwright, against
 `rewrite ui` on the real face model, started by the test on a free local port."""
 
+import json
 import os
 import socket
 import subprocess
@@ -57,9 +58,15 @@ def page(server):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--no-first-run", "--disable-sync"])
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors = []
+        errors, dialogs = [], []
         pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.errors = errors
+        pg.errors, pg.dialogs = errors, dialogs
+
+        def accept(dialog):
+            dialogs.append(dialog.message)
+            dialog.accept()
+
+        pg.on("dialog", accept)
         pg.goto(server)
         pg.wait_for_selector(".tile img")
         yield pg
@@ -111,12 +118,17 @@ def test_copy_paste_context_apply_toggle_undo(page):
                            timeout=120_000)
     page.wait_for_function("[...document.querySelectorAll('.tile img')].every("
                            "i => i.complete && i.src.includes('edited=1&v=1'))")
-    assert "loss" in page.inner_text("#message")
+    message = page.inner_text("#message")
+    assert "collateral" in message and "loss" not in message
+    # The heat overlay is gone: it would hide what changed.
+    assert page.locator(".tile canvas.heat").count() == 0
     # Before / after, side by side.
     page.check("#side-by-side")
     page.wait_for_function("document.querySelectorAll('.tile img').length === 48 && "
                            "[...document.querySelectorAll('.tile img')].every("
                            "i => i.complete && i.naturalWidth > 0)")
+    labels = page.locator(".tile[data-sample='9'] .view-label").all_inner_texts()
+    assert labels == ["before", "after"]
     page.screenshot(path=str(ARTIFACTS / "ui-before-after.png"))
     page.uncheck("#side-by-side")
     page.uncheck("#show-edited")
@@ -136,6 +148,8 @@ def test_erase_edit_and_download(page, tmp_path):
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('reset')")
     page.evaluate("location.reload()")
     page.wait_for_selector(".tile img")
+    page.check("input[name=kind][value=erase]")
+    assert page.inner_text("#edit-title") == "New erase edit"
     page.check("input[name=mode][value=erase]")
     page.check("input[name=tool][value=rect]")
     for sample in (10, 20):                      # glasses to remove
@@ -258,4 +272,154 @@ def test_not_here_goal_preview_and_strength(page):
     page.select_option("#spec-list", "kept-eyes")
     page.wait_for_function("document.querySelector('#message').textContent.startsWith('Loaded')")
     assert "not here: sample 20" in page.inner_text("#selections")
+    assert page.errors == []
+
+
+def _applied(page, n_before):
+    page.wait_for_function("(n) => document.querySelector('#status').textContent"
+                           ".startsWith('applied') && document.querySelectorAll('#edit-list li')"
+                           ".length === n + 1", arg=n_before, timeout=120_000)
+
+
+def _marks(page):
+    return page.inner_text("#selections")
+
+
+def test_second_edit_is_the_kind_shown_and_strokes_undo(page):
+    """Issue 13 items 1 and 4: an erase right after a copy-paste is an erase; New edit clears
+    the marks; strokes undo and redo; an erased-away mask is absent; Reset asks first."""
+    page.evaluate("location.reload()")
+    page.wait_for_selector(".tile img")
+    page.check("input[name=tool][value=rect]")
+    assert page.inner_text("#edit-title") == "New copy-paste edit"
+    page.check("input[name=mode][value=copy]")
+    _goto(page, 32)
+    _drag(page, (8, 20), (55, 31))
+    _goto(page, 9)
+    page.check("input[name=mode][value=paste]")
+    _drag(page, (30, 26), (36, 28))
+    page.check("input[name=mode][value=context]")
+    _drag(page, (16, 24), (55, 31))
+    n = page.locator("#edit-list li").count()
+    page.click("#apply")
+    _applied(page, n)
+    assert "copy: sample 32" in _marks(page)            # the marks stay after Apply
+    # A new edit starts clean; an erase is an erase.
+    page.click("#new-edit")
+    assert "no marks yet" in _marks(page)
+    page.check("input[name=kind][value=erase]")
+    assert page.inner_text("#edit-title") == "New erase edit"
+    assert page.locator("input[name=mode][value=copy]").is_hidden()
+    page.check("input[name=mode][value=erase]")
+    page.check("input[name=tool][value=rect]")
+    for sample in (10, 20):
+        _goto(page, sample)
+        _drag(page, (8, 24), (55, 35))
+    with page.expect_request("**/api/apply") as req:
+        page.click("#apply")
+    sent = req.value.post_data_json
+    assert sent["kind"] == "erase" and "copy" not in sent and "paste" not in sent
+    assert [c["sample"] for c in sent["context"]] == [10, 20]
+    _applied(page, n + 1)
+    assert page.locator("#edit-list li").nth(n + 1).inner_text().startswith("erase")
+    # Stroke undo / redo (keys and buttons), separate from the applied edits.
+    _goto(page, 30)
+    _drag(page, (8, 24), (40, 35))
+    assert "erase: sample 30" in _marks(page)
+    page.keyboard.press("Control+z")
+    assert "erase: sample 30" not in _marks(page)
+    page.keyboard.press("Control+Shift+z")
+    assert "erase: sample 30" in _marks(page)
+    page.click("#stroke-undo")
+    assert "erase: sample 30" not in _marks(page)
+    page.click("#stroke-redo")
+    assert "erase: sample 30" in _marks(page)
+    assert page.locator("#edit-list li").count() == n + 2
+    # Erasing the mask away leaves no mask (not an invisible one).
+    page.check("input[name=tool][value=eraser]")
+    page.fill("#brush-size", "16")
+    for y in range(22, 40, 3):
+        _drag(page, (2, y), (50, y))
+    assert "erase: sample 30" not in _marks(page)
+    # A copy-paste edit with no copy mask is refused, saying why.
+    page.click("#new-edit")
+    page.check("input[name=kind][value=copy-paste]")
+    page.click("#apply")
+    page.wait_for_function("document.querySelector('#message').className === 'error'")
+    assert "no copy mask" in page.inner_text("#message")
+    # Reset asks first.
+    page.click("#reset")
+    page.wait_for_function("document.querySelector('#status').textContent.startsWith('reset')")
+    assert page.dialogs and "Undo all" in page.dialogs[-1]
+    assert page.errors == []
+
+
+SYNTHETIC = {
+    "format": "rewrite.edit", "version": 1, "name": "every-field", "description": "all fields",
+    "model": "dcgan-digiface64", "layer": "main.6", "kind": "copy-paste", "rank": 3,
+    "direction": "mean", "solver": {"name": "least-collateral", "params": {"budget": 0.5}},
+    "stats": {"samples": 2000, "seed": 0}, "strength": 0.5, "preserve_weight": 8,
+    "copy": {"sample": 32, "mask": {"polygon": [[8, 20], [56, 20], [56, 32], [8, 32]]}},
+    "paste": {"sample": 9, "offset": [4, -8]},
+    "context": [{"sample": 9, "mask": {"polygon": [[16, 24], [56, 24], [40, 34]]}},
+                {"sample": 13, "mask": {"rect": [16, 24, 56, 40]}}],
+    "preserve": [{"sample": 20, "mask": {"rect": [16, 24, 56, 32]}}],
+}
+
+
+def _download_spec(page, tmp_path, name):
+    with page.expect_download() as download:
+        page.click("#spec-download")
+    path = tmp_path / name
+    download.value.save_as(path)
+    return json.loads(path.read_text())
+
+
+def test_specs_round_trip_through_the_page(page, tmp_path):
+    """Issue 13 item 6: every example and benchmark spec, and one with every field, opened
+    from a local file and downloaded again, is unchanged."""
+    files = sorted((ROOT / "examples").glob("*.json")) + sorted((ROOT / "benchmarks" / "edits").glob("*.json"))
+    synthetic = tmp_path / "every-field.json"
+    synthetic.write_text(json.dumps(SYNTHETIC))
+    for path in files + [synthetic]:
+        page.set_input_files("#spec-file", str(path))
+        page.wait_for_function("(n) => document.querySelector('#message').textContent"
+                               ".startsWith('Loaded \"' + n)", arg=path.name)
+        want = json.loads(path.read_text())
+        assert page.inner_text("#edit-title") == f"New {want['kind']} edit"
+        got = _download_spec(page, tmp_path, "out-" + path.name)
+        assert got == want, path.name
+    # A mark changed on the page is saved as the page shows it (a PNG), the rest as loaded.
+    page.check("input[name=mode][value=context]")
+    page.check("input[name=tool][value=rect]")
+    _goto(page, 13)
+    _drag(page, (10, 10), (20, 20))
+    got = _download_spec(page, tmp_path, "changed.json")
+    assert "png" in got["context"][1]["mask"] and got["context"][0] == SYNTHETIC["context"][0]
+    assert got["paste"] == SYNTHETIC["paste"] and got["copy"] == SYNTHETIC["copy"]
+    assert page.errors == []
+
+
+def test_paste_near_the_edge_is_sent_as_the_preview_shows_it(page, tmp_path):
+    """Issue 13 item 5: an object dragged partly off the canvas is sent as an offset (the
+    library clips it), in whole cells of the layer, equal to the preview's move."""
+    page.click("#new-edit")
+    page.check("input[name=kind][value=copy-paste]")
+    page.check("input[name=tool][value=rect]")
+    page.check("input[name=mode][value=copy]")
+    _goto(page, 32)
+    _drag(page, (8, 20), (55, 31))                 # a 48 x 12 box at (8, 20)
+    _goto(page, 9)
+    page.check("input[name=mode][value=paste]")
+    _drag(page, (50, 30), (58, 60))                # its centre near the bottom-right corner
+    page.fill("#spec-name", "edge")
+    spec = _download_spec(page, tmp_path, "edge.json")
+    dx, dy = spec["paste"]["offset"]
+    cell = 64 // 16                                # main.6 writes a 16 x 16 grid
+    assert dx % cell == 0 and dy % cell == 0 and "mask" not in spec["paste"]
+    assert 8 + 48 + dx > 64 and 20 + 12 + dy > 64      # partly off the canvas, not clipped
+    assert f"moved by ({dx}, {dy}) px" in _marks(page)
+    # The library accepts it (the goal preview clips it to the grid).
+    page.click("#goal-preview")
+    page.wait_for_function("!document.querySelector('#goal-panel').hidden")
     assert page.errors == []

@@ -28,7 +28,14 @@ export function createGallery(state, editor) {
         img.width = img.height = state.tile;
         img.alt = `sample ${i}${state.side ? (edited ? " edited" : " original") : ""}`;
         img.src = sampleURL(i, edited, state.version);
-        imgs.appendChild(img);
+        if (state.side) {
+          // Before and after, each captioned.
+          const fig = document.createElement("figure");
+          const cap = document.createElement("figcaption");
+          cap.className = "view-label"; cap.textContent = edited ? "after" : "before";
+          fig.append(img, cap);
+          imgs.appendChild(fig);
+        } else imgs.appendChild(img);
       }
       tile.appendChild(imgs);
       const label = document.createElement("span");

@@ -22,9 +22,9 @@ export function heatCanvas(heat, size) {
 export function createHeatmap(state, gallery) {
   // The heat map on the page (or, `sortWide`, on 96 samples from the page on, sorted by score).
   async function show(sortWide) {
-    const mode = state.mode === "erase" || (contextEntries(state, "context").length === 0 && contextEntries(state, "erase").length) ? "erase" : "context";
+    const mode = state.kind === "erase" ? "erase" : "context";
     const context = contextEntries(state, mode);
-    if (!context.length) { say("Mark context regions (Context mode) on a few samples first.", "error"); return; }
+    if (!context.length) { say(mode === "erase" ? "Mark what to remove (Erase mode) on a few samples first." : "Mark context regions (Context mode) on a few samples first.", "error"); return; }
     const samples = sortWide
       ? Array.from({ length: 96 }, (_, i) => state.page * state.perPage + i)
       : gallery.samples();

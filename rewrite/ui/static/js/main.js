@@ -20,8 +20,8 @@ const gallery = createGallery(state, editor);
 const heat = createHeatmap(state, gallery);
 const history = createHistory(state, gallery);
 const goal = createGoal(state);
-const edits = createEdits(state, gallery, { history, goal });
-const specs = createSpecs(state, gallery, editor);
+const edits = createEdits(state, gallery, { history, goal, editor, heat });
+const specs = createSpecs(state, gallery, editor, edits);
 
 function layerLabel(L) { return `${L.name} (${L.key_resolution}×${L.key_resolution} keys → ${L.value_resolution}×${L.value_resolution}, ${L.in_channels} ch)`; }
 
@@ -29,6 +29,20 @@ function wireControls() {
   for (const r of document.querySelectorAll("input[name=mode]")) r.addEventListener("change", () => editor.setMode(r.value));
   for (const r of document.querySelectorAll("input[name=tool]")) r.addEventListener("change", () => editor.setTool(r.value));
   $("clear-mask").addEventListener("click", () => editor.clearMask());
+  for (const r of document.querySelectorAll("input[name=kind]")) r.addEventListener("change", () => edits.setKind(r.value));
+  $("new-edit").addEventListener("click", () => edits.newEdit());
+  $("cancel").addEventListener("click", edits.cancel);
+  $("stroke-undo").addEventListener("click", () => editor.undoStroke(false));
+  $("stroke-redo").addEventListener("click", () => editor.undoStroke(true));
+  window.addEventListener("keydown", (ev) => {
+    if (!(ev.ctrlKey || ev.metaKey)) return;
+    const t = ev.target;
+    if (t && (t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && !["radio", "checkbox", "range", "button"].includes(t.type)))) return;
+    const key = ev.key.toLowerCase();
+    if (key === "z" || key === "y") { ev.preventDefault(); editor.undoStroke(key === "y" || ev.shiftKey); }
+  });
+  $("spec-file").addEventListener("change", (e) => { const f = e.target.files[0]; if (f) specs.openFile(f); e.target.value = ""; });
+  $("spec-download").addEventListener("click", specs.download);
   $("apply").addEventListener("click", edits.apply);
   $("undo").addEventListener("click", () => edits.undoOrReset("undo"));
   $("reset").addEventListener("click", () => edits.undoOrReset("reset"));
@@ -58,7 +72,23 @@ async function start() {
   $("layer").value = mid.name;
   $("solver").innerHTML = state.info.solvers.map((s) => `<option>${s}</option>`).join("");
   wireControls();
+  edits.showKind();
   gallery.render(); gallery.select(0); specs.refreshList(); history.refresh();
   status(state.info.edits.length ? `${state.info.edits.length} edit(s) applied` : "ready");
+  if (state.info.job.state === "running") edits.watch();      // an edit started elsewhere
+  else warming(state.info.stats_running);
+}
+
+// While statistics are computed (the server warms up the default layer), say so, with progress.
+async function warming(running) {
+  let first = true;
+  while (running && running.length && (first || $("status").className === "warming")) {
+    first = false;
+    const s = running[0];
+    status(`ready — statistics of ${s.layer} still computing (${s.done}/${s.total} samples); the first edit there waits for them`, "warming");
+    await new Promise((r) => setTimeout(r, 500));
+    try { running = (await api("api/job")).stats_running; } catch (_) { return; }
+    if (!running.length && $("status").className === "warming") status(`ready — statistics of ${s.layer} computed`, "done");
+  }
 }
 start();

@@ -1,7 +1,27 @@
 // The marks' masks: small canvases at the model's resolution, kept in state.copy / state.context /
 // state.erase / state.preserve. Create, look up, test, measure, paint, tint, encode for the API and decode from a spec.
 
-export function newMask(res) { const c = document.createElement("canvas"); c.width = c.height = res; return c; }
+// A mask pixel counts (is shown, and sent in a spec) when its alpha is at least ALPHA_MIN.
+export const ALPHA_MIN = 128;
+
+// A new mask canvas. `mask.specMask` holds the spec's own mask ({rect}, {polygon}, {png}) while
+// the canvas is unchanged since it was loaded, so that a loaded spec is saved as it was.
+export function newMask(res) { const c = document.createElement("canvas"); c.width = c.height = res; c.specMask = null; return c; }
+
+export function cloneMask(m) {
+  if (!m) return null;
+  const c = newMask(m.width); c.getContext("2d").drawImage(m, 0, 0); c.specMask = m.specMask; return c;
+}
+
+// Every pixel fully on or off (alpha ALPHA_MIN and above: on): what the page shows is what it sends.
+export function binarize(c) {
+  const g = c.getContext("2d"), im = g.getImageData(0, 0, c.width, c.height), d = im.data;
+  for (let i = 0; i < d.length; i += 4) {
+    const on = d[i + 3] >= ALPHA_MIN;
+    d[i] = d[i + 1] = d[i + 2] = 255; d[i + 3] = on ? 255 : 0;
+  }
+  g.putImageData(im, 0, 0);
+}
 
 // The mask `mode` has on `sample`, made empty first if `create` and there is none.
 export function maskFor(state, mode, sample, create) {
@@ -16,7 +36,7 @@ export function maskFor(state, mode, sample, create) {
 
 export function maskEmpty(c) {
   const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-  for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return false;
+  for (let i = 3; i < d.length; i += 4) if (d[i] >= ALPHA_MIN) return false;
   return true;
 }
 
@@ -24,13 +44,14 @@ export function bbox(c) {
   const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
   let x0 = c.width, y0 = c.height, x1 = -1, y1 = -1;
   for (let y = 0; y < c.height; y++) for (let x = 0; x < c.width; x++) {
-    if (d[(y * c.width + x) * 4 + 3] > 0) { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); }
+    if (d[(y * c.width + x) * 4 + 3] >= ALPHA_MIN) { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); }
   }
   return x1 < 0 ? null : { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1 };
 }
 
 // A round brush dab of diameter `size`; `erase` clears instead.
 export function paint(mask, x, y, size, erase) {
+  mask.specMask = null;
   const g = mask.getContext("2d");
   g.globalCompositeOperation = erase ? "destination-out" : "source-over";
   g.fillStyle = "#fff";
@@ -39,6 +60,7 @@ export function paint(mask, x, y, size, erase) {
 
 // The rectangle with corners a and b, both included.
 export function fillRect(mask, a, b, erase) {
+  mask.specMask = null;
   const g = mask.getContext("2d");
   g.globalCompositeOperation = erase ? "destination-out" : "source-over";
   g.fillStyle = "#fff";
@@ -57,11 +79,19 @@ export function tinted(mask, rgb, alpha, res) {
 
 // The non-empty masks of a mode ("context", "erase" or "preserve") as the API's [{sample, mask: {png}}].
 export function contextEntries(state, mode) {
-  return [...state[mode]].filter(([, m]) => !maskEmpty(m)).map(([sample, m]) => ({ sample, mask: { png: m.toDataURL("image/png") } }));
+  return [...state[mode]].filter(([, m]) => m.specMask || !maskEmpty(m)).map(([sample, m]) => ({ sample, mask: maskJSON(m) }));
 }
 
+// A mask as the spec's JSON: the loaded spec's own mask while unchanged, else a PNG.
+export function maskJSON(m) { return m.specMask ? JSON.parse(JSON.stringify(m.specMask)) : { png: m.toDataURL("image/png") }; }
+
 // A spec's mask ({rect}, {polygon} or {png}) as a mask canvas.
-export function maskFromSpec(m, res) {
+export async function maskFromSpec(m, res) {
+  const c = await drawSpecMask(m, res);
+  c.specMask = JSON.parse(JSON.stringify(m));
+  return c;
+}
+function drawSpecMask(m, res) {
   const c = newMask(res), g = c.getContext("2d");
   if (m.rect) { g.fillStyle = "#fff"; const [x0, y0, x1, y1] = m.rect; g.fillRect(x0, y0, x1 - x0, y1 - y0); return Promise.resolve(c); }
   if (m.polygon) {
@@ -72,3 +102,12 @@ export function maskFromSpec(m, res) {
   if (m.png) return new Promise((ok) => { const im = new Image(); im.onload = () => { g.drawImage(im, 0, 0, res, res); ok(c); }; im.src = m.png; });
   return Promise.resolve(c);
 }
+
+// The marks (copy, paste, context, erase, preserve) as a deep copy, for stroke undo and redo.
+export function snapshotMarks(state) {
+  const maps = (m) => new Map([...m].map(([k, v]) => [k, cloneMask(v)]));
+  return { copy: state.copy && { sample: state.copy.sample, mask: cloneMask(state.copy.mask) },
+    paste: state.paste && { ...state.paste }, context: maps(state.context), erase: maps(state.erase),
+    preserve: maps(state.preserve) };
+}
+export function restoreMarks(state, snap) { Object.assign(state, snapshotMarks(snap)); }

@@ -20,9 +20,9 @@ export function refreshMarks(state) {
   }
   const items = [];
   if (state.copy && !maskEmpty(state.copy.mask)) items.push(`copy: sample ${state.copy.sample}`);
-  if (state.paste) items.push(`paste: sample ${state.paste.sample} at (${state.paste.x}, ${state.paste.y})`);
+  if (state.paste) items.push(`paste: sample ${state.paste.sample}` + (state.paste.spec ? " (as loaded)" : ` moved by (${state.paste.dx}, ${state.paste.dy}) px`));
   for (const [i, m] of state.context) if (!maskEmpty(m)) items.push(`context: sample ${i}`);
   for (const [i, m] of state.erase) if (!maskEmpty(m)) items.push(`erase: sample ${i}`);
   for (const [i, m] of state.preserve) if (!maskEmpty(m)) items.push(`not here: sample ${i}`);
-  $("selections").innerHTML = items.map((t) => `<li>${t}</li>`).join("");
+  $("selections").innerHTML = items.length ? items.map((t) => `<li>${t}</li>`).join("") : `<li class="none">no marks yet</li>`;
 }

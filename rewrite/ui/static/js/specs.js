@@ -1,38 +1,62 @@
-// Edit specs: build one from the marks and controls (for Apply and Save), and save, list and
-// load named specs in the workspace (api/specs), restoring a loaded spec's marks and settings.
+// Edit specs: build one from the marks and controls (for Apply and Save), save, list and load
+// named specs in the workspace (api/specs), open one from a local file and download one. A
+// loaded spec round-trips: the fields the page has no control for (description, direction,
+// solver params, erase goal, preserve_weight, stats, ...) are kept, and each mask is saved as the
+// spec had it (rect, polygon, png, paste offset) until it is changed on the page.
 
 import { api, sampleURL } from "./api.js";
 import { $ } from "./dom.js";
-import { bbox, contextEntries, maskEmpty, maskFromSpec } from "./masks.js";
+import { bbox, contextEntries, maskEmpty, maskFromSpec, maskJSON } from "./masks.js";
 import { fail, say } from "./messages.js";
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const MARKS = ["copy", "paste", "context", "preserve"];
 
-// The spec the marks describe; throws an Error saying what is missing. "Not here" marks go
-// into `preserve`; the edit name field, when it holds a valid name, names the spec.
+// The spec the marks of the current edit describe (its kind is state.kind, nothing else); throws
+// an Error saying what is missing. "Not here" marks go into `preserve`; the edit name field, when
+// it holds a valid name, names the spec.
 export function buildSpec(state) {
-  const erase = contextEntries(state, "erase");
-  const preserve = contextEntries(state, "preserve");
+  const base = state.loaded ? JSON.parse(JSON.stringify(state.loaded)) : {};
+  for (const k of MARKS) delete base[k];
   const rank = Number($("rank").value);
-  const spec = { version: 1, model: state.info.model, layer: $("layer").value, rank,
-    direction: rank > 1 ? "zca" : "mean", solver: { name: $("solver").value, params: {} } };
+  const solver = $("solver").value;
+  const spec = { ...base, version: base.version || 1, model: state.info.model, layer: $("layer").value, kind: state.kind, rank,
+    direction: base.direction || (rank > 1 ? "zca" : "mean"),
+    solver: { name: solver, params: base.solver && base.solver.name === solver ? base.solver.params || {} : {} } };
   const name = $("spec-name").value.trim();
-  if (SAFE_NAME.test(name) && !name.includes("..")) spec.name = name;
+  if (SAFE_NAME.test(name) && !name.includes("..")) spec.name = name; else delete spec.name;
+  const preserve = contextEntries(state, "preserve");
   if (preserve.length) spec.preserve = preserve;
-  if (state.strength !== 1) spec.strength = state.strength;
-  const copyOK = state.copy && !maskEmpty(state.copy.mask);
-  if (erase.length && !copyOK) {
-    return { ...spec, kind: "erase", context: erase, erase: { units: Number($("units").value) } };
+  if (state.strength !== 1 || "strength" in base) spec.strength = state.strength;
+  if (state.kind === "erase") {
+    const erase = contextEntries(state, "erase");
+    if (!erase.length) throw new Error("Nothing to erase: mark what to remove (Erase mode) on a few samples.");
+    return { ...spec, context: erase, erase: { ...(base.erase || {}), units: Number($("units").value) } };
   }
-  if (!copyOK) throw new Error("Nothing to apply: mark an object (Copy) and place it (Paste), or mark regions to Erase.");
+  const copyOK = state.copy && (state.copy.mask.specMask || !maskEmpty(state.copy.mask));
+  if (!copyOK) throw new Error("Nothing to apply: this is a copy-paste edit, and it has no copy mask. Mark an object (Copy) and place it (Paste) — or choose Erase above.");
   if (!state.paste) throw new Error("Place the copied object on another sample (Paste mode: click a sample, then drag on it).");
   const p = state.paste;
-  return { ...spec, kind: "copy-paste", copy: { sample: state.copy.sample, mask: { png: state.copy.mask.toDataURL("image/png") } },
-    paste: { sample: p.sample, mask: { rect: [Math.max(0, p.x), Math.max(0, p.y), Math.min(state.res, p.x + p.w), Math.min(state.res, p.y + p.h)] } },
-    context: contextEntries(state, "context") };
+  spec.copy = { sample: state.copy.sample, mask: maskJSON(state.copy.mask) };
+  spec.paste = p.spec ? JSON.parse(JSON.stringify(p.spec)) : { sample: p.sample, offset: [p.dx, p.dy] };
+  spec.context = contextEntries(state, "context");
+  if (!spec.context.length && state.loaded && !("context" in state.loaded)) delete spec.context;
+  delete spec.erase;
+  return spec;
 }
 
-export function createSpecs(state, gallery, editor) {
+// Where a loaded paste puts the object, as a move (dx, dy) of the copy mask's box (for the preview).
+async function pasteMove(spec, copyMask, res) {
+  const b = bbox(copyMask);
+  if (!b) return { dx: 0, dy: 0 };
+  if (spec.paste.offset) return { dx: spec.paste.offset[0], dy: spec.paste.offset[1] };
+  const p = bbox(await maskFromSpec(spec.paste.mask, res));
+  if (!p) return { dx: 0, dy: 0 };
+  return { dx: Math.round(p.x + p.w / 2 - (b.x + b.w / 2)), dy: Math.round(p.y + p.h / 2 - (b.y + b.h / 2)) };
+}
+
+// `edits` (main.js) owns the edit kind and "New edit".
+export function createSpecs(state, gallery, editor, edits) {
   async function refreshList() {
     const names = await api("api/specs");
     $("spec-list").innerHTML = `<option value="">load…</option>` + names.map((n) => `<option>${n}</option>`).join("");
@@ -48,26 +72,48 @@ export function createSpecs(state, gallery, editor) {
       say(`Saved "${name}".`); refreshList();
     } catch (e) { fail(e); }
   }
+  // The spec as a JSON file on this computer.
+  function download() {
+    let spec;
+    try { spec = buildSpec(state); } catch (e) { fail(e); return; }
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([JSON.stringify(spec, null, 2) + "\n"], { type: "application/json" }));
+    a.download = `${spec.name || "edit"}.json`;
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+    say(`Downloaded ${a.download}.`);
+  }
+  // Make the page's edit the one `spec` describes (all its marks and settings).
+  async function show(spec, label) {
+    if (!spec || typeof spec !== "object" || !["copy-paste", "erase"].includes(spec.kind)) throw new Error(`${label} is not an edit spec (its kind must be "copy-paste" or "erase")`);
+    edits.newEdit(spec.kind, true);
+    state.loaded = JSON.parse(JSON.stringify(spec));
+    $("spec-name").value = spec.name || "";
+    state.strength = typeof spec.strength === "number" ? spec.strength : 1;
+    if (spec.layer) $("layer").value = spec.layer;
+    $("rank").value = spec.rank || 1;
+    if (spec.solver && spec.solver.name) $("solver").value = spec.solver.name;
+    if (spec.erase && spec.erase.units) $("units").value = spec.erase.units;
+    const target = spec.kind === "erase" ? state.erase : state.context;
+    for (const c of spec.context || []) target.set(c.sample, await maskFromSpec(c.mask, state.res));
+    for (const c of spec.preserve || []) state.preserve.set(c.sample, await maskFromSpec(c.mask, state.res));
+    if (spec.copy) {
+      state.copy = { sample: spec.copy.sample, mask: await maskFromSpec(spec.copy.mask, state.res) };
+      editor.showCopySource(sampleURL(spec.copy.sample, false, state.version));
+      if (spec.paste) state.paste = { sample: spec.paste.sample, ...(await pasteMove(spec, state.copy.mask, state.res)), spec: JSON.parse(JSON.stringify(spec.paste)) };
+    }
+    say(`Loaded ${label}: a ${spec.kind} edit.` + (state.strength !== 1 ? ` It applies at strength ${state.strength} (the slider under "Applied edits" changes it afterwards).` : ""));
+    gallery.render(); gallery.select(state.selected);
+  }
   async function load(name) {
+    try { await show(await api(`api/specs/${encodeURIComponent(name)}`), `"${name}"`); } catch (e) { fail(e); }
+  }
+  async function openFile(file) {
     try {
-      const spec = await api(`api/specs/${encodeURIComponent(name)}`);
-      state.copy = null; state.paste = null; state.context = new Map(); state.erase = new Map(); state.preserve = new Map();
-      $("spec-name").value = name;
-      state.strength = typeof spec.strength === "number" ? spec.strength : 1;
-      $("layer").value = spec.layer; $("rank").value = spec.rank || 1;
-      if (spec.solver && spec.solver.name) $("solver").value = spec.solver.name;
-      const target = spec.kind === "erase" ? state.erase : state.context;
-      for (const c of spec.context || []) target.set(c.sample, await maskFromSpec(c.mask, state.res));
-      for (const c of spec.preserve || []) state.preserve.set(c.sample, await maskFromSpec(c.mask, state.res));
-      if (spec.copy) state.copy = { sample: spec.copy.sample, mask: await maskFromSpec(spec.copy.mask, state.res) };
-      if (spec.copy) editor.showCopySource(sampleURL(spec.copy.sample, false, state.version));
-      if (spec.paste && spec.paste.mask && spec.paste.mask.rect && state.copy) {
-        const [x0, y0, x1, y1] = spec.paste.mask.rect, b = bbox(state.copy.mask);
-        state.paste = { sample: spec.paste.sample, x: Math.round((x0 + x1 - b.w) / 2), y: Math.round((y0 + y1 - b.h) / 2), w: b.w, h: b.h };
-      }
-      say(`Loaded "${name}".` + (state.strength !== 1 ? ` It applies at strength ${state.strength} (the slider under "Applied edits" changes it afterwards).` : ""));
-      gallery.render(); gallery.select(state.selected);
+      let spec;
+      try { spec = JSON.parse(await file.text()); } catch (e) { throw new Error(`${file.name} is not JSON: ${e.message}`); }
+      await show(spec, `"${file.name}"`);
     } catch (e) { fail(e); }
   }
-  return { refreshList, save, load };
+  return { refreshList, save, load, show, openFile, download };
 }

@@ -7,15 +7,19 @@ export function createState() {
     res: 64,                    // image (and mask) resolution in pixels
     page: 0, perPage: 24, tile: 96,
     selected: 0,                // the sample in the editor
+    kind: "copy-paste",         // the edit being made: copy-paste | erase
     mode: "copy",               // copy | paste | context | erase | preserve ("not here")
     tool: "brush",              // brush | eraser | rect
     copy: null,                 // {sample, mask: canvas}
-    paste: null,                // {sample, x, y, w, h}: top-left of the placed object, in pixels
+    paste: null,                // {sample, dx, dy, spec}: the object moved by (dx, dy) pixels from where it
+                                // was copied; `spec`: the loaded spec's paste while it is not moved
     context: new Map(),         // sample -> mask canvas
     erase: new Map(),           // sample -> mask canvas
     preserve: new Map(),        // sample -> mask canvas: "not here", where the rule must not act
     edits: [],                  // GET api/edits: the applied edits, oldest first
     strength: 1,                // the strength of the loaded spec, applied with it
+    loaded: null,               // the loaded spec: its fields the controls do not show are kept
+    undo: [], redo: [],         // stroke history: snapshots of the marks (masks.js snapshotMarks)
     edited: true,               // show the edited model (else the original)
     side: false,                // original and edited side by side
     version: 0,                 // the server's edit version, for image URLs
