@@ -48,7 +48,7 @@ from ..edit.masks import render_mask
 from ..edit.methods import METHODS
 from ..edit.session import Rewriter
 from ..edit.spec import DEFAULT_RANK, EditSpec
-from ..memory.solvers import DEFAULT_SOLVER
+from ..memory.solvers import DEFAULT_SOLVER, SOLVERS
 from ..models.base import Generator
 from ..sampling.cache import cached_generate
 from ..utils.distributed import DistContext
@@ -288,9 +288,11 @@ def _label(spec: EditSpec) -> str:
 def variant(spec: EditSpec, solver: str, rank: int | None = None,
             params: dict | None = None) -> EditSpec:
     """A copy of ``spec`` solved by ``solver`` with ``params`` (and at ``rank``: ``zca``
-    directions above 1, ``mean`` at 1)."""
+    directions above 1, ``mean`` at 1); the whole-model baselines drop ``preserve``."""
     s = copy.deepcopy(spec)
     s.solver, s.solver_params = solver, dict(params or {})
+    if solver not in SOLVERS:                # the whole-model baselines take no "not here"
+        s.preserve = []
     if rank is not None:
         s.rank, s.direction = rank, ("zca" if rank > 1 else "mean")
     return s

@@ -185,3 +185,17 @@ def test_cli_controls_end_to_end(tmp_path, face_model):
     res = invoke("apply", "dcgan-digiface64", str(delta), "--strength", "1", "--strength", "1",
                  "--strength", "1", "--out", str(tmp_path / "x.pt"))
     assert res.returncode == 2 and "one per edit (2 in" in res.stderr
+
+
+def test_method_variants_of_a_not_here_spec_can_all_run():
+    """compare-methods on a spec with "not here" regions: the whole-model baselines
+    drop them (they cannot use them), the layer solvers keep them."""
+    from rewrite.memory.solvers import SOLVERS
+    from rewrite.metrics.evaluate import method_variants
+
+    spec = _with_preserve(EditSpec.load(CAP), [(112, [0, 32, 64, 64])])
+    variants = method_variants(spec)
+    assert {v.solver for v in variants} >= {"least-collateral", "finetune-all"}
+    for v in variants:
+        assert bool(v.preserve) == (v.solver in SOLVERS)
+        EditSpec.from_json(v.to_json())                  # every variant is a valid spec
