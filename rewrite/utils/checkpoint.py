@@ -62,6 +62,9 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file ({e}); "
                                   "the file may be truncated or corrupt") from None
+    from ..models.nvidia_pickle import looks_like_nvidia_pickle, read_nvidia_pickle
+    if looks_like_nvidia_pickle(path):  # by content: NVIDIA StyleGAN .pkl, read restricted
+        return read_nvidia_pickle(path)
     try:
         with warnings.catch_warnings():
             # Protocol-4 pickles of plain tensors load fine; the notice only confuses users.

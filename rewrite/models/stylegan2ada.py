@@ -1,0 +1,659 @@
+"""StyleGAN2-ADA family in plain PyTorch: NVIDIA's ``stylegan2-ada-pytorch`` network pickles.
+
+The model is built from what :mod:`rewrite.models.nvidia_pickle` reads out of a
+``network-snapshot-*.pkl`` / ``ffhq.pkl`` (the ``G_ema`` generator's saved module
+attributes and tensors), never from the code stored in the file. Module and
+tensor names are NVIDIA's (``mapping.fc0.weight``, ``synthesis.b8.conv0.weight``,
+``mapping.w_avg``, ...), so ``state_dict()`` keys equal those of ``G_ema``.
+
+What is implemented (``training/networks.py``): the mapping network (2nd-moment
+normalisation, lr-multiplied fully connected layers, optional class embedding,
+``w_avg``, truncation toward ``w_avg`` with an optional cutoff), the synthesis
+network with modulated / demodulated convolutions (2x up-convolution with the
+FIR ``resample_filter``), per-layer noise with ``noise_strength``, bias, leaky
+ReLU times sqrt(2), ``conv_clamp``, ToRGB layers without demodulation, and the
+``skip`` (default), ``orig`` and ``resnet`` architectures. Everything runs in
+float32: ``use_fp16`` / ``num_fp16_res`` are ignored (the stored weights are
+float32 either way). Only ``skip`` is checked against NVIDIA's own outputs.
+
+Sampling: sample ``i``'s z is row ``i`` of the seeded stream; ws = mapping(z, c)
+broadcast to every layer; ``truncation`` < 1 lerps the first ``truncation_cutoff``
+ws (all when None) toward ``w_avg``; noise is ``'const'`` (the stored
+``noise_const`` buffers, deterministic, default), ``'random'`` or ``'none'``.
+Class-conditional models (``c_dim > 0``) use the one-hot label ``class_index``
+(default 0).
+
+Editable layers are the SynthesisLayers ``b4.conv1``, ``b8.conv0``, ``b8.conv1``, ...
+The key is the layer's input after per-channel style modulation; the rewritten
+weight is the base weight ``[out, in, k, k]`` (input-channel axis 1).
+Demodulation, noise, bias, activation and clamp are recomputed from the (edited)
+weight exactly as the unedited model does.
+
+Usage::
+
+    G = load_model("ffhq.pkl")                     # content-detected
+    G.set_sampling(truncation=0.7)
+    images = G(G.latents(range(4)))               # [4, 3, R, R], about [-1, 1]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..memory.layer import LayerFunction
+from ..utils.errors import CheckpointError
+from ..utils.fileio import atomic_path
+from .base import Generator, LayerInfo, Split
+from .nvidia_pickle import PersistentObject, dumps_nvidia_pickle, replace_tensors
+from .statedict import key_problems, shape_problems
+from .stylegan2 import upfirdn2d
+
+SQRT2 = math.sqrt(2.0)
+_ACT_GAIN = {"linear": 1.0, "lrelu": SQRT2, "relu": SQRT2}
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain: float = 1.0,
+             clamp: float | None = None) -> torch.Tensor:
+    """NVIDIA's ``bias_act`` reference path: add bias, activate, scale, clamp."""
+    if b is not None:
+        x = x + b.reshape((1, -1) + (1,) * (x.ndim - 2))
+    if act == "lrelu":
+        x = F.leaky_relu(x, 0.2)
+    elif act == "relu":
+        x = F.relu(x)
+    elif act != "linear":
+        raise CheckpointError(f"unsupported activation {act!r} (supported: linear, lrelu, relu)")
+    if gain != 1:
+        x = x * gain
+    if clamp is not None and clamp >= 0:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def filter_2d(f: torch.Tensor) -> torch.Tensor:
+    """A stored resample filter as a 2-D kernel (separable 1-D filters are expanded)."""
+    return f[:, None] * f[None, :] if f.ndim == 1 else f
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
+    """``upfirdn2d.upsample2d``: zero-insertion upsampling and the FIR filter (gain up²)."""
+    f = filter_2d(f)
+    fw = f.shape[-1]
+    return upfirdn2d(x, f * up ** 2, up=up, pad=((fw + up - 1) // 2, (fw - up) // 2))
+
+
+def conv_up(x: torch.Tensor, weight: torch.Tensor, f: torch.Tensor, padding: int,
+            up: int = 2) -> torch.Tensor:
+    """``conv2d_resample(x, weight, f, up, padding, flip_weight=False)`` for groups 1:
+    transposed strided convolution, then the FIR filter with gain up²."""
+    f = filter_2d(f)
+    kw, fw = weight.shape[-1], f.shape[-1]
+    if kw == 1:
+        x = F.conv2d(x, weight)
+        return upfirdn2d(x, f * up ** 2, up=up,
+                         pad=(padding + (fw + up - 1) // 2, padding + (fw - up) // 2))
+    p0 = padding + (fw + up - 1) // 2 - (kw - 1)
+    p1 = padding + (fw - up) // 2 - (kw - up)
+    pt = max(min(-p0, -p1), 0)
+    x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=up, padding=pt)
+    return upfirdn2d(x, f * up ** 2, pad=(p0 + pt, p1 + pt))
+
+
+class FullyConnectedLayer(nn.Module):
+    def __init__(self, in_features: int, out_features: int, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        self.activation = activation
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        b = self.bias
+        if b is not None and self.bias_gain != 1:
+            b = b * self.bias_gain
+        if self.activation == "linear" and b is not None:
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return bias_act(x.matmul(w.t()), b, self.activation, gain=_ACT_GAIN[self.activation])
+
+
+class MappingNetwork(nn.Module):
+    def __init__(self, cfg: "StyleGAN2ADAConfig"):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
+        self.num_layers = cfg.mapping_layers
+        embed = cfg.embed_features if cfg.c_dim > 0 else 0
+        feats = [cfg.z_dim + embed] + [cfg.layer_features] * (cfg.mapping_layers - 1) + [cfg.w_dim]
+        if cfg.c_dim > 0:
+            self.embed = FullyConnectedLayer(cfg.c_dim, embed)
+        for i in range(cfg.mapping_layers):
+            setattr(self, f"fc{i}", FullyConnectedLayer(feats[i], feats[i + 1],
+                                                         cfg.mapping_activation, cfg.mapping_lr))
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """w [N, w_dim] (not broadcast, not truncated)."""
+        x = normalize_2nd_moment(z.to(torch.float32)) if self.z_dim > 0 else None
+        if self.c_dim > 0:
+            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            x = torch.cat([x, y], dim=1) if x is not None else y
+        for i in range(self.num_layers):
+            x = getattr(self, f"fc{i}")(x)
+        return x
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated conv (optionally 2x up), noise, bias, activation, clamp."""
+
+    def __init__(self, c_in: int, c_out: int, w_dim: int, resolution: int, up: int,
+                 kernel_size: int, use_noise: bool, activation: str, conv_clamp: float | None,
+                 filter_shape: tuple[int, ...]):
+        super().__init__()
+        self.resolution, self.up, self.use_noise = resolution, up, use_noise
+        self.activation, self.conv_clamp = activation, conv_clamp
+        self.padding = kernel_size // 2
+        self.act_gain = _ACT_GAIN[activation]
+        self.weight = nn.Parameter(torch.zeros(c_out, c_in, kernel_size, kernel_size))
+        if use_noise:
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.register_buffer("resample_filter", torch.zeros(filter_shape))
+        if use_noise:
+            self.register_buffer("noise_const", torch.zeros(resolution, resolution))
+        self.affine = FullyConnectedLayer(w_dim, c_in)
+
+    def keys(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Modulated input ``x * s`` and the styles ``s`` [N, C_in]."""
+        s = self.affine(w)
+        return x * s[:, :, None, None], s
+
+    def linear(self, keys: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The convolution of the modulated keys, before demodulation (linear in weight)."""
+        if self.up > 1:
+            return conv_up(keys, weight, self.resample_filter, self.padding, self.up)
+        return F.conv2d(keys, weight, padding=self.padding)
+
+    @staticmethod
+    def demod(weight: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        """Demodulation coefficients [N, C_out, 1, 1]."""
+        sq = torch.einsum("oikl,ni->no", weight.square(), s.square())
+        return (sq + 1e-8).rsqrt()[:, :, None, None]
+
+    def noise_input(self, n: int, mode: str) -> torch.Tensor | None:
+        """The unscaled noise for ``mode`` (``const`` / ``random`` / ``none``)."""
+        if not self.use_noise or mode == "none":
+            return None
+        if mode == "const":
+            return self.noise_const[None, None]
+        if mode == "random":
+            return torch.randn(n, 1, self.resolution, self.resolution,
+                               device=self.noise_const.device)
+        raise ValueError(f"noise mode must be 'const', 'random' or 'none', got {mode!r}")
+
+    def shift(self, noise: torch.Tensor | None) -> torch.Tensor:
+        """What is added before the activation: noise x strength + bias."""
+        b = self.bias.reshape(1, -1, 1, 1)
+        return b if noise is None else noise * self.noise_strength + b
+
+    def tail(self, pre, demod, noise, gain: float = 1.0) -> torch.Tensor:
+        x = pre * demod
+        if noise is not None:
+            x = x + noise * self.noise_strength
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return bias_act(x, self.bias, self.activation, self.act_gain * gain, clamp)
+
+    def forward(self, x, w, noise, gain: float = 1.0) -> torch.Tensor:
+        keys, s = self.keys(x, w)
+        return self.tail(self.linear(keys, self.weight), self.demod(self.weight, s), noise, gain)
+
+
+class ToRGBLayer(nn.Module):
+    def __init__(self, c_in: int, c_out: int, w_dim: int, kernel_size: int,
+                 conv_clamp: float | None):
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.weight = nn.Parameter(torch.zeros(c_out, c_in, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(c_out))
+        self.affine = FullyConnectedLayer(w_dim, c_in)
+        self.weight_gain = 1 / math.sqrt(c_in * kernel_size ** 2)
+        self.padding = 0
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        s = self.affine(w) * self.weight_gain
+        x = F.conv2d(x * s[:, :, None, None], self.weight, padding=self.padding)
+        return bias_act(x, self.bias, clamp=self.conv_clamp)
+
+
+class Conv2dLayer(nn.Module):
+    """The resnet architecture's 1x1 up-sampling skip (no bias, linear)."""
+
+    def __init__(self, c_in: int, c_out: int, filter_shape: tuple[int, ...]):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(c_out, c_in, 1, 1))
+        self.register_buffer("resample_filter", torch.zeros(filter_shape))
+        self.weight_gain = 1 / math.sqrt(c_in)
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+        x = conv_up(x, self.weight * self.weight_gain, self.resample_filter, 0)
+        return x * gain if gain != 1 else x
+
+
+class SynthesisBlock(nn.Module):
+    def __init__(self, cfg: "StyleGAN2ADAConfig", index: int):
+        super().__init__()
+        res = 4 * 2 ** index
+        c_in = cfg.channels[index - 1] if index > 0 else 0
+        c_out = cfg.channels[index]
+        self.in_channels, self.resolution = c_in, res
+        self.is_last = res == cfg.img_resolution
+        self.architecture = cfg.architecture
+        fs = cfg.filter_shape
+        if c_in == 0:
+            self.const = nn.Parameter(torch.zeros(c_out, res, res))
+        self.register_buffer("resample_filter", torch.zeros(fs))
+        kw = dict(w_dim=cfg.w_dim, resolution=res, kernel_size=cfg.kernel_size,
+                  use_noise=cfg.use_noise, activation=cfg.activation, conv_clamp=cfg.conv_clamp,
+                  filter_shape=fs)
+        if c_in != 0:
+            self.conv0 = SynthesisLayer(c_in, c_out, up=2, **kw)
+        self.conv1 = SynthesisLayer(c_out, c_out, up=1, **kw)
+        if self.is_last or self.architecture == "skip":
+            self.torgb = ToRGBLayer(c_out, cfg.img_channels, cfg.w_dim, 1, cfg.conv_clamp)
+        if c_in != 0 and self.architecture == "resnet":
+            self.skip = Conv2dLayer(c_in, c_out, fs)
+
+    @property
+    def convs(self) -> list[SynthesisLayer]:
+        return [self.conv1] if self.in_channels == 0 else [self.conv0, self.conv1]
+
+    @property
+    def has_torgb(self) -> bool:
+        return self.is_last or self.architecture == "skip"
+
+    def conv_gain(self, j: int) -> float:
+        """Gain of conv ``j`` of this block (resnet halves the variance of the sum)."""
+        last = j == len(self.convs) - 1
+        return math.sqrt(0.5) if self.architecture == "resnet" and self.in_channels and last \
+            else 1.0
+
+
+class SynthesisNetwork(nn.Module):
+    def __init__(self, cfg: "StyleGAN2ADAConfig"):
+        super().__init__()
+        self.block_resolutions = [4 * 2 ** i for i in range(len(cfg.channels))]
+        for i, res in enumerate(self.block_resolutions):
+            setattr(self, f"b{res}", SynthesisBlock(cfg, i))
+
+    def blocks(self) -> list[SynthesisBlock]:
+        return [getattr(self, f"b{r}") for r in self.block_resolutions]
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleGAN2ADAConfig:
+    """Architecture of an NVIDIA stylegan2-ada generator, as read off the pickle.
+
+    ``channels`` are the widths of blocks 4, 8, ..., img_resolution.
+    """
+
+    z_dim: int
+    c_dim: int
+    w_dim: int
+    img_resolution: int
+    img_channels: int
+    channels: tuple[int, ...]
+    mapping_layers: int = 8
+    mapping_lr: float = 0.01
+    mapping_activation: str = "lrelu"
+    embed_features: int = 0
+    layer_features: int = 512
+    architecture: str = "skip"
+    kernel_size: int = 3
+    use_noise: bool = True
+    activation: str = "lrelu"
+    conv_clamp: float | None = None
+    filter_shape: tuple[int, ...] = (4, 4)
+
+    @property
+    def num_ws(self) -> int:
+        return 2 * len(self.channels)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["channels"], d["filter_shape"] = list(self.channels), list(self.filter_shape)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "StyleGAN2ADAConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - fields
+        if unknown:
+            raise CheckpointError(f"unknown stylegan2-ada config fields: {sorted(unknown)}")
+        d = dict(d)
+        d["channels"] = tuple(int(c) for c in d["channels"])
+        d["filter_shape"] = tuple(int(c) for c in d.get("filter_shape", (4, 4)))
+        return cls(**d)
+
+
+def _shape(obj: PersistentObject, name: str) -> tuple[int, ...] | None:
+    t = obj.tensors().get(name)
+    return tuple(t.shape) if isinstance(t, torch.Tensor) else None
+
+
+def config_from_pickle(G: PersistentObject) -> StyleGAN2ADAConfig:
+    """Read a :class:`StyleGAN2ADAConfig` off the saved ``G_ema`` (attributes and shapes)."""
+    try:
+        mapping, synthesis = G.module("mapping"), G.module("synthesis")
+        resolutions = [int(r) for r in synthesis.get("block_resolutions")]
+        blocks = [synthesis.module(f"b{r}") for r in resolutions]
+        channels = []
+        for b in blocks:
+            w = _shape(b.module("conv1"), "weight")
+            channels.append(w[0])
+        conv = blocks[0].module("conv1")
+        fc0 = mapping.module("fc0")
+        fc0_shape = _shape(fc0, "weight")
+        c_dim = int(G.get("c_dim"))
+        embed = _shape(mapping.module("embed"), "weight")[0] if c_dim > 0 else 0
+        clamp = conv.get("conv_clamp")
+        cfg = StyleGAN2ADAConfig(
+            z_dim=int(G.get("z_dim")), c_dim=c_dim, w_dim=int(G.get("w_dim")),
+            img_resolution=int(G.get("img_resolution")), img_channels=int(G.get("img_channels")),
+            channels=tuple(channels), mapping_layers=int(mapping.get("num_layers")),
+            mapping_lr=float(fc0.get("bias_gain")), mapping_activation=str(fc0.get("activation")),
+            embed_features=embed, layer_features=fc0_shape[0],
+            architecture=str(blocks[0].get("architecture")),
+            kernel_size=_shape(conv, "weight")[-1], use_noise=bool(conv.get("use_noise")),
+            activation=str(conv.get("activation")),
+            conv_clamp=None if clamp is None else float(clamp),
+            filter_shape=_shape(blocks[0], "resample_filter"))
+    except (CheckpointError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise CheckpointError(f"G_ema does not have the stylegan2-ada layout ({e})") from None
+    if resolutions != [4 * 2 ** i for i in range(len(resolutions))] or \
+            resolutions[-1] != cfg.img_resolution:
+        raise CheckpointError(f"unexpected block resolutions {resolutions}")
+    if cfg.architecture not in ("skip", "orig", "resnet"):
+        raise CheckpointError(f"unknown architecture {cfg.architecture!r}")
+    if cfg.activation not in _ACT_GAIN or cfg.mapping_activation not in _ACT_GAIN:
+        raise CheckpointError(f"unsupported activation {cfg.activation!r}")
+    return cfg
+
+
+def _is_sg2ada(G: Any) -> bool:
+    if not isinstance(G, PersistentObject) or G.class_name != "Generator":
+        return False
+    syn = G.children().get("synthesis")
+    return isinstance(syn, PersistentObject) and any(
+        isinstance(b, PersistentObject) and b.class_name == "SynthesisBlock"
+        for b in syn.children().values())
+
+
+class StyleGAN2ADAGenerator(Generator):
+    """An NVIDIA stylegan2-ada-pytorch generator; see the module docstring."""
+
+    family = "stylegan2-ada"
+
+    def __init__(self, config: StyleGAN2ADAConfig, latent_seed: int = 1):
+        super().__init__(latent_seed=latent_seed)
+        self.config = config
+        self.synthesis = SynthesisNetwork(config)
+        self.mapping = MappingNetwork(config)
+        self.num_ws = config.num_ws
+        self.truncation = 1.0
+        self.truncation_cutoff: int | None = None
+        self.noise_mode = "const"
+        self.class_index = 0
+        self.z_shape = (config.z_dim,)
+        self.resolution = config.img_resolution
+        #: The source pickle's objects (kept to write the file back), if loaded from one.
+        self.source: Any = None
+        self.eval()
+
+    # -- latents -----------------------------------------------------------
+    def labels(self, n: int) -> torch.Tensor:
+        """Class labels c [N, c_dim]: one-hot ``class_index`` (empty when unconditional)."""
+        c = torch.zeros(n, self.config.c_dim, device=self.device)
+        if self.config.c_dim:
+            if not 0 <= self.class_index < self.config.c_dim:
+                raise CheckpointError(f"class {self.class_index} out of range: this model has "
+                                      f"{self.config.c_dim} classes (0..{self.config.c_dim - 1})")
+            c[:, self.class_index] = 1
+        return c
+
+    def broadcast_latents(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """ws [N, num_ws, w_dim], truncated toward ``w_avg`` as set by :meth:`set_sampling`."""
+        c = self.labels(z.shape[0]) if c is None else c
+        ws = self.mapping(z, c).unsqueeze(1).repeat(1, self.num_ws, 1)
+        if self.truncation != 1:
+            avg = self.mapping.w_avg
+            if self.truncation_cutoff is None:
+                ws = avg.lerp(ws, self.truncation)
+            else:
+                k = self.truncation_cutoff
+                ws = torch.cat([avg.lerp(ws[:, :k], self.truncation), ws[:, k:]], dim=1)
+        return ws
+
+    def set_sampling(self, truncation: float = 1.0, noise: str = "const") -> None:
+        """Truncation toward ``w_avg`` (1 = none) and ``const``, ``random`` or ``none`` noise."""
+        if noise not in ("const", "random", "none"):
+            raise ValueError(f"noise must be 'const', 'random' or 'none', got {noise!r}")
+        self.truncation, self.noise_mode = truncation, noise
+
+    def sampling_tag(self) -> str:
+        tag = f"-t{self.truncation:g}" if self.truncation != 1.0 else ""
+        if self.truncation != 1.0 and self.truncation_cutoff is not None:
+            tag += f"c{self.truncation_cutoff}"
+        if self.config.c_dim:
+            tag += f"-class{self.class_index}"
+        return tag + (f"-noise-{self.noise_mode}" if self.noise_mode != "const" else "")
+
+    # -- layers ------------------------------------------------------------
+    def _layer_list(self) -> list[tuple[str, SynthesisBlock, int, SynthesisLayer]]:
+        out = []
+        for block in self.synthesis.blocks():
+            for j, conv in enumerate(block.convs):
+                name = f"b{block.resolution}.{'conv1' if conv is block.conv1 else 'conv0'}"
+                out.append((name, block, j, conv))
+        return out
+
+    def layers(self) -> list[LayerInfo]:
+        infos, prev = [], "const input"
+        for name, block, j, conv in self._layer_list():
+            c_out, c_in, k, _ = conv.weight.shape
+            kind = "ModulatedConv2d-up" if conv.up > 1 else "ModulatedConv2d"
+            infos.append(LayerInfo(name, kind, c_in, c_out, conv.resolution // conv.up,
+                                   conv.resolution, k, 1, prev))
+            prev = name
+        return infos
+
+    def _index(self, layer: str) -> int:
+        return [L.name for L in self.layers()].index(self.layer(layer).name)
+
+    def weight_name(self, layer: str) -> str:
+        return f"synthesis.{self.layer(layer).name}.weight"
+
+    # -- forward / split ---------------------------------------------------
+    def _noises(self, n: int) -> list[torch.Tensor | None]:
+        return [conv.noise_input(n, self.noise_mode) for *_, conv in self._layer_list()]
+
+    def _walk(self, ws: torch.Tensor, noise: list, stop: int | None = None,
+              resume: Split | None = None, taps: dict | None = None):
+        """Run the synthesis network on ws. ``stop``: return the state at layer ``stop``'s
+        input ``(x, state)``; ``resume``: continue after ``resume``'s layer from its values.
+        ``taps`` (a dict) collects every layer's and ToRGB's output."""
+        n = ws.shape[0]
+        li, w_idx = 0, 0
+        x = img = None
+        start = -1 if resume is None else self._index(resume.layer)
+        for block in self.synthesis.blocks():
+            convs = block.convs
+            bws = ws[:, w_idx:w_idx + len(convs) + int(block.has_torgb)]
+            w_idx += len(convs)
+            if start >= li + len(convs):          # resuming after this block
+                li += len(convs)
+                continue
+            if li <= start:                       # resuming inside this block
+                x, img, y = resume.values, resume.extras["img"], resume.extras["y"]
+                first = start - li + 1
+            else:
+                first = 0
+                if block.in_channels == 0:
+                    x = block.const.unsqueeze(0).repeat(n, 1, 1, 1)
+                y = block.skip(x, gain=math.sqrt(0.5)) \
+                    if block.in_channels and block.architecture == "resnet" else None
+            for j in range(first, len(convs)):
+                if li + j == stop:
+                    return x, {"ws": ws, "noise": noise, "img": img, "y": y,
+                               "w": bws[:, j], "gain": block.conv_gain(j)}
+                x = convs[j](x, bws[:, j], noise[li + j], gain=block.conv_gain(j))
+                if taps is not None:
+                    taps[f"b{block.resolution}.{'conv1' if convs[j] is block.conv1 else 'conv0'}"] = x
+            if y is not None:
+                x = y + x
+            if img is not None:
+                img = upsample2d(img, block.resample_filter)
+            if block.has_torgb:
+                rgb = block.torgb(x, bws[:, len(convs)])
+                if taps is not None:
+                    taps[f"b{block.resolution}.torgb"] = rgb
+                img = img + rgb if img is not None else rgb
+            li += len(convs)
+        return img, None
+
+    def synthesize(self, ws: torch.Tensor, taps: dict | None = None) -> torch.Tensor:
+        """Images from ws [N, num_ws, w_dim] (NVIDIA's ``G.synthesis(ws)``)."""
+        return self._walk(ws, self._noises(ws.shape[0]), taps=taps)[0]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Images [N, img_channels, R, R] from z [N, z_dim]."""
+        return self.synthesize(self.broadcast_latents(z))
+
+    def split(self, z: torch.Tensor, layer: str) -> Split:
+        i = self._index(layer)
+        ws = self.broadcast_latents(z)
+        x, state = self._walk(ws, self._noises(z.shape[0]), stop=i)
+        conv = self._layer_list()[i][3]
+        keys, s = conv.keys(x, state["w"])
+        values = conv.tail(conv.linear(keys, conv.weight), conv.demod(conv.weight, s),
+                           state["noise"][i], state["gain"])
+        return Split(layer=layer, keys=keys, values=values, extras=dict(state, style=s))
+
+    def resume(self, split: Split) -> torch.Tensor:
+        return self._walk(split.extras["ws"], split.extras["noise"], resume=split)[0]
+
+    def layer_function(self, split: Split) -> LayerFunction:
+        """Linear part: the modulated keys convolved with the weight. Tail: demodulation
+        (frozen at W0 for the closed form; recomputed in ``exact``), noise, bias, leaky
+        ReLU(0.2) times the activation gain; ``exact`` also clamps."""
+        i = self._index(split.layer)
+        conv = self._layer_list()[i][3]
+        s, noise, gain = split.extras["style"], split.extras["noise"][i], split.extras["gain"]
+        w0 = conv.weight.detach().clone()
+        act = {"lrelu": "leaky_relu", "relu": "relu", "linear": "identity"}[conv.activation]
+
+        def exact(keys, weight):
+            return conv.tail(conv.linear(keys, weight), conv.demod(weight, s), noise, gain)
+
+        return LayerFunction(
+            name=split.layer, weight=w0, in_axis=1, out_axis=0, linear=conv.linear,
+            scale=conv.demod(w0, s).detach(), shift=conv.shift(noise).detach(),
+            activation=act, negative_slope=0.2, gain=conv.act_gain * gain, exact=exact)
+
+    def unit_ablation(self, layer: str, units) -> dict[str, torch.Tensor]:
+        """Zero the units' weights and biases (the shared-strength noise remains)."""
+        name = f"synthesis.{self.layer(layer).name}"
+        units = list(units)
+        state = self.state_dict()
+        w = state[f"{name}.weight"].clone()
+        w[units] = 0
+        b = state[f"{name}.bias"].clone()
+        b[units] = 0
+        return {f"{name}.weight": w, f"{name}.bias": b}
+
+    # -- checkpoints -------------------------------------------------------
+    signature_key = "G_ema (an NVIDIA stylegan2-ada network pickle)"
+
+    def checkpoint(self) -> dict[str, Any]:
+        """``{'stylegan2ada_config': dict, 'G_ema': state_dict}`` (a tensors-only file;
+        NVIDIA's pickle format is written by the export, not here)."""
+        return {"stylegan2ada_config": self.config.to_dict(),
+                "G_ema": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}}
+
+    def nvidia_pickle(self) -> bytes:
+        """The source snapshot (as read) with ``G_ema``'s tensors replaced by this model's,
+        in NVIDIA's pickle layout (its metadata and source text reused, never executed)."""
+        if not isinstance(self.source, Mapping) or "G_ema" not in self.source:
+            raise CheckpointError("this model was not loaded from an NVIDIA .pkl, so there is "
+                                  "no network pickle to write back; save a .pt instead")
+        snap = dict(self.source)
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        snap["G_ema"] = replace_tensors(snap["G_ema"], state)
+        return dumps_nvidia_pickle(snap)
+
+    def save(self, path) -> None:
+        """A ``.pkl`` path writes NVIDIA's format (:meth:`nvidia_pickle`); others the
+        tensors-only :meth:`checkpoint`."""
+        if str(path).endswith(".pkl"):
+            data = self.nvidia_pickle()
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+            return
+        super().save(path)
+
+    @classmethod
+    def claims(cls, obj: Any) -> bool:
+        if not isinstance(obj, Mapping):
+            return False
+        if "stylegan2ada_config" in obj:
+            return True
+        return _is_sg2ada(obj.get("G_ema"))
+
+    @classmethod
+    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1
+                        ) -> "StyleGAN2ADAGenerator":
+        """From an NVIDIA snapshot dict read by :mod:`.nvidia_pickle` (uses ``G_ema``), a bare
+        ``G_ema`` persistent object, or what :meth:`checkpoint` saved."""
+        if isinstance(obj, PersistentObject):
+            obj = {"G_ema": obj}
+        if not isinstance(obj, Mapping):
+            raise CheckpointError(f"expected a dict, found a {type(obj).__name__}")
+        if "stylegan2ada_config" in obj:
+            config = StyleGAN2ADAConfig.from_dict(obj["stylegan2ada_config"])
+            state = obj.get("G_ema")
+            source = None
+        else:
+            G_ema = obj.get("G_ema")
+            if not _is_sg2ada(G_ema):
+                found = type(G_ema).__name__ if not isinstance(G_ema, PersistentObject) \
+                    else f"a persisted {G_ema.class_name}"
+                raise CheckpointError("not an NVIDIA stylegan2-ada network pickle: 'G_ema' is "
+                                      f"{found}, expected a Generator with SynthesisBlocks")
+            config = config_from_pickle(G_ema)
+            state = G_ema.state_dict()
+            source = obj
+        if not isinstance(state, Mapping):
+            raise CheckpointError("'G_ema' must hold the generator's tensors")
+        G = cls(config, latent_seed=latent_seed)
+        expected = G.state_dict()
+        problems = key_problems(state, expected)
+        problems += shape_problems(state, {k: tuple(t.shape) for k, t in expected.items()})
+        if problems:
+            raise CheckpointError("checkpoint does not fit the stylegan2-ada layout: "
+                                  + "; ".join(problems))
+        with torch.no_grad():
+            for k, t in expected.items():
+                t.copy_(state[k].to(torch.float32))
+        G.source = source
+        return G.eval()

@@ -1,0 +1,143 @@
+"""StyleGAN2-ADA from NVIDIA's pickle: NVIDIA's own outputs layer by layer, split/resume,
+truncation cutoff, content detection, writing back .pkl / .pt, an edit on the fixture."""
+
+import numpy as np
+import pytest
+import torch
+
+from rewrite.edit import EditSpec, Rewriter
+from rewrite.models import load_model
+from rewrite.models.nvidia_pickle import read_nvidia_pickle
+from rewrite.models.stylegan2ada import StyleGAN2ADAConfig, StyleGAN2ADAGenerator
+from rewrite.utils.errors import CheckpointError
+
+
+@pytest.fixture(scope="module")
+def paths(fixtures_dir):
+    pkl = fixtures_dir / "stylegan2ada_tiny64.pkl"
+    ref = fixtures_dir / "stylegan2ada_tiny64_reference.npz"
+    if not (pkl.is_file() and ref.is_file()):
+        pytest.skip("stylegan2-ada fixtures not found")
+    return pkl, ref
+
+
+@pytest.fixture
+def G(paths):
+    return load_model(str(paths[0]))
+
+
+def _err(got, ref) -> float:
+    """max |ours - ref| relative to the reference tensor's scale (max |ref|)."""
+    return float(np.abs(got.detach().numpy() - ref).max() / np.abs(ref).max())
+
+
+def test_reproduces_nvidias_outputs(G, paths):
+    ref = np.load(paths[1])
+    assert G.family == "stylegan2-ada" and G.resolution == 64 and G.num_ws == int(ref["num_ws"])
+    assert G.config.channels == tuple(ref["channels"]) and G.config.conv_clamp == 256
+    assert torch.equal(G.mapping.w_avg, torch.from_numpy(ref["w_avg"]))
+    z = torch.from_numpy(ref["z"])
+    errors = {}
+    with torch.no_grad():
+        ws = G.broadcast_latents(z)
+        errors["ws"] = _err(ws, ref["ws"])
+        taps = {}
+        errors["image"] = _err(G.synthesize(ws, taps), ref["image"])
+        for name, out in taps.items():
+            key = ("rgb." if name.endswith("torgb") else "feat.") + "synthesis." + name
+            errors[key] = _err(out[:2], ref[key])
+        errors["forward"] = _err(G(z), ref["image"])
+        G.set_sampling(truncation=0.7)
+        errors["ws_trunc07"] = _err(G.broadcast_latents(z), ref["ws_trunc07"])
+        errors["image_trunc07"] = _err(G(z), ref["image_trunc07"])
+    assert len(errors) == 2 + 14 + 3
+    assert max(errors.values()) <= 1e-5, errors
+
+
+def test_truncation_cutoff(G):
+    z = G.latents(range(2))
+    with torch.no_grad():
+        full = G.broadcast_latents(z)
+        G.set_sampling(truncation=0.5)
+        G.truncation_cutoff = 4
+        cut = G.broadcast_latents(z)
+    assert torch.equal(cut[:, 4:], full[:, 4:])
+    assert torch.allclose(cut[:, :4], G.mapping.w_avg.lerp(full[:, :4], 0.5))
+    assert G.sampling_tag() == "-t0.5c4"
+
+
+@pytest.mark.parametrize("noise_mode", ["const", "random"])
+def test_split_resume_equals_forward(G, noise_mode):
+    G.set_sampling(noise=noise_mode)
+    z = G.latents(range(3))
+    assert [i.name for i in G.layers()] == ["b4.conv1", "b8.conv0", "b8.conv1", "b16.conv0",
+                                            "b16.conv1", "b32.conv0", "b32.conv1",
+                                            "b64.conv0", "b64.conv1"]
+    with torch.no_grad():
+        for info in G.layers():
+            torch.manual_seed(0)
+            plain = G(z)
+            torch.manual_seed(0)
+            s = G.split(z, info.name)
+            assert s.keys.shape == (3, info.in_channels, info.key_resolution, info.key_resolution)
+            assert s.values.shape == (3, info.out_channels, info.value_resolution,
+                                      info.value_resolution)
+            assert torch.equal(G.resume(s), plain), info.name
+            f = G.layer_function(s)
+            assert G.weight_name(info.name) == f"synthesis.{info.name}.weight"
+            assert torch.allclose(f.forward(s.keys), s.values, atol=1e-5)
+            assert torch.allclose(f.tail(f.linear(s.keys, f.weight)), s.values, atol=1e-5)
+
+
+def test_detected_by_content_and_bad_layouts(paths, tmp_path):
+    renamed = tmp_path / "weights.bin"
+    renamed.write_bytes(paths[0].read_bytes())
+    assert load_model(str(renamed)).family == "stylegan2-ada"
+    snap = read_nvidia_pickle(paths[0])
+    with pytest.raises(CheckpointError, match="persisted Discriminator"):
+        StyleGAN2ADAGenerator.from_checkpoint({"G_ema": snap["D"]})
+    truncated = tmp_path / "cut.pkl"
+    truncated.write_bytes(paths[0].read_bytes()[:100000])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_model(str(truncated))
+
+
+def test_written_back_as_pkl_and_pt(G, paths, tmp_path):
+    with torch.no_grad():
+        G.synthesis.b16.conv1.weight.mul_(0.5)
+    z = G.latents(range(3))
+    with torch.no_grad():
+        want = G(z)
+    G.save(tmp_path / "edited.pkl")
+    G.save(tmp_path / "edited.pt")
+    snap = read_nvidia_pickle(tmp_path / "edited.pkl")
+    assert list(snap) == ["training_set_kwargs", "G", "D", "G_ema", "augment_pipe"]
+    orig = read_nvidia_pickle(paths[0])
+    # Only G_ema changed; its source text and attributes are the input's.
+    assert torch.equal(snap["G"].state_dict()["synthesis.b16.conv1.weight"],
+                       orig["G"].state_dict()["synthesis.b16.conv1.weight"])
+    assert snap["G_ema"].module_src == orig["G_ema"].module_src
+    for path in ("edited.pkl", "edited.pt"):
+        with torch.no_grad():
+            assert torch.equal(load_model(str(tmp_path / path))(z), want), path
+    assert isinstance(load_model(str(tmp_path / "edited.pt")).config, StyleGAN2ADAConfig)
+    with pytest.raises(CheckpointError, match="not loaded from an NVIDIA .pkl"):
+        load_model(str(tmp_path / "edited.pt")).save(tmp_path / "again.pkl")
+
+
+def test_an_edit_lowers_the_goal_loss(G, paths, tmp_path, monkeypatch):
+    monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
+    q = G.resolution // 4
+    spec = EditSpec.from_json({
+        "version": 1, "model": str(paths[0]), "layer": "b16.conv1", "kind": "copy-paste",
+        "stats": {"samples": 200},
+        "copy": {"sample": 1, "mask": {"rect": [q, q, 2 * q, 2 * q]}},
+        "paste": {"sample": 2, "mask": {"rect": [2 * q, 2 * q, 3 * q, 3 * q]}},
+        "context": [{"sample": 3, "mask": {"rect": [q, q, 3 * q, 2 * q]}}]})
+    session = Rewriter(G, progress=False)
+    d = session.apply(spec)
+    assert d.loss < d.loss_before, d.figures()
+    session.export_checkpoint(tmp_path / "edited.pkl")
+    z = G.latents(range(3))
+    with torch.no_grad():
+        assert torch.equal(load_model(str(tmp_path / "edited.pkl"))(z), G(z))
