@@ -10,6 +10,12 @@ edited gallery; from pressing Apply on a second spec of the same layer
 (benchmarks/edits/add-cap.json, on top of the first) to the edited gallery,
 which reuses the layer's statistics; and from releasing a strength slider to
 the re-weighted gallery. Targets: under 2 s, 3 s, 3 s and 1 s.
+
+Before those, on a server started with an empty statistics cache (the model's weights
+linked in): from starting the server to a gallery of 24 rendered samples while the
+default layer's statistics are still being computed (target < 5 s), and a heat map on
+a layer without statistics (main.9) with the latency of tile requests made meanwhile
+(target: each < 1 s; renders never wait on statistics).
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ import argparse
 import json
 import shutil
 import socket
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -55,15 +63,73 @@ def _apply(page, edits: int) -> float:
     return time.perf_counter() - t0
 
 
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cold(browser) -> dict:
+    """Cold start and a heat map on a layer without statistics, on an empty statistics cache."""
+    from rewrite.utils.cache import cache_dir
+
+    cache, ws = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+    (cache / "models").symlink_to(cache_dir() / "models")
+    port = _port()
+    url = f"http://127.0.0.1:{port}/"
+    t0 = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "rewrite", "ui", "--port", str(port),
+                               "--workspace", str(ws)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env={**os.environ, "REWRITE_CACHE": str(cache)})
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url + "api/info", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.wait_for_function(ALL_LOADED, timeout=120_000)
+        first = time.perf_counter() - t0
+        warming = page.inner_text("#status")
+        page.close()
+        body = json.dumps({"layer": "main.9", "context": [{"sample": 9, "mask": {"rect": [16, 24, 56, 32]}}],
+                           "samples": list(range(24))}).encode()
+        done = {}
+
+        def heat():
+            t = time.perf_counter()
+            req = urllib.request.Request(url + "api/heatmap", body, {"Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=600).read()
+            done["s"] = time.perf_counter() - t
+
+        th = threading.Thread(target=heat)
+        th.start()
+        lat, i = [], 500
+        while th.is_alive():
+            t = time.perf_counter()
+            urllib.request.urlopen(url + f"api/sample/{i}.png", timeout=120).read()
+            lat.append(time.perf_counter() - t)
+            i += 1
+            time.sleep(0.2)
+        th.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
+    return {"first": first, "warming": warming, "heat": done.get("s", float("nan")),
+            "tile_max": max(lat) if lat else float("nan"), "tiles": len(lat)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _port()
     ws = Path(tempfile.mkdtemp())
     (ws / "specs").mkdir()
     shutil.copy(ROOT / "examples" / "add-sunglasses.json", ws / "specs" / "sunglasses.json")
@@ -86,8 +152,10 @@ def main() -> None:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--no-first-run"])
+            c = cold(browser)
             for r in range(args.rounds):
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.on("dialog", lambda d: d.accept())          # Reset asks first
                 t0 = time.perf_counter()
                 page.goto(url + f"?round={r}")
                 page.wait_for_function(ALL_LOADED)
@@ -113,7 +181,13 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=20)
         shutil.rmtree(ws, ignore_errors=True)
-    rows = [{"measure": "open page -> 24 samples shown", "seconds": statistics.median(opened),
+    rows = [{"measure": "cold start (empty statistics cache) -> 24 samples shown",
+             "seconds": c["first"], "target": "< 5 s"},
+            {"measure": "heat map, layer without statistics (main.9)", "seconds": c["heat"],
+             "target": "-"},
+            {"measure": f"slowest of {c['tiles']} tile requests during that heat map",
+             "seconds": c["tile_max"], "target": "< 1 s"},
+            {"measure": "open page -> 24 samples shown", "seconds": statistics.median(opened),
              "target": "< 2 s"},
             {"measure": "press Apply -> edited gallery shown", "seconds": statistics.median(applied),
              "target": "< 3 s"},
@@ -124,6 +198,7 @@ def main() -> None:
     print(f"face model, median of {args.rounds} rounds "
           f"(each round: {', '.join(f'{x:.2f}' for x in second)} s for the second Apply)\n")
     print(table(rows, ["measure", "seconds", "target"]))
+    print(f"\nstatus shown at the cold start: {c['warming']!r}")
 
 
 if __name__ == "__main__":

@@ -423,3 +423,28 @@ def test_paste_near_the_edge_is_sent_as_the_preview_shows_it(page, tmp_path):
     page.click("#goal-preview")
     page.wait_for_function("!document.querySelector('#goal-panel').hidden")
     assert page.errors == []
+
+
+def test_a_new_page_sees_the_running_edit_and_cancels_it(page, server):
+    """Issue 13 item 3: an edit started elsewhere shows on a freshly opened page, with its
+    phase and progress, and its Cancel button stops it without changing anything."""
+    import random
+    spec = json.loads((ROOT / "examples" / "add-sunglasses.json").read_text())
+    spec["stats"] = {"samples": 90000, "seed": random.randrange(1000, 10**6)}   # cold: long
+    before = json.load(urllib.request.urlopen(server + "api/edits"))
+    req = urllib.request.Request(server + "api/apply", json.dumps(spec).encode(),
+                                 {"Content-Type": "application/json"}, method="POST")
+    assert urllib.request.urlopen(req).status == 202
+    page.evaluate("location.reload()")
+    page.wait_for_selector("#job:not([hidden])")
+    page.wait_for_function("document.querySelector('#job-text').textContent.includes('statistics')")
+    assert "add-sunglasses" in page.inner_text("#job-text")
+    assert page.is_disabled("#apply")
+    page.click("#cancel")
+    page.wait_for_function("document.querySelector('#status').textContent === 'cancelled'",
+                           timeout=30_000)
+    assert page.is_hidden("#job") and not page.is_disabled("#apply")
+    assert "as before" in page.inner_text("#message")
+    assert json.load(urllib.request.urlopen(server + "api/job"))["state"] == "cancelled"
+    assert json.load(urllib.request.urlopen(server + "api/edits")) == before
+    assert page.errors == []
