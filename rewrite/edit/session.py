@@ -103,6 +103,32 @@ class Rewriter:
             raise
         return applied
 
+    def solve_together(self, layer: str) -> list[Delta]:
+        """Solve the applied edits of ``layer`` again, jointly (see :mod:`.joint`), in place
+        of their separate solves; each keeps its strength, edits of other layers stay as
+        they are. All or nothing; returns the new deltas of ``layer``."""
+        old = self.deltas
+        idx = [i for i, d in enumerate(old) if d.layer == layer and d.spec is not None]
+        if len(idx) < 2:
+            raise EditError(f"{len(idx)} applied edit(s) of {layer} carry their spec; solving "
+                            "together needs at least two")
+        specs = [EditSpec.from_json(old[i].spec) for i in idx]
+        first = idx[0]
+        for _ in old[first:]:
+            self.undo()
+        try:
+            new = self.compute_together(specs)
+            rest = [d for j, d in enumerate(old) if j > first and j not in idx]
+            for d in new + rest:
+                self.apply(d)
+        except Exception:
+            while len(self._history) > first:
+                self.undo()
+            for d in old[first:]:
+                self.apply(d)
+            raise
+        return new
+
     def apply(self, edit: EditSpec | Delta) -> Delta:
         """Compute (for a spec) and apply an edit; returns the applied delta.
 

@@ -55,6 +55,12 @@ class StrengthRequest(BaseModel):
     strength: float = Field(ge=0, le=MAX_STRENGTH, allow_inf_nan=False)
 
 
+class SolveTogetherRequest(BaseModel):
+    """The layer whose applied edits are solved again, jointly."""
+
+    layer: str = Field(min_length=1, max_length=128)
+
+
 def create_app(state: AppState, hosts: Iterable[str] = LOCAL_HOSTS):
     """The app over ``state`` (an ASGI app), answering only to host names ``hosts``.
 
@@ -167,6 +173,11 @@ def _api(state: AppState) -> FastAPI:
         """Remove applied edit ``index``, keeping the later ones."""
         state.remove(index)
         return {"edits": state.edits(), "version": state.version}
+
+    @app.post("/api/edits/solve-together")
+    def solve_together(req: SolveTogetherRequest) -> dict:
+        """Solve the applied edits of one layer again, jointly (each keeps its strength)."""
+        return {"edits": state.solve_together(req.layer), "version": state.version}
 
     @app.get("/api/job")
     def job() -> dict:

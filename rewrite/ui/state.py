@@ -345,6 +345,14 @@ class AppState:
             self.version += 1
         return len(self.session.deltas)
 
+    def solve_together(self, layer: str) -> list[dict]:
+        """Solve the applied edits of ``layer`` again, jointly, so that none spoils
+        another (:meth:`Rewriter.solve_together`); returns :meth:`edits`."""
+        with self._exclusive():
+            self.session.solve_together(layer)
+            self.version += 1
+        return self.edits()
+
     def _check_index(self, index: int) -> None:
         n = len(self.session.deltas)
         if not 0 <= index < n:

@@ -456,3 +456,33 @@ def test_cancel_after_solving_swaps_no_weights(client, app_state):
     assert job["state"] == "cancelled", job
     assert _same(before, _weights(app_state)) and client.get("/api/edits").json() == []
     assert client.get("/api/job").json()["edits"] == 0
+
+
+def test_solve_together_replaces_the_layers_edits_with_a_joint_solve(client, app_state):
+    """Two edits of main.6 applied one after the other, then solved again together: the
+    weights become the joint solve's (as `rewrite edit A B` computes them), strengths kept."""
+    import torch
+
+    from rewrite.edit import EditSpec, Rewriter
+    from rewrite.models import load_model
+
+    root = Path(__file__).resolve().parents[2]
+    glasses = json.loads((root / "benchmarks" / "edits" / "add-glasses.json").read_text())
+    glasses["stats"] = {"samples": 500, "seed": 0}
+    _apply(client, _spec())
+    _apply(client, glasses)
+    assert client.post("/api/edits/0/strength", json={"strength": 0.5}).status_code == 200
+    res = client.post("/api/edits/solve-together", json={"layer": "main.6"})
+    assert res.status_code == 200, res.text
+    edits = res.json()["edits"]
+    assert [e["method"] for e in edits] == ["least-collateral (together)"] * 2
+    assert [e["strength"] for e in edits] == [0.5, 1.0]
+    # The same joint solve computed directly.
+    G = load_model("dcgan-digiface64")
+    a, b = EditSpec.from_json(_spec(strength=0.5)), EditSpec.from_json(glasses)
+    a.model = b.model = "dcgan-digiface64"
+    Rewriter(G, progress=False).apply_together([a, b])
+    name = G.weight_name("main.6")
+    assert torch.equal(app_state.model.state_dict()[name], G.state_dict()[name])
+    # One edit of a layer is not enough.
+    assert client.post("/api/edits/solve-together", json={"layer": "main.3"}).status_code == 422

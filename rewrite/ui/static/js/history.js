@@ -16,6 +16,19 @@ export function createHistory(state, gallery) {
     const list = $("edit-list");
     list.innerHTML = "";
     $("no-edits").hidden = edits.length > 0;
+    // Layers with two or more applied edits can be solved again together.
+    const counts = {};
+    for (const e of edits) counts[e.layer] = (counts[e.layer] || 0) + 1;
+    const together = $("solve-together");
+    together.innerHTML = "";
+    for (const [layer, n] of Object.entries(counts)) {
+      if (n < 2) continue;
+      const b = document.createElement("button");
+      b.type = "button"; b.textContent = `Solve the ${n} edits of ${layer} together`;
+      b.title = "One joint solve, so that no edit of this layer spoils another (each keeps its strength)";
+      b.addEventListener("click", () => solveTogether(layer));
+      together.appendChild(b);
+    }
     for (const e of edits) {
       const li = document.createElement("li");
       li.dataset.index = e.index;
@@ -69,6 +82,17 @@ export function createHistory(state, gallery) {
       say(`Edit ${i + 1} removed; the others stay applied.`);
       gallery.refresh();
     } catch (e) { fail(e); refresh(); }
+  }
+  async function solveTogether(layer) {
+    try {
+      status("solving together…", "running");
+      const res = await api("api/edits/solve-together", { method: "POST", body: JSON.stringify({ layer }) });
+      state.version = res.version;
+      render(res.edits);
+      status("solved together", "done");
+      say(`The edits of ${layer} were solved again together: each keeps its effect without spoiling the others.`);
+      gallery.refresh();
+    } catch (e) { status("", ""); fail(e); refresh(); }
   }
   return { refresh, render };
 }
