@@ -529,12 +529,43 @@ def _write_eval(results, spec, spec_path, out, what):
                f"{', tradeoff.png' if 'plot' in paths else ''}, figures, report.html")
 
 
+def _standard_options(f):
+    """--inception-weights / --lpips-weights: the files behind FID/KID and LPIPS."""
+    f = click.option("--lpips-weights", type=click.Path(exists=True, dir_okay=False),
+                     default=None,
+                     help="torchvision's vgg16-397923af.pth: report LPIPS outside the firing "
+                          "regions and on silent samples [env: REWRITE_LPIPS_WEIGHTS].")(f)
+    f = click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False),
+                     default=None,
+                     help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth: report FID and "
+                          "KID between unedited and edited samples "
+                          "[env: REWRITE_INCEPTION_WEIGHTS].")(f)
+    return f
+
+
+def _standard_metrics(results, inception_weights, lpips_weights, device, batch_size, cache):
+    """Add FID/KID and masked LPIPS to ``results`` (main rank); returns lines to print
+    afterwards (a table of them, or how to enable them)."""
+    from .metrics.evaluate import add_standard_metrics, standard_table
+    from .metrics.weightfiles import load_standard_nets
+
+    if not context().is_main:
+        return []
+    inet, iid, lnet, notes = load_standard_nets(inception_weights, lpips_weights, device)
+    if inet is None and lnet is None:
+        return notes
+    add_standard_metrics(results, inet, lnet, iid, batch_size=batch_size, progress=True,
+                         cache=cache)
+    return [standard_table(results)] + notes
+
+
 @main.command("eval")
 @click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
 @_eval_options
+@_standard_options
 @spec_model_options
 def eval_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile, model, weights, arch,
-             device):
+             device, inception_weights=None, lpips_weights=None):
     """Measure the edit in SPEC.json on held-out samples and write a report.
 
     \b
@@ -554,15 +585,21 @@ def eval_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile, model, w
                    folders=("--out",))
     result = evaluate(G, spec, seeds, quantile=quantile, batch_size=batch_size,
                       progress=d.is_main, cache=not no_cache, dist=d)
+    standard = _standard_metrics([result], inception_weights, lpips_weights,
+                                 d.device(_device(device)), batch_size, not no_cache)
     _write_eval([result], spec, spec_path, out, "evaluation")
+    for line in standard:
+        click.echo(line)
 
 
 @main.command("compare-methods")
 @click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
 @_eval_options
+@_standard_options
 @spec_model_options
 def compare_methods_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile,
-                        model, weights, arch, device):
+                        model, weights, arch, device, inception_weights=None,
+                        lpips_weights=None):
     """Solve SPEC.json with the paper's methods and compare them on held-out samples.
 
     \b
@@ -582,7 +619,11 @@ def compare_methods_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantil
     results = compare_methods(G, spec, seeds, method_variants(spec), quantile=quantile,
                               batch_size=batch_size, progress=d.is_main, cache=not no_cache,
                               dist=d)
+    standard = _standard_metrics(results, inception_weights, lpips_weights,
+                                 d.device(_device(device)), batch_size, not no_cache)
     _write_eval(results, spec, spec_path, out, "method comparison")
+    for line in standard:
+        click.echo(line)
 
 
 @main.command("suggest-layer")

@@ -334,3 +334,103 @@ def compare_methods(G: Generator, spec: EditSpec, seeds: Sequence[int],
         results.append(_measure(session, variant, _label(variant), shared, seeds, batch_size,
                                 progress, cache, dist))
     return results
+
+
+# --- The field's standard metrics: FID/KID (pytorch-fid's Inception) and masked LPIPS (VGG).
+
+#: Names of the standard figures :func:`add_standard_metrics` adds to ``Evaluation.metrics``.
+STANDARD_METRICS = ("FID", "KID", "LPIPS outside", "LPIPS, silent samples")
+
+
+def _feature_cache_path(kind: str, weights_id: str, images: np.ndarray):
+    import hashlib
+
+    from ..utils.cache import cache_dir
+    h = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+    h.update(repr(images.shape).encode())
+    return cache_dir() / kind / weights_id / f"{h.hexdigest()[:32]}.npy"
+
+
+def cached_inception_features(net, images: np.ndarray, weights_id: str | None = None,
+                              batch_size: int = 50, progress: bool | None = None,
+                              cache: bool = True) -> np.ndarray:
+    """pool3 features [N, 2048] of uint8 images [N, H, W, 3], kept on disk under
+    ``<cache>/inception/<weights_id>/<hash of the images>.npy`` (the images' content
+    stands for the model and its edit, as the sample cache's fingerprint does)."""
+    from ..utils.cache import cache_usable
+    from ..utils.fileio import atomic_path
+    from .inception import inception_features
+
+    path = _feature_cache_path("inception", weights_id, images) if cache and weights_id else None
+    if path is not None and path.is_file():
+        return np.load(path)
+    bar = _bar(len(images), "Inception features", progress)
+    feats = inception_features(net, images, batch_size=batch_size,
+                               progress=bar and (lambda done, total: bar.update(done - bar.n)))
+    if bar:
+        bar.close()
+    if path is not None and cache_usable("Inception features"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, feats)
+    return feats
+
+
+def _bar(total: int, desc: str, progress: bool | None):
+    if not progress:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+def add_standard_metrics(results: Sequence[Evaluation], inception=None, lpips=None,
+                         inception_id: str | None = None, batch_size: int = 16,
+                         progress: bool | None = None, cache: bool = True) -> None:
+    """Add the field's standard figures to each result's ``metrics`` (in place):
+
+    * ``FID``, ``KID``: between the unedited and the edited held-out samples, on the
+      2048-d pool3 features of pytorch-fid's Inception (``inception``, a
+      :class:`~rewrite.metrics.inception.FIDInception`); FID as pytorch-fid, KID as
+      torch-fidelity (one subset of all samples). 0 = the edit left the distribution as it was.
+    * ``LPIPS outside``: spatial LPIPS-VGG (``lpips``, a :class:`~rewrite.metrics.lpips.LPIPS`)
+      between each sample before and after, averaged outside its firing region, then over
+      the samples (the rewriting paper's locality measure; lower is better);
+      ``LPIPS, silent samples``: whole-image LPIPS on the samples where the rule never fires.
+
+    Either network may be None (its figures are left out). Features of the unedited
+    samples are computed once for all results."""
+    from .inception import fid_kid
+    from .lpips import masked_lpips
+
+    before_feats = {}
+    for r in results:
+        if inception is not None:
+            key = id(r.before)
+            if key not in before_feats:
+                before_feats[key] = cached_inception_features(
+                    inception, r.before, inception_id, batch_size, progress, cache)
+            after = cached_inception_features(inception, r.after, inception_id, batch_size,
+                                              progress, cache)
+            r.metrics.update(fid_kid(before_feats[key], after))
+        if lpips is not None:
+            bar = _bar(len(r.before), f"LPIPS {r.label}", progress)
+            per = masked_lpips(lpips, r.before, r.after, ~r.fire, batch_size,
+                               progress=bar and (lambda done, total: bar.update(done - bar.n)))
+            if bar:
+                bar.close()
+            silent = ~r.fire.any((1, 2))
+            r.metrics["LPIPS outside"] = float(np.nanmean(per)) if np.isfinite(per).any() \
+                else float("nan")
+            r.metrics["LPIPS, silent samples"] = float(per[silent].mean()) if silent.any() \
+                else float("nan")
+
+
+def standard_table(results: Sequence[Evaluation]) -> str:
+    """The standard figures of ``results`` as a Markdown table (one row per method)."""
+    cols = [k for k in STANDARD_METRICS if any(k in r.metrics for r in results)]
+    fmt = lambda v: "–" if v != v else f"{v:.4g}"                        # noqa: E731
+    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join([r.label] + [fmt(r.metrics.get(k, float("nan"))) for k in cols])
+              + " |" for r in results]
+    return "\n".join(lines)

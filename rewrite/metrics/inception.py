@@ -277,10 +277,11 @@ def inception_features(net: FIDInception, images: np.ndarray, dims: int = 2048,
     images = np.asarray(images)
     out = np.empty((len(images), dims))
     for start in range(0, len(images), batch_size):
-        pred = net(uint8_to_unit(images[start:start + batch_size]), blocks=(block,))[0]
+        x = uint8_to_unit(images[start:start + batch_size]).to(net.Conv2d_1a_3x3.conv.weight.device)
+        pred = net(x, blocks=(block,))[0]
         if pred.shape[2] != 1 or pred.shape[3] != 1:
             pred = F.adaptive_avg_pool2d(pred, (1, 1))
-        out[start:start + len(pred)] = pred[:, :, 0, 0].numpy()
+        out[start:start + len(pred)] = pred[:, :, 0, 0].cpu().numpy()
         if progress is not None:
             progress(min(start + batch_size, len(images)), len(images))
     return out

@@ -204,7 +204,9 @@ def masked_lpips(net: LPIPS, before: np.ndarray, after: np.ndarray,
     out = []
     for start in range(0, len(before), batch_size):
         sl = slice(start, start + batch_size)
-        s = net(uint8_to_tensor(before[sl]), uint8_to_tensor(after[sl]), spatial=True)
+        dev = net.shift.device
+        s = net(uint8_to_tensor(before[sl]).to(dev), uint8_to_tensor(after[sl]).to(dev),
+                spatial=True)
         out.append(masked_mean(s, None if mask is None else np.asarray(mask)[sl]))
         if progress is not None:
             progress(min(start + batch_size, len(before)), len(before))
