@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 from torch.func import functional_call
 
-from ..memory.solvers import DEFAULT_SOLVER, SOLVERS, make_params
+from ..memory.solvers import DEFAULT_SOLVER, SOLVERS, _tick, make_params
 from .delta import Delta, LowRank
 
 if TYPE_CHECKING:
@@ -91,7 +91,8 @@ def finetune_all(G: "Generator", inputs: "EditInputs", p: FinetuneAllParams) -> 
         before = float(loss_of(base))
     best = (before, base)
     opt = torch.optim.Adam(list(params.values()), lr=p.lr)
-    for _ in range(p.steps):
+    for step in range(p.steps):
+        _tick(step, p.steps)
         opt.zero_grad(set_to_none=True)
         loss = loss_of(params)
         if float(loss.detach()) < best[0]:            # the iterate before this step

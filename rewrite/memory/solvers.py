@@ -35,7 +35,9 @@ std 0.044, step 0.0022) and on rescaled ones.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 import time
 from typing import Callable
 
@@ -129,6 +131,30 @@ class SolveResult:
     collateral: float = float("nan")
 
 
+# -- stopping a solve ---------------------------------------------------------
+
+_STOP = threading.local()
+
+
+@contextlib.contextmanager
+def step_check(check: Callable[[int, int], None]):
+    """Within this block (in this thread), the iterative solvers call ``check(step, steps)``
+    at every step; ``check`` may raise to stop the solve (e.g. a cancelled edit in the app)
+    or record progress."""
+    previous = getattr(_STOP, "check", None)
+    _STOP.check = check
+    try:
+        yield
+    finally:
+        _STOP.check = previous
+
+
+def _tick(step: int, steps: int) -> None:
+    check = getattr(_STOP, "check", None)
+    if check is not None:
+        check(step, steps)
+
+
 # -- parameters -------------------------------------------------------------
 
 
@@ -209,6 +235,7 @@ def _adam_on_weight(problem: EditProblem, lr: float, steps: int,
     opt = torch.optim.Adam([weight], lr=lr)
     best = (problem.loss_of_weight(w0), w0.clone())
     for step in range(steps):
+        _tick(step, steps)
         opt.zero_grad(set_to_none=True)
         loss = problem.loss(f.forward(problem.keys, weight))
         if not project_every and float(loss.detach()) < best[0]:   # the iterate before the step
@@ -374,7 +401,8 @@ def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParam
     lam = lam.clone().requires_grad_(True)
     opt = torch.optim.Adam([lam], lr=_step_size(w0, p.lr, p.lr_relative))
     best = (float("inf"), lam.detach().clone())
-    for _ in range(p.steps):
+    for step in range(p.steps):
+        _tick(step, p.steps)
         opt.zero_grad(set_to_none=True)
         loss = problem.loss(f.forward(problem.keys, w0 + low_rank_delta(lam, problem.D, *ax)))
         if float(loss.detach()) < best[0]:          # the loss of the iterate before this step
@@ -418,7 +446,8 @@ def solve_least_collateral(problem: EditProblem,
     J, b, upper, m, shape = _least_squares_system(problem)
     penalty = collateral_penalty(problem.D, problem.moment, shape)
     weight = p.weight
-    for _ in range(48):
+    for step in range(48):
+        _tick(step, 48)
         lam = _solve_system(J, b, upper, m, weight, p.active_set_iters, penalty)
         lam = lam.to(f.weight.dtype).reshape(shape)
         delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)

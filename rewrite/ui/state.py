@@ -37,6 +37,7 @@ from PIL import Image
 from ..edit import EditSpec, Rewriter
 from ..edit.goals import build_inputs, rule_directions
 from ..edit.layer_stats import DEFAULT_STATS_SEED, LayerStats, layer_stats
+from ..memory.solvers import step_check
 from ..metrics.before_after import COLLATERAL_WARN, collateral_warning, goal_fidelity, goal_notes, goal_panel
 from ..metrics.firing import heat, key_response
 from ..models import load_model
@@ -256,7 +257,9 @@ class AppState:
             self._phase(cancel, "building the goal")
             inputs = build_inputs(self.model, spec, stats)
             self._phase(cancel, "solving")
-            delta = self.session.compute(spec, inputs)
+            with step_check(lambda i, n: self._phase(cancel, f"solving: step {i + 1} of {n}",
+                                                     i + 1, n)):
+                delta = self.session.compute(spec, inputs)
             with self.render_lock:
                 if cancel.is_set():
                     raise Cancelled()

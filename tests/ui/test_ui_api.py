@@ -435,7 +435,8 @@ def test_cancel_during_statistics_changes_nothing(client, app_state, monkeypatch
 
 
 def test_cancel_after_solving_swaps_no_weights(client, app_state):
-    """Cancel while the solver runs (it cannot stop midway): the weights are not swapped in."""
+    """Cancel while a solve is finishing (a solve held back here after its last step): the
+    weights are not swapped in."""
     import threading
     solving, release = threading.Event(), threading.Event()
     compute = app_state.session.compute
@@ -456,6 +457,28 @@ def test_cancel_after_solving_swaps_no_weights(client, app_state):
     assert job["state"] == "cancelled", job
     assert _same(before, _weights(app_state)) and client.get("/api/edits").json() == []
     assert client.get("/api/job").json()["edits"] == 0
+
+
+def test_cancel_stops_a_long_solve_midway(client, app_state):
+    """The paper's schedule with 100,000 steps (minutes): Cancel stops it within a step,
+    the job says how far it got, and nothing changes."""
+    import time
+
+    before = _weights(app_state)
+    spec = _spec(solver={"name": "adam", "params": {"steps": 100_000}}, rank=1,
+                 direction="mean")
+    assert client.post("/api/apply", json=spec).status_code == 202
+    deadline = time.time() + 120
+    while not client.get("/api/job").json()["phase"].startswith("solving: step"):
+        assert time.time() < deadline
+        time.sleep(0.05)
+    job = client.get("/api/job").json()
+    assert job["total"] == 100_000 and job["done"] >= 1
+    t0 = time.time()
+    assert client.post("/api/cancel").status_code == 200
+    job = _wait(client)
+    assert job["state"] == "cancelled" and time.time() - t0 < 10, job
+    assert _same(before, _weights(app_state)) and client.get("/api/edits").json() == []
 
 
 def test_solve_together_replaces_the_layers_edits_with_a_joint_solve(client, app_state):
