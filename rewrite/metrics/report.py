@@ -28,7 +28,8 @@ from .evaluate import Evaluation
 COLUMNS = ["method", "goal reproduction", "efficacy", "matched efficacy", "object transfer", "erase removal",
            "silent change", "change outside", "PSNR outside", "change inside",
            "changed fraction", "colour gain", "erased-unit drop", "predicted collateral",
-           "|ΔW|/|W0|", "goal loss before", "goal loss", "seconds", "firing samples"]
+           "|ΔW|/|W0|", "goal loss before", "goal loss", "seconds", "firing samples",
+           "FID", "KID", "LPIPS outside", "LPIPS, silent samples"]
 
 
 def rows(results: Sequence[Evaluation]) -> list[dict]:
