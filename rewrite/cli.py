@@ -152,14 +152,27 @@ def sampling_options(f):
     f = click.option("--truncation", type=click.FloatRange(0, 1), default=1.0, show_default=True,
                      callback=_finite,
                      help="StyleGAN2: pull w toward latent_avg (1 = no truncation).")(f)
+    f = click.option("--class", "class_index", type=click.IntRange(min=0), default=None,
+                     help="Class-conditional models (NVIDIA pickles with c_dim > 0): the class "
+                          "to sample (default 0).")(f)
     return f
 
 
-def _set_sampling(G, truncation: float, noise: str) -> None:
+def _set_sampling(G, truncation: float, noise: str, class_index: int | None = None) -> None:
     try:
         G.set_sampling(truncation, noise)
     except RewriteError as e:
         raise click.BadParameter(str(e), param_hint="--truncation/--noise") from None
+    if class_index is None:
+        return
+    classes = int(getattr(getattr(G, "config", None), "c_dim", 0) or 0)
+    if not classes:
+        raise click.BadParameter(f"this {G.family} model is not class-conditional; leave "
+                                 "--class out", param_hint="--class")
+    if class_index >= classes:
+        raise click.BadParameter(f"class {class_index} is out of range: this model has "
+                                 f"{classes} classes (0..{classes - 1})", param_hint="--class")
+    G.class_index = class_index
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -228,7 +241,7 @@ def layers(model, weights, arch, device):
               help="Print the sample index above each image.")
 @sampling_options
 def sample(model, weights, arch, device, seeds, out, out_dir, npz, batch_size, cols, scale, labels,
-           truncation, noise):
+           truncation, noise, class_index):
     """Render samples of MODEL into a PNG grid.
 
     \b
@@ -255,7 +268,7 @@ def sample(model, weights, arch, device, seeds, out, out_dir, npz, batch_size, c
         raise click.BadParameter("a grid is made by one process; under torchrun use --out-dir "
                                  "or --npz", param_hint="--out")
     G = load_model(model, weights=weights, arch=arch, device=d.device(_device(device)))
-    _set_sampling(G, truncation, noise)
+    _set_sampling(G, truncation, noise, class_index)
     if bulk:
         summary = bulk_sample(G, seeds, out_dir=out_dir, npz=npz, batch_size=batch_size, dist=d,
                               progress=True, model_name=model)
@@ -484,7 +497,7 @@ def not_here(spec_path, sample, rect, out, model, weights, arch, device):
 @weights_options
 @sampling_options
 def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch, device,
-            truncation, noise):
+            truncation, noise, class_index):
     """Render SEEDS before (upper row) and after (lower row) the edit in SPEC.json.
 
     \b
@@ -497,7 +510,7 @@ def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch
     spec = EditSpec.load(spec_path)
     G = load_model(model, weights=weights, arch=arch, device=_device(device))
     spec.validate_for(G)
-    _set_sampling(G, truncation, noise)
+    _set_sampling(G, truncation, noise, class_index)
     before, after = before_after(G, spec, seeds, batch_size=batch_size, progress=None)
     save_png(before_after_grid(before, after, seeds, cols=cols, scale=scale), out)
     click.echo(f"wrote {out}: {len(seeds)} samples before and after {spec.name or spec_path}")

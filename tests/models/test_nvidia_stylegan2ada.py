@@ -141,3 +141,41 @@ def test_an_edit_lowers_the_goal_loss(G, paths, tmp_path, monkeypatch):
     z = G.latents(range(3))
     with torch.no_grad():
         assert torch.equal(load_model(str(tmp_path / "edited.pkl"))(z), G(z))
+
+
+def test_class_option_samples_the_chosen_class(tmp_path, paths):
+    """`--class` picks the label of a class-conditional model; out of range, or on an
+    unconditional model, it is a clear error."""
+    import dataclasses
+
+    from PIL import Image
+
+    from ..conftest import invoke
+
+    fixture = paths[0]
+    base = load_model(str(fixture))
+    cfg = dataclasses.replace(base.config, c_dim=3, embed_features=base.config.w_dim)
+    G = StyleGAN2ADAGenerator(cfg)
+    ref = base.state_dict()
+    torch.manual_seed(0)
+    with torch.no_grad():                 # the fixture's weights; the label's layers at random
+        for n, t in list(G.named_parameters()) + list(G.named_buffers()):
+            if n in ref and ref[n].shape == t.shape:
+                t.copy_(ref[n])
+            elif t.is_floating_point():
+                t.normal_(0, 10.0 if n.startswith("mapping.embed") else 1.0)
+    path = tmp_path / "conditional.pt"
+    G.save(path)
+    grids = []
+    for cls in ("0", "2"):
+        out = tmp_path / f"c{cls}.png"
+        res = invoke("sample", str(path), "--seeds", "0-1", "--class", cls, "--out", str(out))
+        assert res.returncode == 0, res.stderr
+        grids.append(np.asarray(Image.open(out)))
+    assert not np.array_equal(grids[0], grids[1])
+    res = invoke("sample", str(path), "--seeds", "0", "--class", "3",
+                 "--out", str(tmp_path / "x.png"))
+    assert res.returncode == 2 and "out of range: this model has 3 classes" in res.stderr
+    res = invoke("sample", str(fixture), "--seeds", "0", "--class", "1",
+                 "--out", str(tmp_path / "y.png"))
+    assert res.returncode == 2 and "not class-conditional" in res.stderr
