@@ -41,7 +41,13 @@ from common import table  # noqa: E402
 from rewrite import load_model  # noqa: E402
 from rewrite.edit import EditSpec, Rewriter  # noqa: E402
 from rewrite.metrics.before_after import before_after_grid, goal_panel  # noqa: E402
-from rewrite.metrics.evaluate import compare_methods, method_variants, variant  # noqa: E402
+from rewrite.metrics.evaluate import (  # noqa: E402
+    add_standard_metrics,
+    compare_methods,
+    method_variants,
+    variant,
+)
+from rewrite.metrics.weightfiles import load_standard_nets  # noqa: E402
 from rewrite.sampling.seeds import parse_seeds  # noqa: E402
 from rewrite.utils.images import save_png, to_uint8  # noqa: E402
 
@@ -79,21 +85,32 @@ def main() -> None:
     ap.add_argument("--candidates", action="store_true",
                     help="compare the candidates the default was chosen from instead")
     ap.add_argument("--out", default=str(ROOT / "outputs" / "edit-benchmark"))
+    ap.add_argument("--inception-weights", default=None,
+                    help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth: add FID and KID "
+                         "(also $REWRITE_INCEPTION_WEIGHTS)")
+    ap.add_argument("--lpips-weights", default=None,
+                    help="torchvision's vgg16-397923af.pth: add LPIPS outside the firing "
+                         "regions and on silent samples (also $REWRITE_LPIPS_WEIGHTS)")
     args = ap.parse_args()
     seeds = parse_seeds(args.seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     G = load_model("dcgan-digiface64")
+    inet, iid, lnet, notes = load_standard_nets(args.inception_weights, args.lpips_weights)
+    columns = COLUMNS + [c for c, net in (("FID", inet), ("KID", inet), ("LPIPS outside", lnet),
+                                          ("LPIPS, silent samples", lnet)) if net is not None]
     rows, t0 = [], time.perf_counter()
     for path in spec_paths(args.edits):
         spec = EditSpec.load(path)
         variants = (candidates(spec) if args.candidates else method_variants(spec))[:args.methods]
         results = compare_methods(G, spec, seeds, variants, progress=False)
+        if inet is not None or lnet is not None:
+            add_standard_metrics(results, inet, lnet, iid)
         for asked, r in zip(variants, results):
             label = r.label + (" zero-units goal" if asked.erase_goal != "inpaint"
                                and asked.kind == "erase" else "")
             rows.append({"edit": spec.name, "method": label,
-                         **{k: v for k, v in r.metrics.items() if k in COLUMNS}})
+                         **{k: v for k, v in r.metrics.items() if k in columns}})
         own = results[0]
         order = np.argsort(-own.response.reshape(len(seeds), -1).max(1), kind="stable")
         pick = list(order[:12]) + list(order[-4:])
@@ -108,13 +125,15 @@ def main() -> None:
             session.undo()
         save_png(goal_panel(G, spec, inputs, to_uint8(edited.detach())[0]),
                  out / f"{spec.name}-goal.png")
-        print(table([r for r in rows if r["edit"] == spec.name], COLUMNS), flush=True)
+        print(table([r for r in rows if r["edit"] == spec.name], columns), flush=True)
         print(f"{spec.name}: {time.perf_counter() - t0:.0f} s so far", file=sys.stderr, flush=True)
-    text = table(rows, COLUMNS)
+    text = table(rows, columns)
     (out / "table.md").write_text(text + "\n")
     (out / "metrics.json").write_text(json.dumps(rows, indent=1, default=lambda v: None) + "\n")
     print(f"\n{len(rows)} rows in {time.perf_counter() - t0:.0f} s; wrote {out}/table.md, "
           f"metrics.json and a grid and goal panel per edit")
+    for line in notes:
+        print(line)
 
 
 if __name__ == "__main__":
