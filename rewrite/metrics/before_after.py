@@ -135,6 +135,20 @@ def collateral_warning(delta) -> list[str]:
             "the false positives as \"not here\", or lower the solver's budget"]
 
 
+@torch.no_grad()
+def own_goal_reproduction(G: Generator, inputs, unedited: torch.Tensor) -> float:
+    """Goal reproduction of the user's own example after an edit: the edited model's
+    images of the goal samples against the request, relative to ``unedited`` (the same
+    samples before the edit, [N, 3, R, R] in [-1, 1]); mean over the samples. 0 = the
+    request exactly, 1 = no closer than unedited (see :func:`goal_reproduction`)."""
+    after = to_unit(G(G.latents(inputs.goal_samples)))
+    before, goal = to_unit(unedited), to_unit(inputs.target_image)
+    box = inputs.image_mask[:, 0].cpu().numpy() > 0
+    vals = [goal_reproduction(before[i], after[i], goal[i], box[i]) for i in range(len(after))]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def goal_fidelity(G: Generator, inputs) -> float:
     """How well the layer's goal, rendered through the rest of the network, shows the
     pasted request on the paste target: ``goal_reproduction`` of the rendered goal

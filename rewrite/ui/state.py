@@ -38,7 +38,14 @@ from ..edit import EditSpec, Rewriter
 from ..edit.goals import build_inputs, rule_directions
 from ..edit.layer_stats import DEFAULT_STATS_SEED, LayerStats, layer_stats
 from ..memory.solvers import step_check
-from ..metrics.before_after import COLLATERAL_WARN, collateral_warning, goal_fidelity, goal_notes, goal_panel
+from ..metrics.before_after import (
+    COLLATERAL_WARN,
+    collateral_warning,
+    goal_fidelity,
+    goal_notes,
+    goal_panel,
+    own_goal_reproduction,
+)
 from ..metrics.firing import heat, key_response
 from ..models import load_model
 from ..sampling.generate import generate
@@ -260,13 +267,18 @@ class AppState:
             with step_check(lambda i, n: self._phase(cancel, f"solving: step {i + 1} of {n}",
                                                      i + 1, n)):
                 delta = self.session.compute(spec, inputs)
+            with torch.no_grad():
+                unedited = self.model(self.model.latents(inputs.goal_samples))
             with self.render_lock:
                 if cancel.is_set():
                     raise Cancelled()
                 self.session.apply(delta)
                 self.version += 1
-            self.job = Job("done", self._summary(spec, delta), job.started, time.time(),
-                           delta.figures(), goal_notes(spec, math.nan, delta)
+            repro = own_goal_reproduction(self.model, inputs, unedited)
+            delta_figures = {**delta.figures(),
+                             "goal reproduction": repro if math.isfinite(repro) else None}
+            self.job = Job("done", self._summary(spec, delta, repro), job.started, time.time(),
+                           delta_figures, goal_notes(spec, math.nan, delta)
                            + collateral_warning(delta), kind=spec.kind, name=spec.name or "")
         except Cancelled:
             self.job = Job("cancelled", "cancelled: nothing was changed", job.started,
@@ -280,15 +292,17 @@ class AppState:
             self.job_lock.release()
 
     @staticmethod
-    def _summary(spec: EditSpec, delta) -> str:
-        """What a person reads after an edit: what was applied, how much it is predicted to
-        change images where the rule does not fire, and how long it took."""
+    def _summary(spec: EditSpec, delta, repro: float = math.nan) -> str:
+        """What a person reads after an edit: what was applied, how close your own example
+        came to the request, how much other images are predicted to change, and the time."""
         what = f"{spec.kind} edit" + (f" '{spec.name}'" if spec.name else "") + f" at {spec.layer}"
         c = delta.collateral * delta.strength ** 2
         side = (f"predicted change elsewhere (collateral) {c:.3f}"
                 + (" — low" if c <= COLLATERAL_WARN else " — high") if math.isfinite(c)
                 else "predicted change elsewhere: not known for this solver")
-        return f"applied the {what}: {side}; {delta.seconds:.1f} s"
+        own = (f"your example reproduced to {repro:.2f} of the way from the request "
+               "(0 = exactly, 1 = unchanged); " if math.isfinite(repro) else "")
+        return f"applied the {what}: {own}{side}; {delta.seconds:.1f} s"
 
     @contextlib.contextmanager
     def _exclusive(self):

@@ -509,3 +509,13 @@ def test_solve_together_replaces_the_layers_edits_with_a_joint_solve(client, app
     assert torch.equal(app_state.model.state_dict()[name], G.state_dict()[name])
     # One edit of a layer is not enough.
     assert client.post("/api/edits/solve-together", json={"layer": "main.3"}).status_code == 422
+
+
+def test_the_status_says_how_close_the_own_example_came(client):
+    """After Apply the message gives the goal reproduction of the user's own example (the
+    quality measure, 0 = the request, 1 = unchanged), not raw losses."""
+    job = _apply(client, _spec())
+    repro = job["figures"]["goal reproduction"]
+    assert 0 < repro < 1, job
+    assert f"your example reproduced to {repro:.2f}" in job["message"]
+    assert "loss" not in job["message"]
