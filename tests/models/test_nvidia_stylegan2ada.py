@@ -207,3 +207,40 @@ def test_class_option_samples_the_chosen_class(tmp_path, paths):
     res = invoke("sample", str(fixture), "--seeds", "0", "--class", "1",
                  "--out", str(tmp_path / "y.png"))
     assert res.returncode == 2 and "not class-conditional" in res.stderr
+
+
+def test_eval_and_the_app_work_unchanged(paths, tmp_path, monkeypatch):
+    """The engine's consumers take the NVIDIA model as any other: `rewrite eval` and an
+    Apply in the app."""
+    import json
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from rewrite.ui.server import create_app
+    from rewrite.ui.state import AppState
+
+    from ..conftest import invoke
+
+    monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
+    q = 16
+    spec = {"version": 1, "model": str(paths[0]), "layer": "b16.conv1", "kind": "copy-paste",
+            "stats": {"samples": 200, "seed": 0},
+            "copy": {"sample": 1, "mask": {"rect": [q, q, 2 * q, 2 * q]}},
+            "paste": {"sample": 2, "mask": {"rect": [2 * q, 2 * q, 3 * q, 3 * q]}},
+            "context": [{"sample": 3, "mask": {"rect": [q, q, 3 * q, 2 * q]}}]}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    res = invoke("eval", str(path), "--seeds", "0-15", "--out", str(tmp_path / "eval"),
+                 env={"REWRITE_CACHE": str(tmp_path / "cache")})
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    client = TestClient(create_app(AppState(str(paths[0]), tmp_path / "ws", stats_samples=200)),
+                        base_url="http://127.0.0.1:8000")
+    assert client.post("/api/apply", json=spec).status_code == 202
+    deadline = time.time() + 120
+    while (job := client.get("/api/job").json())["state"] == "running":
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert job["state"] == "done", job
+    assert client.get("/api/sample/5.png").status_code == 200
