@@ -12,7 +12,7 @@ import torch
 
 from rewrite.metrics.evaluate import Evaluation, add_standard_metrics
 from rewrite.metrics.inception import FIDInception
-from rewrite.metrics.lpips import LPIPS, VGG16Features
+from rewrite.metrics.lpips import VGG16Features
 from rewrite.metrics.weightfiles import ENABLE_HINT, load_standard_nets
 
 from ..conftest import invoke

@@ -4,7 +4,6 @@ with older global names and protocols, refuses anything that would run code."""
 import collections
 import io
 import os
-import pickle
 import pickletools
 
 import numpy as np
