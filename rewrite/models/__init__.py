@@ -23,12 +23,13 @@ from .dcgan import DCGANGenerator
 from .proggan import ProGANGenerator
 from .stylegan2 import StyleGAN2Generator
 from .stylegan2ada import StyleGAN2ADAGenerator
+from .stylegan3 import StyleGAN3Generator
 from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, cached_path, extract_from_wheel, fetch
 
 #: Family name -> generator class. A new family is a new module plus one entry here.
 FAMILIES: dict[str, type[Generator]] = {
     cls.family: cls for cls in (DCGANGenerator, StyleGAN2Generator, ProGANGenerator,
-                                StyleGAN2ADAGenerator)
+                                StyleGAN2ADAGenerator, StyleGAN3Generator)
 }
 
 __all__ = ["DEFAULT_MODEL", "FAMILIES", "Generator", "LayerInfo", "Split", "ZOO", "ZooEntry",
