@@ -34,6 +34,14 @@ an approximation: the linear part is the convolution followed by the up and down
 filters, the tail an elementwise leaky ReLU with the filtered bias and the
 demodulation frozen at W0 (exact for ToRGB but for the clamp).
 
+Not done: the feature maps carry a margin around the image (``margin_size``, 10
+cells in NVIDIA's configs: a 36-px map at sampling rate 16 holds the image in its
+central 16 cells; :meth:`StyleGAN3Generator.image_window` says where). The edit
+engine maps image masks onto a layer grid by plain resizing and requires the image
+size to be a multiple of the grid, so today edits run only on the layers whose
+grid is the image's (the last critically sampled layer and ToRGB); the others need
+the engine to crop the margin first.
+
 Usage::
 
     G = load_model("stylegan3-r-ffhqu-256x256.pkl")   # content-detected
@@ -130,6 +138,8 @@ class SG3LayerConfig:
     padding: tuple[int, int, int, int] = (0, 0, 0, 0)
     up_shape: tuple[int, ...] | None = None
     down_shape: tuple[int, ...] | None = None
+    in_sampling_rate: float | None = None
+    out_sampling_rate: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -340,7 +350,9 @@ def config_from_pickle(G: PersistentObject) -> StyleGAN3Config:
                 conv_clamp=None if clamp is None else float(clamp),
                 up_factor=int(L.get("up_factor")), down_factor=int(L.get("down_factor")),
                 padding=tuple(int(p) for p in np.asarray(L.get("padding")).reshape(-1)),
-                up_shape=_shape(L, "up_filter"), down_shape=_shape(L, "down_filter")))
+                up_shape=_shape(L, "up_filter"), down_shape=_shape(L, "down_filter"),
+                in_sampling_rate=float(L.get("in_sampling_rate")),
+                out_sampling_rate=float(L.get("out_sampling_rate"))))
         cfg = StyleGAN3Config(
             z_dim=int(G.get("z_dim")), c_dim=int(G.get("c_dim")), w_dim=int(G.get("w_dim")),
             img_resolution=int(G.get("img_resolution")), img_channels=int(G.get("img_channels")),
@@ -425,7 +437,7 @@ class StyleGAN3Generator(Generator):
     def layers(self) -> list[LayerInfo]:
         infos, prev = [], "input"
         for L in self.config.layers:
-            kind = "ModulatedConv2d-ToRGB" if L.is_torgb else "ModulatedConv2d-filtered"
+            kind = "ModConv2d-ToRGB" if L.is_torgb else "ModConv2d-filtered"
             infos.append(LayerInfo(L.name, kind, L.in_channels, L.out_channels, L.in_size,
                                    L.out_size, L.conv_kernel, 1, prev))
             prev = L.name
@@ -433,6 +445,20 @@ class StyleGAN3Generator(Generator):
 
     def _index(self, layer: str) -> int:
         return self.synthesis.layer_names.index(self.layer(layer).name)
+
+    def image_window(self, layer: str) -> dict[str, tuple[int, int]]:
+        """Where the image lies on ``layer``'s key and value grids: ``{"key": (margin,
+        cells), "value": (margin, cells)}``, the image spanning cells ``margin ..
+        margin + cells - 1`` of each axis (stylegan3's feature maps carry a margin around
+        the image: the central ``sampling_rate`` cells are the image). For the engine's
+        masks; it does not use this yet (see the module docstring)."""
+        L = self.config.layers[self._index(layer)]
+        out = {}
+        for part, size, rate in (("key", L.in_size, L.in_sampling_rate),
+                                 ("value", L.out_size, L.out_sampling_rate)):
+            cells = int(round(rate)) if rate is not None else size
+            out[part] = ((size - cells) // 2, cells)
+        return out
 
     def weight_name(self, layer: str) -> str:
         return f"synthesis.{self.layer(layer).name}.weight"

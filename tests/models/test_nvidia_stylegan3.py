@@ -86,6 +86,14 @@ def test_split_resume_equals_forward(G):
             assert rel < (1e-5 if info.kind.endswith("ToRGB") else 0.5), (info.name, rel)
 
 
+def test_image_window(G):
+    names = [i.name for i in G.layers()]
+    assert G.image_window(names[0]) == {"key": (10, 16), "value": (10, 16)}
+    assert G.image_window(names[4]) == {"key": (10, 16), "value": (10, 32)}
+    assert G.image_window(names[13]) == {"key": (10, 64), "value": (0, 64)}
+    assert G.image_window(names[14]) == {"key": (0, 64), "value": (0, 64)}
+
+
 def test_a_sample_renders_the_same_in_any_batch(G):
     with torch.no_grad():
         both = G(G.latents([0, 1]))
@@ -136,9 +144,9 @@ def test_written_back_as_pkl_and_pt(G, variant, tmp_path):
         load_model(str(tmp_path / "edited.pt")).save(tmp_path / "again.pkl")
 
 
-@pytest.mark.parametrize("layer_index", [13, 14])
-def test_an_edit_lowers_the_goal_loss(fixtures_dir, tmp_path, monkeypatch, layer_index):
-    pkl = _paths(fixtures_dir, "t")[0]
+@pytest.mark.parametrize("v, layer_index", [("t", 13), ("t", 14), ("r", 13)])
+def test_an_edit_lowers_the_goal_loss(fixtures_dir, tmp_path, monkeypatch, v, layer_index):
+    pkl = _paths(fixtures_dir, v)[0]
     monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
     G = load_model(str(pkl))
     layer = G.layers()[layer_index].name          # the tiny model's last layers: 2 channels
