@@ -10,6 +10,7 @@ import math
 from collections import OrderedDict
 
 import numpy as np
+import pytest
 import torch
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -84,3 +85,23 @@ def state_sha256(state) -> str:
         h.update(key.encode() + b"\n")
         h.update(t.numpy().astype(t.numpy().dtype.newbyteorder("<")).tobytes())
     return h.hexdigest()
+
+
+#: The tolerance of the reference comparisons (relative to each tensor's largest value).
+REL = 1e-4
+
+
+def rel_err(got, ref) -> float:
+    """max |got - ref| relative to max |ref| (shapes must agree)."""
+    got = got.detach().numpy() if torch.is_tensor(got) else np.asarray(got)
+    ref = np.asarray(ref)
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    return float(np.abs(got.astype(np.float64) - ref).max() / np.abs(ref).max())
+
+
+def reference(fixtures_dir, name: str) -> dict:
+    """The arrays of shared fixture ``name``; skips the test when it is absent."""
+    path = fixtures_dir / name
+    if not path.is_file():
+        pytest.skip(f"{path.name} not in the shared fixtures")
+    return dict(np.load(path))

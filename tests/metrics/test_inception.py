@@ -13,24 +13,13 @@ from rewrite.metrics.inception import FIDInception, fid_few, fid_kid, inception_
     uint8_to_unit
 from rewrite.utils.errors import CheckpointError
 
-from ._random_reference_weights import inception_state, state_sha256
-
-REL = 1e-4
-
-
-def _err(got, ref) -> float:
-    got = got.detach().numpy() if torch.is_tensor(got) else np.asarray(got)
-    ref = np.asarray(ref)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    return float(np.abs(got.astype(np.float64) - ref).max() / np.abs(ref).max())
+from ._random_reference_weights import REL, reference, inception_state, state_sha256
+from ._random_reference_weights import rel_err as _err
 
 
 @pytest.fixture(scope="module")
 def ref(fixtures_dir):
-    path = fixtures_dir / "fid_inception_reference.npz"
-    if not path.is_file():
-        pytest.skip(f"{path.name} not in the shared fixtures")
-    return dict(np.load(path))
+    return reference(fixtures_dir, "fid_inception_reference.npz")
 
 
 @pytest.fixture(scope="module")

@@ -14,25 +14,13 @@ from rewrite.metrics.lpips import LIN_FILE, LPIPS, load_lin, masked_lpips, maske
     uint8_to_tensor
 from rewrite.utils.errors import CheckpointError
 
-from ._random_reference_weights import state_sha256, vgg_state
-
-REL = 1e-4
-
-
-def _err(got, ref) -> float:
-    """max |got - ref| relative to max |ref|."""
-    got = got.detach().numpy() if torch.is_tensor(got) else np.asarray(got)
-    ref = np.asarray(ref)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    return float(np.abs(got.astype(np.float64) - ref).max() / np.abs(ref).max())
+from ._random_reference_weights import REL, reference, state_sha256, vgg_state
+from ._random_reference_weights import rel_err as _err
 
 
 @pytest.fixture(scope="module")
 def ref(fixtures_dir):
-    path = fixtures_dir / "lpips_vgg_reference.npz"
-    if not path.is_file():
-        pytest.skip(f"{path.name} not in the shared fixtures")
-    return dict(np.load(path))
+    return reference(fixtures_dir, "lpips_vgg_reference.npz")
 
 
 @pytest.fixture(scope="module")
