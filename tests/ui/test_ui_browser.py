@@ -87,6 +87,20 @@ def _drag(page, a, b):
     page.mouse.up()
 
 
+def _mark_sunglasses(page):
+    """Rectangle tool: copy the sunglasses of sample 32, paste them on the eyes of sample 9,
+    and mark its eyes as context (the add-sunglasses example, by mouse)."""
+    page.check("input[name=tool][value=rect]")
+    page.check("input[name=mode][value=copy]")
+    _goto(page, 32)
+    _drag(page, (8, 20), (55, 31))
+    _goto(page, 9)
+    page.check("input[name=mode][value=paste]")
+    _drag(page, (30, 26), (36, 28))
+    page.check("input[name=mode][value=context]")
+    _drag(page, (16, 24), (55, 31))
+
+
 def test_copy_paste_context_apply_toggle_undo(page):
     ARTIFACTS.mkdir(exist_ok=True)
     # Copy the sunglasses of sample 32.
@@ -208,15 +222,7 @@ def test_not_here_goal_preview_and_strength(page):
     page.evaluate("location.reload()")
     page.wait_for_selector(".tile img")
     assert page.inner_text("#no-edits") != "" and page.locator("#edit-list li").count() == 0
-    page.check("input[name=tool][value=rect]")
-    page.check("input[name=mode][value=copy]")
-    _goto(page, 32)
-    _drag(page, (8, 20), (55, 31))
-    _goto(page, 9)
-    page.check("input[name=mode][value=paste]")
-    _drag(page, (30, 26), (36, 28))
-    page.check("input[name=mode][value=context]")
-    _drag(page, (16, 24), (55, 31))
+    _mark_sunglasses(page)
     _goto(page, 13)
     _drag(page, (16, 24), (55, 39))
     # "Not here": the eyes of sample 20, in their own colour, listed and badged.
@@ -290,16 +296,8 @@ def test_second_edit_is_the_kind_shown_and_strokes_undo(page):
     the marks; strokes undo and redo; an erased-away mask is absent; Reset asks first."""
     page.evaluate("location.reload()")
     page.wait_for_selector(".tile img")
-    page.check("input[name=tool][value=rect]")
     assert page.inner_text("#edit-title") == "New copy-paste edit"
-    page.check("input[name=mode][value=copy]")
-    _goto(page, 32)
-    _drag(page, (8, 20), (55, 31))
-    _goto(page, 9)
-    page.check("input[name=mode][value=paste]")
-    _drag(page, (30, 26), (36, 28))
-    page.check("input[name=mode][value=context]")
-    _drag(page, (16, 24), (55, 31))
+    _mark_sunglasses(page)
     n = page.locator("#edit-list li").count()
     page.click("#apply")
     _applied(page, n)
