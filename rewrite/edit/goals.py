@@ -42,7 +42,8 @@ from ..memory.solvers import EditProblem
 from ..models.base import Generator, LayerInfo, Split
 from ..utils.errors import EditError
 from .layer_stats import LayerStats
-from .masks import KEY_COVERAGE, VALUE_COVERAGE, bounding_box, coverage, render_mask
+from .masks import (KEY_COVERAGE, VALUE_COVERAGE, bounding_box, crop_window, layer_window,
+                    regrid, render_mask, window_cell_pixels, window_coverage)
 from .spec import EditSpec
 
 
@@ -110,19 +111,13 @@ def _first_rows(extras, n: int, total: int):
     return extras
 
 
-def _cells_to_pixels(res: int, size: int) -> int:
-    if size % res:
-        raise EditError(f"image size {size} is not a multiple of the layer grid {res}")
-    return size // res
-
-
 def region_keys(G: Generator, layer: str, selections, what: str = "context") -> torch.Tensor:
     """Key vectors [M, C_in] of ``layer`` under the masks of ``selections`` (key cells
     covered more than half); ``what`` names them in errors."""
     info = G.layer(layer)
     rows = []
     for i, sel in enumerate(selections):
-        cov = coverage(render_mask(sel.mask, G.resolution), info.key_resolution)
+        cov = window_coverage(render_mask(sel.mask, G.resolution), layer_window(info, "key"))
         cells = cov > KEY_COVERAGE
         if not cells.any():
             raise EditError(f"{what}[{i}] on sample {sel.sample} covers no key cell of "
@@ -167,8 +162,7 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
     the layer's statistics (the second moment defines D; unit RMS ranks erase units).
     """
     info = G.layer(spec.layer)
-    size, vres = G.resolution, info.value_resolution
-    cell = _cells_to_pixels(vres, size)
+    cell = window_cell_pixels(layer_window(info, "value"), G.resolution)
     moment = stats.keys.moment()
     if spec.kind == "copy-paste":
         inputs = _copy_paste(G, spec, info, cell)
@@ -197,7 +191,8 @@ def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None
     samples = inputs.goal_samples + [sel.sample for sel in spec.preserve]
     split = G.split(G.latents(samples), spec.layer)
     region = torch.stack([
-        torch.as_tensor(coverage(render_mask(sel.mask, G.resolution), info.value_resolution)
+        torch.as_tensor(window_coverage(render_mask(sel.mask, G.resolution),
+                                        layer_window(info, "value"))
                         > VALUE_COVERAGE, dtype=inputs.mask.dtype) for sel in spec.preserve])
     weight = spec.preserve_weight * float(inputs.mask.sum()) / float(region.sum())
     inputs.split = split
@@ -208,11 +203,13 @@ def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None
 
 def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> EditInputs:
     size, vres = G.resolution, info.value_resolution
+    vwin = layer_window(info, "value")
+    _, vm, vc = vwin                      # the image: value cells vm .. vm + vc - 1
     a, b = spec.copy.sample, spec.paste.sample
     split_a = G.split(G.latents([a]), spec.layer)
     split_b = G.split(G.latents([b]), spec.layer)
     copy_px = render_mask(spec.copy.mask, size)
-    cov = coverage(copy_px, vres)
+    cov = window_coverage(copy_px, vwin)
     if not (cov > VALUE_COVERAGE).any():
         raise EditError(f"the copy mask on sample {a} is empty at {spec.layer}")
     r0, r1, c0, c1 = bounding_box(cov > VALUE_COVERAGE)
@@ -221,16 +218,16 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
     alpha = cov[r0:r1, c0:c1]                                                 # [h, w]
     # Where the object lands (top-left cell), before clipping to the grid.
     if spec.paste.mask is not None:
-        pcov = coverage(render_mask(spec.paste.mask, size), vres)
+        pcov = window_coverage(render_mask(spec.paste.mask, size), vwin)
         pr0, pr1, pc0, pc1 = bounding_box(pcov > VALUE_COVERAGE)
         tr = int(np.floor((pr0 + pr1 - h) / 2 + 0.5))
         tc = int(np.floor((pc0 + pc1 - w) / 2 + 0.5))
     else:
         dx, dy = spec.paste.offset
         tr, tc = r0 + int(round(dy / cell)), c0 + int(round(dx / cell))
-    # Clip the box to the grid, trimming the object accordingly.
-    sr0, sc0 = max(0, -tr), max(0, -tc)
-    sr1, sc1 = h - max(0, tr + h - vres), w - max(0, tc + w - vres)
+    # Clip the box to the image window, trimming the object accordingly.
+    sr0, sc0 = max(0, vm - tr), max(0, vm - tc)
+    sr1, sc1 = h - max(0, tr + h - (vm + vc)), w - max(0, tc + w - (vm + vc))
     if sr1 <= sr0 or sc1 <= sc0:
         raise EditError("the paste location puts the copied object entirely outside the "
                         "image; move the paste mask or offset")
@@ -243,19 +240,22 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
     mask = torch.zeros(1, 1, vres, vres)
     mask[0, 0, tr0:tr1, tc0:tc1] = 1
     # The same paste at image level (for pixel-space baselines and previews).
+    # Pixel boxes: value cell i of the window starts at pixel (i - vm) * cell.
+    py0, py1, px0, px1 = ((r0 + sr0 - vm) * cell, (r0 + sr1 - vm) * cell,
+                          (c0 + sc0 - vm) * cell, (c0 + sc1 - vm) * cell)
+    qy0, qy1, qx0, qx1 = (tr0 - vm) * cell, (tr1 - vm) * cell, (tc0 - vm) * cell, (tc1 - vm) * cell
     img_a, img_b = G(G.latents([a])), G(G.latents([b]))
-    src = img_a[0, :, (r0 + sr0) * cell:(r0 + sr1) * cell, (c0 + sc0) * cell:(c0 + sc1) * cell]
-    a_px = torch.from_numpy(copy_px)[(r0 + sr0) * cell:(r0 + sr1) * cell,
-                                     (c0 + sc0) * cell:(c0 + sc1) * cell]
+    src = img_a[0, :, py0:py1, px0:px1]
+    a_px = torch.from_numpy(copy_px)[py0:py1, px0:px1]
     target = img_b.clone()
-    dst = target[0, :, tr0 * cell:tr1 * cell, tc0 * cell:tc1 * cell]
-    target[0, :, tr0 * cell:tr1 * cell, tc0 * cell:tc1 * cell] = dst * (1 - a_px) + src * a_px
+    dst = target[0, :, qy0:qy1, qx0:qx1]
+    target[0, :, qy0:qy1, qx0:qx1] = dst * (1 - a_px) + src * a_px
     image_mask = torch.zeros(1, 1, size, size)
-    image_mask[0, 0, tr0 * cell:tr1 * cell, tc0 * cell:tc1 * cell] = 1
+    image_mask[0, 0, qy0:qy1, qx0:qx1] = 1
     # Keys under the pasted object: used as context when the spec gives none.
     placed = torch.zeros(vres, vres)
     placed[tr0:tr1, tc0:tc1] = alpha
-    kcov = coverage(placed, info.key_resolution)
+    kcov = regrid(placed, vwin, layer_window(info, "key"))
     cells = kcov > KEY_COVERAGE
     if not cells.any():
         cells = kcov > 0
@@ -281,14 +281,15 @@ def inpaint_goal(G: Generator, layer: str, split: Split, region: torch.Tensor,
     The donor is the one whose values outside the region are closest (mean squared
     difference) to the sample's, so the inpainted region fits its surroundings.
     """
+    info = G.layer(layer)
     donors = G.split(G.latents(list(pool)), layer)
     pv = donors.values                                                        # [P, C, H, W]
     resp = torch.einsum("rc,bchw->brhw", D.to(donors.keys), donors.keys).norm(dim=1)
     goal = split.values.clone()
     for i in range(region.shape[0]):
         reg = region[i]
-        kreg = torch.nn.functional.interpolate(reg[None, None].float(), size=resp.shape[-2:],
-                                               mode="area")[0, 0] > 0
+        kreg = (regrid(reg, layer_window(info, "value"), layer_window(info, "key")) > 0
+                ).to(resp.device)
         strength = resp[:, kreg].amax(1)                                      # [P]
         quiet = strength <= torch.quantile(strength, 0.5)
         distance = ((pv - split.values[i][None]) ** 2)[:, :, ~reg].mean((1, 2))
@@ -299,10 +300,11 @@ def inpaint_goal(G: Generator, layer: str, split: Split, region: torch.Tensor,
 
 def _erase(G: Generator, spec: EditSpec, info: LayerInfo, stats: LayerStats,
            D: torch.Tensor) -> EditInputs:
-    size, vres = G.resolution, info.value_resolution
+    size = G.resolution
     samples = [c.sample for c in spec.context]
     split = G.split(G.latents(samples), spec.layer)
-    region = torch.stack([coverage(render_mask(c.mask, size), vres) > VALUE_COVERAGE
+    vwin = layer_window(info, "value")
+    region = torch.stack([window_coverage(render_mask(c.mask, size), vwin) > VALUE_COVERAGE
                           for c in spec.context])                            # [N, H, W]
     scores = unit_scores(split.values, region, stats.values.rms().to(split.values.device))
     units = torch.argsort(scores, descending=True)[:spec.erase_units].tolist()
@@ -315,7 +317,8 @@ def _erase(G: Generator, spec: EditSpec, info: LayerInfo, stats: LayerStats,
         g[sel] = 0
         goal[:, units] = g
     mask = region[:, None].float()
-    image_mask = torch.nn.functional.interpolate(mask, size=(size, size), mode="nearest")
+    image_mask = torch.nn.functional.interpolate(crop_window(mask, vwin), size=(size, size),
+                                                 mode="nearest")
     target = G.resume(split.with_values(goal))
     return EditInputs(info, samples, split, goal, mask, torch.zeros(0, info.in_channels),
                       D, target, image_mask, units)

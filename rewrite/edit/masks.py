@@ -9,6 +9,13 @@ level when it has none, at the image's resolution). It becomes a float array
 On a layer grid of size r, a cell's *coverage* is the mean of the mask over the
 cell's pixels (area resampling). Key cells count when coverage > 0.5, value
 cells when coverage > 0.
+
+Some layers' grids carry a margin around the image (StyleGAN3): the image lies on
+the grid's *window*, ``(res, margin, cells)``: cells ``margin .. margin + cells - 1``
+of each axis (see :class:`~rewrite.models.base.LayerInfo`). Masks are resampled onto
+the window's cells and are zero in the margin; a grid's cells map back to image
+pixels through the window (:func:`window_cell_pixels`). Without a margin the window is
+the whole grid and this is plain resampling.
 """
 
 from __future__ import annotations
@@ -146,3 +153,59 @@ def bounding_box(cells: torch.Tensor) -> tuple[int, int, int, int]:
     rows = torch.nonzero(cells.any(1))[:, 0]
     cols = torch.nonzero(cells.any(0))[:, 0]
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+#: Where the image lies on a layer grid: ``(res, margin, cells)``, the image spanning
+#: cells ``margin .. margin + cells - 1`` of each axis of the ``res``x``res`` grid.
+Window = tuple[int, int, int]
+
+
+def layer_window(info, part: str) -> Window:
+    """The image window of ``info``'s (a :class:`LayerInfo`) ``"key"`` or ``"value"`` grid."""
+    if part == "key":
+        res, margin, cells = info.key_resolution, info.key_margin, info.key_cells
+    elif part == "value":
+        res, margin, cells = info.value_resolution, info.value_margin, info.value_cells
+    else:
+        raise ValueError(f"part must be 'key' or 'value', not {part!r}")
+    return res, margin, cells or res
+
+
+def window_coverage(mask, window: Window) -> torch.Tensor:
+    """:func:`coverage` of ``mask`` [..., H, W] (image pixels) on the window's cells, placed
+    on the whole grid with zero in the margin: float [..., res, res]."""
+    res, margin, cells = window
+    if np.ndim(mask) == 2 and margin == 0 and cells == res:
+        return coverage(mask, res)
+    m = torch.as_tensor(np.asarray(mask, np.float32))
+    lead = m.shape[:-2]
+    flat = m.reshape(-1, *m.shape[-2:])
+    cov = torch.stack([coverage(x, cells) for x in flat]) if len(flat) else \
+        torch.zeros(0, cells, cells)
+    cov = cov.reshape(*lead, cells, cells)
+    if margin == 0 and cells == res:
+        return cov
+    out = torch.zeros(*lead, res, res)
+    out[..., margin:margin + cells, margin:margin + cells] = cov
+    return out
+
+
+def crop_window(grid: torch.Tensor, window: Window) -> torch.Tensor:
+    """The image part of ``grid`` [..., res, res]: [..., cells, cells]."""
+    _, margin, cells = window
+    return grid[..., margin:margin + cells, margin:margin + cells]
+
+
+def regrid(grid: torch.Tensor, src: Window, dst: Window) -> torch.Tensor:
+    """Coverage of one grid's mask ``grid`` [..., res, res] (on window ``src``) on another
+    grid's window ``dst``: float [..., res', res'] (what lies in ``src``'s margin is dropped)."""
+    return window_coverage(crop_window(grid.float(), src).cpu(), dst)
+
+
+def window_cell_pixels(window: Window, size: int) -> int:
+    """Image pixels per cell of the window (``size`` must be a multiple of its cells)."""
+    res, _, cells = window
+    if size % cells:
+        grid = f"{cells}-cell image window" if cells != res else "layer grid"
+        raise EditError(f"image size {size} is not a multiple of the {grid} {cells}")
+    return size // cells

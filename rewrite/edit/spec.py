@@ -50,7 +50,7 @@ from ..models.latents import MAX_SAMPLES
 from ..utils.errors import SpecError
 from ..utils.fileio import atomic_path
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
-from .masks import KEY_COVERAGE, coverage, mask_problems, render_mask
+from .masks import KEY_COVERAGE, layer_window, mask_problems, render_mask, window_coverage
 from .methods import DEFAULT_METHOD, METHODS, method_param_problems
 
 FORMAT = "rewrite.edit"
@@ -375,17 +375,18 @@ class EditSpec:
             if mp or info is None:
                 continue
             mask = render_mask(sel.mask, G.resolution)
-            if where.startswith(("context", "preserve")):
-                cov, thr, grid, res = coverage(mask, info.key_resolution), KEY_COVERAGE, "key", \
-                    info.key_resolution
-            else:
-                cov, thr, grid, res = coverage(mask, info.value_resolution), 0.0, "value", \
-                    info.value_resolution
+            grid, thr = (("key", KEY_COVERAGE) if where.startswith(("context", "preserve"))
+                         else ("value", 0.0))
+            window = layer_window(info, grid)
+            cov, res = window_coverage(mask, window), window[2]
             if not (cov > thr).any():
                 need = "more than half of a cell" if thr else "any cell"
+                where_res = (f"{res}x{res} {grid} grid" if res == window[0] else
+                             f"{res}x{res} image window of the {window[0]}x{window[0]} "
+                             f"{grid} grid")
                 problems.append(
                     f"{where}: the mask on sample {sel.sample} is empty at layer {self.layer} "
-                    f"(it must cover {need} of the {res}x{res} {grid} grid, "
+                    f"(it must cover {need} of the {where_res}, "
                     f"{G.resolution // res} px per cell); draw a larger region or pick a "
                     "layer with a finer grid")
         if problems:

@@ -44,7 +44,7 @@ import torch
 
 from ..edit.delta import Delta
 from ..edit.goals import EditInputs
-from ..edit.masks import render_mask
+from ..edit.masks import layer_window, render_mask, window_coverage
 from ..edit.methods import METHODS
 from ..edit.session import Rewriter
 from ..edit.spec import DEFAULT_RANK, EditSpec
@@ -190,7 +190,7 @@ def _unit_activation(G: Generator, layer: str, units: list[int], seeds: list[int
         chunk = seeds[start:start + batch_size]
         v = G.split(G.latents(chunk), layer).values[:, units]                 # [B, U, H, W]
         f = torch.from_numpy(fire[start:start + len(chunk)]).float()[:, None]
-        f = torch.nn.functional.interpolate(f, size=v.shape[-2:], mode="area")[:, 0] > 0
+        f = window_coverage(f[:, 0], layer_window(G.layer(layer), "value")) > 0
         sel = f[:, None].expand_as(v)
         total += float(v[sel].sum())
         count += int(sel.sum())

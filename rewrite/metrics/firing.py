@@ -5,7 +5,9 @@ is aligned with the context keys) and ``|D k|`` for rank r. A position fires
 when its response exceeds a threshold, by default the 99th percentile of the
 responses over all positions of the (unedited) samples being measured. Firing
 cells are grown by one cell in every direction (the next layers spread a key's
-effect to its neighbours) and upsampled to image pixels.
+effect to its neighbours) and upsampled to image pixels. Where the layer's key
+grid carries a margin around the image (StyleGAN3), responses are cropped to the
+image window, so they line up with the image.
 
 Usage::
 
@@ -19,6 +21,7 @@ from typing import Sequence
 
 import torch
 
+from ..edit.masks import crop_window, layer_window
 from ..models.base import Generator
 from ..sampling.generate import batches
 from ..utils.distributed import DistContext, interleave
@@ -28,12 +31,14 @@ from ..utils.distributed import DistContext, interleave
 def key_response(G: Generator, layer: str, D: torch.Tensor, indices: Sequence[int],
                  batch_size: int = 64, dist: DistContext | None = None) -> torch.Tensor:
     """Response of directions ``D`` [r, C_in] to the keys of ``layer`` for samples
-    ``indices``: float [N, h, w] (batches shared out over ranks under torchrun)."""
+    ``indices``: float [N, h, w], on the key grid's image window (batches shared out over
+    ranks under torchrun)."""
     dist = dist or DistContext()
+    window = layer_window(G.layer(layer), "key")
     out = []
     d = D.to(torch.float32)
     for chunk in dist.my_batches(list(indices), batch_size):
-        keys = G.split(G.latents(chunk), layer).keys                      # [B, C_in, h, w]
+        keys = crop_window(G.split(G.latents(chunk), layer).keys, window)  # [B, C_in, h, w]
         proj = torch.einsum("rc,bchw->brhw", d.to(keys.device), keys)
         out.append((proj[:, 0] if d.shape[0] == 1 else proj.norm(dim=1)).cpu())
     if dist.enabled:

@@ -47,6 +47,10 @@ class LayerInfo:
         kernel_size: convolution kernel size.
         weight_in_axis: the weight's input-channel axis (0 for ConvTranspose2d, 1 for Conv2d).
         key_source: where the keys come from (the previous stage's name), for display.
+        key_margin, key_cells: where the image lies on the key grid: cells
+            ``key_margin .. key_margin + key_cells - 1`` of each axis (StyleGAN3's feature
+            maps carry a margin around the image). Default: the whole grid (0 cells = all).
+        value_margin, value_cells: the same on the value grid.
     """
 
     name: str
@@ -58,6 +62,10 @@ class LayerInfo:
     kernel_size: int
     weight_in_axis: int
     key_source: str = ""
+    key_margin: int = 0
+    key_cells: int = 0
+    value_margin: int = 0
+    value_cells: int = 0
 
 
 @dataclasses.dataclass

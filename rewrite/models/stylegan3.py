@@ -438,8 +438,16 @@ class StyleGAN3Generator(Generator):
         infos, prev = [], "input"
         for L in self.config.layers:
             kind = "ModConv2d-ToRGB" if L.is_torgb else "ModConv2d-filtered"
+            # The image window of each grid, (margin, cells), as image_window (which cannot
+            # be called here: it looks the layer up through layers()).
+            (km, kc), (vm, vc) = [
+                ((size - cells) // 2, cells)
+                for size, rate in ((L.in_size, L.in_sampling_rate),
+                                   (L.out_size, L.out_sampling_rate))
+                for cells in [int(round(rate)) if rate is not None else size]]
             infos.append(LayerInfo(L.name, kind, L.in_channels, L.out_channels, L.in_size,
-                                   L.out_size, L.conv_kernel, 1, prev))
+                                   L.out_size, L.conv_kernel, 1, prev, key_margin=km,
+                                   key_cells=kc, value_margin=vm, value_cells=vc))
             prev = L.name
         return infos
 
