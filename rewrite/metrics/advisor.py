@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..edit.masks import VALUE_COVERAGE, coverage, render_mask
+from ..edit.masks import VALUE_COVERAGE, layer_window, render_mask, window_coverage
 from ..edit.session import Rewriter
 from ..edit.spec import EditSpec
 from ..models.base import Generator
@@ -87,8 +87,9 @@ def suggest_layers(G: Generator, spec: EditSpec, stats_samples: int = 2000,
         goal_sel = spec.paste if spec.kind == "copy-paste" else spec.context[0]
         goal_cells = 0
         if goal_sel.mask is not None:
-            goal_cells = int((coverage(render_mask(goal_sel.mask, G.resolution),
-                                       info.value_resolution) > VALUE_COVERAGE).sum())
+            goal_cells = int((window_coverage(render_mask(goal_sel.mask, G.resolution),
+                                              layer_window(info, "value"))
+                              > VALUE_COVERAGE).sum())
         try:
             r = evaluate(G, s, list(seeds), progress=progress)
         except RewriteError as e:

@@ -34,13 +34,11 @@ an approximation: the linear part is the convolution followed by the up and down
 filters, the tail an elementwise leaky ReLU with the filtered bias and the
 demodulation frozen at W0 (exact for ToRGB but for the clamp).
 
-Not done: the feature maps carry a margin around the image (``margin_size``, 10
-cells in NVIDIA's configs: a 36-px map at sampling rate 16 holds the image in its
-central 16 cells; :meth:`StyleGAN3Generator.image_window` says where). The edit
-engine maps image masks onto a layer grid by plain resizing and requires the image
-size to be a multiple of the grid, so today edits run only on the layers whose
-grid is the image's (the last critically sampled layer and ToRGB); the others need
-the engine to crop the margin first.
+The feature maps carry a margin around the image (``margin_size``, 10 cells in
+NVIDIA's configs: a 36-px map at sampling rate 16 holds the image in its central
+16 cells). Each layer's :class:`LayerInfo` says where the image lies on its key and
+value grids (:meth:`StyleGAN3Generator.image_window`), and the edit engine maps
+masks through that window, so every layer can be edited.
 
 Usage::
 
@@ -459,7 +457,7 @@ class StyleGAN3Generator(Generator):
         cells), "value": (margin, cells)}``, the image spanning cells ``margin ..
         margin + cells - 1`` of each axis (stylegan3's feature maps carry a margin around
         the image: the central ``sampling_rate`` cells are the image). For the engine's
-        masks; it does not use this yet (see the module docstring)."""
+        masks (through ``LayerInfo``'s window fields)."""
         L = self.config.layers[self._index(layer)]
         out = {}
         for part, size, rate in (("key", L.in_size, L.in_sampling_rate),

@@ -37,6 +37,7 @@ from PIL import Image
 from ..edit import EditSpec, Rewriter
 from ..edit.goals import build_inputs, rule_directions
 from ..edit.layer_stats import DEFAULT_STATS_SEED, LayerStats, layer_stats
+from ..edit.masks import layer_window
 from ..memory.solvers import step_check
 from ..metrics.before_after import (
     COLLATERAL_WARN,
@@ -223,7 +224,7 @@ class AppState:
         resp = key_response(G, spec.layer, D, samples) if samples else torch.zeros(0)
         scaled = heat(resp)
         scores = resp.flatten(1).max(1).values if resp.numel() else torch.zeros(0)
-        return {"layer": spec.layer, "grid": info.key_resolution,
+        return {"layer": spec.layer, "grid": layer_window(info, "key")[2],
                 "samples": [{"sample": s, "score": float(scores[i]),
                              "heat": [[round(float(v), 3) for v in row] for row in scaled[i]]}
                             for i, s in enumerate(samples)]}
