@@ -48,10 +48,9 @@ from torch.nn import functional as F
 
 from ..memory.layer import LayerFunction
 from ..utils.errors import CheckpointError
-from ..utils.fileio import atomic_path
-from .base import Generator, LayerInfo, Split
-from .nvidia_pickle import PersistentObject, dumps_nvidia_pickle, replace_tensors
-from .statedict import key_problems, shape_problems
+from .base import LayerInfo, Split
+from .nvidia_family import NvidiaPickleGenerator
+from .nvidia_pickle import PersistentObject
 from .stylegan2 import upfirdn2d
 
 SQRT2 = math.sqrt(2.0)
@@ -399,7 +398,7 @@ def _is_sg2ada(G: Any) -> bool:
         for b in syn.children().values())
 
 
-class StyleGAN2ADAGenerator(Generator):
+class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
     """An NVIDIA stylegan2-ada-pytorch generator; see the module docstring."""
 
     family = "stylegan2-ada"
@@ -584,76 +583,8 @@ class StyleGAN2ADAGenerator(Generator):
     # -- checkpoints -------------------------------------------------------
     signature_key = "G_ema (an NVIDIA stylegan2-ada network pickle)"
 
-    def checkpoint(self) -> dict[str, Any]:
-        """``{'stylegan2ada_config': dict, 'G_ema': state_dict}`` (a tensors-only file;
-        NVIDIA's pickle format is written by the export, not here)."""
-        return {"stylegan2ada_config": self.config.to_dict(),
-                "G_ema": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}}
-
-    def nvidia_pickle(self) -> bytes:
-        """The source snapshot (as read) with ``G_ema``'s tensors replaced by this model's,
-        in NVIDIA's pickle layout (its metadata and source text reused, never executed)."""
-        if not isinstance(self.source, Mapping) or "G_ema" not in self.source:
-            raise CheckpointError("this model was not loaded from an NVIDIA .pkl, so there is "
-                                  "no network pickle to write back; save a .pt instead")
-        snap = dict(self.source)
-        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
-        snap["G_ema"] = replace_tensors(snap["G_ema"], state)
-        return dumps_nvidia_pickle(snap)
-
-    def save(self, path) -> None:
-        """A ``.pkl`` path writes NVIDIA's format (:meth:`nvidia_pickle`); others the
-        tensors-only :meth:`checkpoint`."""
-        if str(path).endswith(".pkl"):
-            data = self.nvidia_pickle()
-            with atomic_path(path) as tmp:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-            return
-        super().save(path)
-
-    @classmethod
-    def claims(cls, obj: Any) -> bool:
-        if not isinstance(obj, Mapping):
-            return False
-        if "stylegan2ada_config" in obj:
-            return True
-        return _is_sg2ada(obj.get("G_ema"))
-
-    @classmethod
-    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1
-                        ) -> "StyleGAN2ADAGenerator":
-        """From an NVIDIA snapshot dict read by :mod:`.nvidia_pickle` (uses ``G_ema``), a bare
-        ``G_ema`` persistent object, or what :meth:`checkpoint` saved."""
-        if isinstance(obj, PersistentObject):
-            obj = {"G_ema": obj}
-        if not isinstance(obj, Mapping):
-            raise CheckpointError(f"expected a dict, found a {type(obj).__name__}")
-        if "stylegan2ada_config" in obj:
-            config = StyleGAN2ADAConfig.from_dict(obj["stylegan2ada_config"])
-            state = obj.get("G_ema")
-            source = None
-        else:
-            G_ema = obj.get("G_ema")
-            if not _is_sg2ada(G_ema):
-                found = type(G_ema).__name__ if not isinstance(G_ema, PersistentObject) \
-                    else f"a persisted {G_ema.class_name}"
-                raise CheckpointError("not an NVIDIA stylegan2-ada network pickle: 'G_ema' is "
-                                      f"{found}, expected a Generator with SynthesisBlocks")
-            config = config_from_pickle(G_ema)
-            state = G_ema.state_dict()
-            source = obj
-        if not isinstance(state, Mapping):
-            raise CheckpointError("'G_ema' must hold the generator's tensors")
-        G = cls(config, latent_seed=latent_seed)
-        expected = G.state_dict()
-        problems = key_problems(state, expected)
-        problems += shape_problems(state, {k: tuple(t.shape) for k, t in expected.items()})
-        if problems:
-            raise CheckpointError("checkpoint does not fit the stylegan2-ada layout: "
-                                  + "; ".join(problems))
-        with torch.no_grad():
-            for k, t in expected.items():
-                t.copy_(state[k].to(torch.float32))
-        G.source = source
-        return G.eval()
+    config_key = "stylegan2ada_config"
+    config_class = StyleGAN2ADAConfig
+    pickle_config = staticmethod(config_from_pickle)
+    is_family = staticmethod(_is_sg2ada)
+    expected = "a Generator with SynthesisBlocks"

@@ -61,10 +61,9 @@ from torch.nn import functional as F
 
 from ..memory.layer import LayerFunction
 from ..utils.errors import CheckpointError
-from ..utils.fileio import atomic_path
-from .base import Generator, LayerInfo, Split
+from .base import LayerInfo, Split
+from .nvidia_family import NvidiaPickleGenerator
 from .nvidia_pickle import PersistentObject
-from .statedict import key_problems, shape_problems
 from .stylegan2ada import FullyConnectedLayer, MappingNetwork, StyleGAN2ADAGenerator, bias_act
 
 SQRT2 = math.sqrt(2.0)
@@ -393,7 +392,7 @@ def _mapping_config(cfg: StyleGAN3Config) -> types.SimpleNamespace:
 # -- the generator ------------------------------------------------------------------
 
 
-class StyleGAN3Generator(Generator):
+class StyleGAN3Generator(NvidiaPickleGenerator):
     """An NVIDIA stylegan3 (-T or -R) generator; see the module docstring."""
 
     family = "stylegan3"
@@ -416,7 +415,6 @@ class StyleGAN3Generator(Generator):
     # -- latents (the same as stylegan2-ada's) ---------------------------------------
     labels = StyleGAN2ADAGenerator.labels
     broadcast_latents = StyleGAN2ADAGenerator.broadcast_latents
-    nvidia_pickle = StyleGAN2ADAGenerator.nvidia_pickle
 
     def set_sampling(self, truncation: float = 1.0, noise: str = "const") -> None:
         """Truncation toward ``w_avg`` (1 = none). stylegan3 has no noise inputs: every
@@ -552,63 +550,8 @@ class StyleGAN3Generator(Generator):
     # -- checkpoints -------------------------------------------------------
     signature_key = "G_ema (an NVIDIA stylegan3 network pickle)"
 
-    def checkpoint(self) -> dict[str, Any]:
-        """``{'stylegan3_config': dict, 'G_ema': state_dict}`` (a tensors-only file;
-        NVIDIA's pickle format is written by :meth:`save` to a ``.pkl`` path)."""
-        return {"stylegan3_config": self.config.to_dict(),
-                "G_ema": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}}
-
-    def save(self, path) -> None:
-        """A ``.pkl`` path writes NVIDIA's format (:meth:`nvidia_pickle`); others the
-        tensors-only :meth:`checkpoint`."""
-        if str(path).endswith(".pkl"):
-            data = self.nvidia_pickle()
-            with atomic_path(path) as tmp:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-            return
-        super().save(path)
-
-    @classmethod
-    def claims(cls, obj: Any) -> bool:
-        if not isinstance(obj, Mapping):
-            return False
-        if "stylegan3_config" in obj:
-            return True
-        return _is_sg3(obj.get("G_ema"))
-
-    @classmethod
-    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1
-                        ) -> "StyleGAN3Generator":
-        """From an NVIDIA snapshot dict read by :mod:`.nvidia_pickle` (uses ``G_ema``), a bare
-        ``G_ema`` persistent object, or what :meth:`checkpoint` saved."""
-        if isinstance(obj, PersistentObject):
-            obj = {"G_ema": obj}
-        if not isinstance(obj, Mapping):
-            raise CheckpointError(f"expected a dict, found a {type(obj).__name__}")
-        if "stylegan3_config" in obj:
-            config = StyleGAN3Config.from_dict(obj["stylegan3_config"])
-            state, source = obj.get("G_ema"), None
-        else:
-            G_ema = obj.get("G_ema")
-            if not _is_sg3(G_ema):
-                found = type(G_ema).__name__ if not isinstance(G_ema, PersistentObject) \
-                    else f"a persisted {G_ema.class_name}"
-                raise CheckpointError("not an NVIDIA stylegan3 network pickle: 'G_ema' is "
-                                      f"{found}, expected a Generator with a SynthesisInput")
-            config = config_from_pickle(G_ema)
-            state, source = G_ema.state_dict(), obj
-        if not isinstance(state, Mapping):
-            raise CheckpointError("'G_ema' must hold the generator's tensors")
-        G = cls(config, latent_seed=latent_seed)
-        expected = G.state_dict()
-        problems = key_problems(state, expected)
-        problems += shape_problems(state, {k: tuple(t.shape) for k, t in expected.items()})
-        if problems:
-            raise CheckpointError("checkpoint does not fit the stylegan3 layout: "
-                                  + "; ".join(problems))
-        with torch.no_grad():
-            for k, t in expected.items():
-                t.copy_(state[k].to(torch.float32))
-        G.source = source
-        return G.eval()
+    config_key = "stylegan3_config"
+    config_class = StyleGAN3Config
+    pickle_config = staticmethod(config_from_pickle)
+    is_family = staticmethod(_is_sg3)
+    expected = "a Generator with a SynthesisInput"

@@ -1,0 +1,105 @@
+"""What the NVIDIA pickle families (StyleGAN2-ADA, StyleGAN3) share: reading a snapshot
+read by :mod:`.nvidia_pickle`, saving either NVIDIA's ``.pkl`` (the input's metadata and
+source text reused, only ``G_ema``'s tensors replaced) or a tensors-only file.
+
+A family subclasses :class:`NvidiaPickleGenerator` and sets ``config_key`` (the key of
+its tensors-only checkpoint), ``config_class`` (with ``to_dict`` / ``from_dict``),
+``pickle_config`` (config from a persisted ``G_ema``), ``is_family`` (whether a persisted
+``G_ema`` is one of its generators) and ``expected`` (for the refusal message).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Mapping
+
+import torch
+
+from ..utils.errors import CheckpointError
+from ..utils.fileio import atomic_path
+from .base import Generator
+from .nvidia_pickle import PersistentObject, dumps_nvidia_pickle, replace_tensors
+from .statedict import key_problems, shape_problems
+
+
+class NvidiaPickleGenerator(Generator):
+    """Checkpoint reading and writing of a generator loaded from an NVIDIA network pickle.
+
+    ``source`` is the snapshot it was read from (None for a tensors-only file)."""
+
+    config_key: ClassVar[str] = ""
+    config_class: ClassVar[type] = object
+    pickle_config: ClassVar[Callable[[PersistentObject], Any]]
+    is_family: ClassVar[Callable[[Any], bool]]
+    expected: ClassVar[str] = ""
+    source: Mapping | None = None
+
+    def checkpoint(self) -> dict[str, Any]:
+        """``{config_key: dict, 'G_ema': state_dict}`` (a tensors-only file; NVIDIA's pickle
+        format is written by :meth:`save` to a ``.pkl`` path)."""
+        return {self.config_key: self.config.to_dict(),
+                "G_ema": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}}
+
+    def nvidia_pickle(self) -> bytes:
+        """The source snapshot (as read) with ``G_ema``'s tensors replaced by this model's,
+        in NVIDIA's pickle layout (its metadata and source text reused, never executed)."""
+        if not isinstance(self.source, Mapping) or "G_ema" not in self.source:
+            raise CheckpointError("this model was not loaded from an NVIDIA .pkl, so there is "
+                                  "no network pickle to write back; save a .pt instead")
+        snap = dict(self.source)
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        snap["G_ema"] = replace_tensors(snap["G_ema"], state)
+        return dumps_nvidia_pickle(snap)
+
+    def save(self, path) -> None:
+        """A ``.pkl`` path writes NVIDIA's format (:meth:`nvidia_pickle`); others the
+        tensors-only :meth:`checkpoint`."""
+        if str(path).endswith(".pkl"):
+            data = self.nvidia_pickle()
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+            return
+        super().save(path)
+
+    @classmethod
+    def claims(cls, obj: Any) -> bool:
+        if not isinstance(obj, Mapping):
+            return False
+        if cls.config_key in obj:
+            return True
+        return cls.is_family(obj.get("G_ema"))
+
+    @classmethod
+    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1):
+        """From an NVIDIA snapshot dict read by :mod:`.nvidia_pickle` (uses ``G_ema``), a bare
+        ``G_ema`` persistent object, or what :meth:`checkpoint` saved."""
+        if isinstance(obj, PersistentObject):
+            obj = {"G_ema": obj}
+        if not isinstance(obj, Mapping):
+            raise CheckpointError(f"expected a dict, found a {type(obj).__name__}")
+        if cls.config_key in obj:
+            config = cls.config_class.from_dict(obj[cls.config_key])
+            state, source = obj.get("G_ema"), None
+        else:
+            G_ema = obj.get("G_ema")
+            if not cls.is_family(G_ema):
+                found = type(G_ema).__name__ if not isinstance(G_ema, PersistentObject) \
+                    else f"a persisted {G_ema.class_name}"
+                raise CheckpointError(f"not an NVIDIA {cls.family} network pickle: 'G_ema' is "
+                                      f"{found}, expected {cls.expected}")
+            config = cls.pickle_config(G_ema)
+            state, source = G_ema.state_dict(), obj
+        if not isinstance(state, Mapping):
+            raise CheckpointError("'G_ema' must hold the generator's tensors")
+        G = cls(config, latent_seed=latent_seed)
+        expected = G.state_dict()
+        problems = key_problems(state, expected)
+        problems += shape_problems(state, {k: tuple(t.shape) for k, t in expected.items()})
+        if problems:
+            raise CheckpointError(f"checkpoint does not fit the {cls.family} layout: "
+                                  + "; ".join(problems))
+        with torch.no_grad():
+            for k, t in expected.items():
+                t.copy_(state[k].to(torch.float32))
+        G.source = source
+        return G.eval()
