@@ -1,4 +1,4 @@
-"""What the NVIDIA pickle families (StyleGAN2-ADA, StyleGAN3) share: reading a snapshot
+"""What the NVIDIA pickle families (StyleGAN2-ADA, StyleGAN3) share: unit ablation, reading a snapshot
 read by :mod:`.nvidia_pickle`, saving either NVIDIA's ``.pkl`` (the input's metadata and
 source text reused, only ``G_ema``'s tensors replaced) or a tensors-only file.
 
@@ -32,6 +32,18 @@ class NvidiaPickleGenerator(Generator):
     is_family: ClassVar[Callable[[Any], bool]]
     expected: ClassVar[str] = ""
     source: Mapping | None = None
+
+    def unit_ablation(self, layer: str, units) -> dict[str, torch.Tensor]:
+        """Zero the units' weights and biases in ``synthesis.<layer>`` (StyleGAN2-ADA's
+        noise, whose strength is shared by all units, still reaches them)."""
+        name = f"synthesis.{self.layer(layer).name}"
+        units = list(units)
+        state = self.state_dict()
+        w = state[f"{name}.weight"].clone()
+        w[units] = 0
+        b = state[f"{name}.bias"].clone()
+        b[units] = 0
+        return {f"{name}.weight": w, f"{name}.bias": b}
 
     def checkpoint(self) -> dict[str, Any]:
         """``{config_key: dict, 'G_ema': state_dict}`` (a tensors-only file; NVIDIA's pickle

@@ -569,17 +569,6 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
             scale=conv.demod(w0, s).detach(), shift=conv.shift(noise).detach(),
             activation=act, negative_slope=0.2, gain=conv.act_gain * gain, exact=exact)
 
-    def unit_ablation(self, layer: str, units) -> dict[str, torch.Tensor]:
-        """Zero the units' weights and biases (the shared-strength noise remains)."""
-        name = f"synthesis.{self.layer(layer).name}"
-        units = list(units)
-        state = self.state_dict()
-        w = state[f"{name}.weight"].clone()
-        w[units] = 0
-        b = state[f"{name}.bias"].clone()
-        b[units] = 0
-        return {f"{name}.weight": w, f"{name}.bias": b}
-
     # -- checkpoints -------------------------------------------------------
     signature_key = "G_ema (an NVIDIA stylegan2-ada network pickle)"
 

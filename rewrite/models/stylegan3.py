@@ -60,7 +60,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..memory.layer import LayerFunction
-from ..utils.errors import CheckpointError
+from ..utils.errors import CheckpointError, EditError
 from .base import LayerInfo, Split
 from .nvidia_family import NvidiaPickleGenerator
 from .nvidia_pickle import PersistentObject
@@ -537,15 +537,11 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
             negative_slope=0.2, gain=conv.act_gain, exact=exact)
 
     def unit_ablation(self, layer: str, units) -> dict[str, torch.Tensor]:
-        """Zero the units' weights and biases (the output is then zero everywhere)."""
-        name = f"synthesis.{self.layer(layer).name}"
-        units = list(units)
-        state = self.state_dict()
-        w = state[f"{name}.weight"].clone()
-        w[units] = 0
-        b = state[f"{name}.bias"].clone()
-        b[units] = 0
-        return {f"{name}.weight": w, f"{name}.bias": b}
+        """Not available: each layer divides a unit's weight by its own RMS before
+        modulating, so a zeroed unit renders NaN (in NVIDIA's code too)."""
+        raise EditError(f"unit ablation (dissect-erase) is not defined for stylegan3 layers "
+                        f"such as {layer}: each unit's weight is normalised by its own RMS, so "
+                        "a zeroed unit is undefined; use the constrained erase instead")
 
     # -- checkpoints -------------------------------------------------------
     signature_key = "G_ema (an NVIDIA stylegan3 network pickle)"

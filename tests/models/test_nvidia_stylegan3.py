@@ -10,7 +10,7 @@ from rewrite.models import load_model
 from rewrite.models.nvidia_pickle import read_nvidia_pickle
 from rewrite.models.stylegan2ada import StyleGAN2ADAGenerator
 from rewrite.models.stylegan3 import StyleGAN3Config, StyleGAN3Generator
-from rewrite.utils.errors import CheckpointError
+from rewrite.utils.errors import CheckpointError, EditError
 
 VARIANTS = ["t", "r"]
 
@@ -164,3 +164,10 @@ def test_an_edit_lowers_the_goal_loss(fixtures_dir, tmp_path, monkeypatch, v, la
     z = G.latents(range(3))
     with torch.no_grad():
         assert torch.equal(load_model(str(tmp_path / "edited.pkl"))(z), G(z))
+
+
+def test_unit_ablation_is_refused_with_the_reason(G):
+    """A zeroed unit is NaN after stylegan3's per-unit weight normalisation, so the
+    dissect-erase baseline is refused with the reason instead of rendering NaN."""
+    with pytest.raises(EditError, match="normalised by its own RMS"):
+        G.unit_ablation(G.layers()[8].name, [0, 3])
