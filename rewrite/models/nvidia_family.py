@@ -1,6 +1,7 @@
 """What the NVIDIA pickle families (StyleGAN2-ADA, StyleGAN3) share: unit ablation, reading a snapshot
 read by :mod:`.nvidia_pickle`, saving either NVIDIA's ``.pkl`` (the input's metadata and
-source text reused, only ``G_ema``'s tensors replaced) or a tensors-only file.
+source text reused, only tensors replaced: ``G_ema``'s by the edited ones, and the training
+copy ``G`` moved by the same difference) or a tensors-only file.
 
 A family subclasses :class:`NvidiaPickleGenerator` and sets ``config_key`` (the key of
 its tensors-only checkpoint), ``config_class`` (with ``to_dict`` / ``from_dict``),
@@ -19,6 +20,29 @@ from ..utils.fileio import atomic_path
 from .base import Generator
 from .nvidia_pickle import PersistentObject, dumps_nvidia_pickle, replace_tensors
 from .statedict import key_problems, shape_problems
+
+
+def training_copy_delta(snap: Mapping[str, Any],
+                        state: Mapping[str, torch.Tensor]) -> PersistentObject | None:
+    """The snapshot's training copy ``G`` with the same change as ``G_ema``: every tensor
+    that differs between the snapshot's ``G_ema`` and ``state`` (the edited weights) gets
+    that difference added to ``G``'s, so that training resumed from the written pickle
+    starts from the edited model too. Returns None when nothing changed or when ``G`` is
+    absent or does not have ``G_ema``'s tensors (then it is written as it was)."""
+    G, G_ema = snap.get("G"), snap.get("G_ema")
+    if not (isinstance(G, PersistentObject) and isinstance(G_ema, PersistentObject)):
+        return None
+    before, training = G_ema.state_dict(), G.state_dict()
+    changed = {}
+    for name, value in state.items():
+        old = before.get(name)
+        if old is None or torch.equal(old, value.to(old.dtype)):
+            continue
+        base = training.get(name)
+        if base is None or base.shape != old.shape:
+            return None
+        changed[name] = base + (value.to(old.dtype) - old)
+    return replace_tensors(G, changed) if changed else None
 
 
 class NvidiaPickleGenerator(Generator):
@@ -52,14 +76,18 @@ class NvidiaPickleGenerator(Generator):
                 "G_ema": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}}
 
     def nvidia_pickle(self) -> bytes:
-        """The source snapshot (as read) with ``G_ema``'s tensors replaced by this model's,
-        in NVIDIA's pickle layout (its metadata and source text reused, never executed)."""
+        """The source snapshot (as read) with ``G_ema``'s tensors replaced by this model's and
+        ``G``'s moved by the same difference (:func:`training_copy_delta`), in NVIDIA's pickle
+        layout (its metadata and source text reused, never executed)."""
         if not isinstance(self.source, Mapping) or "G_ema" not in self.source:
             raise CheckpointError("this model was not loaded from an NVIDIA .pkl, so there is "
                                   "no network pickle to write back; save a .pt instead")
         snap = dict(self.source)
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        G_training = training_copy_delta(snap, state)
         snap["G_ema"] = replace_tensors(snap["G_ema"], state)
+        if G_training is not None:
+            snap["G"] = G_training
         return dumps_nvidia_pickle(snap)
 
     def save(self, path) -> None:
