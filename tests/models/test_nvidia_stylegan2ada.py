@@ -11,7 +11,7 @@ from rewrite.models.nvidia_pickle import read_nvidia_pickle
 from rewrite.models.stylegan2ada import StyleGAN2ADAConfig, StyleGAN2ADAGenerator
 from rewrite.utils.errors import CheckpointError
 
-from .nvidia_checks import assert_training_copy_moved_like_g_ema
+from .nvidia_checks import assert_training_copy_moved_like_g_ema, held_out_change_by_solver
 
 
 @pytest.fixture(scope="module")
@@ -150,26 +150,7 @@ def test_the_constrained_edit_is_more_local_than_finetuning_the_layer(G, paths, 
     """The default edit and the unconstrained baseline (finetune-layer) on the same request:
     held-out samples the spec never saw change less under the default."""
     monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
-    q = G.resolution // 4
-    base = {
-        "version": 1, "model": str(paths[0]), "layer": "b16.conv1", "kind": "copy-paste",
-        "stats": {"samples": 200},
-        "copy": {"sample": 1, "mask": {"rect": [q, q, 2 * q, 2 * q]}},
-        "paste": {"sample": 2, "mask": {"rect": [2 * q, 2 * q, 3 * q, 3 * q]}},
-        "context": [{"sample": 3, "mask": {"rect": [q, q, 3 * q, 2 * q]}}]}
-    z = G.latents(range(100, 132))
-    with torch.no_grad():
-        before = G(z)
-    change = {}
-    for solver in ("least-collateral", "finetune-layer"):
-        spec = EditSpec.from_json({**base, "solver": {"name": solver, "params": (
-            {"steps": 300} if solver == "finetune-layer" else {})}})
-        session = Rewriter(G, progress=False)
-        d = session.apply(spec)
-        assert d.loss < d.loss_before, (solver, d.figures())
-        with torch.no_grad():
-            change[solver] = float((G(z) - before).abs().mean())
-        session.undo()
+    change = held_out_change_by_solver(G, str(paths[0]), "b16.conv1")
     assert change["least-collateral"] < change["finetune-layer"], change
 
 

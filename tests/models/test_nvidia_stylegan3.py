@@ -12,7 +12,7 @@ from rewrite.models.stylegan2ada import StyleGAN2ADAGenerator
 from rewrite.models.stylegan3 import StyleGAN3Config, StyleGAN3Generator
 from rewrite.utils.errors import CheckpointError, EditError
 
-from .nvidia_checks import assert_training_copy_moved_like_g_ema
+from .nvidia_checks import assert_training_copy_moved_like_g_ema, held_out_change_by_solver
 
 VARIANTS = ["t", "r"]
 
@@ -164,6 +164,20 @@ def test_an_edit_lowers_the_goal_loss(fixtures_dir, tmp_path, monkeypatch, v, la
     z = G.latents(range(3))
     with torch.no_grad():
         assert torch.equal(load_model(str(tmp_path / "edited.pkl"))(z), G(z))
+
+
+@pytest.mark.parametrize("v, layer_index", [("t", 8), ("r", 13)])
+def test_the_constrained_edit_is_more_local_than_finetuning_the_layer(fixtures_dir, tmp_path,
+                                                                      monkeypatch, v,
+                                                                      layer_index):
+    """As for StyleGAN2-ADA: held-out samples change less under the default edit than under
+    finetune-layer on the same request (an upsampling layer of T, a critically sampled
+    one of R)."""
+    pkl = _paths(fixtures_dir, v)[0]
+    monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
+    G = load_model(str(pkl))
+    change = held_out_change_by_solver(G, str(pkl), G.layers()[layer_index].name, rank=1)
+    assert change["least-collateral"] < change["finetune-layer"], change
 
 
 def test_unit_ablation_is_refused_with_the_reason(G):
