@@ -59,7 +59,8 @@ def fixture_spec(family: str, layer: str) -> dict | None:
     """A copy-paste edit spec (JSON form) on a shared tiny fixture model, or None without it."""
     name = {"stylegan2": "stylegan2_rosinality_tiny64.pt",
             "proggan": "proggan_netdissect_tiny64.pth",
-            "stylegan2-ada": "stylegan2ada_tiny64.pkl"}[family]
+            "stylegan2-ada": "stylegan2ada_tiny64.pkl",
+            "stylegan3": "stylegan3t_tiny64.pkl"}[family]
     path = fixture_path(name)
     if path is None:
         return None

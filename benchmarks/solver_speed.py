@@ -3,7 +3,7 @@
     python benchmarks/solver_speed.py [--spec SPEC.json ...] [--rounds 3]
 
 Default edits: the face model's add-sunglasses example, and copy-paste edits on
-the tiny StyleGAN2, ProGAN and NVIDIA StyleGAN2-ADA fixture models (when
+the tiny StyleGAN2, ProGAN, NVIDIA StyleGAN2-ADA and StyleGAN3-T fixture models (when
 ../shared/fixtures is there).
 For each edit, each solver runs ``rounds`` times in turn on the same problem
 (statistics, directions and goal computed once); the table shows the median
@@ -33,7 +33,7 @@ def specs_to_run(paths: list[str] | None) -> list[EditSpec]:
         return [EditSpec.load(p) for p in paths]
     specs = [EditSpec.load(Path(__file__).resolve().parents[1] / "examples" / "add-sunglasses.json")]
     for family, layer in (("stylegan2", "convs.3"), ("proggan", "layer4"),
-                          ("stylegan2-ada", "b16.conv1")):
+                          ("stylegan2-ada", "b16.conv1"), ("stylegan3", "L8_84_5")):
         obj = fixture_spec(family, layer)
         if obj is None:
             print(f"(no {family} fixture found; skipping it)")

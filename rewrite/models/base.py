@@ -191,6 +191,12 @@ class Generator(nn.Module):
         """Write ``checkpoint()`` to ``path`` atomically."""
         save_checkpoint_file(self.checkpoint(), path)
 
+    @property
+    def checkpoint_suffix(self) -> str:
+        """The file suffix of the format the model's own tools read (``.pt`` by default);
+        :meth:`save` to a path with this suffix writes that format."""
+        return ".pt"
+
     def sampling_tag(self) -> str:
         """A suffix naming sampling settings that change the features (e.g. truncation);
         empty by default. Statistics are cached under fingerprint + tag."""

@@ -101,6 +101,11 @@ class NvidiaPickleGenerator(Generator):
             return
         super().save(path)
 
+    @property
+    def checkpoint_suffix(self) -> str:
+        """``.pkl`` (NVIDIA's network pickle) when loaded from one, else ``.pt``."""
+        return ".pkl" if isinstance(self.source, Mapping) and "G_ema" in self.source else ".pt"
+
     @classmethod
     def claims(cls, obj: Any) -> bool:
         if not isinstance(obj, Mapping):

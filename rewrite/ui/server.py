@@ -227,9 +227,10 @@ def _api(state: AppState) -> FastAPI:
 
     @app.get("/api/export/checkpoint", responses={200: {"content": {"application/octet-stream": {}}}})
     def export_checkpoint() -> FileResponse:
-        """The edited model in its family's checkpoint format."""
-        return FileResponse(state.export_checkpoint(), filename="edited.pt",
-                            media_type="application/octet-stream")
+        """The edited model in its family's checkpoint format (``edited.pkl`` for an NVIDIA
+        network pickle, else ``edited.pt``)."""
+        path = state.export_checkpoint()
+        return FileResponse(path, filename=path.name, media_type="application/octet-stream")
 
     @app.get("/api/export/delta", responses={200: {"content": {"application/octet-stream": {}}}})
     def export_delta() -> FileResponse:

@@ -444,8 +444,11 @@ class AppState:
         return self.workspace / "specs" / f"{name}.json"
 
     def export_checkpoint(self) -> Path:
+        """The edited model written to ``exports/edited<suffix>`` in the format its own tools
+        read (an NVIDIA ``.pkl`` for a model loaded from one, else ``.pt``)."""
         with self.render_lock:
-            return self.session.export_checkpoint(self.workspace / "exports" / "edited.pt")
+            name = "edited" + self.session.model.checkpoint_suffix
+            return self.session.export_checkpoint(self.workspace / "exports" / name)
 
     def export_deltas(self) -> Path:
         with self.render_lock:

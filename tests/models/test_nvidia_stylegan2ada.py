@@ -227,3 +227,14 @@ def test_eval_and_the_app_work_unchanged(paths, tmp_path, monkeypatch):
         time.sleep(0.1)
     assert job["state"] == "done", job
     assert client.get("/api/sample/5.png").status_code == 200
+    # The download is NVIDIA's format again, holding the edited G_ema.
+    ckpt = client.get("/api/export/checkpoint")
+    assert ckpt.status_code == 200
+    assert 'filename="edited.pkl"' in ckpt.headers["content-disposition"]
+    (tmp_path / "downloaded.pkl").write_bytes(ckpt.content)
+    snap = read_nvidia_pickle(tmp_path / "downloaded.pkl")
+    orig = read_nvidia_pickle(paths[0])
+    assert list(snap) == list(orig)
+    changed = [k for k, t in snap["G_ema"].state_dict().items()
+               if not torch.equal(t, orig["G_ema"].state_dict()[k])]
+    assert changed == ["synthesis.b16.conv1.weight"]
