@@ -1,6 +1,12 @@
 """Checks shared by the NVIDIA pickle family tests (StyleGAN2-ADA, StyleGAN3)."""
 
+import numpy as np
 import torch
+
+
+def relative_error(got: torch.Tensor, ref: np.ndarray) -> float:
+    """max |ours - ref| relative to the reference tensor's scale (max |ref|)."""
+    return float(np.abs(got.detach().numpy() - ref).max() / np.abs(ref).max())
 
 
 def assert_training_copy_moved_like_g_ema(snap: dict, orig: dict, key: str) -> None:

@@ -11,7 +11,8 @@ from rewrite.models.nvidia_pickle import read_nvidia_pickle
 from rewrite.models.stylegan2ada import StyleGAN2ADAConfig, StyleGAN2ADAGenerator
 from rewrite.utils.errors import CheckpointError
 
-from .nvidia_checks import assert_training_copy_moved_like_g_ema, held_out_change_by_solver
+from .nvidia_checks import (assert_training_copy_moved_like_g_ema, held_out_change_by_solver,
+                           relative_error)
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +29,6 @@ def G(paths):
     return load_model(str(paths[0]))
 
 
-def _err(got, ref) -> float:
-    """max |ours - ref| relative to the reference tensor's scale (max |ref|)."""
-    return float(np.abs(got.detach().numpy() - ref).max() / np.abs(ref).max())
-
-
 def test_reproduces_nvidias_outputs(G, paths):
     ref = np.load(paths[1])
     assert G.family == "stylegan2-ada" and G.resolution == 64 and G.num_ws == int(ref["num_ws"])
@@ -42,16 +38,16 @@ def test_reproduces_nvidias_outputs(G, paths):
     errors = {}
     with torch.no_grad():
         ws = G.broadcast_latents(z)
-        errors["ws"] = _err(ws, ref["ws"])
+        errors["ws"] = relative_error(ws, ref["ws"])
         taps = {}
-        errors["image"] = _err(G.synthesize(ws, taps), ref["image"])
+        errors["image"] = relative_error(G.synthesize(ws, taps), ref["image"])
         for name, out in taps.items():
             key = ("rgb." if name.endswith("torgb") else "feat.") + "synthesis." + name
-            errors[key] = _err(out[:2], ref[key])
-        errors["forward"] = _err(G(z), ref["image"])
+            errors[key] = relative_error(out[:2], ref[key])
+        errors["forward"] = relative_error(G(z), ref["image"])
         G.set_sampling(truncation=0.7)
-        errors["ws_trunc07"] = _err(G.broadcast_latents(z), ref["ws_trunc07"])
-        errors["image_trunc07"] = _err(G(z), ref["image_trunc07"])
+        errors["ws_trunc07"] = relative_error(G.broadcast_latents(z), ref["ws_trunc07"])
+        errors["image_trunc07"] = relative_error(G(z), ref["image_trunc07"])
     assert len(errors) == 2 + 14 + 3
     assert max(errors.values()) <= 1e-5, errors
 
