@@ -126,6 +126,20 @@ def spec_schema() -> dict:
                                             "active units zeroed there."},
                 },
             },
+            "sampling": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "How the sample indices were rendered when the edit was made "
+                               "(default: truncation 1, class 0); statistics, goals and "
+                               "evaluation use these settings.",
+                "properties": {
+                    "truncation": {"type": "number", "minimum": 0, "maximum": 1,
+                                   "description": "Truncation toward the mean latent "
+                                                  "(StyleGAN families; 1 = none)."},
+                    "class": {"type": "integer", "minimum": 0,
+                              "description": "Class of a class-conditional model."},
+                },
+            },
         },
         "allOf": [
             {"if": {"properties": {"kind": {"const": "copy-paste"}}},

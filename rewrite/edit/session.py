@@ -55,20 +55,27 @@ class Rewriter:
         return [d for d, _ in self._history]
 
     def stats(self, spec: EditSpec) -> LayerStats:
-        """The statistics ``spec`` asks for, of the current model's layer (cached)."""
-        return layer_stats(self.model, spec.layer, n=spec.stats_samples, seed=spec.stats_seed,
-                           progress=self.progress, cache=self.stats_cache)
+        """The statistics ``spec`` asks for, of the current model's layer (cached), with the
+        spec's sampling settings."""
+        with self.model.using_sampling(spec.sampling):
+            return layer_stats(self.model, spec.layer, n=spec.stats_samples,
+                               seed=spec.stats_seed, progress=self.progress,
+                               cache=self.stats_cache)
 
     def prepare(self, spec: EditSpec) -> EditInputs:
-        """Validate ``spec`` and build its tensors (goal, mask, directions) on the current model."""
+        """Validate ``spec`` and build its tensors (goal, mask, directions) on the current
+        model, its samples rendered with the spec's sampling settings."""
         spec.validate_for(self.model)
-        return build_inputs(self.model, spec, self.stats(spec))
+        with self.model.using_sampling(spec.sampling):
+            return build_inputs(self.model, spec, self.stats(spec))
 
     def compute(self, spec: EditSpec, inputs: EditInputs | None = None) -> Delta:
         """The delta for ``spec`` on the current model; the model is not changed."""
         inputs = inputs or self.prepare(spec)
         method = METHODS[spec.solver]
-        delta = method.run(self.model, inputs, method_params(spec.solver, spec.solver_params))
+        with self.model.using_sampling(spec.sampling):      # finetune-all renders samples
+            delta = method.run(self.model, inputs, method_params(spec.solver,
+                                                                 spec.solver_params))
         delta.spec = spec.to_json()
         delta.strength = spec.strength
         return delta
@@ -82,7 +89,13 @@ class Rewriter:
             spec.validate_for(self.model)
         if len(specs) == 1:
             return [self.compute(specs[0])]
-        return solve_together(self.model, specs, self.stats(specs[0]))
+        settings = [spec.sampling or {} for spec in specs]
+        if any(s != settings[0] for s in settings):
+            raise EditError("edits solved together must share their sampling settings "
+                            f"(found {', '.join(sorted({str(s or 'defaults') for s in settings}))}); "
+                            "solve them in sequence instead")
+        with self.model.using_sampling(specs[0].sampling):
+            return solve_together(self.model, specs, self.stats(specs[0]))
 
     def apply_together(self, specs: list[EditSpec]) -> list[Delta]:
         """Apply several edits: those on the same layer solved together, layers in the

@@ -13,7 +13,8 @@ Example (``examples/add-glasses.json``)::
       "paste": {"sample": 9,  "mask": {"rect": [12, 24, 52, 36]}},
       "context": [{"sample": 9, "mask": {"rect": [8, 24, 56, 40]}}, ...],
       "preserve": [{"sample": 112, "mask": {"rect": [0, 0, 64, 20]}}],
-      "strength": 1.0
+      "strength": 1.0,
+      "sampling": {"truncation": 0.7, "class": 3}
     }
 
 ``paste`` takes either a ``mask`` (the object is centred on its bounding box)
@@ -29,6 +30,13 @@ relative to the goal (lower keeps more of the edit, higher removes more of
 its false positives). ``strength`` ``s`` (default 1) scales the
 solved low-rank change: the layer uses ``W0 + s·ΔW``; 0 is the original
 weight, 1 the solved edit. It scales the change of the weight, not the image.
+
+``sampling`` (optional) records how the sample indices were rendered when the
+edit was made: ``truncation`` toward the mean latent (StyleGAN families, 1 =
+none) and ``class`` (class-conditional models). Statistics, goals and
+evaluation then use those settings; without it, the model's defaults
+(truncation 1, class 0). The edit itself changes the weights for every
+setting.
 
 The JSON Schema is ``edit-spec.schema.json``
 next to this file. :meth:`EditSpec.validate_for` checks a spec against a model
@@ -76,7 +84,7 @@ DEFAULT_DIRECTION = "zca"
 
 _TOP_KEYS = {"format", "version", "name", "description", "model", "layer", "kind", "rank",
              "direction", "solver", "stats", "copy", "paste", "context", "erase", "preserve",
-             "preserve_weight", "strength"}
+             "preserve_weight", "strength", "sampling"}
 
 
 def unknown_keys(obj: dict, known: set[str], where: str) -> list[str]:
@@ -128,6 +136,7 @@ class EditSpec:
     preserve: list[Selection] = dataclasses.field(default_factory=list)
     preserve_weight: float = DEFAULT_PRESERVE_WEIGHT
     strength: float = 1.0
+    sampling: dict | None = None
     name: str = ""
     description: str = ""
 
@@ -156,6 +165,8 @@ class EditSpec:
             out["erase"] = {"units": self.erase_units, "goal": self.erase_goal}
         if self.strength != 1.0:
             out["strength"] = self.strength
+        if self.sampling:
+            out["sampling"] = dict(self.sampling)
         return out
 
     def dumps(self) -> str:
@@ -246,6 +257,20 @@ class EditSpec:
                 problems.append(f"{key!r} must be a number, got {val!r}")
                 val = default
             numbers[key] = float(val)
+        sampling = get("sampling", dict, None)
+        if sampling is not None:
+            problems += unknown_keys(sampling, {"truncation", "class"}, "sampling")
+            sampling = {k: v for k, v in sampling.items() if k in ("truncation", "class")}
+            t = sampling.get("truncation", 1.0)
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 1:
+                problems.append(f"'sampling.truncation' must be a number in [0, 1], got {t!r}")
+                sampling.pop("truncation", None)
+            elif "truncation" in sampling:
+                sampling["truncation"] = float(t)
+            k = sampling.get("class", 0)
+            if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+                problems.append(f"'sampling.class' must be a class number >= 0, got {k!r}")
+                sampling.pop("class", None)
         spec = cls(
             model=get("model", str, "", required=True),
             layer=get("layer", str, "", required=True),
@@ -267,6 +292,7 @@ class EditSpec:
                       if (c := selection(v, f"preserve[{i}]")) is not None],
             strength=numbers["strength"],
             preserve_weight=numbers["preserve_weight"],
+            sampling=sampling or None,
             name=get("name", str, ""),
             description=get("description", str, ""),
         )
@@ -353,6 +379,8 @@ class EditSpec:
     def validate_for(self, G) -> None:
         """Check the spec against model ``G``; raise one :class:`SpecError` listing every problem."""
         problems = self._own_problems()
+        if self.sampling:
+            problems += G.sampling_problems(self.sampling)
         names = [L.name for L in G.layers()]
         info = G.layer(self.layer) if self.layer in names else None
         if info is None:

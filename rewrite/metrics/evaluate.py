@@ -272,8 +272,11 @@ def evaluate(G: Generator, spec: EditSpec, seeds: Sequence[int],
     """
     seeds, dist = list(seeds), dist or DistContext()
     session = Rewriter(G, progress=progress and dist.is_main)
-    shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
-    return _measure(session, spec, _label(spec), shared, seeds, batch_size, progress, cache, dist)
+    spec.validate_for(G)
+    with G.using_sampling(spec.sampling):                  # held-out samples as the edit's
+        shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
+        return _measure(session, spec, _label(spec), shared, seeds, batch_size, progress,
+                        cache, dist)
 
 
 def _label(spec: EditSpec) -> str:
@@ -328,11 +331,13 @@ def compare_methods(G: Generator, spec: EditSpec, seeds: Sequence[int],
     firing regions (those of ``spec``'s own directions)."""
     seeds, dist = list(seeds), dist or DistContext()
     session = Rewriter(G, progress=progress and dist.is_main)
-    shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
+    spec.validate_for(G)
     results = []
-    for variant in variants or method_variants(spec):
-        results.append(_measure(session, variant, _label(variant), shared, seeds, batch_size,
-                                progress, cache, dist))
+    with G.using_sampling(spec.sampling):                  # held-out samples as the edit's
+        shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
+        for variant in variants or method_variants(spec):
+            results.append(_measure(session, variant, _label(variant), shared, seeds,
+                                    batch_size, progress, cache, dist))
     return results
 
 

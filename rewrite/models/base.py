@@ -20,6 +20,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 from typing import Any, ClassVar, Iterable, Mapping
@@ -211,6 +212,66 @@ class Generator(nn.Module):
         if truncation != 1.0 or noise != "const":
             raise RewriteError(f"truncation and noise options apply to StyleGAN2 models; this "
                                f"is a {self.family} model")
+
+    # -- sampling settings recorded in edit specs -----------------------------
+    def sampling_settings(self) -> dict[str, Any]:
+        """The sampling options that decide what a sample index renders, as an edit spec's
+        ``sampling`` field: ``truncation`` (families that truncate toward a mean latent)
+        and ``class`` (class-conditional models). Empty for families without options."""
+        out: dict[str, Any] = {}
+        if hasattr(self, "truncation"):
+            out["truncation"] = float(self.truncation)
+        if self.num_classes:
+            out["class"] = int(getattr(self, "class_index", 0))
+        return out
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes of a class-conditional model; 0 otherwise."""
+        return int(getattr(getattr(self, "config", None), "c_dim", 0) or 0)
+
+    def sampling_problems(self, settings: Mapping[str, Any]) -> list[str]:
+        """What in ``settings`` (a spec's ``sampling``) this model cannot do; [] if fine."""
+        have = self.sampling_settings()
+        problems = []
+        t = settings.get("truncation", 1.0)
+        if "truncation" not in have and t != 1.0:
+            problems.append(f"'sampling.truncation' {t:g}: a {self.family} model has no "
+                            "truncation; leave it out")
+        if "class" in settings:
+            if not self.num_classes:
+                problems.append(f"'sampling.class': this {self.family} model is not "
+                                "class-conditional; leave it out")
+            elif not 0 <= settings["class"] < self.num_classes:
+                problems.append(f"'sampling.class' {settings['class']} is out of range: this "
+                                f"model has {self.num_classes} classes "
+                                f"(0..{self.num_classes - 1})")
+        return problems
+
+    def apply_sampling(self, settings: Mapping[str, Any]) -> None:
+        """Set the options in ``settings`` (keys of :meth:`sampling_settings`; the noise mode
+        is kept). Raises :class:`RewriteError` listing :meth:`sampling_problems`."""
+        problems = self.sampling_problems(settings)
+        if problems:
+            raise RewriteError("; ".join(problems))
+        if "truncation" in settings and hasattr(self, "truncation"):
+            self.set_sampling(float(settings["truncation"]), getattr(self, "noise_mode", "const"))
+        if "class" in settings:
+            self.class_index = int(settings["class"])
+
+    @contextlib.contextmanager
+    def using_sampling(self, settings: Mapping[str, Any] | None):
+        """Within the block the model samples with ``settings`` (None: as it is); the
+        previous settings come back afterwards, also after an error."""
+        if not settings:
+            yield self
+            return
+        before = self.sampling_settings()
+        self.apply_sampling(settings)
+        try:
+            yield self
+        finally:
+            self.apply_sampling(before)
 
     def fingerprint(self) -> str:
         """SHA-256 (hex, first 16 digits) of every parameter and buffer, in order.
