@@ -302,9 +302,12 @@ def _safe_name(name: str) -> str:
 
 
 def _load_for_spec(spec_path, model, weights, arch, device):
+    """The spec and its model, checked, sampling as the spec records (truncation, class),
+    so what the command renders is what the edit was made on."""
     spec = EditSpec.load(spec_path)
     G = load_model(model or spec.model, weights=weights, arch=arch, device=_device(device))
     spec.validate_for(G)
+    G.apply_sampling(spec.sampling or {})
     return spec, G
 
 
@@ -464,8 +467,9 @@ def apply_cmd(model, delta_path, out, strengths, delta_out, weights, arch, devic
 def not_here(spec_path, sample, rect, out, model, weights, arch, device):
     """Mark a region where SPEC.json's rule must not act ("not here").
 
-    The keys under the rectangle X0 Y0 X1 Y1 (image pixels, X1 and Y1 exclusive) of
-    SAMPLE are kept out of the rule's directions, so the edit leaves them unchanged.
+    The rectangle X0 Y0 X1 Y1 (image pixels, X1 and Y1 exclusive) of SAMPLE joins the
+    solve with its current values as the goal, so the edit keeps it unchanged as far as
+    the request allows (the spec's preserve_weight says how much it counts).
     Find the places to mark with `rewrite match SPEC.json` (where the rule fires).
 
     \b
@@ -500,6 +504,9 @@ def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch
             truncation, noise, class_index):
     """Render SEEDS before (upper row) and after (lower row) the edit in SPEC.json.
 
+    The samples are rendered with the spec's sampling settings (truncation, class) unless
+    --truncation or --class say otherwise.
+
     \b
     Example:
       rewrite compare dcgan-digiface64 examples/add-sunglasses.json --seeds 100-115 --out cmp.png
@@ -511,6 +518,8 @@ def compare(model, spec_path, seeds, out, cols, scale, batch_size, weights, arch
     G = load_model(model, weights=weights, arch=arch, device=_device(device))
     spec.validate_for(G)
     _set_sampling(G, truncation, noise, class_index)
+    if spec.sampling and truncation == 1.0 and class_index is None:
+        G.apply_sampling(spec.sampling)            # shown as the edit was made
     before, after = before_after(G, spec, seeds, batch_size=batch_size, progress=None)
     save_png(before_after_grid(before, after, seeds, cols=cols, scale=scale), out)
     click.echo(f"wrote {out}: {len(seeds)} samples before and after {spec.name or spec_path}")
@@ -749,13 +758,16 @@ def match_cmd(spec_path, seeds, top, out, model, weights, arch, device):
 @click.option("--stats-samples", type=click.IntRange(min=1), default=DEFAULT_STATS_SAMPLES,
               show_default=True, help="Samples for each layer's statistics.")
 @weights_options
-def ui(model, host, port, workspace, stats_samples, weights, arch, device):
+@sampling_options
+def ui(model, host, port, workspace, stats_samples, weights, arch, device, truncation, noise,
+       class_index):
     """Start the rewriting app in the browser.
 
     \b
     Examples:
       rewrite ui                      # the face model, http://127.0.0.1:8000
       rewrite ui my_stylegan2.pt --port 8080 --workspace edits/
+      rewrite ui cifar10.pkl --class 3 --truncation 0.7   # edits made on class 3's samples
     """
     import uvicorn
 
@@ -768,6 +780,7 @@ def ui(model, host, port, workspace, stats_samples, weights, arch, device):
                    "the model and read the workspace", err=True)
     state = AppState(model, workspace, weights=weights, arch=arch, device=_device(device),
                      stats_samples=stats_samples)
+    _set_sampling(state.model, truncation, noise, class_index)
     state.warm_up()
     click.echo(f"rewrite app for {model}: http://{host}:{port}/  (workspace: {workspace})")
     hosts = set(LOCAL_HOSTS) | {host} if host not in ("0.0.0.0", "::") else None

@@ -225,6 +225,18 @@ class Generator(nn.Module):
             out["class"] = int(getattr(self, "class_index", 0))
         return out
 
+    def sampling_changes(self) -> dict[str, Any]:
+        """The :meth:`sampling_settings` that differ from the defaults (truncation 1,
+        class 0): what a spec made with this model records as ``sampling``."""
+        defaults = {"truncation": 1.0, "class": 0}
+        return {k: v for k, v in self.sampling_settings().items() if v != defaults[k]}
+
+    def samples_as(self, settings: Mapping[str, Any] | None) -> bool:
+        """Whether the model now samples as a spec's ``sampling`` (None: the defaults) says."""
+        want = {k: v for k, v in (settings or {}).items() if v != {"truncation": 1.0,
+                                                                  "class": 0}[k]}
+        return want == self.sampling_changes()
+
     @property
     def num_classes(self) -> int:
         """Number of classes of a class-conditional model; 0 otherwise."""

@@ -130,9 +130,22 @@ def _api(state: AppState) -> FastAPI:
                         context=[Selection(c.sample, c.mask) for c in req.context])
         return state.heatmap(spec, req.samples)
 
+    def with_app_sampling(parsed: EditSpec) -> EditSpec:
+        """The spec with the app's sampling settings (truncation, class) recorded; a spec
+        made with other settings is refused (its sample indices show other images here)."""
+        if parsed.sampling is None:
+            parsed.sampling = state.model.sampling_changes() or None
+        elif not state.model.samples_as(parsed.sampling):
+            flags = " ".join(f"--{k} {v:g}" for k, v in parsed.sampling.items())
+            raise SpecError([f"this edit was made with sampling {parsed.sampling}, the app "
+                             f"samples with {state.model.sampling_changes() or 'the defaults'}; "
+                             f"start the app with {flags} to use it"])
+        return parsed
+
     def parse(spec: dict) -> EditSpec:
-        """A spec posted by the page: the app's model, the app's statistics by default."""
-        parsed = EditSpec.from_json({**spec, "model": state.model_name})
+        """A spec posted by the page: the app's model, the app's statistics by default, the
+        app's sampling settings."""
+        parsed = with_app_sampling(EditSpec.from_json({**spec, "model": state.model_name}))
         if "stats" not in spec:
             parsed.stats_samples = state.stats_samples
         if parsed.stats_samples > MAX_APP_STATS:
@@ -212,7 +225,7 @@ def _api(state: AppState) -> FastAPI:
     def save_spec(name: str, spec: dict = Body(...)) -> dict:
         """Validate and save a spec under ``name`` in the workspace."""
         path = state.spec_path(name)
-        parsed = EditSpec.from_json({**spec, "model": state.model_name})
+        parsed = with_app_sampling(EditSpec.from_json({**spec, "model": state.model_name}))
         parsed.validate_for(state.model)
         parsed.save(path)
         return {"saved": name}
