@@ -99,10 +99,11 @@ def _api(state: AppState) -> FastAPI:
 
     @app.get("/api/info")
     def info() -> dict:
-        """The model, its editable layers, the solvers, and the session's state."""
+        """The model, its editable layers, its sampling settings that differ from the defaults
+        (truncation, class), the solvers, and the session's state."""
         G = state.model
         return {"model": state.model_name, "family": G.family, "resolution": G.resolution,
-                "max_sample": MAX_SAMPLES - 1,
+                "max_sample": MAX_SAMPLES - 1, "sampling": G.sampling_changes(),
                 "layers": [{"name": L.name, "kind": L.kind, "in_channels": L.in_channels,
                             "out_channels": L.out_channels, "key_resolution": L.key_resolution,
                             "value_resolution": L.value_resolution} for L in G.layers()],

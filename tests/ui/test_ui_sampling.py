@@ -27,6 +27,7 @@ def test_the_apps_specs_carry_its_sampling(tmp_path, monkeypatch):
     state.model.apply_sampling({"class": 2, "truncation": 0.7})
     client = TestClient(create_app(state), base_url="http://127.0.0.1:8000")
 
+    assert client.get("/api/info").json()["sampling"] == {"class": 2, "truncation": 0.7}
     assert client.put("/api/specs/mine", json=SPEC).status_code == 200
     saved = EditSpec.load(tmp_path / "ws" / "specs" / "mine.json")
     assert saved.sampling == {"class": 2, "truncation": 0.7}

@@ -66,7 +66,9 @@ async function start() {
     state.info = await api("api/info");
   } catch (e) { fail(e); return; }
   state.res = state.info.resolution; state.version = state.info.version;
-  $("model-info").textContent = `${state.info.model} · ${state.info.family} · ${state.res}×${state.res}`;
+  const sampling = Object.entries(state.info.sampling || {}).map(([k, v]) => `${k} ${v}`);
+  $("model-info").textContent = [`${state.info.model}`, state.info.family, `${state.res}×${state.res}`,
+    ...sampling].join(" · ");
   $("layer").innerHTML = state.info.layers.map((L) => `<option value="${L.name}">${layerLabel(L)}</option>`).join("");
   const mid = state.info.layers[Math.floor(state.info.layers.length / 2)];
   $("layer").value = mid.name;
