@@ -268,8 +268,21 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
 DONOR_POOL = range(900_000, 900_512)
 
 
+#: Donors are rendered this many at a time, so memory stays bounded on large models (the
+#: whole pool at a 32x32 layer of a 1024-px StyleGAN2 would hold gigabytes of features).
+DONOR_BATCH = 32
+
+
+def donor_batches(pool: range = DONOR_POOL, batch: int = DONOR_BATCH) -> list[list[int]]:
+    """The donor pool in the batches :func:`inpaint_goal` renders it in (a donor's values
+    are those of its batch's forward pass)."""
+    return [list(pool[s:s + batch]) for s in range(0, len(pool), batch)]
+
+
+@torch.no_grad()
 def inpaint_goal(G: Generator, layer: str, split: Split, region: torch.Tensor,
-                 D: torch.Tensor, pool: range = DONOR_POOL) -> torch.Tensor:
+                 D: torch.Tensor, pool: range = DONOR_POOL,
+                 batch: int = DONOR_BATCH) -> torch.Tensor:
     """Goal values [N, C_out, H, W]: each region's values taken from a donor without the object.
 
     Args:
@@ -277,24 +290,39 @@ def inpaint_goal(G: Generator, layer: str, split: Split, region: torch.Tensor,
         region: bool [N, H, W] on the value grid, what to erase.
         D: the rule's directions [r, C_in]; donors are drawn from the half of ``pool``
             whose keys respond least to them inside the region.
+        batch: donors rendered at a time (:func:`donor_batches`).
 
     The donor is the one whose values outside the region are closest (mean squared
-    difference) to the sample's, so the inpainted region fits its surroundings.
+    difference) to the sample's, so the inpainted region fits its surroundings. The pool
+    is scanned in batches (response and distance only), then the chosen donors' batches
+    are rendered again for their values.
     """
     info = G.layer(layer)
-    donors = G.split(G.latents(list(pool)), layer)
-    pv = donors.values                                                        # [P, C, H, W]
-    resp = torch.einsum("rc,bchw->brhw", D.to(donors.keys), donors.keys).norm(dim=1)
+    vwin, kwin = layer_window(info, "value"), layer_window(info, "key")
+    n = region.shape[0]
+    batches = donor_batches(pool, batch)
+    strength = torch.empty(n, len(pool))
+    distance = torch.empty(n, len(pool))
+    start = 0
+    for chunk in batches:
+        donors = G.split(G.latents(chunk), layer)
+        resp = torch.einsum("rc,bchw->brhw", D.to(donors.keys), donors.keys).norm(dim=1)
+        for i in range(n):
+            kreg = (regrid(region[i], vwin, kwin) > 0).to(resp.device)
+            strength[i, start:start + len(chunk)] = resp[:, kreg].amax(1).cpu()
+            diff = (donors.values - split.values[i][None]) ** 2
+            distance[i, start:start + len(chunk)] = diff[:, :, ~region[i]].mean((1, 2)).cpu()
+        start += len(chunk)
     goal = split.values.clone()
-    for i in range(region.shape[0]):
-        reg = region[i]
-        kreg = (regrid(reg, layer_window(info, "value"), layer_window(info, "key")) > 0
-                ).to(resp.device)
-        strength = resp[:, kreg].amax(1)                                      # [P]
-        quiet = strength <= torch.quantile(strength, 0.5)
-        distance = ((pv - split.values[i][None]) ** 2)[:, :, ~reg].mean((1, 2))
-        distance[~quiet] = float("inf")
-        goal[i][:, reg] = pv[int(torch.argmin(distance))][:, reg]
+    rendered: dict[int, torch.Tensor] = {}
+    for i in range(n):
+        quiet = strength[i] <= torch.quantile(strength[i], 0.5)
+        d = distance[i].masked_fill(~quiet, float("inf"))
+        j = int(torch.argmin(d))
+        b = j // batch
+        if b not in rendered:
+            rendered[b] = G.split(G.latents(batches[b]), layer).values
+        goal[i][:, region[i]] = rendered[b][j - b * batch][:, region[i]]
     return goal
 
 

@@ -1,6 +1,7 @@
 """What makes an edit carry the object: the rendered goal, the inpainting erase goal, the
 collateral budget, and the `rewrite goal` command (on the real face model)."""
 
+import types
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 from rewrite.cli import main
 from rewrite.metrics.before_after import goal_fidelity
 from rewrite.edit import EditSpec, Rewriter
-from rewrite.edit.goals import DONOR_POOL
+from rewrite.edit.goals import DONOR_POOL, donor_batches
 from rewrite.edit.masks import VALUE_COVERAGE, coverage, render_mask
 from rewrite.metrics.firing import key_response
 
@@ -50,7 +51,9 @@ def test_inpainting_erase_goal_comes_from_a_face_without_the_object(session):
     # Each region's goal is some donor's values there, and that donor responds less to the
     # rule inside the region than the marked face does.
     pool = list(DONOR_POOL)
-    donors = G.split(G.latents(pool), spec.layer)
+    # The donors' values as inpaint_goal renders them (batch by batch: like with like).
+    values_by_batch = [G.split(G.latents(chunk), spec.layer).values for chunk in donor_batches()]
+    donors = types.SimpleNamespace(values=torch.cat(values_by_batch))
     resp = key_response(G, spec.layer, inputs.D, pool)
     own = key_response(G, spec.layer, inputs.D, inputs.goal_samples)
     for i in range(len(spec.context)):
@@ -87,3 +90,20 @@ def test_goal_command_writes_the_panel(tmp_path):
     res = CliRunner().invoke(main, ["goal", str(EXAMPLES / "add-sunglasses.json"),
                                     "--out", str(tmp_path / "goal.jpg")])
     assert res.exit_code == 2 and "must end in .png" in res.output
+
+
+def test_the_inpainting_goal_does_not_depend_on_the_donor_batch(session):
+    """Donors are scanned in batches to bound memory: the whole pool at once picks the same
+    donors (values equal to float rounding of the batched convolutions)."""
+    from rewrite.edit.goals import inpaint_goal
+
+    spec = EditSpec.load(EXAMPLES / "remove-glasses.json")
+    G = session.model
+    inputs = session.prepare(spec)
+    region = inputs.mask[:, 0] > 0
+    batched = inpaint_goal(G, spec.layer, inputs.split, region, inputs.D, batch=32)
+    whole = inpaint_goal(G, spec.layer, inputs.split, region, inputs.D, batch=len(DONOR_POOL))
+    assert torch.equal(batched, inputs.goal)
+    scale = float(whole.abs().max())
+    assert float((batched - whole).abs().max()) <= 1e-5 * scale
+    assert not torch.equal(batched, inputs.split.values)
