@@ -24,6 +24,32 @@ def assert_training_copy_moved_like_g_ema(snap: dict, orig: dict, key: str) -> N
             assert torch.equal(new_g[name], old_g[name]), name
 
 
+def small_copy_paste(G, model: str, layer: str, **extra) -> dict:
+    """A small copy-paste request (JSON form) on ``layer``: a quarter-size square of
+    sample 1 pasted on sample 2, context on sample 3; 200 statistics samples."""
+    q = G.resolution // 4
+    return {"version": 1, "model": model, "layer": layer, "kind": "copy-paste",
+            "stats": {"samples": 200},
+            "copy": {"sample": 1, "mask": {"rect": [q, q, 2 * q, 2 * q]}},
+            "paste": {"sample": 2, "mask": {"rect": [2 * q, 2 * q, 3 * q, 3 * q]}},
+            "context": [{"sample": 3, "mask": {"rect": [q, q, 3 * q, 2 * q]}}], **extra}
+
+
+def assert_edit_lowers_the_loss_and_exports(G, spec: dict, path) -> None:
+    """Apply ``spec`` to ``G``: its goal loss drops, and the model exported to ``path``
+    (e.g. NVIDIA's .pkl) loads back rendering the edited model bit for bit."""
+    from rewrite.edit import EditSpec, Rewriter
+    from rewrite.models import load_model
+
+    session = Rewriter(G, progress=False)
+    d = session.apply(EditSpec.from_json(spec))
+    assert d.loss < d.loss_before, d.figures()
+    session.export_checkpoint(path)
+    z = G.latents(range(3))
+    with torch.no_grad():
+        assert torch.equal(load_model(str(path))(z), G(z))
+
+
 def held_out_change_by_solver(G, model: str, layer: str, solvers=("least-collateral",
                                                                   "finetune-layer"),
                               rank: int | None = None) -> dict[str, float]:
@@ -32,13 +58,7 @@ def held_out_change_by_solver(G, model: str, layer: str, solvers=("least-collate
     must lower its goal loss."""
     from rewrite.edit import EditSpec, Rewriter
 
-    q = G.resolution // 4
-    base = {
-        "version": 1, "model": model, "layer": layer, "kind": "copy-paste",
-        "stats": {"samples": 200},
-        "copy": {"sample": 1, "mask": {"rect": [q, q, 2 * q, 2 * q]}},
-        "paste": {"sample": 2, "mask": {"rect": [2 * q, 2 * q, 3 * q, 3 * q]}},
-        "context": [{"sample": 3, "mask": {"rect": [q, q, 3 * q, 2 * q]}}]}
+    base = small_copy_paste(G, model, layer)
     if rank is not None:
         base["rank"] = rank
     z = G.latents(range(100, 132))

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from rewrite.edit import EditSpec, Rewriter
 from rewrite.models import load_model
 from rewrite.models.nvidia_pickle import read_nvidia_pickle
 from rewrite.models.stylegan2ada import StyleGAN2ADAConfig, StyleGAN2ADAGenerator
 from rewrite.utils.errors import CheckpointError
 
-from .nvidia_checks import (assert_training_copy_moved_like_g_ema, held_out_change_by_solver,
-                           relative_error)
+from .nvidia_checks import (assert_edit_lowers_the_loss_and_exports,
+                           assert_training_copy_moved_like_g_ema, held_out_change_by_solver,
+                           relative_error, small_copy_paste)
 
 
 @pytest.fixture(scope="module")
@@ -125,20 +125,8 @@ def test_written_back_as_pkl_and_pt(G, paths, tmp_path):
 
 def test_an_edit_lowers_the_goal_loss(G, paths, tmp_path, monkeypatch):
     monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
-    q = G.resolution // 4
-    spec = EditSpec.from_json({
-        "version": 1, "model": str(paths[0]), "layer": "b16.conv1", "kind": "copy-paste",
-        "stats": {"samples": 200},
-        "copy": {"sample": 1, "mask": {"rect": [q, q, 2 * q, 2 * q]}},
-        "paste": {"sample": 2, "mask": {"rect": [2 * q, 2 * q, 3 * q, 3 * q]}},
-        "context": [{"sample": 3, "mask": {"rect": [q, q, 3 * q, 2 * q]}}]})
-    session = Rewriter(G, progress=False)
-    d = session.apply(spec)
-    assert d.loss < d.loss_before, d.figures()
-    session.export_checkpoint(tmp_path / "edited.pkl")
-    z = G.latents(range(3))
-    with torch.no_grad():
-        assert torch.equal(load_model(str(tmp_path / "edited.pkl"))(z), G(z))
+    spec = small_copy_paste(G, str(paths[0]), "b16.conv1")
+    assert_edit_lowers_the_loss_and_exports(G, spec, tmp_path / "edited.pkl")
 
 
 def test_the_constrained_edit_is_more_local_than_finetuning_the_layer(G, paths, tmp_path,
@@ -202,12 +190,8 @@ def test_eval_and_the_app_work_unchanged(paths, tmp_path, monkeypatch):
     from ..conftest import invoke
 
     monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
-    q = 16
-    spec = {"version": 1, "model": str(paths[0]), "layer": "b16.conv1", "kind": "copy-paste",
-            "stats": {"samples": 200, "seed": 0},
-            "copy": {"sample": 1, "mask": {"rect": [q, q, 2 * q, 2 * q]}},
-            "paste": {"sample": 2, "mask": {"rect": [2 * q, 2 * q, 3 * q, 3 * q]}},
-            "context": [{"sample": 3, "mask": {"rect": [q, q, 3 * q, 2 * q]}}]}
+    spec = small_copy_paste(load_model(str(paths[0])), str(paths[0]), "b16.conv1",
+                            stats={"samples": 200, "seed": 0})
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     res = invoke("eval", str(path), "--seeds", "0-15", "--out", str(tmp_path / "eval"),

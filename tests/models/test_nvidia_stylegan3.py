@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import torch
 
-from rewrite.edit import EditSpec, Rewriter
 from rewrite.models import load_model
 from rewrite.models.nvidia_pickle import read_nvidia_pickle
 from rewrite.models.stylegan2ada import StyleGAN2ADAGenerator
 from rewrite.models.stylegan3 import StyleGAN3Config, StyleGAN3Generator
 from rewrite.utils.errors import CheckpointError, EditError
 
-from .nvidia_checks import (assert_training_copy_moved_like_g_ema, held_out_change_by_solver,
-                           relative_error)
+from .nvidia_checks import (assert_edit_lowers_the_loss_and_exports,
+                           assert_training_copy_moved_like_g_ema, held_out_change_by_solver,
+                           relative_error, small_copy_paste)
 
 VARIANTS = ["t", "r"]
 
@@ -146,20 +146,8 @@ def test_an_edit_lowers_the_goal_loss(fixtures_dir, tmp_path, monkeypatch, v, la
     monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
     G = load_model(str(pkl))
     layer = G.layers()[layer_index].name          # the tiny model's last layers: 2 channels
-    q = G.resolution // 4
-    spec = EditSpec.from_json({
-        "version": 1, "model": str(pkl), "layer": layer, "kind": "copy-paste", "rank": 1,
-        "stats": {"samples": 200},
-        "copy": {"sample": 1, "mask": {"rect": [q, q, 2 * q, 2 * q]}},
-        "paste": {"sample": 2, "mask": {"rect": [2 * q, 2 * q, 3 * q, 3 * q]}},
-        "context": [{"sample": 3, "mask": {"rect": [q, q, 3 * q, 2 * q]}}]})
-    session = Rewriter(G, progress=False)
-    d = session.apply(spec)
-    assert d.loss < d.loss_before, d.figures()
-    session.export_checkpoint(tmp_path / "edited.pkl")
-    z = G.latents(range(3))
-    with torch.no_grad():
-        assert torch.equal(load_model(str(tmp_path / "edited.pkl"))(z), G(z))
+    spec = small_copy_paste(G, str(pkl), layer, rank=1)
+    assert_edit_lowers_the_loss_and_exports(G, spec, tmp_path / "edited.pkl")
 
 
 @pytest.mark.parametrize("v, layer_index", [("t", 8), ("r", 13)])
