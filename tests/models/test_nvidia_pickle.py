@@ -169,3 +169,23 @@ def test_rewriting_keeps_the_layout(pkl, snapshot):
     assert _globals(data).keys() == _globals(pkl.read_bytes()).keys() - {
         "numpy._core.multiarray.scalar"} | {"numpy.core.multiarray.scalar"}
     assert abs(len(data) - pkl.stat().st_size) < 100
+
+
+def test_a_storage_saved_on_a_gpu_is_read_onto_the_cpu():
+    """Community pickles may hold storages tagged 'cuda:0' (saved from a GPU): they are read
+    onto the CPU, values intact, on a machine without one."""
+    from rewrite.models.nvidia_pickle import _load_storage_from_bytes
+
+    import warnings
+
+    t = torch.arange(6, dtype=torch.float32)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():                   # TypedStorage, as NVIDIA's files hold
+        warnings.simplefilter("ignore")
+        torch.save(t.storage(), buf, _use_new_zipfile_serialization=False)
+    cpu_tag = b"X\x03\x00\x00\x00cpu"
+    assert buf.getvalue().count(cpu_tag) == 1
+    payload = buf.getvalue().replace(cpu_tag, b"X\x06\x00\x00\x00cuda:0")
+    storage = _load_storage_from_bytes(payload)
+    assert storage.device.type == "cpu" and storage.dtype == torch.float32
+    assert storage.tolist() == t.tolist()
