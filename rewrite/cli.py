@@ -781,6 +781,7 @@ def ui(model, host, port, workspace, stats_samples, weights, arch, device, trunc
     state = AppState(model, workspace, weights=weights, arch=arch, device=_device(device),
                      stats_samples=stats_samples)
     _set_sampling(state.model, truncation, noise, class_index)
+    state.follow_model_sampling()
     state.warm_up()
     click.echo(f"rewrite app for {model}: http://{host}:{port}/  (workspace: {workspace})")
     hosts = set(LOCAL_HOSTS) | {host} if host not in ("0.0.0.0", "::") else None

@@ -55,6 +55,13 @@ class StrengthRequest(BaseModel):
     strength: float = Field(ge=0, le=MAX_STRENGTH, allow_inf_nan=False)
 
 
+class SamplingRequest(BaseModel):
+    """Sampling options to use from now on (omitted: unchanged)."""
+
+    truncation: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    class_: int | None = Field(default=None, ge=0, alias="class")
+
+
 class SolveTogetherRequest(BaseModel):
     """The layer whose applied edits are solved again, jointly."""
 
@@ -104,6 +111,8 @@ def _api(state: AppState) -> FastAPI:
         G = state.model
         return {"model": state.model_name, "family": G.family, "resolution": G.resolution,
                 "max_sample": MAX_SAMPLES - 1, "sampling": G.sampling_changes(),
+                "sampling_options": {"truncation": "truncation" in G.sampling_settings(),
+                                     "classes": G.num_classes},
                 "layers": [{"name": L.name, "kind": L.kind, "in_channels": L.in_channels,
                             "out_channels": L.out_channels, "key_resolution": L.key_resolution,
                             "value_resolution": L.value_resolution} for L in G.layers()],
@@ -192,6 +201,19 @@ def _api(state: AppState) -> FastAPI:
     def solve_together(req: SolveTogetherRequest) -> dict:
         """Solve the applied edits of one layer again, jointly (each keeps its strength)."""
         return {"edits": state.solve_together(req.layer), "version": state.version}
+
+    @app.post("/api/sampling")
+    def set_sampling(req: SamplingRequest) -> dict:
+        """Sample with this truncation / class from now on (the applied edits stay; new
+        edits record the settings); 409 while an edit runs, 422 for settings the model
+        cannot take."""
+        settings = {k: v for k, v in (("truncation", req.truncation),
+                                      ("class", req.class_)) if v is not None}
+        try:
+            changes = state.set_sampling(settings)
+        except RewriteError as e:
+            raise HTTPException(422, str(e)) from None
+        return {"sampling": changes, "version": state.version}
 
     @app.get("/api/job")
     def job() -> dict:

@@ -124,6 +124,7 @@ class AppState:
         self._stats_pending: dict[tuple, _Pending] = {}
         self._stats_lock = threading.Lock()
         self._snap: tuple[int, object] | None = None
+        self.sampling_epoch = 0          # bumped when the sampling options change
 
     # -- statistics (never under the render lock) ------------------------------
     def snapshot(self):
@@ -197,14 +198,14 @@ class AppState:
     # -- rendering -----------------------------------------------------------
     def render_png(self, index: int, edited: bool = True) -> bytes:
         """PNG bytes of sample ``index`` from the edited (or the original) model."""
-        key = (self.version if edited else -1, index)
+        key = (self.version if edited else -1 - self.sampling_epoch, index)
         if key in self._png_cache:
             self._png_cache.move_to_end(key)
             return self._png_cache[key]
         with self.render_lock:
             G = self.model if edited else self.original
             img = generate(G, [index], progress=False)[0]
-            key = (self.version if edited else -1, index)
+            key = (self.version if edited else -1 - self.sampling_epoch, index)
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, format="PNG")
         data = buf.getvalue()
@@ -331,6 +332,36 @@ class AppState:
             self.session.reset()
             self.version += 1
         return 0
+
+    def set_sampling(self, settings: dict) -> dict:
+        """Sample with ``settings`` (``truncation``, ``class``; see
+        :meth:`Generator.sampling_settings`) from now on, in the edited and the original
+        model; the applied edits stay (they change weights, not sampling). Returns the
+        settings that differ from the defaults. :class:`Conflict` while an edit runs;
+        :class:`RewriteError` for settings the model cannot take."""
+        with self._exclusive():
+            problems = self.model.sampling_problems(settings)
+            if problems:
+                raise RewriteError("; ".join(problems))
+            self.model.apply_sampling(settings)
+            self.follow_model_sampling()
+        self.warm_up()
+        return self.model.sampling_changes()
+
+    def follow_model_sampling(self) -> None:
+        """After the model's sampling options changed (truncation, noise, class): the
+        original model samples the same way, and nothing rendered or marked ready before
+        is reused (statistics are kept per setting by their cache key)."""
+        with self.render_lock:
+            settings = self.model.sampling_settings()
+            if hasattr(self.model, "noise_mode"):
+                self.original.set_sampling(settings.get("truncation", 1.0),
+                                           self.model.noise_mode)
+            self.original.apply_sampling(settings)
+            self.version += 1
+            self.sampling_epoch += 1
+            self._png_cache.clear()
+            self.ready_layers.clear()
 
     # -- the applied edits ---------------------------------------------------------
     def edits(self) -> list[dict]:

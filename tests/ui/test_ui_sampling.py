@@ -54,3 +54,28 @@ def test_the_apps_specs_carry_its_sampling(tmp_path, monkeypatch):
     assert d.low_rank.lam.shape == delta.low_rank.lam.shape
     assert float((d.low_rank.lam - delta.low_rank.lam).abs().max()) <= \
         1e-4 * float(delta.low_rank.lam.abs().max())
+
+
+def test_the_page_changes_class_and_truncation(tmp_path, monkeypatch):
+    """POST /api/sampling: both models (edited and original) render the new class, the
+    applied edits stay, new specs record it; settings the model cannot take are a 422."""
+    monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
+    state = AppState(str(CONDITIONAL), tmp_path / "ws", stats_samples=100)
+    client = TestClient(create_app(state), base_url="http://127.0.0.1:8000")
+    info = client.get("/api/info").json()
+    assert info["sampling"] == {} and info["sampling_options"] == {"truncation": True,
+                                                                   "classes": 3}
+    before = client.get("/api/sample/4.png?edited=0").content
+    res = client.post("/api/sampling", json={"class": 1, "truncation": 0.8})
+    assert res.status_code == 200 and res.json()["sampling"] == {"truncation": 0.8, "class": 1}
+    assert client.get("/api/sample/4.png?edited=0").content != before
+    assert client.get("/api/sample/4.png?edited=1").content == \
+        client.get("/api/sample/4.png?edited=0").content           # no edit applied yet
+    assert state.original.sampling_settings() == {"truncation": 0.8, "class": 1}
+    assert client.put("/api/specs/now", json=SPEC).status_code == 200
+    assert EditSpec.load(tmp_path / "ws" / "specs" / "now.json").sampling == \
+        {"truncation": 0.8, "class": 1}
+    bad = client.post("/api/sampling", json={"class": 3})
+    assert bad.status_code == 422 and "out of range" in bad.json()["detail"]
+    assert client.post("/api/sampling", json={"truncation": 1.5}).status_code == 422
+    assert client.get("/api/info").json()["sampling"] == {"truncation": 0.8, "class": 1}

@@ -9,7 +9,7 @@ import { createGallery } from "./gallery.js";
 import { createGoal } from "./goal.js";
 import { createHeatmap } from "./heatmap.js";
 import { createHistory } from "./history.js";
-import { fail, status } from "./messages.js";
+import { fail, say, status } from "./messages.js";
 import { createSpecs } from "./specs.js";
 import { createState } from "./state.js";
 
@@ -58,7 +58,39 @@ function wireControls() {
   $("goto").addEventListener("change", (e) => { state.order = null; state.page = Math.floor(Math.max(0, Number(e.target.value)) / state.perPage); gallery.render(); gallery.select(Math.max(0, Number(e.target.value))); });
   $("tile-size").addEventListener("input", (e) => { state.tile = Number(e.target.value); gallery.render(); });
   $("save-spec").addEventListener("click", specs.save);
+  $("sampling-set").addEventListener("click", setSampling);
   $("spec-list").addEventListener("change", (e) => { if (e.target.value) specs.load(e.target.value); });
+}
+
+// The header names the sampling settings that differ from the defaults; the Samples controls
+// (truncation for StyleGAN families, class for class-conditional models) show the current ones.
+function showSampling(sampling) {
+  const shown = Object.entries(sampling).map(([k, v]) => `${k} ${v}`);
+  $("model-info").textContent = [`${state.info.model}`, state.info.family, `${state.res}×${state.res}`,
+    ...shown].join(" · ");
+  const opts = state.info.sampling_options || {};
+  $("sampling").hidden = !(opts.truncation || opts.classes);
+  $("truncation-label").hidden = !opts.truncation;
+  $("class-label").hidden = !opts.classes;
+  if (opts.classes) $("class").max = opts.classes - 1;
+  $("truncation").value = sampling.truncation ?? 1;
+  $("class").value = sampling.class ?? 0;
+}
+
+async function setSampling() {
+  const opts = state.info.sampling_options || {};
+  const body = {};
+  if (opts.truncation) body.truncation = Number($("truncation").value);
+  if (opts.classes) body.class = Number($("class").value);
+  try {
+    status("rendering with the new settings…", "running");
+    const res = await api("api/sampling", { method: "POST", body: JSON.stringify(body) });
+    state.version = res.version;
+    showSampling(res.sampling);
+    status("ready", "done");
+    say("Samples now render with these settings; the applied edits stay, and new edits are made on these samples.");
+    gallery.refresh();
+  } catch (e) { status("", ""); fail(e); }
 }
 
 async function start() {
@@ -66,9 +98,7 @@ async function start() {
     state.info = await api("api/info");
   } catch (e) { fail(e); return; }
   state.res = state.info.resolution; state.version = state.info.version;
-  const sampling = Object.entries(state.info.sampling || {}).map(([k, v]) => `${k} ${v}`);
-  $("model-info").textContent = [`${state.info.model}`, state.info.family, `${state.res}×${state.res}`,
-    ...sampling].join(" · ");
+  showSampling(state.info.sampling || {});
   $("layer").innerHTML = state.info.layers.map((L) => `<option value="${L.name}">${layerLabel(L)}</option>`).join("");
   const mid = state.info.layers[Math.floor(state.info.layers.length / 2)];
   $("layer").value = mid.name;
