@@ -354,6 +354,10 @@ class AppState:
         is reused (statistics are kept per setting by their cache key)."""
         with self.render_lock:
             settings = self.model.sampling_settings()
+            noise = getattr(self.model, "noise_mode", None)
+            if (settings == self.original.sampling_settings()
+                    and noise == getattr(self.original, "noise_mode", None)):
+                return                                           # nothing changed
             if hasattr(self.model, "noise_mode"):
                 self.original.set_sampling(settings.get("truncation", 1.0),
                                            self.model.noise_mode)
