@@ -93,6 +93,14 @@ class Split:
         return dataclasses.replace(self, values=values)
 
 
+#: Sampling settings a spec without ``sampling`` means (see :meth:`Generator.sampling_settings`).
+SAMPLING_DEFAULTS: dict[str, Any] = {"truncation": 1.0, "class": 0}
+
+
+def _non_default(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if v != SAMPLING_DEFAULTS.get(k)}
+
+
 class Generator(nn.Module):
     """Base class of all generator families (see the module docstring)."""
 
@@ -226,16 +234,13 @@ class Generator(nn.Module):
         return out
 
     def sampling_changes(self) -> dict[str, Any]:
-        """The :meth:`sampling_settings` that differ from the defaults (truncation 1,
-        class 0): what a spec made with this model records as ``sampling``."""
-        defaults = {"truncation": 1.0, "class": 0}
-        return {k: v for k, v in self.sampling_settings().items() if v != defaults[k]}
+        """The :meth:`sampling_settings` that differ from :data:`SAMPLING_DEFAULTS`: what a
+        spec made with this model records as ``sampling``."""
+        return _non_default(self.sampling_settings())
 
     def samples_as(self, settings: Mapping[str, Any] | None) -> bool:
         """Whether the model now samples as a spec's ``sampling`` (None: the defaults) says."""
-        want = {k: v for k, v in (settings or {}).items() if v != {"truncation": 1.0,
-                                                                  "class": 0}[k]}
-        return want == self.sampling_changes()
+        return _non_default(settings or {}) == self.sampling_changes()
 
     @property
     def num_classes(self) -> int:
