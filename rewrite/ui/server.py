@@ -149,7 +149,8 @@ def _api(state: AppState) -> FastAPI:
             flags = " ".join(f"--{k} {v:g}" for k, v in parsed.sampling.items())
             raise SpecError([f"this edit was made with sampling {parsed.sampling}, the app "
                              f"samples with {state.model.sampling_changes() or 'the defaults'}; "
-                             f"start the app with {flags} to use it"])
+                             f"set them under Samples on the page (or start the app with "
+                             f"{flags}) to use it"])
         return parsed
 
     def parse(spec: dict) -> EditSpec:

@@ -35,6 +35,7 @@ def test_the_apps_specs_carry_its_sampling(tmp_path, monkeypatch):
     other = client.post("/api/apply", json={**SPEC, "sampling": {"class": 1}})
     assert other.status_code == 422
     assert "start the app with --class 1" in json.dumps(other.json())
+    assert "under Samples" in json.dumps(other.json())
 
     assert client.post("/api/apply", json=SPEC).status_code == 202
     deadline = time.time() + 120
