@@ -11,6 +11,7 @@ its tensors-only checkpoint), ``config_class`` (with ``to_dict`` / ``from_dict``
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, ClassVar, Mapping
 
 import torch
@@ -20,6 +21,15 @@ from ..utils.fileio import atomic_path
 from .base import Generator
 from .nvidia_pickle import PersistentObject, dumps_nvidia_pickle, replace_tensors
 from .statedict import key_problems, shape_problems
+
+
+def known_config_fields(config_class: type, d: Mapping[str, Any], family: str) -> dict:
+    """A copy of ``d`` (a saved config) after checking every key is a field of the
+    dataclass ``config_class``; :class:`CheckpointError` naming the unknown ones."""
+    unknown = set(d) - {f.name for f in dataclasses.fields(config_class)}
+    if unknown:
+        raise CheckpointError(f"unknown {family} config fields: {sorted(unknown)}")
+    return dict(d)
 
 
 def training_copy_delta(snap: Mapping[str, Any],

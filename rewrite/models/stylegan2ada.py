@@ -49,7 +49,7 @@ from torch.nn import functional as F
 from ..memory.layer import LayerFunction
 from ..utils.errors import CheckpointError
 from .base import LayerInfo, Split
-from .nvidia_family import NvidiaPickleGenerator
+from .nvidia_family import NvidiaPickleGenerator, known_config_fields
 from .nvidia_pickle import PersistentObject
 from .stylegan2 import upfirdn2d
 
@@ -335,11 +335,7 @@ class StyleGAN2ADAConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "StyleGAN2ADAConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - fields
-        if unknown:
-            raise CheckpointError(f"unknown stylegan2-ada config fields: {sorted(unknown)}")
-        d = dict(d)
+        d = known_config_fields(cls, d, "stylegan2-ada")
         d["channels"] = tuple(int(c) for c in d["channels"])
         d["filter_shape"] = tuple(int(c) for c in d.get("filter_shape", (4, 4)))
         return cls(**d)

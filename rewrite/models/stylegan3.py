@@ -62,7 +62,7 @@ from torch.nn import functional as F
 from ..memory.layer import LayerFunction
 from ..utils.errors import CheckpointError, EditError
 from .base import LayerInfo, Split
-from .nvidia_family import NvidiaPickleGenerator
+from .nvidia_family import NvidiaPickleGenerator, known_config_fields
 from .nvidia_pickle import PersistentObject
 from .stylegan2ada import FullyConnectedLayer, MappingNetwork, StyleGAN2ADAGenerator, bias_act
 
@@ -173,11 +173,7 @@ class StyleGAN3Config:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "StyleGAN3Config":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - fields
-        if unknown:
-            raise CheckpointError(f"unknown stylegan3 config fields: {sorted(unknown)}")
-        d = dict(d)
+        d = known_config_fields(cls, d, "stylegan3")
         layers = []
         for L in d["layers"]:
             L = dict(L)
