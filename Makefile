@@ -1,7 +1,7 @@
 # One command for the main job, one for the tests; each sets itself up.
 #   make demo   -> outputs/: 32 faces from the default model, then the example
 #                  "add sunglasses" edit: edited checkpoint, delta file, before/after grid
-#   make test   -> the test suite
+#   make test   -> the test suite (installs chromium for the browser tests when it can)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -30,6 +30,7 @@ demo: $(STAMP)
 # and server tests spend much of their time waiting on subprocesses. Fewer: PYTEST_ARGS=-n2.
 # The fast lane, without the real model: make test PYTEST_ARGS='-m "not slow"'
 test: $(STAMP)
+	@bash tools/ensure_browser.sh
 	$(PY) -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 bench: $(STAMP)
