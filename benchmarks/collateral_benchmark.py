@@ -1,11 +1,12 @@
 """Predicted collateral against measured silent change: does ``Delta.collateral`` say in
 advance how much the images where the rule never fires will change?
 
-Every edit of ``examples/`` and ``benchmarks/edits/`` on the face model is solved by the
-methods that report a predicted collateral ``tr(ΔW C ΔWᵀ) / tr(W0 C W0ᵀ)`` (times the
-strength s²): ``least-collateral`` r4 at a spread of budgets, ``closed-form+refine`` r1,
-``adam`` r1 and ``finetune-layer`` (the dense change's collateral). ``finetune-all`` and
-``dissect-erase`` have no prediction and are left out. Each is judged on held-out samples
+Every edit of ``examples/`` and ``benchmarks/edits/`` (``tune/`` and ``test/``) on the face
+model is solved by the methods that report a predicted collateral
+``tr(ΔW C ΔWᵀ) / tr(W0 C W0ᵀ)`` (times the strength s²): ``least-collateral`` r4 at a
+spread of budgets, ``closed-form+refine`` r1, ``adam`` r1 and ``finetune-layer`` (the dense
+change's collateral). ``finetune-all`` and ``dissect-erase`` have no prediction and are
+left out. Each is judged on held-out samples
 (:func:`rewrite.metrics.evaluate.compare_methods`); the ``silent change`` is the mean
 absolute pixel change (0-1 scale) of the samples where the rule does not fire at all.
 
@@ -63,7 +64,7 @@ FAMILIES = {"least-collateral": (31, 119, 180), "closed-form+refine": (255, 127,
 
 def spec_paths(names: list[str] | None) -> list[Path]:
     paths = (sorted((ROOT / "examples").glob("*.json"))
-             + sorted((ROOT / "benchmarks" / "edits").glob("*.json")))
+             + sorted((ROOT / "benchmarks" / "edits").rglob("*.json")))
     if names:
         paths = [p for p in paths if p.stem in names]
     return paths

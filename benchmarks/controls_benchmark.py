@@ -61,7 +61,7 @@ from rewrite.sampling.seeds import parse_seeds  # noqa: E402
 from rewrite.utils.images import make_grid, save_png, to_unit  # noqa: E402
 
 EDITS = {p.stem: p for p in sorted((ROOT / "examples").glob("add-*.json"))
-         + sorted((ROOT / "benchmarks" / "edits").glob("*.json"))}
+         + sorted((ROOT / "benchmarks" / "edits").rglob("*.json"))}
 PRESERVE_EDITS = ["red-hair", "add-cap", "close-mouth", "add-beard"]
 PAIRS = [("add-sunglasses", "add-glasses"), ("add-beard", "close-mouth"),
          ("red-hair", "add-cap"), ("add-sunglasses", "add-cap"),

@@ -1,5 +1,6 @@
-"""The edit benchmark: every edit of ``examples/`` and ``benchmarks/edits/`` on the face
-model, solved by each method and judged on held-out samples the specs never saw.
+"""The edit benchmark: every edit of ``examples/`` and ``benchmarks/edits/`` (the tuning
+set ``tune/`` and the held-out test set ``test/``) on the face model, solved by each method
+and judged on held-out samples the specs never saw.
 
 Writes to ``--out`` (default ``outputs/edit-benchmark``):
 
@@ -56,7 +57,7 @@ COLUMNS = ["edit", "method", "goal reproduction", "efficacy", "matched efficacy"
 
 
 def spec_paths(names: list[str] | None) -> list[Path]:
-    paths = sorted((ROOT / "examples").glob("*.json")) + sorted((ROOT / "benchmarks" / "edits").glob("*.json"))
+    paths = sorted((ROOT / "examples").glob("*.json")) + sorted((ROOT / "benchmarks" / "edits").rglob("*.json"))
     if names:
         paths = [p for p in paths if p.stem in names]
     return paths

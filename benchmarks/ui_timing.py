@@ -7,7 +7,7 @@ up first, as the server does at start-up), then measures (median of rounds):
 the time from opening the page to a gallery of 24 rendered samples; from
 pressing Apply (the add-sunglasses example, loaded from the workspace) to the
 edited gallery; from pressing Apply on a second spec of the same layer
-(benchmarks/edits/add-cap.json, on top of the first) to the edited gallery,
+(benchmarks/edits/tune/add-cap.json, on top of the first) to the edited gallery,
 which reuses the layer's statistics; and from releasing a strength slider to
 the re-weighted gallery. Targets: under 2 s, 3 s, 3 s and 1 s.
 
@@ -133,7 +133,7 @@ def main() -> None:
     ws = Path(tempfile.mkdtemp())
     (ws / "specs").mkdir()
     shutil.copy(ROOT / "examples" / "add-sunglasses.json", ws / "specs" / "sunglasses.json")
-    shutil.copy(ROOT / "benchmarks" / "edits" / "add-cap.json", ws / "specs" / "cap.json")
+    shutil.copy(ROOT / "benchmarks" / "edits" / "tune" / "add-cap.json", ws / "specs" / "cap.json")
     server = subprocess.Popen([sys.executable, "-m", "rewrite", "ui", "--port", str(port),
                                "--workspace", str(ws)], cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)

@@ -14,7 +14,7 @@ from rewrite.utils.errors import EditError, SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
 SUNGLASSES = ROOT / "examples" / "add-sunglasses.json"
-CAP = ROOT / "benchmarks" / "edits" / "add-cap.json"
+CAP = ROOT / "benchmarks" / "edits" / "tune" / "add-cap.json"
 
 pytestmark = pytest.mark.slow
 
@@ -127,9 +127,9 @@ def test_joint_solve_reproduces_both_goals_at_least_as_well_as_sequential(sessio
     from rewrite.utils.images import to_unit
 
     G = session.model
-    first = SUNGLASSES if second == "add-glasses" else ROOT / "benchmarks/edits/add-beard.json"
+    first = SUNGLASSES if second == "add-glasses" else ROOT / "benchmarks/edits/tune/add-beard.json"
     specs = [EditSpec.load(first),
-             EditSpec.load(ROOT / "benchmarks" / "edits" / f"{second}.json")]
+             EditSpec.load(ROOT / "benchmarks" / "edits" / "tune" / f"{second}.json")]
     inputs = [session.prepare(s) for s in specs]
     for inp in inputs:
         with torch.no_grad():

@@ -18,7 +18,7 @@ from rewrite.utils.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The examples and the edit benchmark's specs: all must follow the schema and validate.
-EXAMPLES = sorted((ROOT / "examples").glob("*.json")) + sorted((ROOT / "benchmarks" / "edits").glob("*.json"))
+EXAMPLES = sorted((ROOT / "examples").glob("*.json")) + sorted((ROOT / "benchmarks" / "edits").rglob("*.json"))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from rewrite.edit.spec import EditSpec
 from rewrite.utils.errors import RewriteError, SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
-SPECS = sorted((ROOT / "examples").glob("*.json")) + sorted((ROOT / "benchmarks" / "edits").glob("*.json"))
+SPECS = sorted((ROOT / "examples").glob("*.json")) + sorted((ROOT / "benchmarks" / "edits").rglob("*.json"))
 
 
 @pytest.mark.parametrize("change, message", [

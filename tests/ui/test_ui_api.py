@@ -191,7 +191,7 @@ def test_openapi_schema_fuzz_has_no_server_errors(app_state):
 
 
 # -- applied edits: strength and removal ------------------------------------------------------
-CAP = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "edits" /
+CAP = json.loads((Path(__file__).resolve().parents[2] / "benchmarks" / "edits" / "tune" /
                   "add-cap.json").read_text())
 
 
@@ -490,7 +490,7 @@ def test_solve_together_replaces_the_layers_edits_with_a_joint_solve(client, app
     from rewrite.models import load_model
 
     root = Path(__file__).resolve().parents[2]
-    glasses = json.loads((root / "benchmarks" / "edits" / "add-glasses.json").read_text())
+    glasses = json.loads((root / "benchmarks" / "edits" / "tune" / "add-glasses.json").read_text())
     glasses["stats"] = {"samples": 500, "seed": 0}
     _apply(client, _spec())
     _apply(client, glasses)

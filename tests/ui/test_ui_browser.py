@@ -381,7 +381,7 @@ def _download_spec(page, tmp_path, name):
 def test_specs_round_trip_through_the_page(page, tmp_path):
     """Issue 13 item 6: every example and benchmark spec, and one with every field, opened
     from a local file and downloaded again, is unchanged."""
-    files = sorted((ROOT / "examples").glob("*.json")) + sorted((ROOT / "benchmarks" / "edits").glob("*.json"))
+    files = sorted((ROOT / "examples").glob("*.json")) + sorted((ROOT / "benchmarks" / "edits").rglob("*.json"))
     synthetic = tmp_path / "every-field.json"
     synthetic.write_text(json.dumps(SYNTHETIC))
     for path in files + [synthetic]:
