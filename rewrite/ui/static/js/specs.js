@@ -20,9 +20,16 @@ export function buildSpec(state) {
   for (const k of MARKS) delete base[k];
   const rank = Number($("rank").value);
   const solver = $("solver").value;
-  const spec = { ...base, version: base.version || 1, model: state.info.model, layer: $("layer").value, kind: state.kind, rank,
-    direction: base.direction || (rank > 1 ? "zca" : "mean"),
-    solver: { name: solver, params: base.solver && base.solver.name === solver ? base.solver.params || {} : {} } };
+  const spec = { ...base, version: base.version || 1, model: state.info.model, layer: $("layer").value, kind: state.kind };
+  // A loaded spec that left rank, direction or solver to the library's defaults keeps leaving
+  // them out while the page still shows those defaults; a new edit writes them all.
+  const d = state.info.spec_defaults, fresh = !state.loaded;
+  const direction = base.direction || (rank > 1 ? "zca" : "mean");
+  if (fresh || "rank" in base || rank !== d.rank) spec.rank = rank; else delete spec.rank;
+  if (fresh || "direction" in base || direction !== d.direction) spec.direction = direction; else delete spec.direction;
+  if (fresh || "solver" in base || solver !== d.solver) {
+    spec.solver = { name: solver, params: base.solver && base.solver.name === solver ? base.solver.params || {} : {} };
+  } else delete spec.solver;
   const name = $("spec-name").value.trim();
   if (SAFE_NAME.test(name) && !name.includes("..")) spec.name = name; else delete spec.name;
   const preserve = contextEntries(state, "preserve");
@@ -91,8 +98,8 @@ export function createSpecs(state, gallery, editor, edits) {
     $("spec-name").value = spec.name || "";
     state.strength = typeof spec.strength === "number" ? spec.strength : 1;
     if (spec.layer) $("layer").value = spec.layer;
-    $("rank").value = spec.rank || 1;
-    if (spec.solver && spec.solver.name) $("solver").value = spec.solver.name;
+    $("rank").value = spec.rank || state.info.spec_defaults.rank;
+    $("solver").value = (spec.solver && spec.solver.name) || state.info.spec_defaults.solver;
     if (spec.erase && spec.erase.units) $("units").value = spec.erase.units;
     const target = spec.kind === "erase" ? state.erase : state.context;
     for (const c of spec.context || []) target.set(c.sample, await maskFromSpec(c.mask, state.res));
