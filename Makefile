@@ -44,5 +44,11 @@ bench: $(STAMP)
 bench-edits: $(STAMP)
 	$(PY) benchmarks/edit_benchmark.py
 
+# Locality/efficacy curves and each method's frontier at silent change <= 0.010, on the
+# tune and test edits (benchmarks/frontier.py; judging samples 3000-3255, for reporting).
+.PHONY: bench-frontier
+bench-frontier: $(STAMP)
+	$(PY) benchmarks/frontier.py
+
 clean:
 	rm -rf $(VENV) outputs test-artifacts .pytest_cache
