@@ -51,6 +51,7 @@ from .metrics.evaluate import (
     evaluate,
     method_variants,
 )
+from .metrics.feasibility import feasibility
 from .metrics.firing import heat
 from .metrics.report import markdown, rows, write_outputs
 from .models import DEFAULT_MODEL, FAMILIES, ZOO, cached_path, load_model
@@ -660,8 +661,11 @@ def suggest_layer(spec_path, stats_samples, model, weights, arch, device):
     At every layer the spec is solved as written and judged on held-out samples
     5000-5063: goal reproduction on your own example (the edited image's distance
     to the request, as a fraction of the unedited distance; lower is better) and
-    the silent change (whole-image change where the rule does not fire). Local
-    layers (silent change <= 0.015) come first, best reproduction first.
+    the silent change (whole-image change where the rule does not fire). Before
+    the trial, "separation" says whether the layer's keys tell the rule's place from
+    the rest at all (held-out AUC, 0.5 = chance; see rewrite.metrics.feasibility):
+    layers that do not separate rank below those that do. Then local layers
+    (silent change <= 0.015) come first, best reproduction first.
     \b
     Example:
       rewrite suggest-layer examples/add-sunglasses.json
@@ -669,14 +673,16 @@ def suggest_layer(spec_path, stats_samples, model, weights, arch, device):
     spec, G = _load_for_spec(spec_path, model, weights, arch, device)
     advice = suggest_layers(G, spec, stats_samples=stats_samples, progress=True)
     click.echo(f"{'layer':<10} {'goal repro':>10} {'silent':>8} {'efficacy':>9} "
-               f"{'key grid':>9} {'goal cells':>11}")
+               f"{'key grid':>9} {'goal cells':>11}  {'separation':<22}")
     for a in advice:
         def fmt(v, spec_):
             return "–" if np.isnan(v) else format(v, spec_)
         grid = f"{a.key_grid}x{a.key_grid}"
+        f = a.feasibility
+        apart = "–" if f is None else f"{fmt(f.auc, '.2f')} {f.verdict}"
         click.echo(f"{a.layer:<10} {fmt(a.goal_reproduction, '.3f'):>10} "
                    f"{fmt(a.silent_change, '.4f'):>8} {fmt(a.efficacy, '.2f'):>9} {grid:>9} "
-                   f"{a.goal_cells:>11}")
+                   f"{a.goal_cells:>11}  {apart:<22}")
         click.echo(f"{'':<10} {a.note}")
     for line in advice_summary(advice, spec.layer):
         click.echo(line)
@@ -706,6 +712,7 @@ def goal_cmd(spec_path, out, solve, model, weights, arch, device):
     spec, G = _load_for_spec(spec_path, model, weights, arch, device)
     session = Rewriter(G, progress=True)
     inputs = session.prepare(spec)
+    click.echo(feasibility(G, spec, session.stats(spec)).line())
     fidelity = goal_fidelity(G, inputs)
     edited = delta = None
     if solve:

@@ -3,9 +3,11 @@
 ``suggest_layers`` makes a quick trial edit at every editable layer and judges
 it on held-out samples the spec never used: how closely the user's own example
 reproduces the request, and how much the images where the rule is silent
-change. It reports the size of the goal on that layer's grid (a goal of a
-single cell cannot carry a shape). ``match`` ranks held-out samples by their
-strongest response.
+change. Before the trial it measures whether the layer's keys separate the rule's
+place from the rest at all (:mod:`rewrite.metrics.feasibility`); layers that do
+not rank below those that do. It reports the size of the goal on that layer's grid
+(a goal of a single cell cannot carry a shape). ``match`` ranks held-out samples by
+their strongest response.
 
 Usage::
 
@@ -28,6 +30,7 @@ from ..edit.spec import EditSpec
 from ..models.base import Generator
 from ..utils.errors import RewriteError
 from .evaluate import evaluate
+from .feasibility import Feasibility, feasibility
 from .firing import key_response
 
 #: Held-out samples a trial edit is judged on (far from the indices specs are written on).
@@ -53,6 +56,8 @@ class LayerAdvice:
         key_grid: the layer's key resolution.
         goal_cells: cells of the goal on the layer's value grid.
         note: one line: why the layer is (not) recommended, or why it was skipped.
+        feasibility: how well the layer's keys separate the rule's place from the rest,
+            measured before the trial edit (None: not measured).
     """
 
     layer: str
@@ -62,6 +67,7 @@ class LayerAdvice:
     key_grid: int
     goal_cells: int
     note: str = ""
+    feasibility: Feasibility | None = None
 
     @property
     def usable(self) -> bool:
@@ -76,14 +82,17 @@ def suggest_layers(G: Generator, spec: EditSpec, stats_samples: int = 2000,
     At each layer the spec is solved as written (its rank and solver, statistics of
     ``stats_samples`` samples) and measured on the held-out ``seeds``: the goal
     reproduction on the user's example and the silent change elsewhere. Layers whose
-    silent change is within ``SILENT_OK`` come first, by goal reproduction; then the
-    others, by silent change; layers where the spec cannot be solved (empty masks,
-    too few keys) are listed last with the reason.
+    keys separate the rule's place (:func:`~rewrite.metrics.feasibility.feasibility`:
+    ``separates`` or ``partly``) come before those whose keys do not; within each, layers
+    whose silent change is within ``SILENT_OK`` come first, by goal reproduction, then the
+    others, by silent change. Layers where the spec cannot be solved (empty masks, too
+    few keys) are listed last with the reason.
     """
     out = []
     for info in G.layers():
         s = copy.deepcopy(spec)
         s.layer, s.stats_samples = info.name, stats_samples
+        feas = feasibility(G, s, Rewriter(G, progress=progress).stats(s))
         goal_sel = spec.paste if spec.kind == "copy-paste" else spec.context[0]
         goal_cells = 0
         if goal_sel.mask is not None:
@@ -95,7 +104,7 @@ def suggest_layers(G: Generator, spec: EditSpec, stats_samples: int = 2000,
         except RewriteError as e:
             out.append(LayerAdvice(info.name, float("nan"), float("nan"), float("nan"),
                                    info.key_resolution, goal_cells,
-                                   "skipped: " + str(e).splitlines()[-1].strip(" -")))
+                                   "skipped: " + str(e).splitlines()[-1].strip(" -"), feas))
             continue
         m = r.metrics
         repro, silent = m["goal reproduction"], m["silent change"]
@@ -105,14 +114,15 @@ def suggest_layers(G: Generator, spec: EditSpec, stats_samples: int = 2000,
         if goal_cells and goal_cells < 4:
             note += "; the goal covers fewer than 4 cells (too coarse for a shape)"
         out.append(LayerAdvice(info.name, repro, silent, m["efficacy"], info.key_resolution,
-                               goal_cells, note))
+                               goal_cells, note, feas))
 
     def order(a: LayerAdvice):
         if not a.usable:
-            return (2, 0.0)
+            return (1, 0, 0, 0.0)
+        apart = int(a.feasibility is not None and a.feasibility.does_not_separate)
         if a.silent_change <= SILENT_OK:
-            return (0, np.nan_to_num(a.goal_reproduction, nan=9.0))
-        return (1, a.silent_change)
+            return (0, apart, 0, np.nan_to_num(a.goal_reproduction, nan=9.0))
+        return (0, apart, 1, a.silent_change)
     return sorted(out, key=order)
 
 
@@ -122,6 +132,9 @@ def advice_summary(advice: list[LayerAdvice], spec_layer: str) -> list[str]:
     if not best.usable:
         return ["no layer can be suggested: " + best.note]
     lines = [f"suggested: {best.layer} (the spec uses {spec_layer}): {best.note}"]
+    if best.feasibility is not None and best.feasibility.does_not_separate:
+        lines.append("warning: no layer's keys separate the rule's place from the rest; "
+                     "expect a colour change, not the object")
     if best.goal_reproduction > REPRO_WARN:
         lines.append("warning: no layer reproduces the request well; check the goal panel "
                      "(rewrite goal), trace the copy mask more tightly, or make the context "
