@@ -50,6 +50,9 @@ class Delta:
         seconds: time spent computing it.
         collateral: predicted collateral ``tr(ΔW C ΔWᵀ)/tr(W0 C W0ᵀ)`` of the layer change
             (nan when unknown, e.g. for whole-model baselines).
+        visible_collateral: the image change outside the rule's band at strength 1, mean
+            |Δpixel| on a 0-1 scale over fixed pool samples
+            (:func:`rewrite.metrics.visible.visible_collateral`; nan when not measured).
         spec: the edit specification as JSON (None for a hand-made delta).
         units: erased units, for erase edits.
         strength: the factor ``s`` on the change: the model gets ``W0 + s·ΔW`` (it scales
@@ -66,6 +69,7 @@ class Delta:
     seconds: float = 0.0
     steps: int = 0
     collateral: float = float("nan")
+    visible_collateral: float = float("nan")
     spec: dict | None = None
     units: list[int] | None = None
     strength: float = 1.0
@@ -95,7 +99,7 @@ class Delta:
         return {"layer": self.layer, "method": self.method, "loss_before": self.loss_before,
                 "loss": self.loss, "loss_kind": self.loss_kind, "seconds": self.seconds,
                 "steps": self.steps, "units": self.units, "collateral": self.collateral,
-                "strength": self.strength,
+                "visible_collateral": self.visible_collateral, "strength": self.strength,
                 "rank": None if self.low_rank is None else int(self.low_rank.D.shape[0])}
 
 
@@ -127,6 +131,13 @@ def _strength(value, path, i: int) -> float:
             or not 0 <= value <= MAX_STRENGTH:
         raise DeltaFileError(f"{path}: edit {i} has strength {value!r}; it must be a number "
                              f"from 0 to {MAX_STRENGTH:g}")
+    return float(value)
+
+
+def _finite_or_nan(value) -> float:
+    """A recorded figure as a float (nan when absent or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return float("nan")
     return float(value)
 
 
@@ -172,6 +183,7 @@ def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
                                 loss_kind=fig.get("loss_kind", "layer-L1"),
                                 seconds=fig["seconds"], steps=fig.get("steps", 0),
                                 collateral=fig.get("collateral", float("nan")),
+                                visible_collateral=_finite_or_nan(fig.get("visible_collateral")),
                                 spec=e.get("spec"), units=fig.get("units"),
                                 strength=_strength(fig.get("strength", 1.0), path, i)))
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:

@@ -69,6 +69,12 @@ class EditInputs:
         goal_rows: with "not here" regions, the number of goal rows; the rows of
             ``split``, ``goal`` and ``mask`` after them are the "not here" samples, whose
             goal is their current values (None without such regions).
+        pixel_paste: copy-paste only: the copied object at image level, ``(pixels
+            [3, h, w] in [-1, 1], alpha [h, w], (top, left))`` where it lands, so the
+            request can be re-applied to other samples.
+        band: where the rule may change the image, bool [R, R]: the bounding box of the
+            context regions and the paste box, grown by one value cell.
+        context_samples: the samples the context regions are drawn on.
     """
 
     info: LayerInfo
@@ -84,6 +90,9 @@ class EditInputs:
     moment: torch.Tensor | None = None
     goal_image: torch.Tensor | None = None
     goal_rows: int | None = None
+    pixel_paste: tuple | None = None
+    band: torch.Tensor | None = None
+    context_samples: tuple[int, ...] = ()
 
     def problem(self, G: Generator, goal_only: bool = False) -> EditProblem:
         """The solver's view: the layer's functions with W0, keys, goal, mask, D, C.
@@ -177,9 +186,31 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
     # An erase's target already is its goal rendered; a paste's target is the pixel paste.
     inputs.goal_image = (inputs.target_image if spec.kind == "erase"
                          else G.resume(inputs.split.with_values(inputs.goal)))
+    inputs.context_samples = tuple(sel.sample for sel in spec.context)
+    inputs.band = rule_band(G, spec, info, inputs.image_mask[0, 0] > 0
+                            if spec.kind == "copy-paste" else None)
     if spec.preserve:
         _add_preserve_rows(G, spec, inputs)
     return inputs
+
+
+def rule_band(G: Generator, spec: EditSpec, info: LayerInfo,
+              paste_box: torch.Tensor | None = None) -> torch.Tensor:
+    """Where the rule may change the image, bool [R, R]: the bounding box of the context
+    regions (and of ``paste_box``, bool [R, R]), grown by one value cell of ``info``."""
+    size = G.resolution
+    union = np.zeros((size, size), bool)
+    for sel in spec.context:
+        union |= render_mask(sel.mask, size) > 0.5
+    if paste_box is not None:
+        union |= paste_box.cpu().numpy()
+    band = torch.zeros(size, size, dtype=torch.bool)
+    if not union.any():
+        return band
+    ys, xs = np.nonzero(union)
+    grow = window_cell_pixels(layer_window(info, "value"), size)
+    band[max(0, ys.min() - grow):ys.max() + 1 + grow, max(0, xs.min() - grow):xs.max() + 1 + grow] = True
+    return band
 
 
 def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None:
@@ -260,7 +291,8 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
     if not cells.any():
         cells = kcov > 0
     own_keys = split_b.keys[0][:, cells].T
-    return EditInputs(info, [b], split_b, goal, mask, own_keys, torch.zeros(0), target, image_mask)
+    return EditInputs(info, [b], split_b, goal, mask, own_keys, torch.zeros(0), target, image_mask,
+                      pixel_paste=(src.clone(), a_px.to(src), (qy0, qx0)))
 
 
 #: Samples that may donate the "no object" values of an inpainting erase goal

@@ -27,6 +27,7 @@ from torch.func import functional_call
 
 from ..memory.solvers import DEFAULT_SOLVER, SOLVERS, _tick, make_params
 from .delta import Delta, LowRank
+from .example_fit import ExampleFitParams, example_fit
 
 if TYPE_CHECKING:
     from ..models.base import Generator
@@ -136,6 +137,10 @@ def dissect_erase(G: "Generator", inputs: "EditInputs", p: DissectParams) -> Del
 METHODS: dict[str, Method] = {
     **{name: Method(s.params, _layer_solver(name), ("copy-paste", "erase"), s.constrained,
                     s.summary) for name, s in SOLVERS.items()},
+    "example-fit": Method(ExampleFitParams, example_fit, ("copy-paste", "erase"), False,
+                          "the request re-applied on the samples where the rule fires most, "
+                          "the whole layer fitted in image space with an image-space preserve "
+                          "set (locality from the preserve terms, not from rank)"),
     "finetune-all": Method(FinetuneAllParams, finetune_all, ("copy-paste",), False,
                            "baseline: every weight, pixel L1 to the pasted image"),
     "dissect-erase": Method(DissectParams, dissect_erase, ("erase",), False,
@@ -154,7 +159,8 @@ def method_params(name: str, overrides: dict | None = None):
 
 
 #: Upper bounds of solver parameters (an edit must finish: steps bound the time).
-PARAM_LIMITS = {"steps": 100_000, "active_set_iters": 1000, "ridge_search": 12,
+PARAM_LIMITS = {"examples": 256, "silent": 256, "keep": 256, "silent_share": 1.0, "null_energy": 0.999,
+                "steps": 100_000, "active_set_iters": 1000, "ridge_search": 12,
                 "project_every": 100_000, "lr": 10.0}
 
 

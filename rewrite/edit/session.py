@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..metrics.visible import visible_collateral
 from ..models.base import Generator
 from ..utils.errors import DeltaFileError, EditError
 from .delta import Delta, load_deltas, save_deltas
@@ -78,6 +79,9 @@ class Rewriter:
                                                                  spec.solver_params))
         delta.spec = spec.to_json()
         delta.strength = spec.strength
+        with self.model.using_sampling(spec.sampling):
+            delta.visible_collateral = visible_collateral(
+                self.model, spec.layer, delta.unscaled_changes(), inputs.band)
         return delta
 
     def compute_together(self, specs: list[EditSpec]) -> list[Delta]:

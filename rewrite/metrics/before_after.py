@@ -108,7 +108,9 @@ def goal_notes(spec: EditSpec, fidelity: float, delta=None) -> list[str]:
             and delta.loss > HELD_BACK * delta.loss_before:
         notes.append("note: the collateral budget held this edit back (the rule's context is "
                       "common, so a strong edit would change many images). Make the context "
-                      "more specific, or raise the solver's 'budget' to force it")
+                      "more specific, raise the strength (the slider from 'local' to 'strong' "
+                      "in the app, 'strength' in the spec) or the solver's 'budget', or try "
+                      "the 'example-fit' solver, which fits the object itself")
     return notes
 
 
@@ -123,16 +125,38 @@ def goal_notes(spec: EditSpec, fidelity: float, delta=None) -> list[str]:
 COLLATERAL_WARN = 0.02
 
 
+#: Visible collateral (``Delta.visible_collateral`` times strength: mean |Δpixel| outside the
+#: rule's band) above which images visibly change where the rule does not apply: the same
+#: level of about 5 of 255 grey levels as :data:`COLLATERAL_WARN`'s calibration.
+VISIBLE_WARN = 0.02
+
+
+def visible_at_strength(delta) -> float:
+    """The visible collateral of ``delta`` at its strength: the measured figure (strength 1)
+    times the strength, a first-order estimate (the image is not linear in the weights)."""
+    v = getattr(delta, "visible_collateral", float("nan"))
+    return v * getattr(delta, "strength", 1.0)
+
+
 def collateral_warning(delta) -> list[str]:
-    """One warning line when ``delta``'s predicted collateral says that images where the
-    rule does not fire will change visibly (empty list otherwise, or when unknown)."""
+    """Warning lines when ``delta``'s predicted collateral (layer space) or its visible
+    collateral (image space) says that images where the rule does not fire will change
+    visibly (empty list otherwise, or when unknown)."""
+    out = []
     c = getattr(delta, "collateral", float("nan"))
     c = c * getattr(delta, "strength", 1.0) ** 2            # tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ)
-    if not c > COLLATERAL_WARN:
-        return []
-    return [f"warning: predicted collateral {c:.3f} is above {COLLATERAL_WARN:g}: images where "
-            "the rule does not fire are expected to change visibly. Lower the strength, mark "
-            "the false positives as \"not here\", or lower the solver's budget"]
+    if c > COLLATERAL_WARN:
+        out.append(f"warning: predicted collateral {c:.3f} is above {COLLATERAL_WARN:g}: images "
+                   "where the rule does not fire are expected to change visibly. Lower the "
+                   "strength, mark the false positives as \"not here\", or lower the solver's "
+                   "budget")
+    v = visible_at_strength(delta)
+    if v > VISIBLE_WARN:
+        out.append(f"warning: visible change outside the rule's region {v:.3f} (mean pixel "
+                   f"change on fixed samples) is above {VISIBLE_WARN:g}: other parts of the "
+                   "images change visibly. Move the strength toward 'local', or edit a "
+                   "coarser layer")
+    return out
 
 
 @torch.no_grad()

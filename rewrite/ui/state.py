@@ -41,7 +41,9 @@ from ..edit.masks import layer_window
 from ..memory.solvers import step_check
 from ..metrics.before_after import (
     COLLATERAL_WARN,
+    VISIBLE_WARN,
     collateral_warning,
+    visible_at_strength,
     goal_fidelity,
     goal_notes,
     goal_panel,
@@ -302,6 +304,10 @@ class AppState:
         side = (f"predicted change elsewhere (collateral) {c:.3f}"
                 + (" — low" if c <= COLLATERAL_WARN else " — high") if math.isfinite(c)
                 else "predicted change elsewhere: not known for this solver")
+        v = visible_at_strength(delta)
+        if math.isfinite(v):
+            side += (f"; visible change outside the rule's region {v:.3f}"
+                     + (" — low" if v <= VISIBLE_WARN else " — high"))
         own = (f"your example reproduced to {repro:.2f} of the way from the request "
                "(0 = exactly, 1 = unchanged); " if math.isfinite(repro) else "")
         return f"applied the {what}: {own}{side}; {delta.seconds:.1f} s"
@@ -378,6 +384,7 @@ class AppState:
             out.append({"index": i, "name": spec.get("name", ""), "kind": spec.get("kind", ""),
                         "layer": d.layer, "method": d.method, "strength": d.strength,
                         "collateral": c if math.isfinite(c) else None,
+                        "visible": v if math.isfinite(v := visible_at_strength(d)) else None,
                         "warnings": collateral_warning(d)})
         return out
 

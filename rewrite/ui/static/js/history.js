@@ -9,6 +9,8 @@ import { fail, say, status } from "./messages.js";
 export function editLabel(e) { return `${e.name || e.kind || "edit"} · ${e.layer}`; }
 
 function collateralText(c) { return c === null || c === undefined ? "collateral n/a" : `collateral ${c.toFixed(3)}`; }
+// The image change outside the rule's region (mean pixel change on fixed samples, at this strength).
+function visibleText(v) { return v === null || v === undefined ? "" : `; visible change elsewhere ≈ ${v.toFixed(3)}`; }
 
 export function createHistory(state, gallery) {
   function render(edits) {
@@ -37,7 +39,7 @@ export function createHistory(state, gallery) {
       name.className = "edit-name"; name.textContent = editLabel(e);
       const meta = document.createElement("span");
       meta.className = "edit-meta";
-      meta.textContent = `${e.method}, predicted ${collateralText(e.collateral)}`;
+      meta.textContent = `${e.method}, predicted ${collateralText(e.collateral)}${visibleText(e.visible)}`;
       if (e.warnings.length) meta.title = e.warnings.join("\n");
       const controls = document.createElement("span");
       controls.className = "edit-controls";
@@ -53,7 +55,8 @@ export function createHistory(state, gallery) {
       remove.type = "button"; remove.className = "remove"; remove.textContent = "Remove";
       remove.title = "Remove this edit (the later ones stay)";
       remove.addEventListener("click", () => removeEdit(e.index));
-      controls.append("strength", slider, value, remove);
+      slider.title = "From local (left: the edit weaker, fewer other pixels change) to strong (right)";
+      controls.append("local", slider, "strong", value, remove);
       li.append(name, meta, controls);
       list.appendChild(li);
     }
@@ -69,7 +72,7 @@ export function createHistory(state, gallery) {
       render(res.edits);
       status(`strength ${s.toFixed(2)}`, "done");
       const w = res.edit.warnings;
-      say(w.length ? w.join("\n") : `Edit ${i + 1} (${editLabel(res.edit)}) now at strength ${s.toFixed(2)}; ${collateralText(res.edit.collateral)}.`, w.length ? "warn" : "info");
+      say(w.length ? w.join("\n") : `Edit ${i + 1} (${editLabel(res.edit)}) now at strength ${s.toFixed(2)}; ${collateralText(res.edit.collateral)}${visibleText(res.edit.visible)}.`, w.length ? "warn" : "info");
       gallery.refresh();
     } catch (e) { status("", ""); fail(e); refresh(); }
   }

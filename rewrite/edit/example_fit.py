@@ -1,0 +1,248 @@
+"""``example-fit``: the request re-applied to many samples, fitted in image space.
+
+Why: a rule fitted to one pasted feature patch writes the same patch into every
+context, and a low-rank update cannot carry an object whose appearance differs per
+face, so held-out faces get a colour wash (see ``benchmarks/FRONTIER.md``). This
+method takes the lesson of the reference implementations that generalise (GANWarping
+re-applies the user's operation to each new sample; MEMIT derives each example's target
+through the rest of the network; UCE keeps an explicit preserve set):
+
+* **examples**: the paste sample, the context samples, and the ``examples`` samples of
+  a fixed pool whose keys respond most to the rule's directions ``D`` inside the band
+  (where the rule should fire). Each gets the request *re-applied in pixels*: the copied
+  object alpha-blended at the same place (copy-paste), or its own inpainted goal
+  rendered through the generator (erase: the values of a donor without the object);
+* **preserve**: the ``silent`` pool samples whose keys respond least (their whole image
+  must stay), and ``keep`` more pool samples whose image outside the band must stay
+  (as must the examples' images outside the band);
+* **fit**: Adam on the whole layer weight (full capacity: no rank limit) through the
+  rest of the generator, on the pixel L1 to each example's goal inside its goal region,
+  plus ``keep_weight`` x the L1 change outside the band and ``silent_weight`` x the L1
+  change of the silent samples.
+
+Locality comes from the preserve terms (measured in the image, not in the layer's
+output), not from a low rank. The result is a plain weight change, so it is saved,
+exported and re-applied like any other edit. The pool (``POOL``) is disjoint from the
+held-out judging samples (3000-3255) and from the erase donors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..memory.solvers import EditProblem, _tick
+from .delta import Delta
+from .masks import layer_window, window_coverage
+
+if TYPE_CHECKING:
+    from ..models.base import Generator
+    from .goals import EditInputs
+
+#: Samples the method draws its examples and preserve set from.
+POOL = range(800_000, 800_512)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleFitParams:
+    """``examples``: pool samples (most responsive) that get the request re-applied;
+    ``silent``: pool samples drawn from the least responsive ``silent_share`` of the
+    pool, kept whole; ``keep``: further pool samples kept outside the band; ``steps``,
+    ``lr`` (relative to std(W0)): the Adam schedule; ``keep_weight``, ``silent_weight``:
+    the preserve terms relative to the goal term (higher = more local)."""
+
+    examples: int = 12
+    silent: int = 16
+    silent_share: float = 0.0625
+    keep: int = 8
+    steps: int = 100
+    lr: float = 0.05
+    keep_weight: float = 3.0
+    silent_weight: float = 5.0
+    null_energy: float = 0.0
+    collateral_weight: float = 0.0
+
+
+def preserve_projector(keys: torch.Tensor, energy: float) -> torch.Tensor:
+    """Projector [C_in, C_in] onto the key directions that hold the *least* energy of
+    ``keys`` [M, C_in]: the top eigen-directions of their second moment that together hold
+    ``energy`` of it are removed (AlphaEdit's null space, chosen by an energy fraction, not
+    an absolute threshold). ``energy`` 0 gives the identity."""
+    c_in = keys.shape[1]
+    if energy <= 0:
+        return torch.eye(c_in, dtype=keys.dtype)
+    k = keys.double()
+    evals, evecs = torch.linalg.eigh(k.T @ k / max(1, k.shape[0]))      # ascending
+    evals = evals.clamp_min(0).flip(0)
+    evecs = evecs.flip(1)
+    share = torch.cumsum(evals, 0) / evals.sum().clamp_min(1e-30)
+    drop = int((share < energy).sum()) + 1
+    keep = evecs[:, drop:]
+    return (keep @ keep.T).to(keys.dtype)
+
+
+def rule_response(G: "Generator", layer: str, keys: torch.Tensor, D: torch.Tensor,
+                  band: torch.Tensor) -> torch.Tensor:
+    """How strongly each sample's keys respond to the rule inside the band.
+
+    Args:
+        keys: [N, C_in, h, w]; D: [r, C_in]; band: bool [R, R] in image pixels.
+    Returns:
+        float [N]: the largest ``|D k|`` over the key cells the band covers by half.
+    """
+    info = G.layer(layer)
+    cells = window_coverage(band.float().cpu().numpy(), layer_window(info, "key")) > 0.5
+    resp = torch.einsum("rc,nchw->nhw", D.to(keys), keys) if D.shape[0] == 1 else \
+        torch.einsum("rc,nchw->nrhw", D.to(keys), keys).norm(dim=1)
+    resp = resp.abs() if D.shape[0] == 1 else resp
+    if not cells.any():
+        cells = torch.ones_like(cells)
+    return resp[:, cells.to(resp.device)].amax(1)
+
+
+def _pool_roles(G: "Generator", inputs: "EditInputs", p: ExampleFitParams):
+    """(examples, silent, keep) sample lists from :data:`POOL`, by the rule's response."""
+    pool = list(POOL)
+    with torch.no_grad():
+        scores = torch.cat([rule_response(G, inputs.info.name,
+                                          G.split(G.latents(pool[s:s + 128]),
+                                                  inputs.info.name).keys,
+                                          inputs.D, inputs.band)
+                            for s in range(0, len(pool), 128)])
+    order = torch.argsort(scores, descending=True, stable=True).tolist()
+    examples = [pool[i] for i in order[:p.examples]]
+    quiet = order[len(order) - max(p.silent, int(len(order) * p.silent_share)):]
+    gen = torch.Generator().manual_seed(0)
+    silent = [pool[quiet[i]] for i in torch.randperm(len(quiet), generator=gen)[:p.silent].tolist()]
+    middle = [i for i in order[p.examples:] if pool[i] not in set(silent)]
+    keep = [pool[middle[i]] for i in torch.randperm(len(middle), generator=gen)[:p.keep].tolist()]
+    return examples, silent, keep
+
+
+def _outside_keys(G: "Generator", inputs: "EditInputs", res: int) -> torch.Tensor:
+    """1 at key cells outside the band (covered by it at most half), else 0: [1, 1, res, res]."""
+    cov = window_coverage(inputs.band.float().cpu().numpy(), layer_window(inputs.info, "key"))
+    return (cov <= 0.5).float()[None, None]
+
+
+@contextlib.contextmanager
+def frozen(G: "Generator"):
+    """Within the block no parameter of ``G`` asks for a gradient (restored afterwards)."""
+    flags = [(t, t.requires_grad) for t in G.parameters()]
+    try:
+        for t, _ in flags:
+            t.requires_grad_(False)
+        yield
+    finally:
+        for t, flag in flags:
+            t.requires_grad_(flag)
+
+
+@torch.no_grad()
+def _goals(G: "Generator", inputs: "EditInputs", samples: list[int], images: torch.Tensor):
+    """Each example's goal image [N, 3, R, R] and where it counts [N, 1, R, R]."""
+    R = G.resolution
+    if inputs.pixel_paste is not None:                               # copy-paste
+        src, alpha, (top, left) = inputs.pixel_paste
+        h, w = alpha.shape
+        goal = images.clone()
+        a = alpha.to(images)
+        goal[:, :, top:top + h, left:left + w] = goal[:, :, top:top + h, left:left + w] * (1 - a) \
+            + src.to(images) * a
+        where = torch.zeros(len(samples), 1, R, R)
+        where[:, :, top:top + h, left:left + w] = 1
+        return goal, where
+    from .goals import inpaint_goal                                    # erase
+    info = inputs.info
+    region = window_coverage(inputs.band.float().cpu().numpy(), layer_window(info, "value")) > 0
+    split = G.split(G.latents(samples), info.name)
+    values = inpaint_goal(G, info.name, split, region[None].expand(len(samples), -1, -1), inputs.D)
+    goal = G.resume(split.with_values(values))
+    return goal, inputs.band[None, None].float().expand(len(samples), -1, -1, -1).clone()
+
+
+def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams) -> Delta:
+    """Fit the layer's whole weight to the request re-applied on many samples (see the module
+    docstring). Returns a dense :class:`Delta` on the layer's weight; ``loss`` is the pixel
+    L1 to the goals inside their regions, before and after."""
+    t0 = time.perf_counter()
+    layer = inputs.info.name
+    weight_name = G.weight_name(layer)
+    own = inputs.goal_samples[:inputs.goal_rows] if inputs.goal_rows else inputs.goal_samples
+    examples, silent, keep = _pool_roles(G, inputs, p)
+    context = list(dict.fromkeys(own + list(inputs.context_samples)))
+    examples = context + [s for s in examples if s not in context]
+    samples = examples + silent + keep
+    with torch.no_grad():
+        split = G.split(G.latents(samples), layer)
+        f = G.layer_function(split)
+        original = G.resume(split)
+    n_ex, n_sil = len(examples), len(silent)
+    goal, where = _goals(G, inputs, examples, original[:n_ex])
+    if inputs.pixel_paste is None:                   # erase: the user's own goals as built
+        for i, s in enumerate(own):
+            goal[i] = inputs.target_image[i]
+    outside = (~inputs.band).float()[None, None]
+    w0 = f.weight.detach()
+    kept_keys = torch.cat([split.keys[n_ex:n_ex + n_sil].movedim(1, -1).reshape(-1, split.keys.shape[1]),
+                           (split.keys * _outside_keys(G, inputs, split.keys.shape[-1])).movedim(1, -1)
+                           .reshape(-1, split.keys.shape[1])])
+    proj = preserve_projector(kept_keys, p.null_energy).to(w0)
+
+    def projected(d):
+        if p.null_energy <= 0:
+            return d
+        return torch.movedim(torch.tensordot(torch.movedim(d, f.in_axis, -1), proj, dims=1), -1,
+                             f.in_axis)
+
+    if p.collateral_weight > 0 and inputs.moment is None:
+        raise ValueError("example-fit's collateral_weight needs the layer's key second moment")
+    moment = inputs.moment.to(w0) if inputs.moment is not None else None
+
+    def layer_collateral(d):
+        """tr(ΔW C ΔWᵀ) / tr(W0 C W0ᵀ): the mean squared change of the layer's linear output
+        over every key the model sees, relative to the output."""
+        rows = torch.movedim(d, f.in_axis, -1).reshape(-1, d.shape[f.in_axis])
+        base = torch.movedim(w0, f.in_axis, -1).reshape(-1, w0.shape[f.in_axis])
+        return ((rows @ moment) * rows).sum() / ((base @ moment) * base).sum()
+
+    delta = torch.zeros_like(w0, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=p.lr * float(w0.std()))
+    keys = split.keys.detach()
+
+    def losses(d):
+        img = G.resume(split.with_values(f.forward(keys, w0 + d)))
+        err = (img[:n_ex] - goal).abs().mean(1, keepdim=True)
+        goal_term = (err * where).sum() / where.sum().clamp_min(1)
+        change = (img - original).abs().mean(1, keepdim=True)
+        kept = torch.cat([change[:n_ex], change[n_ex + n_sil:]])
+        keep_term = (kept * outside).sum() / (outside.sum() * kept.shape[0])
+        silent_term = change[n_ex:n_ex + n_sil].mean() if n_sil else img.new_zeros(())
+        return goal_term, keep_term, silent_term
+
+    with torch.no_grad():
+        before = float(losses(torch.zeros_like(w0))[0])
+    with frozen(G):                       # gradients for the layer's change only
+        for step in range(p.steps):
+            _tick(step, p.steps)
+            opt.zero_grad(set_to_none=True)
+            d = projected(delta)
+            g, k, s = losses(d)
+            total = g + p.keep_weight * k + p.silent_weight * s
+            if p.collateral_weight > 0:
+                total = total + p.collateral_weight * layer_collateral(d)
+            total.backward()
+            opt.step()
+    change = projected(delta.detach())
+    with torch.no_grad():
+        after = float(losses(change)[0])
+    problem = EditProblem(f, keys[:1], split.values[:1], torch.ones_like(split.values[:1, :1]),
+                          inputs.D.to(keys), inputs.moment)
+    return Delta(layer, "example-fit", dense={weight_name: change.cpu()}, loss_before=before,
+                 loss=after, loss_kind="pixel-L1", seconds=time.perf_counter() - t0,
+                 steps=p.steps, collateral=problem.collateral(change))
+

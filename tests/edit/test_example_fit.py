@@ -1,0 +1,69 @@
+"""``example-fit``: the request re-applied on many samples, fitted in image space."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+
+from rewrite.edit import EditSpec, Rewriter
+from rewrite.edit.example_fit import POOL, _pool_roles, preserve_projector, rule_response
+from rewrite.metrics.evaluate import variant
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_preserve_projector_removes_the_dominant_key_directions():
+    g = torch.Generator().manual_seed(0)
+    basis, _ = torch.linalg.qr(torch.randn(16, 16, generator=g, dtype=torch.float64))
+    scales = torch.tensor([10.0, 5.0] + [0.1] * 14, dtype=torch.float64)
+    keys = scales[:, None] * basis.T           # rows s_i b_i: second moment Σ s_i² b_i b_iᵀ / 16
+    P = preserve_projector(keys, 0.9)            # the two big directions hold ~99.9 %
+    assert torch.allclose(P, P.T, atol=1e-12) and torch.allclose(P @ P, P, atol=1e-10)
+    assert float((P @ basis[:, 0]).norm()) < 1e-9 and float((P @ basis[:, 1]).norm()) < 1e-9
+    assert float((P @ basis[:, 5]).norm()) > 0.999          # a quiet direction is kept
+    assert torch.equal(preserve_projector(keys, 0.0), torch.eye(16, dtype=torch.float64))
+
+
+@pytest.mark.slow
+def test_example_fit_draws_on_its_examples_and_leaves_its_silent_samples(face_model):
+    """On the beard request: the goal loss on the re-applied examples falls, and the samples
+    the rule responds least to change far less than the examples do under the paste."""
+    session = Rewriter(face_model, progress=False)
+    spec = variant(EditSpec.load(ROOT / "benchmarks/edits/tune/add-beard.json"), "example-fit",
+                   params={"steps": 40})
+    spec.stats_samples = 2000
+    inputs = session.prepare(spec)
+    delta = session.compute(spec, inputs)
+    assert delta.method == "example-fit" and delta.loss_kind == "pixel-L1"
+    assert delta.loss < 0.75 * delta.loss_before
+    examples, silent, keep = _pool_roles(face_model, inputs, session_params(spec))
+    assert not set(examples) & set(silent) and not set(silent) & set(keep)
+    assert set(examples + silent + keep) <= set(POOL)
+    # The roles follow the rule's response.
+    G = face_model
+    resp = {s: float(r) for s, r in zip(
+        examples + silent,
+        rule_response(G, spec.layer, G.split(G.latents(examples + silent), spec.layer).keys,
+                      inputs.D, inputs.band))}
+    assert min(resp[s] for s in examples) > max(resp[s] for s in silent)
+    # Rendered: the examples change under the paste, the silent samples barely anywhere.
+    session.apply(delta)
+    try:
+        with torch.no_grad():
+            after = G(G.latents(examples + silent))
+    finally:
+        session.undo()
+    with torch.no_grad():
+        before = G(G.latents(examples + silent))
+    change = (after - before).abs().mean(1) / 2                           # [N, R, R]
+    _, alpha, (top, left) = inputs.pixel_paste
+    h, w = alpha.shape
+    under_paste = change[:len(examples), top:top + h, left:left + w].mean()
+    silent_change = change[len(examples):].mean()
+    assert silent_change < 0.35 * under_paste, (float(silent_change), float(under_paste))
+
+
+def session_params(spec):
+    from rewrite.edit.methods import method_params
+    return method_params(spec.solver, spec.solver_params)
