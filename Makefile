@@ -1,6 +1,8 @@
 # One command for the main job, one for the tests; each sets itself up.
-#   make demo   -> outputs/: 32 faces from the default model, then the example
-#                  "add sunglasses" edit: edited checkpoint, delta file, before/after grid
+#   make demo   -> outputs/: 32 faces from the default model, then the demo edit
+#                  "add sunglasses" (examples/demo-sunglasses.json: the face model's default
+#                  method, example-fit, at strength 1.5): edited checkpoint, delta file,
+#                  before/after grid
 #   make test   -> the test suite (installs chromium for the browser tests when it can)
 PYTHON ?= python3
 VENV   := .venv
@@ -20,9 +22,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/rewrite sample dcgan-digiface64 --seeds 0-31 --out outputs/demo_grid.png
-	$(VENV)/bin/rewrite edit examples/add-sunglasses.json --out outputs/sunglasses.pt \
+	$(VENV)/bin/rewrite edit examples/demo-sunglasses.json --out outputs/sunglasses.pt \
 	    --delta outputs/sunglasses.safetensors
-	$(VENV)/bin/rewrite compare dcgan-digiface64 examples/add-sunglasses.json \
+	$(VENV)/bin/rewrite compare dcgan-digiface64 examples/demo-sunglasses.json \
 	    --seeds 100-115 --out outputs/demo_compare.png
 
 # pytest-xdist workers, each taking whole test files (module fixtures computed once), the

@@ -121,6 +121,14 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
                               [{"strength": s} for s in (0.25, 0.5, 1.0, 1.5)]),
     "finetune-layer": ("finetune-layer", None,
                        [{"strength": s} for s in (0.1, 0.25, 0.5, 1.0)]),
+    "example-fit": ("example-fit", None, [{"strength": s} for s in (0.5, 0.75, 1.0, 1.5)]),
+    # Candidates for the default's operating point (chosen on the tune set, seeds 2000-2255).
+    "example-fit cw=50": ("example-fit", None, [{"collateral_weight": 50.0, "strength": s}
+                                               for s in (0.75, 1.0)]),
+    "example-fit cw=100": ("example-fit", None, [{"collateral_weight": 100.0, "strength": s}
+                                                 for s in (0.75, 1.0)]),
+    "example-fit cw=200": ("example-fit", None, [{"collateral_weight": 200.0, "strength": s}
+                                                 for s in (1.0, 1.25)]),
 }
 
 

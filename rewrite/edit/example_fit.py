@@ -53,7 +53,12 @@ class ExampleFitParams:
     ``silent``: pool samples drawn from the least responsive ``silent_share`` of the
     pool, kept whole; ``keep``: further pool samples kept outside the band; ``steps``,
     ``lr`` (relative to std(W0)): the Adam schedule; ``keep_weight``, ``silent_weight``:
-    the preserve terms relative to the goal term (higher = more local)."""
+    the preserve terms relative to the goal term (higher = more local); ``null_energy``:
+    project the change away from the preserved keys' top directions holding that share of
+    their energy (0 = off); ``collateral_weight``: weight of the layer-space collateral
+    ``tr(ΔW C ΔWᵀ)/tr(W0 C W0ᵀ)`` over every key the model sees (removes the diffuse change a
+    full-capacity fit to few samples leaves everywhere). Defaults chosen on the tuning edits
+    with samples 2000-2255 (benchmarks/FRONTIER.md)."""
 
     examples: int = 12
     silent: int = 16
@@ -64,7 +69,7 @@ class ExampleFitParams:
     keep_weight: float = 3.0
     silent_weight: float = 5.0
     null_energy: float = 0.0
-    collateral_weight: float = 0.0
+    collateral_weight: float = 100.0
 
 
 def preserve_projector(keys: torch.Tensor, energy: float) -> torch.Tensor:

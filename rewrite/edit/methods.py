@@ -147,7 +147,21 @@ METHODS: dict[str, Method] = {
                             "baseline: zero the erased units everywhere (GAN Dissection)"),
 }
 
+#: The method a spec gets when it names none and its model has no entry below.
 DEFAULT_METHOD = DEFAULT_SOLVER
+
+#: Models whose default method was chosen on their own tuning frontier (issue 27): the face
+#: model's tuning edits (benchmarks/edits/tune/, samples 2000-2255) put ``example-fit`` ahead
+#: of ``least-collateral`` at silent change <= 0.010 (benchmarks/FRONTIER.md). Other models
+#: keep ``least-collateral``: nothing was measured on them, and ``example-fit`` renders the
+#: generator's tail at every step, which costs minutes on a 1024-px model.
+MODEL_DEFAULT_METHODS = {"dcgan-digiface64": "example-fit"}
+
+
+def default_method(model: str | None) -> str:
+    """The method a spec for ``model`` (a zoo name or a checkpoint path) gets when it names
+    none: :data:`MODEL_DEFAULT_METHODS`, else :data:`DEFAULT_METHOD`."""
+    return MODEL_DEFAULT_METHODS.get(model or "", DEFAULT_METHOD)
 
 
 def method_params(name: str, overrides: dict | None = None):

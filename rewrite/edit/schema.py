@@ -18,7 +18,7 @@ import json
 from ..memory.directions import DIRECTION_METHODS
 from ..models.latents import MAX_SAMPLES
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
-from .methods import DEFAULT_METHOD, METHODS
+from .methods import DEFAULT_METHOD, METHODS, MODEL_DEFAULT_METHODS
 from .spec import (
     DEFAULT_DIRECTION,
     DEFAULT_ERASE_GOAL,
@@ -74,7 +74,10 @@ def spec_schema() -> dict:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "name": {"enum": list(METHODS), "default": DEFAULT_METHOD},
+                    "name": {"enum": list(METHODS), "default": DEFAULT_METHOD,
+                             "description": "Default: " + ", ".join(
+                                 f"{m} for {model}" for model, m in MODEL_DEFAULT_METHODS.items())
+                             + f", {DEFAULT_METHOD} for other models."},
                     "params": {"type": "object", "default": {},
                                "description": "Solver parameters, e.g. {\"budget\": 0.03} or "
                                               "{\"steps\": 100}."},

@@ -59,7 +59,7 @@ from ..utils.errors import SpecError
 from ..utils.fileio import atomic_path
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
 from .masks import KEY_COVERAGE, layer_window, mask_problems, render_mask, window_coverage
-from .methods import DEFAULT_METHOD, METHODS, method_param_problems
+from .methods import DEFAULT_METHOD, METHODS, default_method, method_param_problems
 
 FORMAT = "rewrite.edit"
 VERSION = 1
@@ -236,12 +236,13 @@ class EditSpec:
                     offset = (offset[0], offset[1])
             return Selection(s, mask, offset) if s is not None else None
 
-        solver = obj.get("solver", {"name": DEFAULT_METHOD})
+        fallback = default_method(obj.get("model") if isinstance(obj.get("model"), str) else None)
+        solver = obj.get("solver", {"name": fallback})
         if isinstance(solver, str):
             solver = {"name": solver}
-        if not isinstance(solver, dict) or not isinstance(solver.get("name", DEFAULT_METHOD), str):
+        if not isinstance(solver, dict) or not isinstance(solver.get("name", fallback), str):
             problems.append("'solver' must be an object {'name': ..., 'params': {...}}")
-            solver = {"name": DEFAULT_METHOD}
+            solver = {"name": fallback}
         stats = get("stats", dict, {})
         erase = get("erase", dict, {})
         if isinstance(solver, dict):
@@ -277,7 +278,7 @@ class EditSpec:
             kind=get("kind", str, "", required=True),
             rank=get("rank", int, DEFAULT_RANK),
             direction=get("direction", str, DEFAULT_DIRECTION),
-            solver=solver.get("name", DEFAULT_METHOD),
+            solver=solver.get("name", fallback),
             solver_params=solver.get("params", {}) if isinstance(solver.get("params", {}), dict)
             else (problems.append("'solver.params' must be an object") or {}),
             stats_samples=stats.get("samples", DEFAULT_STATS_SAMPLES),

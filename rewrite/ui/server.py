@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from ..edit import METHODS, EditSpec
-from ..edit.methods import DEFAULT_METHOD
+from ..edit.methods import default_method
 from ..edit.spec import DEFAULT_DIRECTION, DEFAULT_RANK, MAX_STRENGTH, Selection
 from ..memory.directions import DIRECTION_METHODS
 from ..models.latents import MAX_SAMPLES
@@ -119,7 +119,7 @@ def _api(state: AppState) -> FastAPI:
                             "value_resolution": L.value_resolution} for L in G.layers()],
                 "solvers": list(METHODS), "directions": list(DIRECTION_METHODS),
                 "spec_defaults": {"rank": DEFAULT_RANK, "direction": DEFAULT_DIRECTION,
-                                  "solver": DEFAULT_METHOD},
+                                  "solver": default_method(state.model_name)},
                 "edits": [d.figures() for d in state.session.deltas], "version": state.version,
                 "stats_ready": sorted(state.ready_layers),
                 "stats_running": state.stats_progress(),
