@@ -12,9 +12,9 @@ through the rest of the network; UCE keeps an explicit preserve set):
   (where the rule should fire). Each gets the request *re-applied in pixels*: the copied
   object alpha-blended at the same place (copy-paste), or its own inpainted goal
   rendered through the generator (erase: the values of a donor without the object);
-* **preserve**: the ``silent`` pool samples whose keys respond least (their whole image
-  must stay), and ``keep`` more pool samples whose image outside the band must stay
-  (as must the examples' images outside the band);
+* **preserve**: the ``silent`` pool samples whose keys respond least and the samples of the
+  spec's "not here" regions (their whole image must stay), and ``keep`` more pool samples
+  whose image outside the band must stay (as must the examples' images outside the band);
 * **fit**: Adam on the whole layer weight (full capacity: no rank limit) through the
   rest of the generator, on the pixel L1 to each example's goal inside its goal region,
   plus ``keep_weight`` x the L1 change outside the band and ``silent_weight`` x the L1
@@ -181,6 +181,8 @@ def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams) -> De
     examples, silent, keep = _pool_roles(G, inputs, p)
     context = list(dict.fromkeys(own + list(inputs.context_samples)))
     examples = context + [s for s in examples if s not in context]
+    # "Not here" samples are kept whole, like the silent ones.
+    silent = list(inputs.preserve_samples) + [s for s in silent if s not in inputs.preserve_samples]
     samples = examples + silent + keep
     with torch.no_grad():
         split = G.split(G.latents(samples), layer)

@@ -75,6 +75,7 @@ class EditInputs:
         band: where the rule may change the image, bool [R, R]: the bounding box of the
             context regions and the paste box, grown by one value cell.
         context_samples: the samples the context regions are drawn on.
+        preserve_samples: the samples of the "not here" regions.
     """
 
     info: LayerInfo
@@ -93,6 +94,7 @@ class EditInputs:
     pixel_paste: tuple | None = None
     band: torch.Tensor | None = None
     context_samples: tuple[int, ...] = ()
+    preserve_samples: tuple[int, ...] = ()
 
     def problem(self, G: Generator, goal_only: bool = False) -> EditProblem:
         """The solver's view: the layer's functions with W0, keys, goal, mask, D, C.
@@ -230,6 +232,7 @@ def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None
     inputs.goal = torch.cat([inputs.goal, split.values[n:]])
     inputs.mask = torch.cat([inputs.mask, weight * region[:, None]])
     inputs.goal_rows = n
+    inputs.preserve_samples = tuple(sel.sample for sel in spec.preserve)
 
 
 def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> EditInputs:
