@@ -48,7 +48,9 @@ from .metrics.before_after import (
 from .metrics.evaluate import (
     DEFAULT_QUANTILE,
     compare_methods,
+    curve_table,
     evaluate,
+    evaluate_curve,
     method_variants,
 )
 from .metrics.feasibility import feasibility
@@ -62,7 +64,7 @@ from .sampling.seeds import parse_seeds
 from .utils.cache import cache_dir, layer_key
 from .utils.distributed import context
 from .utils.errors import RewriteError
-from .utils.fileio import check_outputs
+from .utils.fileio import atomic_path, check_outputs
 from .utils.images import heat_overlay, make_grid, save_png
 
 
@@ -606,11 +608,20 @@ def eval_cmd(spec_path, seeds, out_dir, no_cache, batch_size, quantile, model, w
     out = _eval_dir(spec, spec_path, out_dir)
     _check_outputs({"--out": out}, model=model, weights=weights, spec_path=spec_path,
                    folders=("--out",))
-    result = evaluate(G, spec, seeds, quantile=quantile, batch_size=batch_size,
-                      progress=d.is_main, cache=not no_cache, dist=d)
+    curve = evaluate_curve(G, spec, seeds, quantile=quantile, batch_size=batch_size,
+                           progress=d.is_main, cache=not no_cache, dist=d)
+    result = next(e for e in curve if abs(e.delta.strength - spec.strength) < 1e-9)
     standard = _standard_metrics([result], inception_weights, lpips_weights,
                                  d.device(_device(device)), batch_size, not no_cache)
     _write_eval([result], spec, spec_path, out, "evaluation")
+    if d.is_main:
+        text = ("Where this edit sits on its strength curve (the same solve re-weighted; "
+                "visible collateral: image change outside the rule's band on fixed samples, "
+                "first-order in the strength):\n\n" + curve_table(curve, spec.strength))
+        with atomic_path(Path(out) / "curve.md") as tmp:
+            tmp.write_text(text + "\n")
+        click.echo(text)
+        click.echo(f"wrote {out}/curve.md")
     for line in standard:
         click.echo(line)
 

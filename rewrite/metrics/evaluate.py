@@ -198,14 +198,15 @@ def _unit_activation(G: Generator, layer: str, units: list[int], seeds: list[int
 
 
 def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, seeds: list[int],
-             batch_size: int, progress, cache: bool, dist: DistContext) -> Evaluation:
+             batch_size: int, progress, cache: bool, dist: DistContext,
+             delta: Delta | None = None) -> Evaluation:
     G = session.model
     weight_name = G.weight_name(spec.layer)
     w0 = G.state_dict()[weight_name].detach().clone()
     units = shared.inputs.units
     act_before = (_unit_activation(G, spec.layer, units, seeds, shared.fire, batch_size)
                   if units else None)
-    delta = session.apply(spec)
+    delta = session.apply(spec if delta is None else delta)
     try:
         after = cached_generate(G, seeds, batch_size, progress, cache, dist)
         with torch.no_grad():
@@ -277,6 +278,55 @@ def evaluate(G: Generator, spec: EditSpec, seeds: Sequence[int],
         shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
         return _measure(session, spec, _label(spec), shared, seeds, batch_size, progress,
                         cache, dist)
+
+
+#: The strengths, as factors of the spec's own, at which ``rewrite eval`` also measures the
+#: edit (no new solve), so a user sees where the edit sits on its strength curve.
+CURVE_FACTORS = (0.5, 1.5)
+
+
+def evaluate_curve(G: Generator, spec: EditSpec, seeds: Sequence[int],
+                   factors: Sequence[float] = CURVE_FACTORS,
+                   quantile: float = DEFAULT_QUANTILE, batch_size: int = 32,
+                   progress: bool | None = None, cache: bool = True,
+                   dist: DistContext | None = None) -> list[Evaluation]:
+    """:func:`evaluate` of ``spec``, then the same solved edit re-weighted to each
+    ``factor`` x the spec's strength (clipped to ``MAX_STRENGTH``; no new solve), measured on
+    the same samples and firing regions. Returns the evaluations ordered by strength; the
+    spec's own is the one whose ``delta.strength`` equals ``spec.strength``."""
+    from ..edit.spec import MAX_STRENGTH
+
+    seeds, dist = list(seeds), dist or DistContext()
+    session = Rewriter(G, progress=progress and dist.is_main)
+    spec.validate_for(G)
+    with G.using_sampling(spec.sampling):
+        shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
+        main = _measure(session, spec, _label(spec), shared, seeds, batch_size, progress,
+                        cache, dist)
+        out = [main]
+        for f in factors:
+            s = min(MAX_STRENGTH, f * spec.strength)
+            if any(abs(e.delta.strength - s) < 1e-9 for e in out):
+                continue
+            d = dataclasses.replace(main.delta, strength=s)
+            out.append(_measure(session, spec, f"{_label(spec)} strength {s:g}", shared, seeds,
+                                batch_size, progress, cache, dist, delta=d))
+    return sorted(out, key=lambda e: e.delta.strength)
+
+
+def curve_table(curve: Sequence[Evaluation], own_strength: float) -> str:
+    """Markdown: per strength, silent change, goal reproduction, transfer or removal and the
+    visible collateral; the spec's own strength marked."""
+    toward = "object transfer" if "object transfer" in curve[0].metrics else "erase removal"
+    lines = [f"| strength | silent change | goal reproduction | {toward} | visible collateral |",
+             "|---|---|---|---|---|"]
+    for e in curve:
+        m, s = e.metrics, e.delta.strength
+        mark = " (this spec)" if abs(s - own_strength) < 1e-9 else ""
+        vis = e.delta.visible_collateral * s
+        lines.append(f"| {s:g}{mark} | {m['silent change']:.4f} | {m['goal reproduction']:.3f} | "
+                     f"{m[toward]:.3f} | {vis:.4f} |")
+    return "\n".join(lines)
 
 
 def _label(spec: EditSpec) -> str:

@@ -128,6 +128,15 @@ def test_eval_commands(tmp_path, model):
     proc = invoke("eval", spec, "--seeds", "1000-1015", "--out", str(tmp_path / "e"))
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "e" / "report.html").is_file() and "efficacy" in proc.stdout
+    # Where the edit sits on its strength curve: the same solve at 0.5x, 1x, 1.5x; more
+    # strength, more change on the silent samples and more visible collateral.
+    curve = (tmp_path / "e" / "curve.md").read_text()
+    rows = [r.split("|")[1:-1] for r in curve.splitlines() if r.startswith("| ") and
+            r[2].isdigit()]
+    assert [r[0].strip() for r in rows] == ["0.5", "1 (this spec)", "1.5"]
+    silent = [float(r[1]) for r in rows]
+    visible = [float(r[4]) for r in rows]
+    assert silent[0] < silent[1] < silent[2] and visible[0] < visible[1] < visible[2]
     proc = invoke("suggest-layer", spec, "--stats-samples", "300")
     assert proc.returncode == 0 and "suggested: main.6" in proc.stdout, proc.stderr
     proc = invoke("match", spec, "--seeds", "0-49", "--top", "4", "--out", str(tmp_path / "m.png"))
