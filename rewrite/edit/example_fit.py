@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..memory.solvers import EditProblem, _tick
+from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
 
@@ -101,9 +102,7 @@ def rule_response(G: "Generator", layer: str, keys: torch.Tensor, D: torch.Tenso
     """
     info = G.layer(layer)
     cells = window_coverage(band.float().cpu().numpy(), layer_window(info, "key")) > 0.5
-    resp = torch.einsum("rc,nchw->nhw", D.to(keys), keys) if D.shape[0] == 1 else \
-        torch.einsum("rc,nchw->nrhw", D.to(keys), keys).norm(dim=1)
-    resp = resp.abs() if D.shape[0] == 1 else resp
+    resp = torch.einsum("rc,nchw->nrhw", D.to(keys), keys).norm(dim=1)        # [N, h, w]
     if not cells.any():
         cells = torch.ones_like(cells)
     return resp[:, cells.to(resp.device)].amax(1)
@@ -123,12 +122,13 @@ def _pool_roles(G: "Generator", inputs: "EditInputs", p: ExampleFitParams):
     quiet = order[len(order) - max(p.silent, int(len(order) * p.silent_share)):]
     gen = torch.Generator().manual_seed(0)
     silent = [pool[quiet[i]] for i in torch.randperm(len(quiet), generator=gen)[:p.silent].tolist()]
-    middle = [i for i in order[p.examples:] if pool[i] not in set(silent)]
+    taken = set(silent)
+    middle = [i for i in order[p.examples:] if pool[i] not in taken]
     keep = [pool[middle[i]] for i in torch.randperm(len(middle), generator=gen)[:p.keep].tolist()]
     return examples, silent, keep
 
 
-def _outside_keys(G: "Generator", inputs: "EditInputs", res: int) -> torch.Tensor:
+def _outside_keys(inputs: "EditInputs") -> torch.Tensor:
     """1 at key cells outside the band (covered by it at most half), else 0: [1, 1, res, res]."""
     cov = window_coverage(inputs.band.float().cpu().numpy(), layer_window(inputs.info, "key"))
     return (cov <= 0.5).float()[None, None]
@@ -193,12 +193,16 @@ def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams) -> De
     if inputs.pixel_paste is None:                   # erase: the user's own goals as built
         for i, s in enumerate(own):
             goal[i] = inputs.target_image[i]
-    outside = (~inputs.band).float()[None, None]
+    device = original.device
+    goal, where = goal.to(device), where.to(device)
+    outside = (~inputs.band).float()[None, None].to(device)
     w0 = f.weight.detach()
-    kept_keys = torch.cat([split.keys[n_ex:n_ex + n_sil].movedim(1, -1).reshape(-1, split.keys.shape[1]),
-                           (split.keys * _outside_keys(G, inputs, split.keys.shape[-1])).movedim(1, -1)
-                           .reshape(-1, split.keys.shape[1])])
-    proj = preserve_projector(kept_keys, p.null_energy).to(w0)
+    if p.null_energy > 0:     # the silent samples' keys, and every sample's outside the band
+        c_in = split.keys.shape[1]
+        kept_keys = torch.cat([
+            split.keys[n_ex:n_ex + n_sil].movedim(1, -1).reshape(-1, c_in),
+            (split.keys * _outside_keys(inputs).to(split.keys)).movedim(1, -1).reshape(-1, c_in)])
+        proj = preserve_projector(kept_keys, p.null_energy).to(w0)
 
     def projected(d):
         if p.null_energy <= 0:
@@ -207,7 +211,8 @@ def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams) -> De
                              f.in_axis)
 
     if p.collateral_weight > 0 and inputs.moment is None:
-        raise ValueError("example-fit's collateral_weight needs the layer's key second moment")
+        raise EditError("example-fit's collateral_weight needs the layer's key statistics; "
+                        "build the inputs with them (Rewriter.prepare does)")
     moment = inputs.moment.to(w0) if inputs.moment is not None else None
 
     def layer_collateral(d):
