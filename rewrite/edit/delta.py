@@ -124,6 +124,45 @@ def save_deltas(deltas: list[Delta], path: str | Path, base_fingerprint: str) ->
     return Path(path)
 
 
+def low_rank_problem(lam: torch.Tensor, D: torch.Tensor, in_axis, out_axis,
+                     weight_shape: tuple[int, ...] | None = None) -> str | None:
+    """Why the factors ``Λ`` [out, rest..., r], ``D`` [r, in] with these axes cannot make a
+    change (of a weight of ``weight_shape``, when given), or None when they can.
+
+    The weight has as many axes as ``Λ``; both axes must be distinct whole numbers
+    from 0 to that count minus one.
+    """
+    for name, t in (("lambda", lam), ("D", D)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            return f"{name} must be a floating-point tensor, got {getattr(t, 'dtype', type(t))}"
+    if D.ndim != 2:
+        return f"D must have 2 axes [rank, in], got shape {tuple(D.shape)}"
+    if lam.ndim < 2:
+        return f"lambda must have at least 2 axes [out, ..., rank], got shape {tuple(lam.shape)}"
+    if lam.shape[-1] != D.shape[0]:
+        return (f"lambda {tuple(lam.shape)} has rank {lam.shape[-1]} in its last axis but D "
+                f"{tuple(D.shape)} has {D.shape[0]} rows; they must agree")
+    ndim = lam.ndim
+    for name, axis in (("in_axis", in_axis), ("out_axis", out_axis)):
+        if isinstance(axis, bool) or not isinstance(axis, int) or not 0 <= axis < ndim:
+            return (f"{name} is {axis!r}; for a {ndim}-axis weight it must be a whole number "
+                    f"from 0 to {ndim - 1}")
+    if in_axis == out_axis:
+        return f"in_axis and out_axis are both {in_axis}; they must be different axes"
+    if weight_shape is not None:
+        shape = tuple(int(n) for n in weight_shape)
+        if len(shape) != ndim:
+            return (f"the factors make a {ndim}-axis change but the weight {shape} has "
+                    f"{len(shape)} axes")
+        rest = [n for a, n in enumerate(shape) if a not in (in_axis, out_axis)]
+        want = (shape[out_axis], *rest, D.shape[0])
+        if tuple(lam.shape) != want or D.shape[1] != shape[in_axis]:
+            return (f"lambda {tuple(lam.shape)} and D {tuple(D.shape)} do not fit the weight "
+                    f"{shape} (in_axis {in_axis}, out_axis {out_axis}): expected lambda {want} "
+                    f"and D ({D.shape[0]}, {shape[in_axis]})")
+    return None
+
+
 def _strength(value, path, i: int) -> float:
     from .spec import MAX_STRENGTH
 
@@ -146,7 +185,8 @@ def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
 
     Raises:
         DeltaFileError: unreadable file, wrong format or version, missing tensors,
-            or non-finite numbers.
+            non-finite numbers, or low-rank factors whose axes or shapes do not fit
+            together (:func:`low_rank_problem`).
     """
     path = Path(path)
     if not path.is_file():
@@ -175,8 +215,15 @@ def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
             low = None
             if "low_rank" in e:
                 lr = e["low_rank"]
+                if not isinstance(lr.get("param"), str):
+                    raise DeltaFileError(f"{path}: edit {i} names parameter "
+                                         f"{lr.get('param')!r}; it must be a name")
                 low = LowRank(lr["param"], tensors[f"edit.{i}.lambda"], tensors[f"edit.{i}.D"],
-                              int(lr["in_axis"]), int(lr["out_axis"]))
+                              lr["in_axis"], lr["out_axis"])
+                why = low_rank_problem(low.lam, low.D, low.in_axis, low.out_axis)
+                if why:
+                    raise DeltaFileError(f"{path}: edit {i} ({low.param}) is damaged: {why}; "
+                                         "refusing to apply it")
             dense = {n: tensors[f"edit.{i}.dense.{n}"] for n in e["dense"]}
             deltas.append(Delta(layer=fig["layer"], method=fig["method"], low_rank=low,
                                 dense=dense, loss_before=fig["loss_before"], loss=fig["loss"],
@@ -186,6 +233,6 @@ def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
                                 visible_collateral=_finite_or_nan(fig.get("visible_collateral")),
                                 spec=e.get("spec"), units=fig.get("units"),
                                 strength=_strength(fig.get("strength", 1.0), path, i)))
-    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, json.JSONDecodeError) as e:
         raise DeltaFileError(f"{path}: damaged edit list in the metadata ({e!r})") from None
     return deltas, meta.get("base_fingerprint", "")

@@ -26,7 +26,7 @@ import torch
 from ..metrics.visible import visible_collateral
 from ..models.base import Generator
 from ..utils.errors import DeltaFileError, EditError
-from .delta import Delta, load_deltas, save_deltas
+from .delta import Delta, load_deltas, low_rank_problem, save_deltas
 from .goals import EditInputs, build_inputs
 from .layer_stats import LayerStats, layer_stats
 from .methods import METHODS, method_params
@@ -152,9 +152,12 @@ class Rewriter:
         The weights change only after the delta is complete and checked.
         """
         delta = self.compute(edit) if isinstance(edit, EditSpec) else edit
-        changes = delta.changes()
         state = dict(self.model.named_parameters())
         state.update(dict(self.model.named_buffers()))
+        why = self._low_rank_problem(delta, state)
+        if why:
+            raise EditError(f"the edit of {delta.layer} cannot be applied: {why}")
+        changes = delta.changes()
         for name, change in changes.items():
             if name not in state:
                 raise EditError(f"the edit changes {name!r}, which this model does not have")
@@ -170,6 +173,18 @@ class Rewriter:
                 state[name].copy_(before[name] + change.to(state[name].device, state[name].dtype))
         self._history.append((delta, before))
         return delta
+
+    @staticmethod
+    def _low_rank_problem(delta: Delta, state: dict[str, torch.Tensor]) -> str | None:
+        """Why ``delta``'s low-rank factors do not fit this model's weight, or None (checked
+        before ``Λ D`` is formed, so a damaged delta never reaches the product)."""
+        lr = delta.low_rank
+        if lr is None:
+            return None
+        if not isinstance(lr.param, str) or lr.param not in state:
+            return f"it changes {lr.param!r}, which this model does not have"
+        return low_rank_problem(lr.lam, lr.D, lr.in_axis, lr.out_axis,
+                                tuple(state[lr.param].shape))
 
     def undo(self) -> Delta | None:
         """Revert the last applied edit exactly; returns it (None if there is none)."""
@@ -267,6 +282,13 @@ class Rewriter:
             raise DeltaFileError(
                 f"{path} was made for a model with fingerprint {base}, but this model's is "
                 f"{current}; apply it to the model it was computed on")
+        state = dict(self.model.named_parameters())
+        state.update(dict(self.model.named_buffers()))
+        for i, d in enumerate(deltas):
+            why = self._low_rank_problem(d, state)
+            if why:
+                raise DeltaFileError(f"{path}: edit {i} ({d.layer}) does not fit this model: "
+                                     f"{why}; nothing applied")
         applied = 0
         try:
             for d in deltas:

@@ -82,7 +82,8 @@ def context_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int = 1,
         ridge: relative ridge on ``C``.
 
     Raises:
-        EditError: unknown method, rank out of range, or too few distinct keys.
+        EditError: unknown method, rank out of range, too few distinct keys, non-finite
+            keys, or all-zero keys or second moment (nothing to factorise).
     """
     assert keys.ndim == 2 and moment.shape == (keys.shape[1], keys.shape[1]), \
         (tuple(keys.shape), tuple(moment.shape))
@@ -92,6 +93,17 @@ def context_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int = 1,
         raise EditError(f"rank must be at least 1, got {rank}")
     if keys.shape[0] == 0:
         raise EditError("no context keys: every context mask is empty at this layer")
+    if not (bool(torch.isfinite(keys).all()) and bool(torch.isfinite(moment).all())):
+        raise EditError("the layer's keys hold NaN or infinite values; the model's weights "
+                        "before this layer are damaged, so no directions can be found")
+    if not float(torch.diagonal(moment.to(torch.float64)).sum()) > 0:
+        raise EditError("every key of this layer is zero over the statistics samples (its "
+                        "second moment is zero), so an edit cannot act through it; choose "
+                        "another layer (see `rewrite layers`)")
+    if not bool(keys.any()):
+        raise EditError("the context keys are all zero at this layer, so they point in no "
+                        "direction; mark context regions where the layer responds, or choose "
+                        "another layer")
     distinct = count_distinct(keys)
     if rank > distinct:
         raise EditError(f"rank {rank} is larger than the number of distinct context keys "

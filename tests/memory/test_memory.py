@@ -88,6 +88,53 @@ def test_direction_errors():
         context_directions(a[:0], c)
 
 
+@pytest.mark.parametrize("method,rank", [("mean", 1), ("zca", 1), ("zca", 2)])
+def test_all_zero_or_non_finite_keys_are_refused_before_factorising(method, rank):
+    """A layer whose keys are all zero (a zero second moment) made ``linalg.cholesky`` fail
+    with a traceback; zero context keys gave a NaN direction."""
+    c, a = _moment()
+    zeros = torch.zeros(5, c.shape[0])
+    with pytest.raises(EditError, match="every key of this layer is zero"):
+        context_directions(zeros, torch.zeros_like(c), rank=rank, method=method)
+    with pytest.raises(EditError, match="the context keys are all zero"):
+        context_directions(zeros, c, rank=rank, method=method)
+    nan = a[:5].clone()
+    nan[0, 0] = float("nan")
+    with pytest.raises(EditError, match="NaN or infinite"):
+        context_directions(nan, c, rank=rank, method=method)
+    inf = c.clone()
+    inf[0, 0] = float("inf")
+    with pytest.raises(EditError, match="NaN or infinite"):
+        context_directions(a[:5], inf, rank=rank, method=method)
+
+
+def test_an_edit_of_a_layer_with_all_zero_keys_is_an_edit_error(tmp_path, monkeypatch):
+    """End to end: a model whose keys at the edited layer are all zero (the BatchNorm before
+    it zeroed, so ReLU gives 0 everywhere) fails with a clear EditError, nothing changed."""
+    from rewrite.edit import EditSpec, Rewriter
+
+    from ..conftest import make_tiny_dcgan
+
+    monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
+    G = make_tiny_dcgan()
+    with torch.no_grad():
+        G.state_dict()["main.1.weight"].zero_()
+        G.state_dict()["main.1.bias"].zero_()
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    for direction, rank in (("mean", 1), ("zca", 2)):
+        spec = EditSpec.from_json({
+            "version": 1, "model": "tiny", "layer": "main.3", "kind": "copy-paste",
+            "rank": rank, "direction": direction, "solver": "least-collateral",
+            "stats": {"samples": 20, "seed": 0},
+            "copy": {"sample": 0, "mask": {"rect": [8, 8, 24, 24]}},
+            "paste": {"sample": 1, "mask": {"rect": [8, 8, 24, 24]}},
+            "context": [{"sample": 1, "mask": {"rect": [8, 8, 24, 24]}},
+                        {"sample": 2, "mask": {"rect": [0, 0, 16, 16]}}]})
+        with pytest.raises(EditError, match="every key of this layer is zero"):
+            Rewriter(G, progress=False).apply(spec)
+    assert all(torch.equal(G.state_dict()[k], before[k]) for k in before)
+
+
 @pytest.mark.parametrize("kind", ["convT", "conv"])
 def test_low_rank_delta_acts_on_the_input_axis(kind):
     w = torch.randn(5, 7, 3, 3)                         # convT: [in=5, out=7]; conv: [out=5, in=7]
