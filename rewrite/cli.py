@@ -13,7 +13,6 @@ Examples::
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -35,7 +34,8 @@ from .edit.layer_stats import (
     stats_cache_path,
 )
 from .edit.legacy import import_legacy
-from .edit.spec import MAX_STATS_SAMPLES, MAX_STRENGTH
+from .edit.spec import MAX_STATS_SAMPLES, MAX_STRENGTH, wide_integers
+from .edit.spec import loads as spec_json_loads
 from .metrics.advisor import advice_summary, match, suggest_layers
 from .metrics.before_after import (
     before_after,
@@ -825,9 +825,12 @@ def import_edit(legacy_path, layer, rank, model, weights, arch, out):
     """
     _check_outputs({"--out": out}, model=model, weights=weights, inputs={"OLD.json": legacy_path})
     try:
-        obj = json.loads(Path(legacy_path).read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        obj = spec_json_loads(Path(legacy_path).read_text())
+    except (OSError, ValueError, RecursionError) as e:      # JSON and Unicode errors included
         raise click.BadParameter(f"cannot read {legacy_path}: {e}", param_hint="OLD.json")
+    wide = wide_integers(obj)
+    if wide:
+        raise click.BadParameter(f"{legacy_path}: " + "; ".join(wide), param_hint="OLD.json")
     G = load_model(model, weights=weights, arch=arch, device="cpu")
     spec = import_legacy(obj, model, layer, G.resolution, rank=rank, name=Path(legacy_path).stem)
     spec.validate_for(G)

@@ -177,3 +177,11 @@ def test_import_edit_command(tmp_path, face_model):
     assert proc.returncode == 0, proc.stderr
     spec = json.loads(out.read_text())
     assert spec["kind"] == "erase" and spec["layer"] == "main.6" and len(spec["context"]) == 2
+
+
+def test_import_edit_with_a_5000_digit_integer_is_a_clean_error(tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text('{"key": [[' + "9" * 5000 + ', "data:"]]}')
+    proc = invoke("import-edit", str(old), "--layer", "main.6", "--out", str(tmp_path / "s.json"))
+    _user_error(proc, "'key[0][0]' is an integer of 5000 digits")
+    assert not (tmp_path / "s.json").exists()

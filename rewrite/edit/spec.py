@@ -87,6 +87,62 @@ _TOP_KEYS = {"format", "version", "name", "description", "model", "layer", "kind
              "preserve_weight", "strength", "sampling"}
 
 
+#: Largest magnitude of an integer anywhere in a spec: every integer field (sample numbers,
+#: seeds, counts, solver settings) fits in 64 bits. A wider literal is refused by name
+#: before anything converts it (Python will not even print an int over 4300 digits).
+MAX_SPEC_INT = 2 ** 63 - 1
+_MAX_INT_DIGITS = len(str(MAX_SPEC_INT))
+
+
+class _WideInt:
+    """An integer literal of a spec file too wide to be a spec's number, left unconverted."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+
+def _parse_int(text: str):
+    digits = len(text) - text.startswith("-")
+    return _WideInt(digits) if digits > _MAX_INT_DIGITS else int(text)
+
+
+def loads(text: str) -> Any:
+    """Parse a spec's JSON text; integer literals wider than :data:`MAX_SPEC_INT` are not
+    converted (:meth:`EditSpec.from_json` names them in its :class:`SpecError`)."""
+    return json.loads(text, parse_int=_parse_int)
+
+
+def wide_integers(obj: Any, limit: int = 5) -> list[str]:
+    """One problem per integer of ``obj`` (at any depth) beyond ±:data:`MAX_SPEC_INT`, named
+    by where it sits (``rank``, ``context[2].sample``); at most ``limit`` are named. The walk
+    does not recurse, so a deeply nested object cannot overflow the stack."""
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any]] = [("", obj)]
+    while stack:
+        where, val = stack.pop()
+        if isinstance(val, dict):
+            stack.extend((f"{where}.{k}" if where else str(k), v)
+                         for k, v in reversed(list(val.items())))
+        elif isinstance(val, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in reversed(list(enumerate(val))))
+        elif isinstance(val, _WideInt):
+            found.append((where, f"{val.digits} digits"))
+        elif isinstance(val, int) and not isinstance(val, bool) and abs(val) > MAX_SPEC_INT:
+            found.append((where, f"{len(str(abs(val)))} digits" if val.bit_length() < 10_000
+                          else f"about {int(val.bit_length() * math.log10(2)) + 1} digits"))
+    problems = [f"{where!r} is an integer of {size}; "
+                f"integers in an edit specification lie within +-{MAX_SPEC_INT} (2**63 - 1)"
+                for where, size in found[:limit]]
+    if len(found) > limit:
+        problems.append(f"... and {len(found) - limit} more integers that wide")
+    return problems
+
+
 def unknown_keys(obj: dict, known: set[str], where: str) -> list[str]:
     """One problem per key of ``obj`` not in ``known``, with the closest known key
     suggested (``where`` prefixes the message, e.g. ``stats``)."""
@@ -185,6 +241,9 @@ class EditSpec:
         problems: list[str] = []
         if not isinstance(obj, dict):
             raise SpecError(["an edit specification must be a JSON object"])
+        wide = wide_integers(obj)
+        if wide:
+            raise SpecError(wide)
         if obj.get("format", FORMAT) != FORMAT:
             problems.append(f"'format' must be {FORMAT!r}")
         version = obj.get("version")
@@ -306,7 +365,7 @@ class EditSpec:
     def load(cls, path: str | Path) -> "EditSpec":
         """Read and parse a spec file."""
         try:
-            obj = json.loads(Path(path).read_text())
+            obj = loads(Path(path).read_text())
         except FileNotFoundError:
             raise SpecError([f"spec file not found: {path}"]) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

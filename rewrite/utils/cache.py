@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import CacheError
 from .fileio import _writable_folder
 
 if TYPE_CHECKING:
@@ -25,6 +26,37 @@ def cache_dir() -> Path:
     """The cache root: ``$REWRITE_CACHE`` or ``~/.cache/rewrite``."""
     env = os.environ.get("REWRITE_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "rewrite"
+
+
+def _how_to_fix() -> str:
+    env = os.environ.get("REWRITE_CACHE")
+    if env:
+        return (f"REWRITE_CACHE is set to {env!r}: point it at a writable folder (it is "
+                "created if missing), or unset it to use ~/.cache/rewrite")
+    return "set REWRITE_CACHE to a writable folder"
+
+
+def writable_cache_folder(folder: Path | None = None, what: str = "write to the cache",
+                          hint: str = "") -> Path:
+    """``folder`` (default: the cache root), created, for work that must store a file in
+    the cache (a fetched model); unlike :func:`cache_usable` there is no going on without.
+
+    Raises:
+        CacheError: the folder cannot be made or written (``REWRITE_CACHE`` names a file, a
+            read-only place, ...), naming the variable and the fix; ``hint`` is added.
+    """
+    root = cache_dir()
+    folder = root if folder is None else folder
+    reason = _writable_folder(folder)
+    if reason is None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            reason = f"{e.strerror or e}"
+    if reason is not None:
+        raise CacheError(f"cannot {what}: the cache folder {root} cannot be written "
+                         f"({reason}); {_how_to_fix()}{hint}")
+    return folder
 
 
 _WARNED: set[str] = set()
@@ -41,8 +73,7 @@ def cache_usable(what: str = "results") -> bool:
     if str(root) not in _WARNED:
         _WARNED.add(str(root))
         print(f"warning: the cache folder {root} cannot be written ({reason}); {what} are "
-              "computed but not cached. Set REWRITE_CACHE to a writable folder",
-              file=sys.stderr)
+              f"computed but not cached. To keep them, {_how_to_fix()}", file=sys.stderr)
     return False
 
 

@@ -46,5 +46,9 @@ class DeltaFileError(RewriteError):
     """A delta file is unreadable, corrupt, or does not fit the model."""
 
 
+class CacheError(RewriteError):
+    """The cache folder (``$REWRITE_CACHE``) cannot hold what must be stored there."""
+
+
 class OutputPathError(RewriteError):
     """An output path would overwrite an input, is named twice, or cannot be written."""

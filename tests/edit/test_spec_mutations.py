@@ -89,3 +89,57 @@ def test_random_mutations_give_a_named_error_or_a_valid_spec(face_model):
             for _, v in _paths(spec.to_json()):
                 assert not (isinstance(v, float) and not math.isfinite(v)), (path, v)
     assert outcomes["error"] > 100 and outcomes["valid"] > 10, outcomes
+
+
+HUGE = "9" * 5000            # a 5000-digit literal: past Python's 4300-digit int conversion
+
+
+@pytest.mark.parametrize("old,new,field", [
+    ('"rank": 4', f'"rank": {HUGE}', "'rank'"),
+    ('"version": 1', f'"version": {HUGE}', "'version'"),
+    ('"seed": 0', f'"seed": -{HUGE}', "'stats.seed'"),
+    ('"samples": 10000', f'"samples": {HUGE}', "'stats.samples'"),
+    ('"sample": 13', f'"sample": {HUGE}', "'context[1].sample'"),
+    ('"rect": [8, 20, 56, 32]', f'"rect": [8, 20, {HUGE}, 32]', "'copy.mask.rect[2]'"),
+    ('"params": {}', f'"params": {{"steps": {HUGE}}}', "'solver.params.steps'"),
+    ('"rank": 4', f'"rank": 4, "extra": [{{"x": {HUGE}}}]', "'extra[0].x'"),
+    ('"rank": 4', '"rank": 12345678901234567890', "'rank' is an integer of 20 digits"),
+])
+def test_integer_literals_too_wide_are_a_spec_error(tmp_path, old, new, field):
+    """A 5000-digit integer anywhere made json raise ValueError ("Exceeds the limit (4300
+    digits)") as a traceback; it is now a SpecError naming the field."""
+    text = (ROOT / "examples" / "add-sunglasses.json").read_text()
+    assert old in text
+    path = tmp_path / "wide.json"
+    path.write_text(text.replace(old, new, 1))
+    with pytest.raises(SpecError) as e:
+        EditSpec.load(path)
+    assert field in str(e.value) and "integers in an edit specification lie within" in str(e.value)
+    assert len(str(e.value)) < 1000                         # the number is not printed back
+
+
+def test_wide_python_integers_are_a_spec_error_too():
+    """The same bound on an object built in Python (the app, a delta file's spec)."""
+    d = json.loads((ROOT / "examples" / "add-sunglasses.json").read_text())
+    d.update(rank=10 ** 5000, strength=10 ** 400, version=-(2 ** 63))
+    d["context"][0]["sample"] = 2 ** 63
+    with pytest.raises(SpecError) as e:
+        EditSpec.from_json(d)
+    text = str(e.value)
+    for name in ("'rank' is an integer of about 5001 digits", "'strength' is an integer of 401",
+                 "'version'", "'context[0].sample' is an integer of 19 digits"):
+        assert name in text, text
+    d = json.loads((ROOT / "examples" / "add-sunglasses.json").read_text())
+    d["context"][0]["sample"] = 2 ** 63 - 1                 # the bound itself parses (the
+    assert EditSpec.from_json(d).context[0].sample == 2 ** 63 - 1     # model check refuses it)
+
+
+def test_a_wide_integer_spec_is_a_clean_cli_error(tmp_path):
+    from ..conftest import invoke
+
+    path = tmp_path / "wide.json"
+    path.write_text((ROOT / "examples" / "add-sunglasses.json").read_text()
+                    .replace('"rank": 4', f'"rank": {HUGE}'))
+    res = invoke("edit", str(path), "--out", str(tmp_path / "edited.pt"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "'rank' is an integer of 5000 digits" in res.stderr

@@ -89,3 +89,44 @@ def test_an_unwritable_cache_warns_and_keeps_the_result(tmp_path, monkeypatch, t
     stats = layer_stats(tiny_dcgan, layer, n=20, progress=False)
     assert stats.n_samples == 20
     assert "cannot be written" in capsys.readouterr().err and blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize("below", ["", "sub/dir"])
+def test_a_cache_that_is_a_file_is_named_with_the_fix_when_a_model_must_be_fetched(
+        tmp_path, monkeypatch, below):
+    """REWRITE_CACHE naming a regular file (or a path below one) made fetching the zoo model
+    end in a NotADirectoryError traceback; it is a CacheError naming the variable."""
+    import subprocess
+
+    from rewrite.models import DEFAULT_MODEL, ZOO, fetch
+    from rewrite.utils.errors import CacheError
+
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("REWRITE_CACHE", str(blocker / below) if below else str(blocker))
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("nothing is downloaded"))
+    with pytest.raises(CacheError) as e:
+        fetch(ZOO[DEFAULT_MODEL], quiet=True)
+    text = str(e.value)
+    assert f"{blocker} is a file, not a folder" in text
+    assert "REWRITE_CACHE is set to" in text and "point it at a writable folder" in text
+    assert "--weights" in text
+    assert blocker.read_text() == "x"
+
+
+def test_a_cache_that_is_a_file_is_a_clean_cli_error(tmp_path, monkeypatch):
+    import subprocess
+
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("x")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("nothing is downloaded"))
+    res = CliRunner().invoke(main, ["sample", "--out", str(tmp_path / "g.png")],
+                             env={"REWRITE_CACHE": str(blocker)})
+    assert res.exit_code == 2, res.output
+    assert "REWRITE_CACHE is set to" in res.output and "Traceback" not in res.output
+    wheel = tmp_path / "gan_face_generate-1.1.1-py3-none-any.whl"      # --weights WHEEL unpacks
+    wheel.write_bytes(b"PK")                                            # into the cache too
+    res = CliRunner().invoke(main, ["layers", "--weights", str(wheel)],
+                             env={"REWRITE_CACHE": str(blocker)})
+    assert res.exit_code == 2 and "REWRITE_CACHE is set to" in res.output, res.output
+    assert blocker.read_text() == "x" and not (tmp_path / "g.png").exists()
