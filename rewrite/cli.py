@@ -132,11 +132,12 @@ def weights_options(f=None, device: bool = True):
             f = click.option("--device", default="auto", show_default=True,
                              help="auto, cpu, cuda or cuda:N.")(f)
         f = click.option("--arch", type=click.Choice(sorted(FAMILIES)), default=None,
-                         help="Generator family of the file (default: the zoo entry's, or "
-                              "detected from the keys).")(f)
+                         help="Generator family of the file (default: detected from the "
+                              "file's content).")(f)
         f = click.option("--weights", type=click.Path(dir_okay=False), default=None,
                          help="Local checkpoint (or the zoo entry's wheel) to use instead of "
-                              "downloading; for offline machines.")(f)
+                              "downloading; for offline machines. Its family is detected from "
+                              "its content (--arch overrides), with or without a MODEL.")(f)
         return f
     return wrap(f) if f is not None else wrap
 
@@ -146,6 +147,16 @@ def model_options(f):
     f = weights_options(f)
     f = click.argument("model", default=DEFAULT_MODEL, required=False)(f)
     return f
+
+
+def _model_label(model: str, weights) -> str:
+    """What a command calls the model it loaded: MODEL, or the --weights file when MODEL was
+    left at its default (``rewrite sample --weights ffhq.pkl`` samples ffhq.pkl)."""
+    ctx = click.get_current_context(silent=True)
+    if weights and ctx is not None \
+            and ctx.get_parameter_source("model") is click.core.ParameterSource.DEFAULT:
+        return str(weights)
+    return model
 
 
 def sampling_options(f):
@@ -210,8 +221,9 @@ def layers(model, weights, arch, device):
     """List the editable layers of MODEL.
 
     \b
-    Example:
+    Examples:
       rewrite layers dcgan-digiface64
+      rewrite layers --weights network-snapshot.pkl      # family detected from the file
     """
     G = load_model(model, weights=weights, arch=arch, device=_device(device))
     header = f"{'layer':<10} {'kind':<19} {'keys from':<15} {'C_in':>5} {'C_out':>5} " \
@@ -254,6 +266,7 @@ def sample(model, weights, arch, device, seeds, out, out_dir, npz, batch_size, c
       rewrite sample my_dcgan.pt --seeds 0-63 --batch-size 16 --out mine.png
       rewrite sample stylegan2-ffhq.pt --truncation 0.7 --seeds 0-15 --out ffhq.png
       rewrite sample --weights netdissect_church.pth --arch proggan --seeds 0-7 --out c.png
+      rewrite sample --weights network-snapshot.pkl --seeds 0-7 --out nv.png
       rewrite sample --seeds 0-49999 --out-dir samples/           # bulk, resumable
       torchrun --nproc-per-node 2 -m rewrite sample --seeds 0-49999 --npz samples.npz
     """
@@ -272,6 +285,7 @@ def sample(model, weights, arch, device, seeds, out, out_dir, npz, batch_size, c
                                  "or --npz", param_hint="--out")
     G = load_model(model, weights=weights, arch=arch, device=d.device(_device(device)))
     _set_sampling(G, truncation, noise, class_index)
+    model = _model_label(model, weights)
     if bulk:
         summary = bulk_sample(G, seeds, out_dir=out_dir, npz=npz, batch_size=batch_size, dist=d,
                               progress=True, model_name=model)

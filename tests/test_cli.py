@@ -185,3 +185,22 @@ def test_import_edit_with_a_5000_digit_integer_is_a_clean_error(tmp_path):
     proc = invoke("import-edit", str(old), "--layer", "main.6", "--out", str(tmp_path / "s.json"))
     _user_error(proc, "'key[0][0]' is an integer of 5000 digits")
     assert not (tmp_path / "s.json").exists()
+
+
+def test_weights_without_a_model_name_detect_the_family_from_the_content(tmp_path,
+                                                                         fixtures_dir):
+    """`--weights F.pkl` with MODEL left at its default used to load F.pkl as the default
+    model's family (DCGAN: "no DCGAN weights found"); like `rewrite layers F.pkl` it now
+    detects the family from the file, and --arch stays the override."""
+    pkl = fixtures_dir / "stylegan2ada_tiny64.pkl"
+    proc = invoke("layers", "--weights", str(pkl))
+    assert proc.returncode == 0, proc.stderr
+    assert "b8.conv0" in proc.stdout and "ModulatedConv2d" in proc.stdout
+    assert proc.stdout == invoke("layers", str(pkl)).stdout
+    out = tmp_path / "nv.png"
+    proc = invoke("sample", "--weights", str(pkl), "--seeds", "0-1", "--out", str(out),
+                  "--scale", "1", "--no-labels")
+    assert proc.returncode == 0, proc.stderr
+    assert f"2 samples of {pkl}" in proc.stdout and Image.open(out).size == (2 * 64 + 3 * 2,
+                                                                              64 + 2 * 2)
+    _user_error(invoke("layers", "--weights", str(pkl), "--arch", "dcgan"), "DCGAN")

@@ -34,7 +34,8 @@ FAMILIES: dict[str, type[Generator]] = {
 }
 
 __all__ = ["DEFAULT_MODEL", "FAMILIES", "Generator", "LayerInfo", "Split", "ZOO", "ZooEntry",
-           "cached_path", "detect_family", "fetch", "load_model", "resolve_weights"]
+           "cached_path", "detect_family", "fetch", "load_model", "resolve_weights",
+           "weights_family"]
 
 
 def _family_class(arch: str) -> type[Generator]:
@@ -88,6 +89,20 @@ def detect_family(obj: Any) -> str:
                           "name one with --arch")
 
 
+def weights_family(obj: Any, zoo_family: str | None) -> str | None:
+    """The family of a ``--weights`` file, from its content: a ``--weights`` file is whatever
+    the user has, so a StyleGAN pickle given with the default model name (``rewrite sample
+    --weights ffhq.pkl``) loads as StyleGAN. ``zoo_family`` (the named zoo entry's, or None)
+    decides only when the content fits no family or several (None: let
+    :func:`detect_family` say why)."""
+    found = [name for name, cls in FAMILIES.items() if cls.claims(obj)]
+    if len(found) == 1:
+        return found[0]
+    if zoo_family is not None and (not found or zoo_family in found):
+        return zoo_family
+    return None
+
+
 #: Largest image side a loaded generator may produce.
 MAX_RESOLUTION = 4096
 
@@ -137,13 +152,17 @@ def load_model(model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = N
 
     Args:
         model: zoo name (see ``ZOO``) or path to a checkpoint.
-        weights: optional local file replacing the zoo download.
-        arch: family name to force (``dcgan``, ``stylegan2``, ``proggan``); default: the
-            zoo entry's, else detected from the keys.
+        weights: optional local file replacing the zoo download; its family is detected
+            from its content (:func:`weights_family`), whatever ``model`` names.
+        arch: family name to force (``dcgan``, ``stylegan2``, ``proggan``, ...); default:
+            detected from the file's content (for a zoo name without ``weights``, the
+            entry's family).
         device: where to put the model.
     """
     path, family = resolve_weights(model, weights)
     obj = load_checkpoint_file(path)
+    if arch is None and weights is not None:
+        family = weights_family(obj, family)
     try:
         G = model_from_checkpoint(obj, arch or family)
     except CheckpointError as e:

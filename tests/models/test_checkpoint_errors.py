@@ -160,3 +160,37 @@ def test_unknown_entry_requirement_fails_cleanly(tmp_path, monkeypatch):
     entry = ZooEntry("x", "dcgan", "", "rewrite-no-such-package==0.0.1", "a/b.tar", "0" * 64, 1, "")
     with pytest.raises(FetchError, match="could not download rewrite-no-such-package"):
         fetch(entry, quiet=True)
+
+
+@pytest.mark.parametrize("name,family", [
+    ("stylegan2ada_tiny64.pkl", "stylegan2-ada"), ("stylegan3t_tiny64.pkl", "stylegan3"),
+    ("stylegan2_rosinality_tiny64.pt", "stylegan2"), ("proggan_netdissect_tiny64.pth", "proggan"),
+])
+def test_a_weights_file_is_loaded_as_the_family_its_content_shows(fixtures_dir, name, family):
+    """With or without a model name, `weights=` is detected by content (it was loaded as
+    the zoo entry's DCGAN family: "no DCGAN weights found"); `arch` overrides."""
+    from rewrite.models import DEFAULT_MODEL, FAMILIES
+
+    path = fixtures_dir / name
+    want = FAMILIES[family]
+    assert type(load_model(weights=path)) is want
+    assert type(load_model(DEFAULT_MODEL, weights=path)) is want
+    assert type(load_model(str(path))) is want
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_model(weights=path, arch="dcgan")
+
+
+def test_the_zoo_family_decides_only_when_the_content_cannot(tiny_state, fixtures_dir, tmp_path):
+    from rewrite.models import weights_family
+
+    full = make_tiny_dcgan().checkpoint()
+    assert weights_family(full, None) == "dcgan"
+    assert weights_family(full, "stylegan2") == "dcgan"                   # content wins
+    assert weights_family({"nothing": 1}, "dcgan") == "dcgan"     # its loader says what is wrong
+    assert weights_family({"nothing": 1}, None) is None
+    both = {**full, **load_checkpoint_file(fixtures_dir / "stylegan2_rosinality_tiny64.pt")}
+    assert weights_family(both, "dcgan") == "dcgan"
+    assert weights_family(both, "proggan") is None and weights_family(both, None) is None
+    # A local copy of the zoo model given with its name still loads as before.
+    G = load_model("dcgan-digiface64", weights=_save(full, tmp_path / "weights.tar"))
+    assert type(G).family == "dcgan"
