@@ -42,10 +42,11 @@ def test_example_fit_draws_on_its_examples_and_leaves_its_silent_samples(face_mo
     assert set(examples + silent + keep) <= set(POOL)
     # The roles follow the rule's response.
     G = face_model
+    with torch.no_grad():
+        keys = G.split(G.latents(examples + silent), spec.layer).keys
     resp = {s: float(r) for s, r in zip(
         examples + silent,
-        rule_response(G, spec.layer, G.split(G.latents(examples + silent), spec.layer).keys,
-                      inputs.D, inputs.band))}
+        rule_response(G, spec.layer, keys, inputs.D, inputs.band))}
     assert min(resp[s] for s in examples) > max(resp[s] for s in silent)
     # Rendered: the examples change under the paste, the silent samples barely anywhere.
     session.apply(delta)

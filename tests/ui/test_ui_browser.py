@@ -178,7 +178,7 @@ def test_erase_edit_and_download(page, tmp_path):
     page.click("#apply")
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('applied')",
                            timeout=120_000)
-    with page.expect_download() as download:
+    with page.expect_download(timeout=90_000) as download:
         page.click("#dl-checkpoint")
     path = tmp_path / "edited.pt"
     download.value.save_as(path)
@@ -371,7 +371,7 @@ SYNTHETIC = {
 
 
 def _download_spec(page, tmp_path, name):
-    with page.expect_download() as download:
+    with page.expect_download(timeout=90_000) as download:
         page.click("#spec-download")
     path = tmp_path / name
     download.value.save_as(path)
@@ -390,7 +390,11 @@ def test_specs_round_trip_through_the_page(page, tmp_path):
                                ".startsWith('Loaded \"' + n)", arg=path.name)
         want = json.loads(path.read_text())
         assert page.inner_text("#edit-title") == f"New {want['kind']} edit"
-        got = _download_spec(page, tmp_path, "out-" + path.name)
+        try:
+            got = _download_spec(page, tmp_path, "out-" + path.name)
+        except Exception as e:                      # say which spec, and what the page said
+            raise AssertionError(f"{path.name}: no download ({type(e).__name__}); the page "
+                                 f"says {page.inner_text('#message')!r}") from None
         assert got == want, path.name
     # A mark changed on the page is saved as the page shows it (a PNG), the rest as loaded.
     page.check("input[name=mode][value=context]")
