@@ -44,6 +44,7 @@ from .metrics.before_after import (
     goal_notes,
     collateral_warning,
     goal_panel,
+    visible_at_strength,
 )
 from .metrics.evaluate import (
     DEFAULT_QUANTILE,
@@ -424,7 +425,8 @@ def edit(spec_paths, out, delta_path, solver, strength, sequential, model, weigh
     for d in deltas:
         name = (d.spec or {}).get("name") or d.layer
         click.echo(f"{name}: {d.method} on {d.layer}: {d.loss_kind} loss {d.loss_before:.4f} "
-                   f"-> {d.loss:.4f}, predicted collateral {d.collateral:.4f}, strength "
+                   f"-> {d.loss:.4f}, predicted collateral {d.collateral:.4f}, visible change "
+                   f"outside the rule's region {visible_at_strength(d):.4f}, strength "
                    f"{d.strength:g} ({d.seconds:.2f} s)")
         for line in collateral_warning(d):
             click.echo(line, err=True)
