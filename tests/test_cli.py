@@ -204,3 +204,26 @@ def test_weights_without_a_model_name_detect_the_family_from_the_content(tmp_pat
     assert f"2 samples of {pkl}" in proc.stdout and Image.open(out).size == (2 * 64 + 3 * 2,
                                                                               64 + 2 * 2)
     _user_error(invoke("layers", "--weights", str(pkl), "--arch", "dcgan"), "DCGAN")
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypatch):
+    """Issue 24: a bug anywhere below a command reaches the user as one line naming the
+    command, with a non-zero exit; --debug lets the exception through."""
+    from click.testing import CliRunner
+
+    import rewrite.cli as cli
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero in a reader")
+
+    monkeypatch.setattr(cli, "load_model", broken)
+    monkeypatch.delenv("REWRITE_DEBUG", raising=False)
+    monkeypatch.setattr("sys.argv", ["rewrite", "layers", "some-model"])
+    res = CliRunner().invoke(cli.main, ["layers", "some-model"])
+    assert res.exit_code == 1
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.output, res.output
+    assert "ZeroDivisionError" in lines[0] and "rewrite layers some-model" in lines[0]
+    assert "--debug" in lines[0]
+    res = CliRunner().invoke(cli.main, ["--debug", "layers", "some-model"])
+    assert isinstance(res.exception, ZeroDivisionError)
