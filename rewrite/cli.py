@@ -100,7 +100,7 @@ class _Group(click.Group):
             message = str(e).splitlines()[0][:300] if str(e) else ""
             click.echo(f"{rank}error: unexpected {type(e).__name__} in `{command}`"
                        + (f": {message}" if message else "")
-                       + ". Nothing was written. Run it again with --debug (rewrite --debug "
+                       + ". No half-written file is left. Run it again with --debug (rewrite --debug "
                        "COMMAND ...) for the traceback, and please report it.", err=True)
             sys.exit(1)
 
