@@ -54,6 +54,11 @@ def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path} is not a state dict of tensors")
+    broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise CheckpointError(f"{path} holds NaN or infinite values in {len(broken)} tensor(s) "
+                              f"({', '.join(map(str, broken[:3]))}{', ...' if len(broken) > 3 else ''}); "
+                              "the file is damaged: download it again")
     return dict(state)
 
 

@@ -113,3 +113,24 @@ def test_eval_and_compare_methods_report_them(tmp_path, weight_files):
     assert proc.stdout.count("finetune-layer") >= 2
     proc = invoke("eval", spec, "--inception-weights", str(tmp_path / "missing.pth"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_weights_with_nan_are_refused_on_load(tmp_path):
+    """Issue 24 item 5: a metric weight file with NaN in one tensor is a clear error naming
+    the tensor, before any network is built (it was an 'SVD did not converge' traceback)."""
+    from rewrite.metrics.weightfiles import load_state
+    from rewrite.utils.errors import CheckpointError
+
+    good = {"conv.weight": torch.randn(4, 3, 3, 3), "conv.bias": torch.zeros(4),
+            "steps": torch.tensor(3)}
+    path = tmp_path / "w.pth"
+    torch.save(good, path)
+    assert set(load_state(path)) == set(good)
+    bad = dict(good)
+    bad["conv.weight"] = good["conv.weight"].clone()
+    bad["conv.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(bad, path)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointError, match=r"NaN or infinite values in 1 tensor\(s\) \(conv.weight\)"):
+        load_state(path)
+    assert path.read_bytes() == before
