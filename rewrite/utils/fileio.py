@@ -19,10 +19,11 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from .errors import OutputPathError
+from .errors import OutputPathError, RewriteError
 
 PathLike = str | os.PathLike
 
@@ -87,6 +88,18 @@ def _umask() -> int:
     return mask
 
 
+#: Free space below which a failed write is reported as a full disk.
+NEARLY_FULL_BYTES = 1 << 20
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Whether the file system of ``folder`` has less than :data:`NEARLY_FULL_BYTES` free."""
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a fresh temporary path next to ``path``; rename it onto ``path`` on success.
@@ -113,6 +126,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                                   "Free some space and run again") from None
         if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise OutputPathError(f"cannot write {path}: {e.strerror}") from None
+        raise
+    except RewriteError:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    except Exception:
+        # Some writers report a full disk as their own error (torch's zip writer: "unexpected
+        # pos ..."; safetensors: an I/O error of its own). Look at the disk before the partial
+        # file is removed and its space comes back.
+        full = _nearly_full(tmp_path.parent)
+        tmp_path.unlink(missing_ok=True)
+        if full:
+            raise OutputPathError(f"disk full while writing {path}; nothing was written. "
+                                  "Free some space and run again") from None
         raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
