@@ -373,7 +373,13 @@ def dumps_nvidia_pickle(obj: Any, protocol: int = 4) -> bytes:
     """Pickle an object tree read by :func:`read_nvidia_pickle` (possibly with tensors
     replaced) in NVIDIA's layout, so that ``legacy.load_network_pkl`` loads it."""
     f = io.BytesIO()
-    _Writer(f, protocol=protocol).dump(obj)
+    try:
+        _Writer(f, protocol=protocol).dump(obj)
+    except RecursionError:
+        raise CheckpointError("this network pickle nests its objects too deeply to be written "
+                              "back (deeper than Python's recursion limit); nothing was written. "
+                              "Save the edit as a delta file (--delta) or to a .pt path "
+                              "instead") from None
     return f.getvalue()
 
 

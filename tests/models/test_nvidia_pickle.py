@@ -189,3 +189,17 @@ def test_a_storage_saved_on_a_gpu_is_read_onto_the_cpu():
     storage = _load_storage_from_bytes(payload)
     assert storage.device.type == "cpu" and storage.dtype == torch.float32
     assert storage.tolist() == t.tolist()
+
+
+def test_a_pickle_nested_too_deeply_is_refused_on_export_not_a_recursion_error():
+    """Issue 24 item 2: an object tree nested 100 000 lists deep (loads, renders) cannot be
+    written back: a clear CheckpointError, never RecursionError."""
+    from rewrite.models.nvidia_pickle import dumps_nvidia_pickle
+    from rewrite.utils.errors import CheckpointError
+
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(CheckpointError, match="nests its objects too deeply"):
+        dumps_nvidia_pickle({"G_ema": None, "training_set_kwargs": deep})
+    assert dumps_nvidia_pickle({"x": [[1]]})                 # shallow trees still write
