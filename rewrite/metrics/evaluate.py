@@ -47,7 +47,7 @@ from ..edit.goals import EditInputs
 from ..edit.masks import layer_window, render_mask, window_coverage
 from ..edit.methods import METHODS
 from ..edit.session import Rewriter
-from ..edit.spec import DEFAULT_RANK, EditSpec
+from ..edit.spec import DEFAULT_RANK, MAX_STRENGTH, EditSpec
 from ..memory.solvers import DEFAULT_SOLVER, SOLVERS
 from ..models.base import Generator
 from ..sampling.cache import cached_generate
@@ -294,8 +294,6 @@ def evaluate_curve(G: Generator, spec: EditSpec, seeds: Sequence[int],
     ``factor`` x the spec's strength (clipped to ``MAX_STRENGTH``; no new solve), measured on
     the same samples and firing regions. Returns the evaluations ordered by strength; the
     spec's own is the one whose ``delta.strength`` equals ``spec.strength``."""
-    from ..edit.spec import MAX_STRENGTH
-
     seeds, dist = list(seeds), dist or DistContext()
     session = Rewriter(G, progress=progress and dist.is_main)
     spec.validate_for(G)

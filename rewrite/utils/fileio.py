@@ -92,6 +92,12 @@ def _umask() -> int:
 NEARLY_FULL_BYTES = 1 << 20
 
 
+def _disk_full(path: Path) -> OutputPathError:
+    """The error for a write to ``path`` that ran out of space."""
+    return OutputPathError(f"disk full while writing {path}; nothing was written. "
+                           "Free some space and run again")
+
+
 def _nearly_full(folder: Path) -> bool:
     """Whether the file system of ``folder`` has less than :data:`NEARLY_FULL_BYTES` free."""
     try:
@@ -122,8 +128,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except OSError as e:
         tmp_path.unlink(missing_ok=True)
         if e.errno == errno.ENOSPC:
-            raise OutputPathError(f"disk full while writing {path}; nothing was written. "
-                                  "Free some space and run again") from None
+            raise _disk_full(path) from None
         if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise OutputPathError(f"cannot write {path}: {e.strerror}") from None
         raise
@@ -137,8 +142,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         full = _nearly_full(tmp_path.parent)
         tmp_path.unlink(missing_ok=True)
         if full:
-            raise OutputPathError(f"disk full while writing {path}; nothing was written. "
-                                  "Free some space and run again") from None
+            raise _disk_full(path) from None
         raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
