@@ -13,12 +13,14 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from ..memory.directions import DIRECTION_METHODS
+from ..memory.solvers import SOLVERS
 from ..models.latents import MAX_SAMPLES
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
-from .methods import DEFAULT_METHOD, METHODS, MODEL_DEFAULT_METHODS
+from .methods import DEFAULT_METHOD, METHODS, MODEL_DEFAULT_METHODS, PARAM_LIMITS, default_method
 from .spec import (
     DEFAULT_DIRECTION,
     DEFAULT_ERASE_GOAL,
@@ -29,14 +31,63 @@ from .spec import (
     DEFAULT_PRESERVE_WEIGHT,
     KINDS,
     MAX_PRESERVE_WEIGHT,
+    MAX_SPEC_INT,
+    MAX_STATS_SAMPLES,
     MAX_STRENGTH,
     SCHEMA_PATH,
     VERSION,
 )
 
 
-def spec_schema() -> dict:
-    """The JSON Schema (draft 2020-12) of an edit specification, as a dict."""
+#: Largest ``stats.seed`` (the statistics' random generator takes 32-bit seeds).
+MAX_STATS_SEED = 2 ** 32 - 1
+
+
+def _integer(minimum: int | None = None, maximum: int = MAX_SPEC_INT, **extra) -> dict:
+    """An integer field; every integer of a spec lies within +-:data:`MAX_SPEC_INT`."""
+    out: dict = {"type": "integer", "minimum": -MAX_SPEC_INT if minimum is None else minimum,
+                 "maximum": maximum}
+    return {**out, **extra}
+
+
+def solver_params_schema(name: str) -> dict:
+    """The parameters method ``name`` takes (its params dataclass): type from the default,
+    never negative, at most :data:`~.methods.PARAM_LIMITS` (what ``method_param_problems``
+    checks)."""
+    props = {}
+    for f in dataclasses.fields(METHODS[name].params):
+        if isinstance(f.default, bool):
+            props[f.name] = {"type": "boolean", "default": f.default}
+        elif isinstance(f.default, int):
+            props[f.name] = _integer(0, PARAM_LIMITS.get(f.name, MAX_SPEC_INT), default=f.default)
+        else:
+            props[f.name] = {"type": "number", "minimum": 0, "default": f.default}
+            if f.name in PARAM_LIMITS:
+                props[f.name]["maximum"] = PARAM_LIMITS[f.name]
+    return {"type": "object", "additionalProperties": False, "properties": props,
+            "description": f"Parameters of {name!r} (each optional): {METHODS[name].summary}."}
+
+
+def _method_rules(name: str) -> dict:
+    """What choosing method ``name`` implies for the rest of the spec: its parameters, the
+    kinds of edit it makes, and no "not here" regions unless it is a layer solver."""
+    rules: dict = {"properties": {"solver": {
+        "if": {"type": "object"},
+        "then": {"properties": {"params": {"$ref": f"#/$defs/params-{name}"}}}}}}
+    if set(KINDS) - set(METHODS[name].kinds):
+        rules["properties"]["kind"] = {"enum": list(METHODS[name].kinds)}
+    if name not in SOLVERS:
+        rules["properties"]["preserve"] = {"maxItems": 0}
+    return rules
+
+
+def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAMPLES) -> dict:
+    """The JSON Schema (draft 2020-12) of an edit specification, as a dict.
+
+    ``model`` given (the app): the schema of a spec for that model, whose ``model`` field
+    may be left out (the app fills it in); the default method is that model's. The
+    ``max_stats_samples`` bound may be lowered (the app's is).
+    """
     mask = {"oneOf": [
         {"type": "object", "additionalProperties": False, "required": ["rect"],
          "properties": {"rect": {"type": "array", "items": {"type": "number"},
@@ -50,6 +101,31 @@ def spec_schema() -> dict:
          "properties": {"png": {"type": "string", "pattern": "^data:image/png;base64,",
                                 "description": "alpha (or grey) channel at the image resolution"}}},
     ]}
+    # Which method a spec uses: the one it names (``"solver": NAME`` or ``{"name": NAME}``),
+    # else its model's default; each method then brings its rules (_method_rules).
+    unnamed = {"anyOf": [{"not": {"required": ["solver"]}},
+                         {"properties": {"solver": {"type": "object",
+                                                    "not": {"required": ["name"]}}}}]}
+    method_rules = []
+    for name in METHODS:
+        named = {"required": ["solver"], "properties": {"solver": {"anyOf": [
+            {"const": name},
+            {"type": "object", "required": ["name"], "properties": {"name": {"const": name}}}]}}}
+        method_rules.append({"if": named, "then": _method_rules(name)})
+    if model is not None:
+        default = default_method(model)
+        method_rules.append({"if": unnamed, "then": _method_rules(default)})
+        default_doc = f"{default} (the default for {model})"
+    else:
+        others = {"not": {"required": ["model"],
+                          "properties": {"model": {"enum": list(MODEL_DEFAULT_METHODS)}}}}
+        for m, method in MODEL_DEFAULT_METHODS.items():
+            method_rules.append({"if": {"allOf": [unnamed, {"required": ["model"], "properties": {
+                "model": {"const": m}}}]}, "then": _method_rules(method)})
+        method_rules.append({"if": {"allOf": [unnamed, others]},
+                             "then": _method_rules(DEFAULT_METHOD)})
+        default_doc = ", ".join(f"{m} for {model_}" for model_, m in
+                                MODEL_DEFAULT_METHODS.items()) + f", {DEFAULT_METHOD} for other models"
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://github.com/rewrite/rewrite/edit-spec.schema.json",
@@ -59,36 +135,43 @@ def spec_schema() -> dict:
                        "Masks are in image pixels.",
         "type": "object",
         "additionalProperties": False,
-        "required": ["version", "model", "layer", "kind"],
+        "required": ["version", "layer", "kind"] + ([] if model else ["model"]),
         "properties": {
             "format": {"const": FORMAT},
             "version": {"const": VERSION},
             "name": {"type": "string"},
             "description": {"type": "string"},
-            "model": {"type": "string", "description": "Zoo name or checkpoint path."},
+            "model": ({"type": "string", "description": "Zoo name or checkpoint path."}
+                      if model is None else
+                      {"type": "string", "description": f"Optional: the app edits {model} "
+                                                        "whatever this says."}),
             "layer": {"type": "string", "description": "Editable layer (rewrite layers MODEL)."},
             "kind": {"enum": list(KINDS)},
-            "rank": {"type": "integer", "minimum": 1, "default": DEFAULT_RANK},
+            "rank": _integer(1, default=DEFAULT_RANK,
+                             description="Rank of the change (at most the layer's key "
+                                         "channels); direction 'mean' takes rank 1 only."),
             "direction": {"enum": list(DIRECTION_METHODS), "default": DEFAULT_DIRECTION},
             "solver": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "name": {"enum": list(METHODS), "default": DEFAULT_METHOD,
-                             "description": "Default: " + ", ".join(
-                                 f"{m} for {model}" for model, m in MODEL_DEFAULT_METHODS.items())
-                             + f", {DEFAULT_METHOD} for other models."},
-                    "params": {"type": "object", "default": {},
-                               "description": "Solver parameters, e.g. {\"budget\": 0.03} or "
-                                              "{\"steps\": 100}."},
-                },
+                "anyOf": [
+                    {"enum": list(METHODS), "description": "Short for {\"name\": ...}."},
+                    {"type": "object",
+                     "additionalProperties": False,
+                     "properties": {
+                         "name": {"enum": list(METHODS), "default": default_method(model),
+                                  "description": f"Default: {default_doc}."},
+                         "params": {"type": "object", "default": {},
+                                    "description": "Solver parameters, e.g. {\"budget\": 0.03} "
+                                                   "or {\"steps\": 100}; those of each method "
+                                                   "are its params-NAME definition."},
+                     }},
+                ],
             },
             "stats": {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "samples": {"type": "integer", "minimum": 1, "default": DEFAULT_STATS_SAMPLES},
-                    "seed": {"type": "integer", "default": DEFAULT_STATS_SEED},
+                    "samples": _integer(1, max_stats_samples, default=DEFAULT_STATS_SAMPLES),
+                    "seed": _integer(0, MAX_STATS_SEED, default=DEFAULT_STATS_SEED),
                 },
             },
             "copy": {"$ref": "#/$defs/selection"},
@@ -99,7 +182,7 @@ def spec_schema() -> dict:
                 "properties": {
                     "sample": {"$ref": "#/$defs/sample"},
                     "mask": {"$ref": "#/$defs/mask"},
-                    "offset": {"type": "array", "items": {"type": "integer"}, "minItems": 2,
+                    "offset": {"type": "array", "items": _integer(), "minItems": 2,
                                "maxItems": 2,
                                "description": "[dx, dy] in pixels from where the object was "
                                               "copied."},
@@ -109,7 +192,8 @@ def spec_schema() -> dict:
             "context": {"type": "array", "items": {"$ref": "#/$defs/selection"}},
             "preserve": {"type": "array", "items": {"$ref": "#/$defs/selection"},
                          "description": "\"Not here\": regions the rule must leave alone "
-                                        "(solved with their current values as the goal)."},
+                                        "(solved with their current values as the goal; layer "
+                                        f"solvers only: {', '.join(SOLVERS)})."},
             "preserve_weight": {"type": "number", "exclusiveMinimum": 0,
                                 "maximum": MAX_PRESERVE_WEIGHT,
                                 "default": DEFAULT_PRESERVE_WEIGHT,
@@ -122,7 +206,7 @@ def spec_schema() -> dict:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "units": {"type": "integer", "minimum": 1, "default": DEFAULT_ERASE_UNITS},
+                    "units": _integer(1, default=DEFAULT_ERASE_UNITS),
                     "goal": {"enum": list(ERASE_GOALS), "default": DEFAULT_ERASE_GOAL,
                              "description": "inpaint: the region's values from the most similar "
                                             "faces without the object; zero-units: the most "
@@ -139,8 +223,7 @@ def spec_schema() -> dict:
                     "truncation": {"type": "number", "minimum": 0, "maximum": 1,
                                    "description": "Truncation toward the mean latent "
                                                   "(StyleGAN families; 1 = none)."},
-                    "class": {"type": "integer", "minimum": 0,
-                              "description": "Class of a class-conditional model."},
+                    "class": _integer(0, description="Class of a class-conditional model."),
                 },
             },
         },
@@ -150,6 +233,9 @@ def spec_schema() -> dict:
             {"if": {"properties": {"kind": {"const": "erase"}}},
              "then": {"required": ["context"], "properties": {"context": {"minItems": 1}},
                       "not": {"anyOf": [{"required": ["copy"]}, {"required": ["paste"]}]}}},
+            {"if": {"required": ["direction"], "properties": {"direction": {"const": "mean"}}},
+             "then": {"required": ["rank"], "properties": {"rank": {"const": 1}}}},
+            *method_rules,
         ],
         "$defs": {
             "sample": {"type": "integer", "minimum": 0, "maximum": MAX_SAMPLES - 1},
@@ -161,6 +247,7 @@ def spec_schema() -> dict:
                                "mask": {"$ref": "#/$defs/mask"}},
             },
             "mask": mask,
+            **{f"params-{name}": solver_params_schema(name) for name in METHODS},
         },
     }
 
