@@ -91,8 +91,9 @@ class Job:
     phase: str = ""                # what a running edit is doing ("statistics 3400/10000 samples")
     done: int = 0                  # progress of the phase, when it has one
     total: int = 0
-    kind: str = ""                 # the edit's kind and name, for every page to show
-    name: str = ""
+    kind: str = ""                 # the edit's kind ("solve-together" for a joint solve),
+    name: str = ""                 # name and layer, for every page to show
+    layer: str = ""
 
 
 class AppState:
@@ -241,7 +242,8 @@ class AppState:
             raise Conflict("an edit is already running; wait for it to finish or cancel it")
         self.cancel_event = threading.Event()
         self.job = Job("running", f"computing the {spec.kind} edit at {spec.layer} ...",
-                       time.time(), phase="starting", kind=spec.kind, name=spec.name or "")
+                       time.time(), phase="starting", kind=spec.kind, name=spec.name or "",
+                       layer=spec.layer)
         threading.Thread(target=self._run, args=(spec, self.cancel_event), daemon=True).start()
         return self.job
 
@@ -283,15 +285,17 @@ class AppState:
                              "goal reproduction": repro if math.isfinite(repro) else None}
             self.job = Job("done", self._summary(spec, delta, repro), job.started, time.time(),
                            delta_figures, goal_notes(spec, math.nan, delta)
-                           + collateral_warning(delta), kind=spec.kind, name=spec.name or "")
+                           + collateral_warning(delta), kind=spec.kind, name=spec.name or "",
+                           layer=spec.layer)
         except Cancelled:
             self.job = Job("cancelled", "cancelled: nothing was changed", job.started,
-                           time.time(), kind=spec.kind, name=spec.name or "")
+                           time.time(), kind=spec.kind, name=spec.name or "", layer=spec.layer)
         except RewriteError as e:
-            self.job = Job("failed", str(e), job.started, time.time(), kind=spec.kind)
+            self.job = Job("failed", str(e), job.started, time.time(), kind=spec.kind,
+                           layer=spec.layer)
         except Exception as e:                              # noqa: BLE001 - reported to the page
             self.job = Job("failed", f"internal error: {type(e).__name__}: {e}",
-                           job.started, time.time(), kind=spec.kind)
+                           job.started, time.time(), kind=spec.kind, layer=spec.layer)
         finally:
             self.job_lock.release()
 
@@ -407,10 +411,38 @@ class AppState:
 
     def solve_together(self, layer: str) -> list[dict]:
         """Solve the applied edits of ``layer`` again, jointly, so that none spoils
-        another (:meth:`Rewriter.solve_together`); returns :meth:`edits`."""
+        another (:meth:`Rewriter.solve_together`); returns :meth:`edits`.
+
+        It runs as the job (``/api/job`` shows it, every page its bar) and can be cancelled:
+        an iterative solver stops at its next step, a closed-form one finishes and its result
+        is dropped; either way the applied edits stay as they were (:class:`Conflict`)."""
         with self._exclusive():
-            self.session.solve_together(layer)
+            cancel = self.cancel_event = threading.Event()
+            started = time.time()
+            self.job = Job("running", f"solving the edits of {layer} together ...", started,
+                           phase="solving together", kind="solve-together", layer=layer)
+            old = self.session.deltas
+            try:
+                with step_check(lambda i, n: self._phase(
+                        cancel, f"solving together: step {i + 1} of {n}", i + 1, n)):
+                    self.session.solve_together(layer)
+                if cancel.is_set():                 # too late to stop: put the old ones back
+                    self.session.reset()
+                    for d in old:
+                        self.session.apply(d)
+                    raise Cancelled()
+            except Cancelled:
+                self.job = Job("cancelled", "cancelled: nothing was changed", started,
+                               time.time(), kind="solve-together", layer=layer)
+                raise Conflict("solving together was cancelled: the applied edits are as "
+                               "before") from None
+            except Exception as e:
+                self.job = Job("failed", str(e), started, time.time(), kind="solve-together",
+                               layer=layer)
+                raise
             self.version += 1
+            self.job = Job("done", f"solved the edits of {layer} together", started,
+                           time.time(), kind="solve-together", layer=layer)
         return self.edits()
 
     def _check_index(self, index: int) -> None:

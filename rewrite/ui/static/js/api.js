@@ -1,6 +1,12 @@
 // The JSON API client (see /docs for its OpenAPI description): a fetch wrapper whose errors carry
 // the server's explanation (spec problems or detail) for the page to show, and the sample image URLs.
 
+// FastAPI's validation errors ([{loc, msg, input}]) as sentences; anything else as JSON.
+function validationText(detail) {
+  if (!Array.isArray(detail)) return JSON.stringify(detail);
+  return detail.map((d) => `${(d.loc || []).slice(-1)[0] || "request"}: ${d.msg}` + ("input" in d ? ` (got ${JSON.stringify(d.input)})` : "")).join("\n");
+}
+
 export async function api(path, options = {}) {
   const res = await fetch(path, { headers: { "Content-Type": "application/json" }, ...options });
   if (!res.ok) {
@@ -8,7 +14,7 @@ export async function api(path, options = {}) {
     try {
       const body = await res.json();
       detail = body.problems ? body.problems.join("\n") : (typeof body.detail === "string"
-        ? body.detail : JSON.stringify(body.detail));
+        ? body.detail : validationText(body.detail));
     } catch (_) { /* not JSON */ }
     throw new Error(detail);
   }

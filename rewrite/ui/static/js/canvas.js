@@ -1,13 +1,14 @@
 // The mask editor: draws the selected sample with its masks tinted, the placed paste and the
 // rectangle being dragged, and turns mouse input into marks (brush, eraser, rectangle, paste drag).
-// Every stroke can be undone and redone (Ctrl+Z, Ctrl+Shift+Z); a mask left with no visible
-// pixel is removed, so that what looks empty is empty.
+// Every stroke can be undone and redone (Ctrl+Z, Ctrl+Shift+Z), and undo shows the sample it
+// changed; a mask left with no visible pixel is removed, so that what looks empty is empty. Each
+// mask is tinted and outlined by a black-and-white dashed line, visible on any colour of image.
 
 import { $ } from "./dom.js";
 import { say } from "./messages.js";
 import { sampleURL } from "./api.js";
-import { binarize, bbox, fillRect, maskEmpty, maskFor, newMask, paint, restoreMarks, snapshotMarks, tinted } from "./masks.js";
-import { refreshMarks } from "./selections.js";
+import { binarize, bbox, fillRect, maskEmpty, maskFor, newMask, outlinePath, paint, paintLine, restoreMarks, snapshotMarks, tinted } from "./masks.js";
+import { overlapText, overlaps, refreshButtons, refreshMarks } from "./selections.js";
 
 const COLOURS = { copy: [43, 108, 223], context: [30, 158, 74], erase: [210, 60, 60], preserve: [224, 138, 0] };
 const HINTS = {
@@ -30,8 +31,10 @@ export function pasteBox(state) {
   return b && { x: b.x + state.paste.dx, y: b.y + state.paste.dy, w: b.w, h: b.h };
 }
 
-// `onStrokeEnd` runs after each finished stroke, rectangle or paste drag.
-export function createEditor(state, { onStrokeEnd }) {
+// `onStrokeEnd` runs after each finished stroke, rectangle or paste drag (and stroke undo);
+// `onRestore(sample)` after an undo or redo that changed sample `sample`, to show it, and the
+// kind and name the restored edit has.
+export function createEditor(state, { onStrokeEnd, onRestore }) {
   const canvas = $("canvas"), ctx = canvas.getContext("2d");
   const editorImage = new Image();
   const copySource = new Image();
@@ -45,7 +48,10 @@ export function createEditor(state, { onStrokeEnd }) {
     if (editorImage.complete && editorImage.naturalWidth) ctx.drawImage(editorImage, 0, 0, canvas.width, canvas.height);
     for (const mode of ["copy", "context", "erase", "preserve"]) {
       const m = maskFor(state, mode, state.selected, false);
-      if (m) ctx.drawImage(tinted(m, COLOURS[mode], 0.45, state.res), 0, 0, canvas.width, canvas.height);
+      if (m) {
+        ctx.drawImage(tinted(m, COLOURS[mode], 0.45, state.res), 0, 0, canvas.width, canvas.height);
+        outline(outlinePath(m, k));
+      }
     }
     const p = pasteBox(state);
     if (p && state.paste.sample === state.selected) {
@@ -69,11 +75,19 @@ export function createEditor(state, { onStrokeEnd }) {
       ctx.strokeRect(Math.min(a.x, b.x) * k, Math.min(a.y, b.y) * k, (Math.abs(b.x - a.x) + 1) * k, (Math.abs(b.y - a.y) + 1) * k);
     }
   }
+  // A path drawn as alternating black and white dashes.
+  function outline(path) {
+    ctx.save(); ctx.lineWidth = 2; ctx.setLineDash([4, 4]);
+    ctx.strokeStyle = "#fff"; ctx.lineDashOffset = 0; ctx.stroke(path);
+    ctx.strokeStyle = "#000"; ctx.lineDashOffset = 4; ctx.stroke(path);
+    ctx.restore();
+  }
   function toPixel(ev) {
     const r = canvas.getBoundingClientRect();
     return { x: Math.floor((ev.clientX - r.left) / r.width * state.res), y: Math.floor((ev.clientY - r.top) / r.height * state.res) };
   }
   function brush(mask, p) { paint(mask, p.x, p.y, Number($("brush-size").value), state.tool === "eraser"); }
+  function brushLine(mask, a, b) { paintLine(mask, a, b, Number($("brush-size").value), state.tool === "eraser"); }
   // Centre the object on pixel p, snapped to whole cells of the layer.
   function placePaste(p) {
     const b = bbox(state.copy.mask), cell = pasteCell(state);
@@ -86,7 +100,11 @@ export function createEditor(state, { onStrokeEnd }) {
     return true;
   }
   // A mark change that stroke undo can take back.
-  function remember() { state.undo.push(snapshotMarks(state)); if (state.undo.length > 100) state.undo.shift(); state.redo = []; }
+  function snapshot(at) { return { ...snapshotMarks(state, at), specName: $("spec-name").value }; }
+  function remember() {
+    state.undo.push(snapshot()); if (state.undo.length > 100) state.undo.shift(); state.redo = [];
+    refreshButtons(state);
+  }
   // Masks with no visible pixel are removed (absent, not "present but empty").
   function dropEmpty() {
     if (state.copy && !state.copy.mask.specMask && maskEmpty(state.copy.mask)) { state.copy = null; state.paste = null; }
@@ -104,7 +122,7 @@ export function createEditor(state, { onStrokeEnd }) {
     remember();
     const mask = maskFor(state, state.mode, state.selected, true);
     if (state.tool === "rect") state.drawing = { rect: { a: p, b: p }, mask };
-    else { state.drawing = { mask }; brush(mask, p); }
+    else { state.drawing = { mask, last: p }; brush(mask, p); }
     draw();
   });
   canvas.addEventListener("mousemove", (ev) => {
@@ -112,7 +130,7 @@ export function createEditor(state, { onStrokeEnd }) {
     const p = toPixel(ev);
     if (state.drawing.paste) placePaste(p);
     else if (state.drawing.rect) state.drawing.rect.b = p;
-    else brush(state.drawing.mask, p);
+    else { brushLine(state.drawing.mask, state.drawing.last, p); state.drawing.last = p; }
     draw();
   });
   window.addEventListener("mouseup", () => {
@@ -122,16 +140,23 @@ export function createEditor(state, { onStrokeEnd }) {
     state.drawing = null;
     dropEmpty();
     draw(); refreshMarks(state); onStrokeEnd();
+    const o = overlaps(state);
+    if (o.length) say(o.map(overlapText).join("\n"), "warn");
   });
 
   function undoStroke(redo = false) {
     const from = redo ? state.redo : state.undo, to = redo ? state.undo : state.redo;
     if (!from.length) { say(redo ? "No stroke to redo." : "No stroke to undo."); return; }
-    to.push(snapshotMarks(state));
-    restoreMarks(state, from.pop());
+    const snap = from.pop();
+    to.push(snapshot(snap.at));
+    restoreMarks(state, snap);
+    $("spec-name").value = snap.specName;
     if (state.paste && state.copy) copySource.src = sampleURL(state.copy.sample, false, state.version);
+    const moved = snap.at !== undefined && snap.at !== state.selected;
+    onRestore(snap.at);
     draw(); refreshMarks(state); onStrokeEnd();
-    say(redo ? "Stroke redone." : "Stroke undone (Ctrl+Shift+Z redoes it).");
+    say((redo ? "Stroke redone" : "Stroke undone") + (moved ? ` on sample ${snap.at} (shown now)` : "")
+      + (redo ? "." : " (Ctrl+Shift+Z redoes it)."));
   }
 
   return {
@@ -145,8 +170,9 @@ export function createEditor(state, { onStrokeEnd }) {
     setMode(mode) {
       state.mode = mode;
       $("editor-hint").textContent = HINTS[state.mode];
+      $("editor-hint").title = HINTS[state.mode];
       if (state.mode === "paste" && state.copy) copySource.src = sampleURL(state.copy.sample, false, state.version);
-      draw();
+      draw(); refreshButtons(state);
     },
     setTool(tool) { state.tool = tool; },
     // Clear the current mode's mask on the selected sample (in Paste mode: the placement).
@@ -155,7 +181,7 @@ export function createEditor(state, { onStrokeEnd }) {
       if (state.mode === "paste") state.paste = null;
       else if (state.mode === "copy") { if (state.copy && state.copy.sample === state.selected) { state.copy = null; state.paste = null; } }
       else state[state.mode].delete(state.selected);
-      draw(); refreshMarks(state);
+      draw(); refreshMarks(state); onStrokeEnd();
     },
   };
 }

@@ -1,10 +1,11 @@
 // The gallery: one page of sample tiles (edited or original, or both side by side), their labels,
-// heat overlays and mark badges, the pager label, and selecting a sample for the editor.
+// heat overlays and mark badges, the pager label, and selecting a sample for the editor (by
+// mouse, or by keyboard: each tile is a button in the tab order, Enter or Space selects it).
 
 import { sampleURL } from "./api.js";
 import { $ } from "./dom.js";
 import { heatCanvas } from "./heatmap.js";
-import { refreshMarks } from "./selections.js";
+import { refreshButtons, refreshMarks } from "./selections.js";
 
 export function createGallery(state, editor) {
   // The samples on show: the current page, or the best matches when sorted.
@@ -20,6 +21,10 @@ export function createGallery(state, editor) {
       const tile = document.createElement("div");
       tile.className = "tile" + (i === state.selected ? " selected" : "");
       tile.dataset.sample = i;
+      tile.tabIndex = 0;
+      tile.setAttribute("role", "button");
+      tile.setAttribute("aria-label", `sample ${i}`);
+      tile.setAttribute("aria-pressed", String(i === state.selected));
       const imgs = document.createElement("div");
       imgs.className = "imgs";
       const views = state.side ? [false, true] : [state.edited];
@@ -47,6 +52,9 @@ export function createGallery(state, editor) {
       tile.appendChild(marks);
       if (state.heat && state.heat.has(i)) tile.appendChild(heatCanvas(state.heat.get(i).heat, state.tile));
       tile.addEventListener("click", () => select(i));
+      tile.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(i); }
+      });
       g.appendChild(tile);
     }
     $("page-label").textContent = state.order ? `best matches` : `samples ${state.page * state.perPage}–${state.page * state.perPage + state.perPage - 1}`;
@@ -56,10 +64,19 @@ export function createGallery(state, editor) {
     state.selected = i;
     $("editor-index").textContent = i;
     editor.showSample(sampleURL(i, state.edited, state.version));
-    for (const t of document.querySelectorAll(".tile")) t.classList.toggle("selected", Number(t.dataset.sample) === i);
-    editor.draw();
+    $("goto").value = i;
+    for (const t of document.querySelectorAll(".tile")) {
+      t.classList.toggle("selected", Number(t.dataset.sample) === i);
+      t.setAttribute("aria-pressed", String(Number(t.dataset.sample) === i));
+    }
+    editor.draw(); refreshButtons(state);
+  }
+  // Select sample i, turning to its page first when it is not on show.
+  function show(i) {
+    if (!samples().includes(i)) { state.order = null; state.page = Math.floor(i / state.perPage); render(); }
+    select(i);
   }
   // New images everywhere (after an edit, undo, or the edited/original switch).
   function refresh() { render(); select(state.selected); }
-  return { samples, render, select, refresh };
+  return { samples, render, select, show, refresh };
 }

@@ -1,10 +1,13 @@
 // The rule preview: asks the API where the context direction fires (api/heatmap), keeps the
-// result in state.heat (and state.order when sorting by match) and draws the red overlays.
+// result in state.heat (and state.order when sorting by match) and draws the red overlays. The
+// page recomputes it (and sorts again) after the marks change; Hide takes it and its message away.
 
 import { api } from "./api.js";
 import { $ } from "./dom.js";
 import { contextEntries } from "./masks.js";
 import { fail, say, status } from "./messages.js";
+
+const SORTED = "Samples sorted ", RED = "Red: ";
 
 // A heat map (rows of values in [0, 1]) as a red overlay canvas of `size` CSS pixels.
 export function heatCanvas(heat, size) {
@@ -21,7 +24,8 @@ export function heatCanvas(heat, size) {
 
 export function createHeatmap(state, gallery) {
   // The heat map on the page (or, `sortWide`, on 96 samples from the page on, sorted by score).
-  async function show(sortWide) {
+  // `quiet`: recomputed after a stroke, without a message of its own.
+  async function show(sortWide, quiet = false) {
     const mode = state.kind === "erase" ? "erase" : "context";
     const context = contextEntries(state, mode);
     if (!context.length) { say(mode === "erase" ? "Mark what to remove (Erase mode) on a few samples first." : "Mark context regions (Context mode) on a few samples first.", "error"); return; }
@@ -34,10 +38,23 @@ export function createHeatmap(state, gallery) {
       state.heat = new Map(res.samples.map((s) => [s.sample, s]));
       if (sortWide) state.order = [...res.samples].sort((a, b) => b.score - a.score).map((s) => s.sample);
       status("heat map ready", "done");
-      say(sortWide ? "Samples sorted by how strongly the rule fires (score = strongest response)." : "Red: where the context direction fires on each sample.");
+      if (!quiet) say(sortWide ? SORTED + "by how strongly the rule fires (score = strongest response)." : RED + "where the context direction fires on each sample.");
       gallery.render();
     } catch (e) { status("", ""); fail(e); }
   }
-  function hide() { state.heat = null; state.order = null; gallery.render(); }
-  return { show, hide };
+  // `quiet`: leave the message (another step is reporting).
+  function hide(quiet = false) {
+    state.heat = null; state.order = null; gallery.render();
+    const m = $("message").textContent;
+    if (!quiet && (m.startsWith(SORTED) || m.startsWith(RED))) say("Heat map hidden.");
+  }
+  // After the marks changed: the open heat map (and the order it sorts by) is computed again,
+  // or taken away when no region is left to define the rule.
+  function update() {
+    if (!state.heat) return;
+    const mode = state.kind === "erase" ? "erase" : "context";
+    if (!contextEntries(state, mode).length) { hide(true); return; }
+    show(state.order !== null, true);
+  }
+  return { show, hide, update };
 }

@@ -1,5 +1,6 @@
 // The page's entry point, the only script index.html loads: creates the state and the modules,
-// then, once api/info has described the model, fills the layer and solver lists and wires the controls.
+// then, once api/info has described the model, fills the layer and solver lists and wires the
+// controls. Leaving or reloading the page with marks asks first (they live only in this page).
 
 import { api } from "./api.js";
 import { createEditor } from "./canvas.js";
@@ -9,19 +10,25 @@ import { createGallery } from "./gallery.js";
 import { createGoal } from "./goal.js";
 import { createHeatmap } from "./heatmap.js";
 import { createHistory } from "./history.js";
+import { hasMarks } from "./masks.js";
 import { fail, say, status } from "./messages.js";
 import { createSpecs } from "./specs.js";
 import { createState } from "./state.js";
 
 const state = createState();
-// After each stroke, an open heat map is recomputed with the new marks.
-const editor = createEditor(state, { onStrokeEnd: () => { if (state.heat) heat.show(false); } });
+// After each stroke, an open heat map is recomputed (and re-sorted) with the new marks; a stroke
+// undone or redone on another sample shows that sample, and the kind of the restored edit.
+const editor = createEditor(state, {
+  onStrokeEnd: () => heat.update(),
+  onRestore: (at) => { edits.showKind(); if (at !== undefined && at !== state.selected) gallery.show(at); },
+});
 const gallery = createGallery(state, editor);
 const heat = createHeatmap(state, gallery);
 const history = createHistory(state, gallery);
 const goal = createGoal(state);
 const edits = createEdits(state, gallery, { history, goal, editor, heat });
 const specs = createSpecs(state, gallery, editor, edits);
+history.setOnChange(() => edits.showKind());
 
 function layerLabel(L) { return `${L.name} (${L.key_resolution}×${L.key_resolution} keys → ${L.value_resolution}×${L.value_resolution}, ${L.in_channels} ch)`; }
 
@@ -55,11 +62,46 @@ function wireControls() {
   $("goal-close").addEventListener("click", () => goal.hide());
   $("prev").addEventListener("click", () => { state.order = null; state.page = Math.max(0, state.page - 1); gallery.render(); });
   $("next").addEventListener("click", () => { state.order = null; state.page += 1; gallery.render(); });
-  $("goto").addEventListener("change", (e) => { state.order = null; state.page = Math.floor(Math.max(0, Number(e.target.value)) / state.perPage); gallery.render(); gallery.select(Math.max(0, Number(e.target.value))); });
+  // Enter goes to the sample even when the field already shows it (e.g. to leave "best matches").
+  let entered = false;
+  $("goto").addEventListener("keydown", (e) => {
+    if (e.key !== "Enter") return;
+    entered = true; setTimeout(() => { entered = false; }, 0);
+    goTo(e.target.value);
+  });
+  $("goto").addEventListener("change", (e) => { if (!entered) goTo(e.target.value); });
   $("tile-size").addEventListener("input", (e) => { state.tile = Number(e.target.value); gallery.render(); });
   $("save-spec").addEventListener("click", specs.save);
   $("sampling-set").addEventListener("click", setSampling);
   $("spec-list").addEventListener("change", (e) => { if (e.target.value) specs.load(e.target.value); });
+  // An export needs an applied edit: without one, say so instead of a file that is not edited.
+  for (const [id, what] of [["dl-checkpoint", "the edited model would be the original one"], ["dl-delta", "there is no delta to export"]]) {
+    $(id).addEventListener("click", (ev) => {
+      if (state.edits.length) { say(`Downloading ${id === "dl-delta" ? "the delta of" : "the model with"} the ${state.edits.length} applied edit(s)…`); return; }
+      ev.preventDefault();
+      say(`No edit is applied yet, so ${what}: Apply an edit first.`, "error");
+      history.refresh();
+    });
+  }
+  window.addEventListener("beforeunload", (ev) => { if (hasMarks(state)) { ev.preventDefault(); ev.returnValue = ""; } });
+}
+
+// Show sample `raw` (the Go to field); a value the API does not take gets its own explanation.
+async function goTo(raw) {
+  const text = String(raw).trim(), n = Number(text);
+  if (text === "") return;
+  if (!Number.isInteger(n) || n < 0 || n > state.info.max_sample) {
+    let why = `sample index must be a whole number from 0 to ${state.info.max_sample}`;
+    try {
+      const res = await fetch(`api/sample/${encodeURIComponent(text)}.png?edited=0`);
+      if (!res.ok) await api(`api/sample/${encodeURIComponent(text)}.png?edited=0`);
+    } catch (e) { why = e.message; }
+    say(`Cannot go to sample ${text}: ${why}`, "error");
+    $("goto").value = state.selected;
+    return;
+  }
+  state.order = null; state.page = Math.floor(n / state.perPage);
+  gallery.render(); gallery.select(n);
 }
 
 // The header names the sampling settings that differ from the defaults; the Samples controls
@@ -104,7 +146,11 @@ async function start() {
   $("layer").value = mid.name;
   $("solver").innerHTML = state.info.solvers.map((s) => `<option>${s}</option>`).join("");
   wireControls();
+  if (state.info.job.layer) $("layer").value = state.info.job.layer;    // the layer of the last edit
+  editor.setMode(state.mode);
   edits.showKind();
+  say("Start here: paint the object to copy on a sample (click one in the gallery, then paint on it). "
+    + "Then choose Paste and drag it onto another sample, mark Context where the rule should apply, and Apply.");
   gallery.render(); gallery.select(0); specs.refreshList(); history.refresh();
   status(state.info.edits.length ? `${state.info.edits.length} edit(s) applied` : "ready");
   if (state.info.job.state === "running") edits.watch();      // an edit started elsewhere

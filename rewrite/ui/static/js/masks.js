@@ -49,13 +49,50 @@ export function bbox(c) {
   return x1 < 0 ? null : { x: x0, y: y0, w: x1 - x0 + 1, h: y1 - y0 + 1 };
 }
 
-// A round brush dab of diameter `size`; `erase` clears instead.
+// A round brush dab of diameter `size` centred on pixel (x, y): the pixels whose centres lie
+// within size/2 of that pixel's centre, drawn whole (size 1 is one pixel); `erase` clears them.
 export function paint(mask, x, y, size, erase) {
   mask.specMask = null;
-  const g = mask.getContext("2d");
-  g.globalCompositeOperation = erase ? "destination-out" : "source-over";
+  const g = mask.getContext("2d"), r = size / 2, R = Math.floor(r);
   g.fillStyle = "#fff";
-  g.beginPath(); g.arc(x, y, size / 2, 0, 2 * Math.PI); g.fill();
+  for (let dy = -R; dy <= R; dy++) for (let dx = -R; dx <= R; dx++) {
+    if (dx * dx + dy * dy > r * r) continue;
+    if (erase) g.clearRect(x + dx, y + dy, 1, 1); else g.fillRect(x + dx, y + dy, 1, 1);
+  }
+}
+
+// Dabs at every pixel on the way from a to b (both included), so a fast stroke has no gaps.
+export function paintLine(mask, a, b, size, erase) {
+  const n = Math.max(Math.abs(b.x - a.x), Math.abs(b.y - a.y), 1);
+  for (let i = 0; i <= n; i++) {
+    paint(mask, Math.round(a.x + (b.x - a.x) * i / n), Math.round(a.y + (b.y - a.y) * i / n), size, erase);
+  }
+}
+
+// How many pixels masks a and b both mark (0 when either is missing).
+export function overlap(a, b) {
+  if (!a || !b) return 0;
+  const da = a.getContext("2d").getImageData(0, 0, a.width, a.height).data;
+  const db = b.getContext("2d").getImageData(0, 0, b.width, b.height).data;
+  let n = 0;
+  for (let i = 3; i < da.length; i += 4) if (da[i] >= ALPHA_MIN && db[i] >= ALPHA_MIN) n++;
+  return n;
+}
+
+// The mask's outline (the edges between marked and unmarked pixels) as a path scaled by k, for
+// a dashed black-and-white line that shows on any colour of image.
+export function outlinePath(mask, k) {
+  const w = mask.width, h = mask.height, d = mask.getContext("2d").getImageData(0, 0, w, h).data;
+  const on = (x, y) => x >= 0 && y >= 0 && x < w && y < h && d[(y * w + x) * 4 + 3] >= ALPHA_MIN;
+  const path = new Path2D();
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    if (!on(x, y)) continue;
+    if (!on(x, y - 1)) { path.moveTo(x * k, y * k); path.lineTo((x + 1) * k, y * k); }
+    if (!on(x, y + 1)) { path.moveTo(x * k, (y + 1) * k); path.lineTo((x + 1) * k, (y + 1) * k); }
+    if (!on(x - 1, y)) { path.moveTo(x * k, y * k); path.lineTo(x * k, (y + 1) * k); }
+    if (!on(x + 1, y)) { path.moveTo((x + 1) * k, y * k); path.lineTo((x + 1) * k, (y + 1) * k); }
+  }
+  return path;
 }
 
 // The rectangle with corners a and b, both included.
@@ -103,11 +140,21 @@ function drawSpecMask(m, res) {
   return Promise.resolve(c);
 }
 
-// The marks (copy, paste, context, erase, preserve) as a deep copy, for stroke undo and redo.
-export function snapshotMarks(state) {
+// The edit being made as a deep copy, for stroke undo and redo: its marks (copy, paste, context,
+// erase, preserve), its kind, the loaded spec and its strength, and `at`, the sample
+// the change was made on (undo shows that sample).
+export function snapshotMarks(state, at = state.selected) {
   const maps = (m) => new Map([...m].map(([k, v]) => [k, cloneMask(v)]));
   return { copy: state.copy && { sample: state.copy.sample, mask: cloneMask(state.copy.mask) },
     paste: state.paste && { ...state.paste }, context: maps(state.context), erase: maps(state.erase),
-    preserve: maps(state.preserve) };
+    preserve: maps(state.preserve), kind: state.kind, loaded: state.loaded, strength: state.strength, at };
 }
-export function restoreMarks(state, snap) { Object.assign(state, snapshotMarks(snap)); }
+export function restoreMarks(state, snap) {
+  const { at, ...rest } = snapshotMarks(snap, snap.at);
+  Object.assign(state, rest);
+}
+
+// Whether the edit being made has any mark.
+export function hasMarks(state) {
+  return !!(state.copy || state.paste || state.context.size || state.erase.size || state.preserve.size);
+}

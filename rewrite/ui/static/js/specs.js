@@ -8,6 +8,7 @@ import { api, sampleURL } from "./api.js";
 import { $ } from "./dom.js";
 import { bbox, contextEntries, maskEmpty, maskFromSpec, maskJSON } from "./masks.js";
 import { fail, say } from "./messages.js";
+import { refreshMarks } from "./selections.js";
 
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const MARKS = ["copy", "paste", "context", "preserve"];
@@ -93,7 +94,7 @@ export function createSpecs(state, gallery, editor, edits) {
   // Make the page's edit the one `spec` describes (all its marks and settings).
   async function show(spec, label) {
     if (!spec || typeof spec !== "object" || !["copy-paste", "erase"].includes(spec.kind)) throw new Error(`${label} is not an edit spec (its kind must be "copy-paste" or "erase")`);
-    edits.newEdit(spec.kind, true);
+    const had = edits.newEdit(spec.kind, true);
     state.loaded = JSON.parse(JSON.stringify(spec));
     $("spec-name").value = spec.name || "";
     state.strength = typeof spec.strength === "number" ? spec.strength : 1;
@@ -109,8 +110,9 @@ export function createSpecs(state, gallery, editor, edits) {
       editor.showCopySource(sampleURL(spec.copy.sample, false, state.version));
       if (spec.paste) state.paste = { sample: spec.paste.sample, ...(await pasteMove(spec, state.copy.mask, state.res)), spec: JSON.parse(JSON.stringify(spec.paste)) };
     }
-    say(`Loaded ${label}: a ${spec.kind} edit.` + (state.strength !== 1 ? ` It applies at strength ${state.strength} (the slider under "Applied edits" changes it afterwards).` : ""));
-    gallery.render(); gallery.select(state.selected);
+    say(`Loaded ${label}: a ${spec.kind} edit.` + (state.strength !== 1 ? ` It applies at strength ${state.strength} (the slider under "Applied edits" changes it afterwards).` : "")
+      + (had ? " The marks you had are replaced (Ctrl+Z or ↶ Stroke brings them back)." : ""));
+    gallery.render(); gallery.select(state.selected); refreshMarks(state);
   }
   async function load(name) {
     try { await show(await api(`api/specs/${encodeURIComponent(name)}`), `"${name}"`); } catch (e) { fail(e); }

@@ -26,5 +26,7 @@ export function createState() {
     heat: null,                 // sample -> {sample, score, heat} while the heat map shows
     order: null,                // samples sorted by match, replacing the page
     drawing: null,              // the stroke, rectangle or paste drag in progress
+    applied: null,              // {index}: the applied edit these marks made (Apply replaces it)
+    busy: false,                // a job (Apply, solve together) runs: the controls it locks are off
   };
 }
