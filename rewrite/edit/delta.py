@@ -174,18 +174,66 @@ def _strength(value, path, i: int) -> float:
 
 
 def _finite_or_nan(value) -> float:
-    """A recorded figure as a float (nan when absent or not a number)."""
+    """A recorded figure as a float (nan when absent, not a number, or beyond a float)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return float("nan")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:                   # an integer wider than any float
+        return float("nan")
+
+
+def _name(fig: dict, key: str, path, i: int) -> str:
+    value = fig[key]
+    if not isinstance(value, str):
+        raise DeltaFileError(f"{path}: edit {i} has {key} {value!r:.80}; it must be a name "
+                             "(the file is damaged)")
+    return value
+
+
+def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
+    """Edit ``i`` of a delta file from its metadata entry ``e`` and the file's tensors.
+    Names must be strings; a recorded figure that is not a number reads as unknown (nan,
+    no steps, no units), as it is only shown, never used."""
+    fig = e["figures"]
+    low = None
+    if "low_rank" in e:
+        lr = e["low_rank"]
+        if not isinstance(lr.get("param"), str):
+            raise DeltaFileError(f"{path}: edit {i} names parameter "
+                                 f"{lr.get('param')!r}; it must be a name")
+        low = LowRank(lr["param"], tensors[f"edit.{i}.lambda"], tensors[f"edit.{i}.D"],
+                      lr["in_axis"], lr["out_axis"])
+        why = low_rank_problem(low.lam, low.D, low.in_axis, low.out_axis)
+        if why:
+            raise DeltaFileError(f"{path}: edit {i} ({low.param}) is damaged: {why}; "
+                                 "refusing to apply it")
+    dense = {n: tensors[f"edit.{i}.dense.{n}"] for n in e["dense"]}
+    steps, units, spec = fig.get("steps", 0), fig.get("units"), e.get("spec")
+    loss_kind = fig.get("loss_kind", "layer-L1")
+    return Delta(layer=_name(fig, "layer", path, i), method=_name(fig, "method", path, i),
+                 low_rank=low, dense=dense, loss_before=_finite_or_nan(fig["loss_before"]),
+                 loss=_finite_or_nan(fig["loss"]),
+                 loss_kind=loss_kind if isinstance(loss_kind, str) else "layer-L1",
+                 seconds=_finite_or_nan(fig["seconds"]),
+                 steps=steps if type(steps) is int and steps >= 0 else 0,
+                 collateral=_finite_or_nan(fig.get("collateral")),
+                 visible_collateral=_finite_or_nan(fig.get("visible_collateral")),
+                 spec=spec if isinstance(spec, dict) else None,
+                 units=(units if isinstance(units, list) and all(type(u) is int for u in units)
+                        else None),
+                 strength=_strength(fig.get("strength", 1.0), path, i))
 
 
 def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
     """Read a delta file; returns ``(deltas, base_fingerprint)``.
 
+    Recorded figures (losses, time, collateral) that are not numbers read as nan.
+
     Raises:
         DeltaFileError: unreadable file, wrong format or version, missing tensors,
-            non-finite numbers, or low-rank factors whose axes or shapes do not fit
+            non-finite numbers, a damaged edit list (a layer or method that is not a name,
+            nesting too deep), or low-rank factors whose axes or shapes do not fit
             together (:func:`low_rank_problem`).
     """
     path = Path(path)
@@ -209,30 +257,10 @@ def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
                                  "the file is corrupt, refusing to apply it")
     try:
         entries = json.loads(meta["edits"])
-        deltas = []
-        for i, e in enumerate(entries):
-            fig = e["figures"]
-            low = None
-            if "low_rank" in e:
-                lr = e["low_rank"]
-                if not isinstance(lr.get("param"), str):
-                    raise DeltaFileError(f"{path}: edit {i} names parameter "
-                                         f"{lr.get('param')!r}; it must be a name")
-                low = LowRank(lr["param"], tensors[f"edit.{i}.lambda"], tensors[f"edit.{i}.D"],
-                              lr["in_axis"], lr["out_axis"])
-                why = low_rank_problem(low.lam, low.D, low.in_axis, low.out_axis)
-                if why:
-                    raise DeltaFileError(f"{path}: edit {i} ({low.param}) is damaged: {why}; "
-                                         "refusing to apply it")
-            dense = {n: tensors[f"edit.{i}.dense.{n}"] for n in e["dense"]}
-            deltas.append(Delta(layer=fig["layer"], method=fig["method"], low_rank=low,
-                                dense=dense, loss_before=fig["loss_before"], loss=fig["loss"],
-                                loss_kind=fig.get("loss_kind", "layer-L1"),
-                                seconds=fig["seconds"], steps=fig.get("steps", 0),
-                                collateral=fig.get("collateral", float("nan")),
-                                visible_collateral=_finite_or_nan(fig.get("visible_collateral")),
-                                spec=e.get("spec"), units=fig.get("units"),
-                                strength=_strength(fig.get("strength", 1.0), path, i)))
+        deltas = [_delta(e, i, tensors, path) for i, e in enumerate(entries)]
+    except RecursionError:
+        raise DeltaFileError(f"{path}: the edit list in the metadata is nested too deeply to "
+                             "be one; the file is damaged") from None
     except (KeyError, TypeError, ValueError, AttributeError, json.JSONDecodeError) as e:
         raise DeltaFileError(f"{path}: damaged edit list in the metadata ({e!r})") from None
     return deltas, meta.get("base_fingerprint", "")
