@@ -25,24 +25,28 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from ..memory.stats import SecondMoment, UnitMoments
 from ..models.base import Generator
 from ..utils.cache import cache_dir, cache_usable, layer_key
 from ..utils.distributed import DistContext
-from ..utils.errors import OutputPathError
+from ..utils.errors import CacheError, OutputPathError
 from ..utils.fileio import atomic_path
 
 #: Samples used for statistics unless asked otherwise.
 DEFAULT_STATS_SAMPLES = 10_000
 #: Latent stream of the statistics samples.
 DEFAULT_STATS_SEED = 0
+#: The ``format`` field of a statistics file.
+STATS_FORMAT = "rewrite.layer_stats.v1"
 
 
 @dataclasses.dataclass
@@ -83,7 +87,7 @@ class LayerStats:
         tensors.update({f"values.{k}": v for k, v in self.values.state_dict().items()})
         tensors = {k: v.contiguous() for k, v in tensors.items()}
         meta = {"layer": self.layer, "n_samples": str(self.n_samples), "seed": str(self.seed),
-                "fingerprint": self.fingerprint, "format": "rewrite.layer_stats.v1",
+                "fingerprint": self.fingerprint, "format": STATS_FORMAT,
                 "sha256": _digest(tensors)}
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata=meta)
@@ -104,24 +108,25 @@ class LayerStats:
         tensors = list(self.keys.state_dict().values()) + list(self.values.state_dict().values())
         if any(t.is_floating_point() and not torch.isfinite(t).all() for t in tensors):
             p.append("it holds NaN or infinite numbers")
+        if self.keys.count < 1 or self.values.count < 1:
+            p.append(f"it counts {self.keys.count} key and {self.values.count} value positions")
+        if (self.values.sum_sq < 0).any():
+            p.append("it holds negative sums of squares")
         return p
 
     @classmethod
     def load(cls, path: str | Path) -> "LayerStats":
-        """Read a file written by :meth:`save`."""
-        from safetensors import safe_open
+        """Read a file written by :meth:`save`.
 
-        with safe_open(str(path), "pt") as fh:
-            meta = fh.metadata()
-        t = load_file(str(path))
-        if "sha256" in meta and meta["sha256"] != _digest(t):
-            raise ValueError("its content does not match the checksum written with it")
-        return cls(layer=meta["layer"], n_samples=int(meta["n_samples"]), seed=int(meta["seed"]),
-                   fingerprint=meta["fingerprint"],
-                   keys=SecondMoment.from_state_dict(
-                       {k[5:]: v for k, v in t.items() if k.startswith("keys.")}),
-                   values=UnitMoments.from_state_dict(
-                       {k[7:]: v for k, v in t.items() if k.startswith("values.")}))
+        Raises:
+            CacheError: the file is not such a file, or is damaged (the message says how:
+                unreadable, checksum, metadata, tensors of another name, type or size).
+        """
+        try:
+            return _read_stats(Path(path))
+        except ValueError as e:
+            raise CacheError(f"the statistics file {path} cannot be used: {e}. Delete it; "
+                             "the statistics are computed again when needed") from None
 
     def summary(self) -> dict:
         """Figures a person may want to see: sizes, condition number, value RMS range."""
@@ -132,6 +137,54 @@ class LayerStats:
                 "key_dim": self.keys.dim, "condition_number": float(evals[-1] / evals[0].clamp_min(1e-300)),
                 "value_units": self.values.channels,
                 "value_rms_min": float(rms.min()), "value_rms_max": float(rms.max())}
+
+
+#: The tensors of a statistics file: dtype and number of axes.
+_STATS_TENSORS = {"keys.count": (torch.int64, 0), "keys.sum": (torch.float64, 1),
+                  "keys.sum_outer": (torch.float64, 2), "values.count": (torch.int64, 0),
+                  "values.sum": (torch.float64, 1), "values.sum_sq": (torch.float64, 1)}
+
+
+def _meta_int(meta: dict, key: str) -> int:
+    text = meta.get(key)
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{1,19}", text):
+        raise ValueError(f"its metadata {key!r} is {text if text is None else text[:40]!r}, "
+                         "not a whole number")
+    return int(text)
+
+
+def _read_stats(path: Path) -> LayerStats:
+    """The statistics in ``path``; ValueError saying what is wrong with a damaged file."""
+    try:
+        with safe_open(str(path), "pt") as fh:
+            meta = fh.metadata() or {}
+            t = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"it is not a readable safetensors file ({e})") from None
+    if set(t) != set(_STATS_TENSORS):
+        raise ValueError(f"it holds the tensors {sorted(t)[:8]}, not {sorted(_STATS_TENSORS)}")
+    for name, (dtype, ndim) in _STATS_TENSORS.items():
+        if t[name].dtype != dtype or t[name].ndim != ndim:
+            raise ValueError(f"its tensor {name} is {t[name].dtype} {tuple(t[name].shape)}, "
+                             f"not {ndim}-axis {dtype}")
+    if meta.get("format", STATS_FORMAT) != STATS_FORMAT:
+        raise ValueError(f"its format is {meta['format'][:40]!r}, not {STATS_FORMAT!r}")
+    if "sha256" in meta and meta["sha256"] != _digest(t):
+        raise ValueError("its content does not match the checksum written with it")
+    d, c = t["keys.sum"].shape[0], t["values.sum"].shape[0]
+    if t["keys.sum_outer"].shape != (d, d) or t["values.sum_sq"].shape != (c,):
+        raise ValueError(f"its sizes do not agree: keys.sum {d}, keys.sum_outer "
+                         f"{tuple(t['keys.sum_outer'].shape)}, values.sum {c}, values.sum_sq "
+                         f"{tuple(t['values.sum_sq'].shape)}")
+    for key in ("layer", "fingerprint"):
+        if not isinstance(meta.get(key), str):
+            raise ValueError(f"its metadata has no {key!r}")
+    return LayerStats(layer=meta["layer"], n_samples=_meta_int(meta, "n_samples"),
+                      seed=_meta_int(meta, "seed"), fingerprint=meta["fingerprint"],
+                      keys=SecondMoment.from_state_dict(
+                          {k[5:]: v for k, v in t.items() if k.startswith("keys.")}),
+                      values=UnitMoments.from_state_dict(
+                          {k[7:]: v for k, v in t.items() if k.startswith("values.")}))
 
 
 def _digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -216,7 +269,7 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
     if cache and path.is_file():
         info = G.layer(layer)
         try:
-            cached = LayerStats.load(path)
+            cached = _read_stats(path)
             why = cached.problems(layer, n, seed, fp, info.in_channels, info.out_channels)
         except Exception as e:              # unreadable: a damaged entry is never trusted
             why = [f"it cannot be read ({e})"]
