@@ -2,9 +2,13 @@
 
 The validator is :meth:`rewrite.edit.spec.EditSpec.from_json` (used by the
 CLI, the library and the app alike); this module derives the schema from the
-same constants (kinds, methods, directions, erase goals, defaults, sample
-range), so the two cannot drift. The shipped ``edit-spec.schema.json`` is
-this function's output; a test checks that it is up to date.
+same constants (kinds, methods and their parameter classes and limits,
+directions, erase goals, defaults, bounds), so that a client can know what the
+parser takes. ``tests/edit/test_spec_schema.py`` checks that the two give the
+same verdict at every bound and on random specs. The shipped
+``edit-spec.schema.json`` is this function's output (a test checks that it is
+up to date); the app publishes :func:`spec_schema` for its model in
+``/openapi.json``.
 
 Usage::
 
@@ -68,17 +72,15 @@ def solver_params_schema(name: str) -> dict:
             "description": f"Parameters of {name!r} (each optional): {METHODS[name].summary}."}
 
 
-def _method_rules(name: str) -> dict:
-    """What choosing method ``name`` implies for the rest of the spec: its parameters, the
-    kinds of edit it makes, and no "not here" regions unless it is a layer solver."""
-    rules: dict = {"properties": {"solver": {
-        "if": {"type": "object"},
-        "then": {"properties": {"params": {"$ref": f"#/$defs/params-{name}"}}}}}}
+def _method_rules(name: str) -> dict | None:
+    """What choosing method ``name`` implies for the rest of the spec (the kinds of edit it
+    makes; no "not here" regions unless it is a layer solver), or None if nothing."""
+    props: dict = {}
     if set(KINDS) - set(METHODS[name].kinds):
-        rules["properties"]["kind"] = {"enum": list(METHODS[name].kinds)}
+        props["kind"] = {"enum": list(METHODS[name].kinds)}
     if name not in SOLVERS:
-        rules["properties"]["preserve"] = {"maxItems": 0}
-    return rules
+        props["preserve"] = {"maxItems": 0}
+    return {"properties": props} if props else None
 
 
 def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAMPLES) -> dict:
@@ -102,28 +104,41 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
                                 "description": "alpha (or grey) channel at the image resolution"}}},
     ]}
     # Which method a spec uses: the one it names (``"solver": NAME`` or ``{"name": NAME}``),
-    # else its model's default; each method then brings its rules (_method_rules).
+    # else its model's default. The solver object takes that method's parameters; some
+    # methods also constrain the rest of the spec (_method_rules).
     unnamed = {"anyOf": [{"not": {"required": ["solver"]}},
                          {"properties": {"solver": {"type": "object",
                                                     "not": {"required": ["name"]}}}}]}
+    named_solver = [{"type": "object", "additionalProperties": False, "required": ["name"],
+                     "properties": {"name": {"const": name},
+                                    "params": {"$ref": f"#/$defs/params-{name}"}}}
+                    for name in METHODS]
     method_rules = []
     for name in METHODS:
-        named = {"required": ["solver"], "properties": {"solver": {"anyOf": [
-            {"const": name},
-            {"type": "object", "required": ["name"], "properties": {"name": {"const": name}}}]}}}
-        method_rules.append({"if": named, "then": _method_rules(name)})
+        rules = _method_rules(name)
+        if rules:
+            named = {"required": ["solver"], "properties": {"solver": {"anyOf": [
+                {"const": name},
+                {"type": "object", "required": ["name"], "properties": {"name": {"const": name}}}]}}}
+            method_rules.append({"if": named, "then": rules})
     if model is not None:
         default = default_method(model)
-        method_rules.append({"if": unnamed, "then": _method_rules(default)})
+        unnamed_params: dict = {"$ref": f"#/$defs/params-{default}"}
+        if _method_rules(default):
+            method_rules.append({"if": unnamed, "then": _method_rules(default)})
         default_doc = f"{default} (the default for {model})"
     else:
+        # The default depends on the model: its parameters and rules are checked per model.
+        unnamed_params = {"type": "object"}
         others = {"not": {"required": ["model"],
                           "properties": {"model": {"enum": list(MODEL_DEFAULT_METHODS)}}}}
-        for m, method in MODEL_DEFAULT_METHODS.items():
-            method_rules.append({"if": {"allOf": [unnamed, {"required": ["model"], "properties": {
-                "model": {"const": m}}}]}, "then": _method_rules(method)})
-        method_rules.append({"if": {"allOf": [unnamed, others]},
-                             "then": _method_rules(DEFAULT_METHOD)})
+        defaults = [({"required": ["model"], "properties": {"model": {"const": m}}}, method)
+                    for m, method in MODEL_DEFAULT_METHODS.items()] + [(others, DEFAULT_METHOD)]
+        for condition, method in defaults:
+            then = _method_rules(method) or {"properties": {}}
+            then["properties"]["solver"] = {"if": {"type": "object"}, "then": {
+                "properties": {"params": {"$ref": f"#/$defs/params-{method}"}}}}
+            method_rules.append({"if": {"allOf": [unnamed, condition]}, "then": then})
         default_doc = ", ".join(f"{m} for {model_}" for model_, m in
                                 MODEL_DEFAULT_METHODS.items()) + f", {DEFAULT_METHOD} for other models"
     return {
@@ -143,8 +158,8 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
             "description": {"type": "string"},
             "model": ({"type": "string", "description": "Zoo name or checkpoint path."}
                       if model is None else
-                      {"type": "string", "description": f"Optional: the app edits {model} "
-                                                        "whatever this says."}),
+                      {"description": f"Ignored: the app edits {model} whatever this "
+                                      "says."}),
             "layer": {"type": "string", "description": "Editable layer (rewrite layers MODEL)."},
             "kind": {"enum": list(KINDS)},
             "rank": _integer(1, default=DEFAULT_RANK,
@@ -152,18 +167,13 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
                                          "channels); direction 'mean' takes rank 1 only."),
             "direction": {"enum": list(DIRECTION_METHODS), "default": DEFAULT_DIRECTION},
             "solver": {
+                "description": f"The method and its parameters; default: {default_doc}.",
                 "anyOf": [
                     {"enum": list(METHODS), "description": "Short for {\"name\": ...}."},
-                    {"type": "object",
-                     "additionalProperties": False,
-                     "properties": {
-                         "name": {"enum": list(METHODS), "default": default_method(model),
-                                  "description": f"Default: {default_doc}."},
-                         "params": {"type": "object", "default": {},
-                                    "description": "Solver parameters, e.g. {\"budget\": 0.03} "
-                                                   "or {\"steps\": 100}; those of each method "
-                                                   "are its params-NAME definition."},
-                     }},
+                    *named_solver,
+                    {"type": "object", "additionalProperties": False,
+                     "properties": {"params": unnamed_params},
+                     "description": "The default method, with these parameters."},
                 ],
             },
             "stats": {

@@ -356,6 +356,8 @@ class EditSpec:
             name=get("name", str, ""),
             description=get("description", str, ""),
         )
+        if obj.get("kind") == "":        # (a missing kind is reported above)
+            problems.append(f"'kind' must be one of {KINDS}, got ''")
         problems += spec._own_problems()
         if problems:
             raise SpecError(problems)

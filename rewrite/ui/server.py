@@ -4,22 +4,29 @@
 Every request is validated; bad input gets a 4xx with a message the page
 shows. The client never names a file-system path: specs and exports live in
 the workspace under sanitised names.
+
+Edit specifications have one validator, :meth:`rewrite.edit.spec.EditSpec.from_json`:
+the endpoints that take a spec read the body as plain JSON and hand it to the parser,
+and ``/openapi.json`` publishes the spec's JSON Schema (:func:`rewrite.edit.schema.spec_schema`,
+for the app's model) as that body's schema, under ``components/schemas/EditSpec``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
-from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from ..edit import METHODS, EditSpec
 from ..edit.methods import default_method
-from ..edit.spec import DEFAULT_DIRECTION, DEFAULT_RANK, MAX_STRENGTH, Selection
+from ..edit.schema import spec_schema
+from ..edit.spec import DEFAULT_DIRECTION, DEFAULT_RANK, MAX_STRENGTH, Selection, loads
 from ..memory.directions import DIRECTION_METHODS
 from ..models.latents import MAX_SAMPLES
 from ..utils.errors import RewriteError, SpecError
@@ -31,6 +38,46 @@ STATIC = Path(__file__).with_name("static")
 MAX_APP_STATS = 100_000
 #: Largest request body accepted (masks are small PNGs).
 MAX_BODY = 4 * 1024 * 1024
+
+
+#: Where the OpenAPI document keeps the edit spec's schema (its definitions beside it, as
+#: ``EditSpec_<name>``).
+SPEC_REF = "#/components/schemas/EditSpec"
+
+
+def spec_components(model: str, layers: list[str]) -> dict[str, dict]:
+    """The spec's JSON Schema for the app (model ``model``, whose editable ``layers`` are
+    named) as OpenAPI components: ``EditSpec`` and one ``EditSpec_<name>`` per definition,
+    with references pointing at them. Generated from :func:`spec_schema` on every call."""
+    schema = spec_schema(model=model, max_stats_samples=MAX_APP_STATS)
+    schema["properties"]["layer"] = {"enum": layers, "description": f"Editable layer of {model}."}
+    schema.pop("$schema")
+    schema.pop("$id")
+    defs = schema.pop("$defs")
+    names = {key: "EditSpec_" + re.sub(r"[^A-Za-z0-9._-]", "_", key) for key in defs}
+    text = json.dumps({"EditSpec": schema, **{names[k]: v for k, v in defs.items()}})
+    for key, name in names.items():
+        text = text.replace(f'"#/$defs/{key}"', f'"#/components/schemas/{name}"')
+    return json.loads(text)
+
+
+def _spec_body(what: str) -> dict:
+    """OpenAPI of a request whose JSON body is an edit specification (``openapi_extra``)."""
+    return {"requestBody": {"required": True, "description": what,
+                            "content": {"application/json": {"schema": {"$ref": SPEC_REF}}}}}
+
+
+async def spec_json(request: Request) -> Any:
+    """The request body read as JSON by the spec module's reader (integer literals too wide
+    for a spec are named by the parser, not converted); not validated here."""
+    body = await request.body()
+    try:
+        return loads(body.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise SpecError([f"the request body is not valid JSON ({e})"]) from None
+    except RecursionError:
+        raise SpecError(["the request body is nested too deeply to be an edit "
+                         "specification"]) from None
 
 
 class MaskedSample(BaseModel):
@@ -76,6 +123,21 @@ def create_app(state: AppState, hosts: Iterable[str] = LOCAL_HOSTS):
     ``MAX_BODY`` are refused before the API sees them (see :mod:`.guard`).
     """
     app = _api(state)
+    plain_openapi = app.openapi
+
+    def openapi() -> dict:
+        """FastAPI's document, with the edit spec's schema as the body of the endpoints that
+        take one and as the mask of a heat map's context."""
+        if app.openapi_schema is None:
+            doc = plain_openapi()
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(spec_components(state.model_name,
+                                           [L.name for L in state.model.layers()]))
+            schemas["MaskedSample"]["properties"]["mask"] = {
+                "$ref": "#/components/schemas/EditSpec_mask"}
+        return app.openapi_schema
+
+    app.openapi = openapi
     guarded = Guard(app, hosts, MAX_BODY)
     guarded.api = app             # the FastAPI object (routes, OpenAPI schema)
     return guarded
@@ -156,12 +218,18 @@ def _api(state: AppState) -> FastAPI:
                              f"{flags}) to use it"])
         return parsed
 
-    def parse(spec: dict) -> EditSpec:
+    def parse(spec: Any) -> EditSpec:
         """A spec posted by the page: the app's model, the app's statistics by default, the
         app's sampling settings."""
+        if not isinstance(spec, dict):
+            EditSpec.from_json(spec)      # refuses it, saying what it must be
         parsed = with_app_sampling(EditSpec.from_json({**spec, "model": state.model_name}))
         if "stats" not in spec:
             parsed.stats_samples = state.stats_samples
+        return within_app_limits(parsed)
+
+    def within_app_limits(parsed: EditSpec) -> EditSpec:
+        """The spec, if the app may run it (the published schema's ``stats.samples`` bound)."""
         if parsed.stats_samples > MAX_APP_STATS:
             # An edit holds the app's one edit slot: keep each to minutes, not hours.
             raise SpecError([f"'stats.samples' is at most {MAX_APP_STATS} in the app, got "
@@ -169,13 +237,14 @@ def _api(state: AppState) -> FastAPI:
                              "`rewrite stats` first"])
         return parsed
 
-    @app.post("/api/apply", status_code=202)
-    def apply(spec: dict = Body(...)) -> dict:
+    @app.post("/api/apply", status_code=202,
+              openapi_extra=_spec_body("The edit (its 'model' may be left out)."))
+    def apply(spec: Any = Depends(spec_json)) -> dict:
         """Start an edit (the spec format of ``rewrite edit``); poll ``/api/job``."""
         return state.start_apply(parse(spec)).__dict__
 
-    @app.post("/api/goal")
-    def goal(spec: dict = Body(...), solved: bool = Query(False)) -> dict:
+    @app.post("/api/goal", openapi_extra=_spec_body("The edit whose goal to show."))
+    def goal(spec: Any = Depends(spec_json), solved: bool = Query(False)) -> dict:
         """What the spec asks of its layer, before solving: ``png`` (a data URL of the panel:
         copy source, paste target, pasted request, goal rendered through the rest of the
         network), ``fidelity`` (0 = the goal shows the request exactly, near 1 = not at all)
@@ -248,16 +317,21 @@ def _api(state: AppState) -> FastAPI:
         """Names of the specs saved in the workspace."""
         return sorted(p.stem for p in (state.workspace / "specs").glob("*.json"))
 
-    @app.put("/api/specs/{name}")
-    def save_spec(name: str, spec: dict = Body(...)) -> dict:
-        """Validate and save a spec under ``name`` in the workspace."""
+    @app.put("/api/specs/{name}", openapi_extra=_spec_body("The edit to save."))
+    def save_spec(name: str, spec: Any = Depends(spec_json)) -> dict:
+        """Validate and save a spec under ``name`` in the workspace (one the app can apply)."""
         path = state.spec_path(name)
-        parsed = with_app_sampling(EditSpec.from_json({**spec, "model": state.model_name}))
+        if not isinstance(spec, dict):
+            EditSpec.from_json(spec)
+        parsed = within_app_limits(with_app_sampling(
+            EditSpec.from_json({**spec, "model": state.model_name})))
         parsed.validate_for(state.model)
         parsed.save(path)
         return {"saved": name}
 
-    @app.get("/api/specs/{name}")
+    @app.get("/api/specs/{name}", response_model=None, responses={200: {
+        "description": "The spec as saved.",
+        "content": {"application/json": {"schema": {"$ref": SPEC_REF}}}}})
     def load_spec(name: str) -> dict:
         """A saved spec."""
         path = state.spec_path(name)

@@ -160,6 +160,7 @@ def test_cross_field_rules_agree():
     _agree({**ERASE, "context": []})
     _agree({k: v for k, v in COPY_PASTE.items() if k != "paste"})
     _agree({**COPY_PASTE, "kind": "inpaint"})
+    _agree({**COPY_PASTE, "kind": ""})                           # was taken by the parser
     _agree({**COPY_PASTE, "unknown": 1})
     _agree({**COPY_PASTE, "version": 2})
     _agree({**COPY_PASTE, "format": "other"})
@@ -175,7 +176,7 @@ _SCALARS = st.one_of(
                      MAX_STATS_SAMPLES + 1, MAX_SPEC_INT, MAX_SPEC_INT + 1, 0.5, 1e-9, 10.5,
                      MAX_PRESERVE_WEIGHT, 1000.5, "zca", "mean", "erase", "copy-paste",
                      "inpaint", "zero-units", "least-collateral", "example-fit", "adam",
-                     "finetune-all", "dissect-erase", "rewrite.edit", "dcgan-digiface64"]),
+                     "finetune-all", "dissect-erase", "rewrite.edit", "dcgan-digiface64", ""]),
     st.integers(), st.floats(allow_nan=False, allow_infinity=False).filter(
         lambda x: not x.is_integer()),
     st.booleans(), st.none(), st.text(max_size=4))
