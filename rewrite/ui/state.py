@@ -436,10 +436,15 @@ class AppState:
                                time.time(), kind="solve-together", layer=layer)
                 raise Conflict("solving together was cancelled: the applied edits are as "
                                "before") from None
-            except Exception as e:
+            except RewriteError as e:
                 self.job = Job("failed", str(e), started, time.time(), kind="solve-together",
                                layer=layer)
                 raise
+            except Exception as e:                      # noqa: BLE001 - reported to the page
+                message = f"internal error: {type(e).__name__}: {e}"
+                self.job = Job("failed", message, started, time.time(), kind="solve-together",
+                               layer=layer)
+                raise RewriteError(message) from e
             self.version += 1
             self.job = Job("done", f"solved the edits of {layer} together", started,
                            time.time(), kind="solve-together", layer=layer)

@@ -141,13 +141,14 @@ function drawSpecMask(m, res) {
 }
 
 // The edit being made as a deep copy, for stroke undo and redo: its marks (copy, paste, context,
-// erase, preserve), its kind, the loaded spec and its strength, and `at`, the sample
+// erase, preserve), its kind, the loaded spec and its strength, the applied edit it made, and `at`, the sample
 // the change was made on (undo shows that sample).
 export function snapshotMarks(state, at = state.selected) {
   const maps = (m) => new Map([...m].map(([k, v]) => [k, cloneMask(v)]));
   return { copy: state.copy && { sample: state.copy.sample, mask: cloneMask(state.copy.mask) },
     paste: state.paste && { ...state.paste }, context: maps(state.context), erase: maps(state.erase),
-    preserve: maps(state.preserve), kind: state.kind, loaded: state.loaded, strength: state.strength, at };
+    preserve: maps(state.preserve), kind: state.kind, loaded: state.loaded, strength: state.strength,
+    applied: state.applied && { ...state.applied }, at };
 }
 export function restoreMarks(state, snap) {
   const { at, ...rest } = snapshotMarks(snap, snap.at);
