@@ -12,6 +12,7 @@ its tensors-only checkpoint), ``config_class`` (with ``to_dict`` / ``from_dict``
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, ClassVar, Mapping
 
 import torch
@@ -30,6 +31,76 @@ def known_config_fields(config_class: type, d: Mapping[str, Any], family: str) -
     if unknown:
         raise CheckpointError(f"unknown {family} config fields: {sorted(unknown)}")
     return dict(d)
+
+
+#: The largest size any NVIDIA generator declares: image / feature-map side, and width
+#: (channels, latent and style dimensions). Released networks stay far below both
+#: (1024 px, 1024 channels); a pickle declaring more is refused before anything is built.
+MAX_SIDE = 8192
+MAX_WIDTH = 1 << 14
+
+#: Declared numbers by config field name: (smallest, largest). Fields not named here are
+#: checked only for being finite numbers; every int of a config must be named here.
+DECLARED_BOUNDS: dict[str, tuple[int, int]] = {
+    "z_dim": (1, MAX_WIDTH), "w_dim": (1, MAX_WIDTH), "c_dim": (0, MAX_WIDTH),
+    "img_resolution": (4, MAX_SIDE), "img_channels": (1, 4),
+    "channels": (1, MAX_WIDTH), "mapping_layers": (1, 64),
+    "embed_features": (0, MAX_WIDTH), "layer_features": (1, MAX_WIDTH),
+    "kernel_size": (1, 15), "conv_kernel": (1, 15), "filter_shape": (1, 64),
+    "in_channels": (1, MAX_WIDTH), "out_channels": (1, MAX_WIDTH),
+    "input_channels": (1, MAX_WIDTH), "in_size": (1, MAX_SIDE), "out_size": (1, MAX_SIDE),
+    "input_size": (1, MAX_SIDE), "up_factor": (1, 16), "down_factor": (1, 16),
+    "padding": (-MAX_SIDE, MAX_SIDE), "up_shape": (1, 1024), "down_shape": (1, 1024),
+}
+
+
+def check_declared_sizes(config: Any, family: str, where: str = "") -> None:
+    """Every number a config read off a file declares, before anything is allocated from
+    it: ints (alone or in tuples, in nested dataclasses too) within
+    :data:`DECLARED_BOUNDS`, floats finite. :class:`CheckpointError` naming the field,
+    its value and the allowed range otherwise. ``config`` is a frozen dataclass."""
+    for f in dataclasses.fields(config):
+        value, name = getattr(config, f.name), f"{where}{f.name}"
+        items = value if isinstance(value, tuple) else (value,)
+        for v in items:
+            if dataclasses.is_dataclass(v):
+                check_declared_sizes(v, family, f"{where}{getattr(v, 'name', f.name)}.")
+            elif isinstance(v, bool) or v is None or isinstance(v, str):
+                continue
+            elif isinstance(v, int):
+                lo, hi = DECLARED_BOUNDS.get(f.name, (None, None))
+                if lo is None:
+                    raise CheckpointError(f"{family} config field {name} = {v}: no known bound "
+                                          "for this field")
+                if not lo <= v <= hi:
+                    raise CheckpointError(f"{family} network declares {name} = {_short(v)}, "
+                                          f"outside {lo}..{hi}; the file is damaged or not a "
+                                          "generator this program can load")
+            elif isinstance(v, float):
+                if not math.isfinite(v):
+                    raise CheckpointError(f"{family} network declares {name} = {v}; it must be "
+                                          "a finite number (the file is damaged)")
+
+
+def _short(v: int) -> str:
+    s = str(v) if abs(v) < 10 ** 30 else f"a {len(str(abs(v)))}-digit number"
+    return s
+
+
+def check_tensor_storage(state: Mapping[str, Any]) -> None:
+    """Each tensor read from a file must be backed by its own bytes: a view that declares
+    more elements than its storage holds (a stride-0 view of one number as a 10^12-element
+    weight) would allocate the declared size when copied. :class:`CheckpointError` naming
+    the tensor otherwise."""
+    for name, t in state.items():
+        if not isinstance(t, torch.Tensor):
+            continue
+        have = t.untyped_storage().nbytes()
+        need = t.numel() * t.element_size()
+        if need > have:
+            raise CheckpointError(f"tensor {name} declares shape {tuple(t.shape)} "
+                                  f"({need} bytes) but the file holds only {have} bytes for it; "
+                                  "the file is damaged or crafted")
 
 
 def training_copy_delta(snap: Mapping[str, Any],
@@ -117,6 +188,11 @@ class NvidiaPickleGenerator(Generator):
         return ".pkl" if isinstance(self.source, Mapping) and "G_ema" in self.source else ".pt"
 
     @classmethod
+    def check_config(cls, config: Any) -> None:
+        """What the family's own code derives from other numbers must agree with them
+        (run after :func:`check_declared_sizes`); :class:`CheckpointError` otherwise."""
+
+    @classmethod
     def claims(cls, obj: Any) -> bool:
         if not isinstance(obj, Mapping):
             return False
@@ -133,7 +209,11 @@ class NvidiaPickleGenerator(Generator):
         if not isinstance(obj, Mapping):
             raise CheckpointError(f"expected a dict, found a {type(obj).__name__}")
         if cls.config_key in obj:
-            config = cls.config_class.from_dict(obj[cls.config_key])
+            try:
+                config = cls.config_class.from_dict(obj[cls.config_key])
+            except (TypeError, ValueError, KeyError, OverflowError) as e:
+                raise CheckpointError(f"the {cls.family} config in the file is unreadable "
+                                      f"({type(e).__name__}: {e})") from None
             state, source = obj.get("G_ema"), None
         else:
             G_ema = obj.get("G_ema")
@@ -146,13 +226,26 @@ class NvidiaPickleGenerator(Generator):
             state, source = G_ema.state_dict(), obj
         if not isinstance(state, Mapping):
             raise CheckpointError("'G_ema' must hold the generator's tensors")
-        G = cls(config, latent_seed=latent_seed)
-        expected = G.state_dict()
-        problems = key_problems(state, expected)
-        problems += shape_problems(state, {k: tuple(t.shape) for k, t in expected.items()})
+        # Nothing is allocated from declared numbers until they are bounded, each tensor
+        # is backed by the file's bytes, and the model they describe, built on the meta
+        # device (shapes only), has exactly the file's tensors.
+        check_declared_sizes(config, cls.family)
+        cls.check_config(config)
+        check_tensor_storage(state)
+        try:
+            with torch.device("meta"):
+                shapes = {k: tuple(t.shape)
+                          for k, t in cls(config, latent_seed=latent_seed).state_dict().items()}
+        except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as e:
+            raise CheckpointError(f"the {cls.family} network's declared sizes do not make a "
+                                  f"generator ({type(e).__name__}: {e})") from None
+        problems = key_problems(state, shapes)
+        problems += shape_problems(state, shapes)
         if problems:
             raise CheckpointError(f"checkpoint does not fit the {cls.family} layout: "
                                   + "; ".join(problems))
+        G = cls(config, latent_seed=latent_seed)
+        expected = G.state_dict()
         with torch.no_grad():
             for k, t in expected.items():
                 t.copy_(state[k].to(torch.float32))

@@ -47,6 +47,9 @@ import torch
 
 from ..utils.errors import CheckpointError
 
+#: Real generators nest modules 4-5 deep (Generator.synthesis.b64.conv0.affine).
+MAX_MODULE_DEPTH = 64
+
 #: The callable NVIDIA's pickles reduce every network module to.
 PERSISTENT_GLOBAL = ("torch_utils.persistence", "_reconstruct_persistent_obj")
 
@@ -97,7 +100,7 @@ class PersistentObject:
 
     def children(self) -> dict[str, "PersistentObject | None"]:
         """Submodules in registration order (``_modules``)."""
-        return dict(self.state.get("_modules") or {})
+        return dict(self._group("_modules"))
 
     def module(self, path: str) -> "PersistentObject":
         """The submodule at dotted ``path`` (``""`` is this object)."""
@@ -120,16 +123,39 @@ class PersistentObject:
         """This module's own parameters and buffers (no submodules; None entries left out)."""
         out = {}
         for group in ("_parameters", "_buffers"):
-            for k, v in (self.state.get(group) or {}).items():
+            for k, v in self._group(group).items():
                 if v is not None:
                     out[k] = v
         return out
 
+    def _group(self, group: str) -> dict:
+        """The saved ``_modules`` / ``_parameters`` / ``_buffers`` dict (empty when absent);
+        :class:`CheckpointError` when it is not a dict keyed by names."""
+        value = self.state.get(group) or {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise CheckpointError(f"a persisted {self.class_name}'s {group} is not a dict of "
+                                  "names; the file is damaged or crafted")
+        return value
+
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "PersistentObject"]]:
-        yield prefix, self
-        for name, child in self.children().items():
-            if isinstance(child, PersistentObject):
-                yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+        """This module and every submodule, depth first in registration order, as
+        ``(dotted path, module)``. A module graph that contains a cycle, or nests deeper
+        than :data:`MAX_MODULE_DEPTH`, is a :class:`CheckpointError` (a real network is a
+        shallow tree)."""
+        stack = [(prefix, self, ())]
+        while stack:
+            path, mod, above = stack.pop()
+            if any(mod is a for a in above):
+                raise CheckpointError(f"the network's modules form a cycle at {path!r}; "
+                                      "the file is damaged or crafted")
+            if len(above) > MAX_MODULE_DEPTH:
+                raise CheckpointError(f"the network's modules nest more than "
+                                      f"{MAX_MODULE_DEPTH} deep; the file is damaged or crafted")
+            yield path, mod
+            below = above + (mod,)
+            for name, child in reversed(list(mod.children().items())):
+                if isinstance(child, PersistentObject):
+                    stack.append((f"{path}.{name}" if path else name, child, below))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Every parameter and buffer, named as ``nn.Module.state_dict`` would."""
@@ -218,9 +244,21 @@ def _np_scalar(dtype, obj=None):
 
 
 def _np_reconstruct(subtype, shape, dtype):
+    """numpy's array placeholder. numpy always pickles an empty one (shape ``(0,)``) and
+    gives the real shape with the data, which must then match it; a placeholder declaring
+    elements would be allocated here, before any data is read, so it is refused."""
     if subtype is not np.ndarray:
         raise CheckpointError(f"refusing a numpy array of type {subtype!r}")
+    if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)
+            and 0 in shape):
+        raise CheckpointError(f"a numpy array placeholder declares shape {_brief(shape)}; "
+                              "numpy writes an empty one, so the file is damaged or crafted")
     return _numpy_core()._reconstruct(subtype, shape, dtype)
+
+
+def _brief(obj: Any) -> str:
+    text = repr(obj)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _allowed() -> dict[tuple[str, str], Any]:
@@ -295,7 +333,8 @@ def loads_nvidia_pickle(data: bytes) -> Any:
     except CheckpointError:
         raise
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError,
-            KeyError, TypeError, ValueError, RuntimeError) as e:
+            KeyError, TypeError, ValueError, RuntimeError, OverflowError, MemoryError,
+            RecursionError) as e:
         raise CheckpointError(f"not a readable NVIDIA network pickle ({type(e).__name__}: "
                               f"{e}); the file may be truncated or corrupt") from None
 

@@ -377,7 +377,9 @@ def config_from_pickle(G: PersistentObject) -> StyleGAN2ADAConfig:
         raise CheckpointError(f"G_ema does not have the stylegan2-ada layout ({e})") from None
     if resolutions != [4 * 2 ** i for i in range(len(resolutions))] or \
             resolutions[-1] != cfg.img_resolution:
-        raise CheckpointError(f"unexpected block resolutions {resolutions}")
+        raise CheckpointError(f"unexpected block resolutions {resolutions[:12]} for "
+                              f"img_resolution {cfg.img_resolution}: expected 4, 8, ..., "
+                              "img_resolution")
     if cfg.architecture not in ("skip", "orig", "resnet"):
         raise CheckpointError(f"unknown architecture {cfg.architecture!r}")
     if cfg.activation not in _ACT_GAIN or cfg.mapping_activation not in _ACT_GAIN:
@@ -398,6 +400,20 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
     """An NVIDIA stylegan2-ada-pytorch generator; see the module docstring."""
 
     family = "stylegan2-ada"
+
+    @classmethod
+    def check_config(cls, config: StyleGAN2ADAConfig) -> None:
+        """One block per resolution 4, 8, ..., img_resolution, and a known architecture
+        and activation (:class:`CheckpointError` otherwise)."""
+        n = len(config.channels)
+        if config.img_resolution != 4 * 2 ** (n - 1):
+            raise CheckpointError(f"stylegan2-ada network: {n} blocks make "
+                                  f"{4 * 2 ** (n - 1)} px images, but it declares "
+                                  f"img_resolution {config.img_resolution}")
+        if config.architecture not in ("skip", "orig", "resnet"):
+            raise CheckpointError(f"unknown architecture {config.architecture!r}")
+        if config.activation not in _ACT_GAIN or config.mapping_activation not in _ACT_GAIN:
+            raise CheckpointError(f"unsupported activation {config.activation!r}")
 
     def __init__(self, config: StyleGAN2ADAConfig, latent_seed: int = 1):
         super().__init__(latent_seed=latent_seed)

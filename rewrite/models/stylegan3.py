@@ -393,6 +393,38 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
 
     family = "stylegan3"
 
+    @classmethod
+    def check_config(cls, config: StyleGAN3Config) -> None:
+        """The layer chain as NVIDIA's code builds it: the first layer reads the input's
+        size, each next one its predecessor's output, the last writes the image; each
+        padding is the one NVIDIA derives from the sizes, factors and filter taps; sampling
+        rates positive and the input's bandwidth below its Nyquist rate."""
+        def bad(msg):
+            raise CheckpointError(f"stylegan3 network: {msg}; the file is damaged or crafted")
+        if not config.layers:
+            bad("no synthesis layers")
+        if not 0 <= config.input_bandwidth < config.input_sampling_rate / 2:
+            bad(f"input bandwidth {config.input_bandwidth} must be in [0, sampling rate / 2 = "
+                f"{config.input_sampling_rate / 2})")
+        size = config.input_size
+        for L in config.layers:
+            if L.in_size != size:
+                bad(f"{L.name} reads {L.in_size}x{L.in_size} maps but is given {size}x{size}")
+            size = L.out_size
+            for rate in (L.in_sampling_rate, L.out_sampling_rate):
+                if rate is not None and not rate > 0:
+                    bad(f"{L.name} has sampling rate {rate}")
+            up_taps = L.up_shape[0] if L.up_shape else 1
+            down_taps = L.down_shape[0] if L.down_shape else 1
+            total = ((L.out_size - 1) * L.down_factor + 1
+                     - (L.in_size + L.conv_kernel - 1) * L.up_factor + up_taps + down_taps - 2)
+            lo = (total + L.up_factor) // 2
+            want = (lo, total - lo, lo, total - lo)
+            if tuple(L.padding) != want:
+                bad(f"{L.name} padding {L.padding} is not the {want} its sizes give")
+        if size != config.img_resolution:
+            bad(f"the last layer writes {size}x{size}, not the image's {config.img_resolution}")
+
     def __init__(self, config: StyleGAN3Config, latent_seed: int = 1):
         super().__init__(latent_seed=latent_seed)
         self.config = config
