@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -410,13 +411,17 @@ def cached_inception_features(net, images: np.ndarray, weights_id: str | None = 
     """pool3 features [N, 2048] of uint8 images [N, H, W, 3], kept on disk under
     ``<cache>/inception/<weights_id>/<hash of the images>.npy`` (the images' content
     stands for the model and its edit, as the sample cache's fingerprint does)."""
-    from ..utils.cache import cache_usable
+    from ..utils.cache import cache_usable, read_cached_array
     from ..utils.fileio import atomic_path
     from .inception import inception_features
 
     path = _feature_cache_path("inception", weights_id, images) if cache and weights_id else None
     if path is not None and path.is_file():
-        return np.load(path)
+        try:
+            return read_cached_array(path, np.float64, (len(images), 2048))
+        except (OSError, ValueError) as e:
+            print(f"warning: the cached Inception features {path} were refused ({e}); "
+                  "computing them again", file=sys.stderr)
     bar = _bar(len(images), "Inception features", progress)
     feats = inception_features(net, images, batch_size=batch_size,
                                progress=bar and (lambda done, total: bar.update(done - bar.n)))

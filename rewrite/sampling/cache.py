@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..models.base import Generator
-from ..utils.cache import cache_dir, cache_usable, model_key
+from ..utils.cache import cache_dir, cache_usable, model_key, read_cached_array
 from ..utils.distributed import DistContext, interleave
 from ..utils.errors import OutputPathError
 from ..utils.fileio import atomic_path
@@ -35,30 +35,6 @@ def sharded_generate(G: Generator, seeds: Sequence[int], batch_size: int = 32,
     return np.concatenate(interleave(dist.gather(mine), n_batches))
 
 
-def _read_images(path, want: tuple[int, ...]) -> np.ndarray:
-    """The uint8 images of shape ``want`` in the ``.npy`` file ``path``. Its header is
-    checked before any pixel is read, so a file declaring another shape (terabytes, say)
-    is refused without allocating it.
-
-    Raises:
-        ValueError: naming what the file holds instead, or why it cannot be read.
-    """
-    fmt = np.lib.format
-    with open(path, "rb") as f:
-        version = fmt.read_magic(f)
-        if version not in ((1, 0), (2, 0)):
-            raise ValueError(f"it cannot be read (.npy format version {version})")
-        shape, _, dtype = (fmt.read_array_header_1_0 if version == (1, 0)
-                           else fmt.read_array_header_2_0)(f)
-        if dtype != np.uint8 or shape != want:
-            raise ValueError(f"it holds {dtype} {shape}, not uint8 {want}")
-        f.seek(0)
-        try:
-            return np.load(f, allow_pickle=False)
-        except (ValueError, EOFError) as e:
-            raise ValueError(f"it cannot be read ({e})") from None
-
-
 def cached_generate(G: Generator, seeds: Sequence[int], batch_size: int = 32,
                     progress: bool | None = None, cache: bool = True,
                     dist: DistContext | None = None) -> np.ndarray:
@@ -71,7 +47,7 @@ def cached_generate(G: Generator, seeds: Sequence[int], batch_size: int = 32,
     if cache and path.is_file():
         want = (len(seeds), G.resolution, G.resolution, 3)
         try:
-            return _read_images(path, want)
+            return read_cached_array(path, np.uint8, want)
         except (OSError, ValueError) as e:
             why = str(e)
         print(f"warning: the cached samples {path} were refused ({why}); rendering again",

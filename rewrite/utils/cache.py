@@ -6,14 +6,18 @@ Usage::
     key = model_key(G)                         # weights fingerprint + sampling settings
     key = layer_key(G, "main.6")               # what main.6's keys depend on + sampling
     path = root / "samples" / key / "0-15.npy"
+    arr = read_cached_array(path, np.uint8, (16, 64, 64, 3))   # ValueError: refuse, recompute
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tokenize
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from .errors import CacheError
 from .fileio import _writable_folder
@@ -89,3 +93,36 @@ def layer_key(G: "Generator", layer: str) -> str:
     depend on (:meth:`Generator.key_fingerprint`) plus the sampling settings. An edit of
     ``layer`` itself or of a later layer keeps the key."""
     return G.key_fingerprint(layer) + G.sampling_tag()
+
+
+def read_cached_array(path: str | os.PathLike, dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """The array in the ``.npy`` cache entry ``path``, if it holds ``dtype`` values of
+    ``shape`` (finite ones, for floats). The header is checked before any value is read,
+    so a file declaring another shape (terabytes, say) is refused without allocating it.
+
+    Raises:
+        ValueError: what the file holds instead, or why it cannot be read; the caller
+            refuses the entry and computes it again.
+    """
+    fmt = np.lib.format
+    with open(path, "rb") as f:
+        version = fmt.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"it cannot be read (.npy format version {version})")
+        try:
+            got_shape, _, got_dtype = (fmt.read_array_header_1_0 if version == (1, 0)
+                                       else fmt.read_array_header_2_0)(f)
+        except (SyntaxError, tokenize.TokenError, TypeError) as e:
+            # numpy parses the header as a Python literal: damage there surfaces as these.
+            raise ValueError(f"its .npy header cannot be read ({type(e).__name__})") from None
+        if got_dtype != np.dtype(dtype) or got_shape != tuple(shape):
+            raise ValueError(f"it holds {got_dtype} {got_shape}, not {np.dtype(dtype)} "
+                             f"{tuple(shape)}")
+        f.seek(0)
+        try:
+            arr = np.load(f, allow_pickle=False)
+        except (ValueError, EOFError) as e:
+            raise ValueError(f"it cannot be read ({e})") from None
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError("it holds NaN or infinite values")
+    return arr

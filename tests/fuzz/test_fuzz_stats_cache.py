@@ -19,11 +19,11 @@ from safetensors.torch import load, save_file
 from rewrite.edit.layer_stats import LayerStats, _digest, accumulate_layer_stats, layer_stats, \
     stats_cache_path
 from rewrite.sampling.cache import cached_generate
-from rewrite.utils.cache import cache_dir, layer_key, model_key
+from rewrite.utils.cache import cache_dir, layer_key, model_key, read_cached_array
 from rewrite.utils.errors import CacheError
 
 from ..conftest import make_tiny_dcgan
-from ._contract import (fuzz, header_mutation, json_values, mutated_bytes, reader_contract,
+from ._contract import (digest, fuzz, header_mutation, json_values, mutated_bytes, reader_contract,
                         split_safetensors, join_safetensors, write_input)
 
 G = make_tiny_dcgan()
@@ -195,6 +195,12 @@ def _npy(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _npy_object(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=True)
+    return buf.getvalue()
+
+
 def _npy_declaring(shape, dtype="|u1") -> bytes:
     """An .npy header declaring ``shape`` (e.g. 12 GB), followed by a few bytes."""
     buf = io.BytesIO()
@@ -262,6 +268,51 @@ def test_empty_or_negative_statistics_are_refused(tmp_path, changes, needle):
     path = tmp_path / "s.safetensors"
     path.write_bytes(_with_checksum({**TENSORS, **changes}))
     assert needle in "; ".join(LayerStats.load(path).problems(LAYER, N, 0, FP, 16, 8))
+
+
+# -- the Inception features cache (same reader as the samples: read_cached_array) ----------
+
+FEATURES = np.random.default_rng(0).normal(size=(3, 2048))
+
+
+@fuzz(60)
+@given(data=st.one_of(
+    mutated_bytes(_npy(FEATURES)),
+    st.sampled_from([FEATURES.astype(np.float32), FEATURES[:, :64], FEATURES.T.copy(),
+                     np.full_like(FEATURES, np.nan), np.array([FEATURES], dtype=object)
+                     ]).map(lambda a: _npy(a) if a.dtype != object else _npy_object(a)),
+    st.sampled_from([b"", _npy_declaring((3, 2 ** 60), "<f8"), _npy_declaring((3, 2048), "<f8")])))
+def test_cached_features_reader(data, tmp_path_factory):
+    path = write_input(tmp_path_factory, data, "features.npy")
+    before = digest(path)
+    try:
+        got = read_cached_array(path, np.float64, FEATURES.shape)
+    except ValueError as e:                     # the callers refuse the entry, recompute
+        assert str(e)
+        event("features: refused")
+    else:
+        event("features: read")
+        assert got.dtype == np.float64 and got.shape == FEATURES.shape
+        assert np.isfinite(got).all()
+    assert digest(path) == before
+
+
+def test_a_damaged_features_entry_is_computed_again(cache, monkeypatch, capsys):
+    """Was read as found by np.load: an empty file was an EOFError traceback, a file of
+    NaN or of another size went into the FID."""
+    import rewrite.metrics.inception as inception
+    from rewrite.metrics.evaluate import _feature_cache_path, cached_inception_features
+
+    monkeypatch.setattr(inception, "inception_features", lambda net, images, **kw: FEATURES)
+    images = IMAGES[:1].repeat(3, 0)
+    path = _feature_cache_path("inception", "w0", images)
+    for data in (b"", _npy(np.full_like(FEATURES, np.nan)), _npy(FEATURES[:2])):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        assert np.array_equal(cached_inception_features(None, images, "w0"), FEATURES)
+        assert "were refused" in capsys.readouterr().err
+    assert np.array_equal(cached_inception_features(None, images, "w0"), FEATURES)
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("data", [b"", _npy_declaring((2, 32, 32, 3 * 10 ** 9))])
