@@ -266,6 +266,8 @@ def test_apply_again_replaces_the_edit_and_feedback_stays_in_view(page, server):
     page.evaluate("window.scrollTo(0, 0)")
     box = page.locator("#canvas").bounding_box()
     assert box["y"] + box["height"] <= 720, box
+    page.wait_for_function("[...document.querySelectorAll('.tile img')].every("
+                           "i => i.complete && i.naturalWidth > 0)")
     page.screenshot(path=str(ARTIFACTS / "ui-1280x720-applied.png"))
     assert page.locator("#edit-list li").count() == 1
     assert page.inner_text("#edit-title").startswith("Adjusting edit 1")
@@ -470,8 +472,17 @@ def test_nothing_stale_is_left_on_show(page, server, tmp_path):
     page.select_option("#spec-list", "stale-one")
     page.wait_for_function("document.querySelector('#message').textContent.startsWith('Loaded')")
     assert page.is_hidden("#goal-panel")
+    # (Opened again from a file with the app's statistics: a saved spec records the library's
+    # default of 10 000 samples, slow to compute for the preview below.)
+    spec = _get(server, "api/specs/stale-one")
+    spec["stats"] = {"samples": 2000, "seed": 0}
+    (tmp_path / "stale-two.json").write_text(json.dumps(spec))
+    page.set_input_files("#spec-file", str(tmp_path / "stale-two.json"))
+    page.wait_for_function("document.querySelector('#message').textContent.startsWith('Loaded \"stale-two')")
     page.click("#goal-preview")
-    page.wait_for_function("!document.querySelector('#goal-panel').hidden")
+    page.wait_for_function("!document.querySelector('#goal-panel').hidden || "
+                           "document.querySelector('#message').className === 'error'")
+    assert page.is_visible("#goal-panel"), page.inner_text("#message")
     page.click("#new-edit")
     assert page.input_value("#spec-list") == "" and page.is_hidden("#goal-panel")
     # A refusal under a green badge turns the badge grey.

@@ -13,8 +13,8 @@ import { overlapText, overlaps, refreshButtons, refreshMarks } from "./selection
 const COLOURS = { copy: [43, 108, 223], context: [30, 158, 74], erase: [210, 60, 60], preserve: [224, 138, 0] };
 const HINTS = {
   copy: "paint the object to copy", paste: "click another sample, then drag to place the object",
-  context: "paint where the rule should apply (a few samples)", erase: "paint what to remove (a few samples)",
-  preserve: "paint where the rule must not act (any samples)",
+  context: "paint where the rule should apply (on a few samples)", erase: "paint what to remove (on a few samples)",
+  preserve: "paint where the rule must not act",
 };
 
 // Pixels per cell of the selected layer's output: a paste moves the object by whole cells, so

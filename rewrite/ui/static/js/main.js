@@ -146,7 +146,9 @@ async function start() {
   $("layer").value = mid.name;
   $("solver").innerHTML = state.info.solvers.map((s) => `<option>${s}</option>`).join("");
   wireControls();
-  if (state.info.job.layer) $("layer").value = state.info.job.layer;    // the layer of the last edit
+  // The layer of the edit running, or of the last one while edits are applied.
+  const job = state.info.job;
+  if (job.layer && job.kind !== "solve-together" && (job.state === "running" || state.info.edits.length)) $("layer").value = job.layer;
   editor.setMode(state.mode);
   edits.showKind();
   say("Start here: paint the object to copy on a sample (click one in the gallery, then paint on it). "
