@@ -121,7 +121,9 @@ def weight_problems(G: Generator, limit: int = 5) -> list[str]:
             continue
         if not t.is_floating_point():
             continue
-        bad = int((~torch.isfinite(t)).sum())
+        # A NaN or inf makes the sum non-finite (so a finite sum clears the tensor at the
+        # cost of one reduction); count only then (the sum may also overflow).
+        bad = 0 if torch.isfinite(t.sum()) else int((~torch.isfinite(t)).sum())
         if bad:
             problems.append(f"{name} has {bad} non-finite value(s) (NaN or inf)")
         elif name.endswith("running_var") and bool((t < 0).any()):
