@@ -52,8 +52,15 @@ def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read weight file {path}: {e}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path} is not a state dict of tensors")
+    if (not isinstance(state, dict) or not all(isinstance(k, str) for k in state)
+            or not all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise CheckpointError(f"{path} is not a state dict of tensors (names to tensors)")
+    odd = [k for k, v in state.items()
+           if v.layout != torch.strided or v.is_complex() or v.is_quantized or v.is_meta]
+    if odd:
+        raise CheckpointError(f"{path}: {odd[0]} is a {state[odd[0]].dtype} "
+                              f"{str(state[odd[0]].layout).removeprefix('torch.')} tensor, not "
+                              "plain real numbers; the file is not a network's weights")
     broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:
         raise CheckpointError(f"{path} holds NaN or infinite values in {len(broken)} tensor(s) "
