@@ -4,12 +4,13 @@
 #                  method, example-fit, at strength 1.5): edited checkpoint, delta file,
 #                  before/after grid
 #   make test   -> the test suite (installs chromium for the browser tests when it can)
+#   make docs   -> the documentation site in site/ (mkdocs.yml), strict: a broken link fails
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test bench bench-edits clean
+.PHONY: setup demo test docs bench bench-edits clean
 
 setup: $(STAMP)
 
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -34,6 +35,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	@bash tools/ensure_browser.sh
 	$(PY) -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+# Strict: a broken link, a missing page or an unresolved API reference fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 bench: $(STAMP)
 	$(PY) benchmarks/solver_speed.py
@@ -53,4 +58,4 @@ bench-frontier: $(STAMP)
 	$(PY) benchmarks/frontier.py
 
 clean:
-	rm -rf $(VENV) outputs test-artifacts .pytest_cache
+	rm -rf $(VENV) outputs test-artifacts .pytest_cache site
