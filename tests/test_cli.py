@@ -216,7 +216,7 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(monkeypat
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero in a reader")
 
-    monkeypatch.setattr(cli, "load_model", broken)
+    monkeypatch.setattr("rewrite.models.load_model", broken)    # the commands import it late
     monkeypatch.delenv("REWRITE_DEBUG", raising=False)
     monkeypatch.setattr("sys.argv", ["rewrite", "layers", "some-model"])
     res = CliRunner().invoke(cli.main, ["layers", "some-model"])

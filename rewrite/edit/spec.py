@@ -376,6 +376,18 @@ class EditSpec:
             raise SpecError([f"{path} is nested too deeply to be an edit specification"]) from None
         return cls.from_json(obj)
 
+    # -- changes -------------------------------------------------------------
+    def with_not_here(self, sample: int, rect) -> "EditSpec":
+        """A copy of the spec with one more "not here" region: the rectangle ``rect``
+        (``x0, y0, x1, y1`` in image pixels, ``x1`` and ``y1`` exclusive) of ``sample``
+        joins ``preserve``, so the solve keeps it at its current values as far as the
+        request allows. Checked as a spec read from JSON (:class:`SpecError`); check it
+        against the model with :meth:`validate_for`."""
+        obj = self.to_json()
+        rect = [int(v) if float(v).is_integer() else float(v) for v in rect]
+        obj["preserve"] = obj.get("preserve", []) + [{"sample": sample, "mask": {"rect": rect}}]
+        return EditSpec.from_json(obj)
+
     # -- checks ------------------------------------------------------------
     def _own_problems(self) -> list[str]:
         """Problems visible without a model."""

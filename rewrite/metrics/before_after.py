@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..edit.delta import Delta
 from ..edit.session import Rewriter
 from ..edit.spec import EditSpec
 from ..models.base import Generator
@@ -28,14 +29,47 @@ def before_after(G: Generator, edit: EditSpec, seeds: Sequence[int], batch_size:
 
     The edit is applied to ``G`` and undone afterwards, leaving ``G`` as it was.
     """
+    before, after, _, _ = before_after_solved(G, edit, seeds, batch_size, progress)
+    return before, after
+
+
+def before_after_solved(G: Generator, edit: EditSpec, seeds: Sequence[int],
+                        batch_size: int = 32, progress: bool | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, Delta, float]:
+    """:func:`before_after`, and what the solve gave: ``(before, after, delta,
+    reproduction)``, the last two as :func:`apply_judged` returns them (for
+    :func:`solve_line`). ``G`` is left as it was."""
     before = generate(G, seeds, batch_size, progress)
     session = Rewriter(G, progress=progress)
-    session.apply(edit)
+    delta, reproduction = apply_judged(session, edit)
     try:
         after = generate(G, seeds, batch_size, progress)
     finally:
         session.reset()
-    return before, after
+    return before, after, delta, reproduction
+
+
+def apply_judged(session: Rewriter, spec: EditSpec, inputs=None) -> tuple[Delta, float]:
+    """Solve ``spec`` (from ``inputs``, :meth:`Rewriter.prepare`'s result, when given) and
+    apply it in ``session``; returns the delta and the goal reproduction of the user's own
+    example after it (:func:`own_goal_reproduction`; nan when it cannot be measured).
+    ``session.undo()`` takes the edit back."""
+    G = session.model
+    inputs = inputs if inputs is not None else session.prepare(spec)
+    with torch.no_grad():
+        unedited = G(G.latents(inputs.goal_samples))
+    delta = session.apply(session.compute(spec, inputs))
+    return delta, own_goal_reproduction(G, inputs, unedited)
+
+
+def solve_line(delta: Delta, reproduction: float = float("nan")) -> str:
+    """The solve summary of every command that solves an edit, one line, in this order:
+    the method and layer, the layer loss before -> after, the goal reproduction of the
+    user's own example (when measured: 0 = the request exactly, 1 = no closer than
+    unedited) and the predicted collateral."""
+    repro = (f", goal reproduction {reproduction:.2f}" if np.isfinite(reproduction) else "")
+    return (f"solved with {delta.method} at {delta.layer}: layer loss {delta.loss_before:.4f} "
+            f"-> {delta.loss:.4f}{repro}, predicted collateral {delta.collateral:.4f}")
 
 
 def before_after_grid(before: np.ndarray, after: np.ndarray, seeds: Sequence[int],
@@ -112,6 +146,30 @@ def goal_notes(spec: EditSpec, fidelity: float, delta=None) -> list[str]:
                       "in the app, 'strength' in the spec) or the solver's 'budget', or try "
                       "the 'example-fit' solver, which fits the object itself")
     return notes
+
+
+def erase_goal_note(spec: EditSpec) -> str:
+    """The reproduction note of an erase edit: its goal is defined at the layer, and the
+    goal rendered is the request itself, so it reproduces the request exactly; what is
+    left to judge is whether the rendered goal shows the object gone."""
+    how = ("inpainted from the most similar samples without the object"
+           if spec.erase_goal == "inpaint"
+           else f"with its {spec.erase_units} most active units zeroed")
+    return (f"the goal at {spec.layer} is the erase request itself (the marked region {how}, "
+            f"rendered through the rest of the network), so it reproduces the request exactly; "
+            f"check that the 'goal at {spec.layer}' tile shows the object gone")
+
+
+def goal_report(spec: EditSpec, fidelity: float, delta: Delta | None = None,
+                reproduction: float = float("nan")) -> list[str]:
+    """The lines ``rewrite goal`` prints before naming its picture, in this order: the
+    solve line (:func:`solve_line`, when ``delta`` is given), the reproduction note (the
+    copy-paste goal's ``fidelity`` from :func:`goal_fidelity`, or
+    :func:`erase_goal_note`), then :func:`goal_notes`' warnings."""
+    lines = [solve_line(delta, reproduction)] if delta is not None else []
+    if spec.kind == "erase":
+        lines.append(erase_goal_note(spec))
+    return lines + goal_notes(spec, fidelity, delta)
 
 
 #: Predicted collateral (``Delta.collateral`` times strength²) above which samples where the

@@ -1,0 +1,58 @@
+"""The ``ui`` command: the rewriting app in the browser."""
+
+from __future__ import annotations
+
+import click
+
+from .common import (
+    DEFAULT_MODEL,
+    device,
+    sampling_options,
+    set_sampling,
+    spec_rules,
+    weights_options,
+)
+
+
+@click.command()
+@click.argument("model", default=DEFAULT_MODEL, required=False)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (127.0.0.1: this machine only).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--workspace", type=click.Path(file_okay=False), default="rewrite-workspace",
+              show_default=True, help="Folder for saved edits and exports.")
+@click.option("--stats-samples", type=click.IntRange(min=1),
+              default=spec_rules()["stats_samples"][0], show_default=True,
+              help="Samples for each layer's statistics.")
+@weights_options
+@sampling_options
+def ui(model, host, port, workspace, stats_samples, weights, arch, device_name, truncation,
+       noise, class_index):
+    """Start the rewriting app in the browser.
+
+    \b
+    Examples:
+      rewrite ui                      # the face model, http://127.0.0.1:8000
+      rewrite ui my_stylegan2.pt --port 8080 --workspace edits/
+      rewrite ui cifar10.pkl --class 3 --truncation 0.7   # edits made on class 3's samples
+    """
+    import uvicorn
+
+    from ..ui.guard import LOCAL_HOSTS
+    from ..ui.server import create_app
+    from ..ui.state import AppState
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}: anyone who can reach this address can edit "
+                   "the model and read the workspace", err=True)
+    state = AppState(model, workspace, weights=weights, arch=arch, device=device(device_name),
+                     stats_samples=stats_samples)
+    set_sampling(state.model, truncation=truncation, noise=noise, class_index=class_index)
+    state.follow_model_sampling()
+    state.warm_up()
+    click.echo(f"rewrite app for {model}: http://{host}:{port}/  (workspace: {workspace})")
+    hosts = set(LOCAL_HOSTS) | {host} if host not in ("0.0.0.0", "::") else None
+    if hosts is None:
+        import socket
+        hosts = set(LOCAL_HOSTS) | {socket.gethostname(), socket.getfqdn()}
+    uvicorn.run(create_app(state, hosts), host=host, port=port, log_level="warning")
