@@ -107,7 +107,7 @@ def test_the_base_file_loads_and_applies(tmp_path_factory):
     assert len(session.apply_delta_file(path)) == 2
 
 
-@fuzz(150)
+@fuzz(100)
 @given(entries=mutated_json([ENTRIES], max_mutations=3))
 def test_mutated_edit_list(entries, tmp_path_factory):
     _contract(tmp_path_factory, _with_meta({**META, "edits": json.dumps(entries)}))

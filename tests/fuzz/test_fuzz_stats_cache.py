@@ -209,7 +209,7 @@ def _npy_declaring(shape, dtype="|u1") -> bytes:
     return buf.getvalue() + bytes(64)
 
 
-@fuzz(60)
+@fuzz(30)
 @given(data=st.one_of(
     mutated_bytes(_npy(IMAGES)),
     st.sampled_from([IMAGES.astype(np.float32), IMAGES[:, :8], IMAGES[:1], IMAGES.T.copy(),
