@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(VENV)/bin/rewrite sample dcgan-digiface64 --seeds 0-31 --out outputs/demo_grid.png
 	$(VENV)/bin/rewrite edit examples/demo-sunglasses.json --out outputs/sunglasses.pt \
 	    --delta outputs/sunglasses.safetensors
-	$(VENV)/bin/rewrite compare dcgan-digiface64 examples/demo-sunglasses.json \
+	$(VENV)/bin/rewrite compare examples/demo-sunglasses.json \
 	    --seeds 100-115 --out outputs/demo_compare.png
 
 # pytest-xdist workers, each taking whole test files (module fixtures computed once), the
