@@ -7,7 +7,8 @@ A page asks for a generated block with a marker alone on its line::
     <!-- rewrite:zoo -->             the built-in models (rewrite.models.zoo.ZOO)
     <!-- rewrite:cli-help -->        `rewrite --help` and `rewrite CMD --help` of every command
 
-An unknown marker is an error, so a typo fails the (strict) build. The schema is also
+An unknown marker is an error, so a typo fails the (strict) build. Sphinx roles left in the
+rendered docstrings (``:func:`` before a name) are dropped. The schema is also
 published as a file of the site, ``edit-spec.schema.json``. Nothing here is copied by hand:
 change the code, rebuild, and the page follows.
 """
@@ -108,6 +109,15 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         return BLOCKS[name]()
 
     return MARKER.sub(replace, markdown)
+
+
+#: Sphinx roles in docstrings (``:func:`name` ``), which mkdocstrings leaves as text before the code.
+SPHINX_ROLE = re.compile(r":(?:mod|func|class|meth|data|attr|exc|obj):(?=<code>)")
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """Drop the Sphinx role prefixes of the API reference: ``:func:name`` reads ``name``."""
+    return SPHINX_ROLE.sub("", html)
 
 
 def on_files(files, config):
