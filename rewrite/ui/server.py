@@ -1,6 +1,11 @@
 """The rewriting app's HTTP API (FastAPI) and the static page.
 
-``create_app(state)`` builds the app; ``rewrite ui`` serves it with uvicorn.
+``create_app(state)`` builds the app; ``rewrite ui`` serves it with uvicorn;
+``serve_in_background(state)`` serves it from a thread of this process (a notebook's)::
+
+    app = serve_in_background(AppState("dcgan-digiface64", "workspace"))
+    IFrame(app.url, width="100%", height=720)      # in Jupyter
+    app.stop()
 Every request is validated; bad input gets a 4xx with a message the page
 shows. The client never names a file-system path: specs and exports live in
 the workspace under sanitised names.
@@ -15,6 +20,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
@@ -354,3 +362,49 @@ def _api(state: AppState) -> FastAPI:
 
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="static")
     return app
+
+
+class BackgroundApp:
+    """The app served by uvicorn on a daemon thread of this process; see
+    :func:`serve_in_background`. ``url`` is the page; :meth:`stop` shuts the server down."""
+
+    def __init__(self, state: AppState, host: str = "127.0.0.1", port: int = 0,
+                 start_timeout: float = 30.0):
+        import uvicorn
+
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.bind((host, port))                   # port 0: a free one, chosen by the system
+        self.port = sock.getsockname()[1]
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
+        self._server = uvicorn.Server(uvicorn.Config(create_app(state, {*LOCAL_HOSTS, host}),
+                                                     log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="rewrite-app", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + start_timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self._server.should_exit = True
+                sock.close()
+                raise RuntimeError(f"the app did not start on {self.url}")
+            time.sleep(0.05)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving (open requests get ``timeout`` seconds to finish); idempotent."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __repr__(self) -> str:
+        return f"<rewrite app at {self.url}{'' if self.running else ' (stopped)'}>"
+
+
+def serve_in_background(state: AppState, host: str = "127.0.0.1", port: int = 0) -> BackgroundApp:
+    """Serve the app over ``state`` on ``host``:``port`` (0: a free port) from a thread of
+    this process, e.g. to show it in a notebook (``IFrame(app.url, ...)``); returns once it
+    answers. Stop it with ``app.stop()``."""
+    return BackgroundApp(state, host, port)
+
