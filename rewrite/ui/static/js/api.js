@@ -16,9 +16,22 @@ export async function api(path, options = {}) {
       detail = body.problems ? body.problems.join("\n") : (typeof body.detail === "string"
         ? body.detail : validationText(body.detail));
     } catch (_) { /* not JSON */ }
-    throw new Error(detail);
+    const err = new Error(detail);
+    err.status = res.status;
+    throw err;
   }
   return res.status === 204 ? null : res.json();
+}
+
+// api() for a change made right after a job ended: the server may hold the edit slot a moment
+// longer than its job reports, so a 409 is tried again (for up to about two seconds).
+export async function apiAfterJob(path, options = {}) {
+  for (let i = 0; ; i++) {
+    try { return await api(path, options); } catch (e) {
+      if (e.status !== 409 || i >= 10) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 // A sample's image from the original or the edited model; `version` busts the cache after each edit.

@@ -92,7 +92,7 @@ export function createHistory(state, gallery) {
       total.textContent = `All ${edits.length} edits together: predicted ${known("collateral") ? `collateral ${sum("collateral").toFixed(3)} (sum)` : "collateral n/a"}`
         + (known("visible") ? `; visible change elsewhere ≈ ${sum("visible").toFixed(3)} (sum)` : "");
     }
-    if (state.busy) setBusy(state, true);
+    setBusy(state, state.busy);
   }
   async function refresh() {
     try { render(await api("api/edits")); } catch (e) { fail(e); }

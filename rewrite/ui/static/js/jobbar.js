@@ -20,4 +20,5 @@ export function setBusy(state, busy) {
   state.busy = busy;
   for (const id of LOCKED) $(id).disabled = busy;
   for (const el of document.querySelectorAll("#history-panel button, #history-panel input")) el.disabled = busy;
+  $("undo").disabled = busy || !state.edits.length;       // nothing to undo
 }

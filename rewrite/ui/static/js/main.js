@@ -19,7 +19,7 @@ const state = createState();
 // After each stroke, an open heat map is recomputed (and re-sorted) with the new marks; a stroke
 // undone or redone on another sample shows that sample, and the kind of the restored edit.
 const editor = createEditor(state, {
-  onStrokeEnd: () => heat.update(),
+  onStrokeEnd: () => { heat.update(); guide(); },
   onRestore: (at) => { edits.showKind(); if (at !== undefined && at !== state.selected) gallery.show(at); },
 });
 const gallery = createGallery(state, editor);
@@ -29,6 +29,17 @@ const goal = createGoal(state);
 const edits = createEdits(state, gallery, { history, goal, editor, heat });
 const specs = createSpecs(state, gallery, editor, edits);
 history.setOnChange(() => edits.showKind());
+
+// While the message is the first screen's guide, it names the next step of a copy-paste edit.
+const START = "Start here: ", NEXT = "Next: ";
+function guide() {
+  const m = $("message").textContent;
+  if (state.kind !== "copy-paste" || !(m.startsWith(START) || m.startsWith(NEXT))) return;
+  if (!state.copy) return;
+  if (!state.paste) say(NEXT + "choose Paste, click another sample in the gallery and drag the object to where it should go.");
+  else if (!state.context.size) say(NEXT + "choose Context and paint where the rule should apply, on a few samples (the pasted one too); then Apply.");
+  else say(NEXT + "Apply (or mark more context, or \"Not here\" where the rule must not act).");
+}
 
 function layerLabel(L) { return `${L.name} (${L.key_resolution}×${L.key_resolution} keys → ${L.value_resolution}×${L.value_resolution}, ${L.in_channels} ch)`; }
 
@@ -151,7 +162,7 @@ async function start() {
   if (job.layer && job.kind !== "solve-together" && (job.state === "running" || state.info.edits.length)) $("layer").value = job.layer;
   editor.setMode(state.mode);
   edits.showKind();
-  say("Start here: paint the object to copy on a sample (click one in the gallery, then paint on it). "
+  say(START + "paint the object to copy on a sample (click one in the gallery, then paint on it). "
     + "Then choose Paste and drag it onto another sample, mark Context where the rule should apply, and Apply.");
   gallery.render(); gallery.select(0); specs.refreshList(); history.refresh();
   status(state.info.edits.length ? `${state.info.edits.length} edit(s) applied` : "ready");
