@@ -19,7 +19,6 @@ import dataclasses
 import importlib
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import click
@@ -74,8 +73,17 @@ def _zoo_block() -> str:
 
 def _cli_group() -> click.Group:
     """The `rewrite` command as pyproject.toml's [project.scripts] names it."""
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    module, _, attr = scripts["rewrite"].partition(":")
+    try:
+        import tomllib                                  # Python 3.11+
+    except ImportError:                                 # 3.10: the installed entry point
+        from importlib.metadata import entry_points
+
+        target = next(e.value for e in entry_points(group="console_scripts")
+                      if e.name == "rewrite")
+    else:
+        scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+        target = scripts["rewrite"]
+    module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
 
 
