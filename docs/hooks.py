@@ -6,6 +6,9 @@ A page asks for a generated block with a marker alone on its line::
     <!-- rewrite:methods -->         the method registry: name, kinds, summary, parameters
     <!-- rewrite:zoo -->             the built-in models (rewrite.models.zoo.ZOO)
     <!-- rewrite:cli-help -->        `rewrite --help` and `rewrite CMD --help` of every command
+    <!-- rewrite:api PKG [MOD ...] -->  a mkdocstrings block (`::: PKG.MOD`) for every public module
+                                     of the package PKG: the MODs named first, then the rest
+                                     (so a new module is in the API reference without a docs edit)
 
 An unknown marker is an error, so a typo fails the (strict) build. Sphinx roles left in the
 rendered docstrings (``:func:`` before a name) are dropped. The schema is also
@@ -25,7 +28,7 @@ import click
 from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKER = re.compile(r"^<!-- rewrite:([a-z-]+) -->$", re.MULTILINE)
+MARKER = re.compile(r"^<!-- rewrite:([a-z-]+)((?: [\w.]+)*) -->$", re.MULTILINE)
 SCHEMA_FILE = "edit-spec.schema.json"
 HELP_WIDTH = 100
 
@@ -100,11 +103,27 @@ def _cli_help_block() -> str:
     return "\n".join(parts)
 
 
+def _api_block(package: str, *first: str) -> str:
+    """``::: package.module`` for every public module of ``package`` (a folder of the source
+    tree), those in ``first`` first; the package itself with its docstring only."""
+    folder = ROOT.joinpath(*package.split("."))
+    found = sorted(p.stem for p in folder.glob("*.py")
+                   if not p.stem.startswith("_") and p.stem != "conftest")
+    missing = [m for m in first if m not in found]
+    if missing:
+        raise ValueError(f"rewrite:api {package}: no module(s) {missing} in {folder}")
+    order = list(first) + [m for m in found if m not in first]
+    parts = [f"::: {package}\n    options:\n      members: false"]
+    parts += [f"::: {package}.{m}" for m in order]
+    return "\n\n".join(parts)
+
+
 BLOCKS = {
     "schema": _schema_block,
     "methods": _methods_block,
     "zoo": _zoo_block,
     "cli-help": _cli_help_block,
+    "api": _api_block,
 }
 
 
@@ -114,7 +133,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         if name not in BLOCKS:
             raise ValueError(f"{page.file.src_path}: unknown generated block "
                              f"'<!-- rewrite:{name} -->' (known: {', '.join(BLOCKS)})")
-        return BLOCKS[name]()
+        return BLOCKS[name](*m.group(2).split())
 
     return MARKER.sub(replace, markdown)
 
