@@ -30,7 +30,7 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = re.compile(r"^<!-- rewrite:([a-z-]+)((?: [\w.]+)*) -->$", re.MULTILINE)
 SCHEMA_FILE = "edit-spec.schema.json"
-HELP_WIDTH = 100
+HELP_WIDTH = 80           # fits the page column without scrolling
 
 
 def _schema_text() -> str:
