@@ -66,8 +66,11 @@ export function createEditor(state, { onStrokeEnd, onRestore }) {
         ctx.drawImage(patch, b.x, b.y, b.w, b.h, p.x * k, p.y * k, b.w * k, b.h * k);
         ctx.globalAlpha = 1;
       }
-      ctx.strokeStyle = "rgb(138,75,214)"; ctx.lineWidth = 2;
+      ctx.strokeStyle = "rgb(138,75,214)"; ctx.lineWidth = 4;
       ctx.strokeRect(p.x * k, p.y * k, p.w * k, p.h * k);
+      const box = new Path2D();
+      box.rect(p.x * k, p.y * k, p.w * k, p.h * k);
+      outline(box);                             // visible on a purple object too
     }
     if (state.drawing && state.drawing.rect) {
       const { a, b } = state.drawing.rect;

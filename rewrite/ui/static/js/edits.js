@@ -137,6 +137,7 @@ export function createEdits(state, gallery, { history, goal, editor, heat }) {
     try { spec = buildSpec(state); } catch (e) { fail(e); return; }
     const old = adjusting();
     if (old && old.strength !== 1) spec.strength = old.strength;       // the strength it was given
+    setBusy(state, true);                                              // no second Apply meanwhile
     try {
       if (old) {
         // Switched off while the new version is solved (so that it is solved without it);
@@ -153,7 +154,7 @@ export function createEdits(state, gallery, { history, goal, editor, heat }) {
       say(`Computing the ${TITLES[spec.kind]} at ${spec.layer}` + (old ? `, to replace edit ${old.index + 1}` : "")
         + " (statistics are computed once per layer; the first edit on a layer takes longer).");
       await watch(spec, old);
-    } catch (e) { status("", ""); fail(e); history.refresh(); }
+    } catch (e) { status("", ""); fail(e); setBusy(state, false); history.refresh(); }
   }
   async function cancel() {
     try { await api("api/cancel", { method: "POST" }); $("job-text").textContent = "cancelling…"; } catch (e) { fail(e); }
