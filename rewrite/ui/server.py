@@ -6,6 +6,7 @@
     app = serve_in_background(AppState("dcgan-digiface64", "workspace"))
     IFrame(app.url, width="100%", height=720)      # in Jupyter
     app.stop()
+
 Every request is validated; bad input gets a 4xx with a message the page
 shows. The client never names a file-system path: specs and exports live in
 the workspace under sanitised names.
@@ -246,7 +247,7 @@ def _api(state: AppState) -> FastAPI:
         return parsed
 
     @app.post("/api/apply", status_code=202,
-              openapi_extra=_spec_body("The edit (its 'model' may be left out)."))
+              openapi_extra=_spec_body("The edit ('model' may be left out: the app's)."))
     def apply(spec: Any = Depends(spec_json)) -> dict:
         """Start an edit (the spec format of ``rewrite edit``); poll ``/api/job``."""
         return state.start_apply(parse(spec)).__dict__
