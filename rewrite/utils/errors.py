@@ -47,7 +47,8 @@ class DeltaFileError(RewriteError):
 
 
 class CacheError(RewriteError):
-    """The cache folder (``$REWRITE_CACHE``) cannot hold what must be stored there."""
+    """The cache folder (``$REWRITE_CACHE``) cannot hold what must be stored there, or an
+    entry read from it is damaged (the commands then compute it again)."""
 
 
 class OutputPathError(RewriteError):
