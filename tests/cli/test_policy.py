@@ -153,3 +153,27 @@ def test_goal_report_order_and_the_erase_reproduction_note():
     assert lines[0].startswith("solved with") and lines[1] == erase_goal_note(erase)
     assert "erase request" in lines[1] and "inpainted" in lines[1]
     assert goal_report(erase, float("nan"))[0] == erase_goal_note(erase)     # --no-solve
+
+
+def test_goal_command_prints_solve_note_then_wrote_for_an_erase(tmp_path, tiny_dcgan):
+    """The real `goal` on a tiny erase edit: the solve line, then the erase reproduction
+    note, and "wrote ..." last (the note used to be missing for erase edits)."""
+    ckpt = tmp_path / "tiny.pt"
+    tiny_dcgan.save(ckpt)
+    spec = {"version": 1, "model": str(ckpt), "layer": "main.6", "kind": "erase",
+            "stats": {"samples": 200}, "erase": {"units": 2, "goal": "zero-units"},
+            "context": [{"sample": 1, "mask": {"rect": [0, 0, 16, 16]}}]}
+    path = tmp_path / "erase.json"
+    path.write_text(json.dumps(spec))
+    env = {"REWRITE_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "goal.png"
+    res = invoke("goal", str(path), "--out", str(out), env=env)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.strip().splitlines()
+    solved = next(i for i, ln in enumerate(lines) if ln.startswith("solved with"))
+    note = lines.index(erase_goal_note(EditSpec.load(path)))
+    assert solved < note < len(lines) - 1 and lines[-1] == f"wrote {out}", lines
+    res = invoke("goal", str(path), "--out", str(out), "--no-solve", env=env)
+    lines = res.stdout.strip().splitlines()
+    assert res.returncode == 0 and not any(ln.startswith("solved") for ln in lines)
+    assert lines[-2:] == [erase_goal_note(EditSpec.load(path)), f"wrote {out}"], lines
