@@ -249,7 +249,8 @@ def load_for_spec(spec_path, model, weights, arch, device_name, *, truncation=No
                   noise=None, class_index=None):
     """The spec and its model (MODEL given, else the spec's), checked, sampling as the
     spec records (truncation, class) unless a sampling option says otherwise, so what the
-    command renders is what the edit was made on."""
+    command renders is what the edit was made on. ``device_name`` is --device's text, or
+    a torch device already chosen (under torchrun, the rank's)."""
     from ..edit.spec import EditSpec
     from ..models import load_model
 
