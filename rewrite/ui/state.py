@@ -238,7 +238,7 @@ class AppState:
         """Validate and start an edit in the background; :class:`Conflict` if one runs."""
         spec.model = self.model_name
         spec.validate_for(self.model)
-        if not self.job_lock.acquire(blocking=False):
+        if not self._take_slot():
             raise Conflict("an edit is already running; wait for it to finish or cancel it")
         self.cancel_event = threading.Event()
         self.job = Job("running", f"computing the {spec.kind} edit at {spec.layer} ...",
@@ -316,11 +316,19 @@ class AppState:
                "(0 = exactly, 1 = unchanged); " if math.isfinite(repro) else "")
         return f"applied the {what}: {own}{side}; {delta.seconds:.1f} s"
 
+    def _take_slot(self) -> bool:
+        """Take the edit slot if it is free. A job that has already published its end (done,
+        failed, cancelled) lets go of the slot a moment later, in its thread: a request that
+        comes in that moment (the page acting on the end it has just read) waits for it."""
+        if self.job_lock.acquire(blocking=False):
+            return True
+        return self.job.state != "running" and self.job_lock.acquire(timeout=2.0)
+
     @contextlib.contextmanager
     def _exclusive(self):
         """Hold the edit slot (:class:`Conflict` while an edit runs) and the render lock:
         for changes of the applied edits, which no edit's solve may see half done."""
-        if not self.job_lock.acquire(blocking=False):
+        if not self._take_slot():
             raise Conflict("an edit is running; wait for it to finish")
         try:
             with self.render_lock:
@@ -380,9 +388,13 @@ class AppState:
     # -- the applied edits ---------------------------------------------------------
     def edits(self) -> list[dict]:
         """The applied edits, oldest first: what each is, its strength, and the predicted
-        collateral at that strength (with the warning when it is high)."""
+        collateral at that strength (with the warning when it is high). Read under the render
+        lock: a strength change or joint solve undoes and re-applies edits, and a list read
+        half way would miss some."""
+        with self.render_lock:
+            deltas = self.session.deltas
         out = []
-        for i, d in enumerate(self.session.deltas):
+        for i, d in enumerate(deltas):
             spec = d.spec or {}
             c = d.collateral * d.strength ** 2       # tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ)
             out.append({"index": i, "name": spec.get("name", ""), "kind": spec.get("kind", ""),

@@ -55,19 +55,20 @@ def _get(server, path):
 
 def _fresh(page, server, size=(1400, 1000)):
     """No applied edit, a reloaded page with no marks, at viewport `size`."""
-    import time
-    for i in range(20):                  # a cancelled job may hold the edit slot a moment longer
-        try:
-            _post(server, "api/reset")
-            break
-        except AssertionError:
-            if i == 19:
-                raise
-            time.sleep(0.25)
+    _post(server, "api/reset")
     page.set_viewport_size({"width": size[0], "height": size[1]})
     page.evaluate("location.reload()")
     page.wait_for_selector(".tile img")
     page.wait_for_function("document.querySelector('#status').textContent !== ''")
+
+
+def _until(check, timeout=30, why=lambda: ""):
+    """Wait until check() is true (polling the server from here)."""
+    import time
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, f"timed out: {why()}"
+        time.sleep(0.1)
 
 
 def _in_view(page, selector):
@@ -332,7 +333,8 @@ def test_solving_together_shows_its_job_and_can_be_cancelled(page, server):
 
 def test_a_cancelled_joint_solve_changes_nothing(tmp_path, monkeypatch):
     """AppState.solve_together runs as the job: Cancel stops it at the solver's next step,
-    or, when the solve ends first, drops its result; the applied edits stay as they were."""
+    or, when the solve ends first, drops its result; the applied edits stay as they were.
+    And the locks the page meets around a job: the edits list, the slot right after a job."""
     import threading
     import time
 
@@ -377,6 +379,27 @@ def test_a_cancelled_joint_solve_changes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(state.session, "solve_together", lambda layer: None)
     state.solve_together("main.6")
     assert state.job.state == "done" and state.version == version + 1
+    # The list of applied edits is not read half way through a replay (which holds the lock).
+    seen = []
+    with state.render_lock:
+        reader = threading.Thread(target=lambda: seen.append(state.edits()))
+        reader.start()
+        time.sleep(0.2)
+        assert seen == []
+    reader.join(5)
+    assert seen == [[]]
+    # A job that has published its end but not yet let go of the slot: a request waits for it
+    # (the page acts on the end it has just read); while it runs, a request is refused.
+    state.job_lock.acquire()
+    threading.Timer(0.3, state.job_lock.release).start()
+    state.reset()
+    state.job_lock.acquire()
+    state.job.state = "running"
+    try:
+        with pytest.raises(Conflict):
+            state.reset()
+    finally:
+        state.job_lock.release()
 
 
 def test_strength_keys_keep_the_focus_and_a_refusal_shows(page, server):
@@ -387,8 +410,8 @@ def test_strength_keys_keep_the_focus_and_a_refusal_shows(page, server):
     for _ in range(20):
         page.keyboard.press("ArrowLeft")
     assert page.evaluate("document.activeElement.classList.contains('strength')")
-    page.wait_for_function("() => fetch('api/edits').then(r => r.json())"
-                           ".then(e => e[0].strength === 0)", timeout=30_000)
+    _until(lambda: [e["strength"] for e in _get(server, "api/edits")][:1] == [0],
+           why=lambda: f"{_get(server, 'api/edits')} {page.inner_text('#message')}")
     page.wait_for_function("document.querySelector('#status').textContent === 'strength 0.00'")
     assert page.input_value("#edit-list input.strength >> nth=0") == "0"
     assert page.evaluate("document.activeElement.classList.contains('strength')")
@@ -404,8 +427,7 @@ def test_strength_keys_keep_the_focus_and_a_refusal_shows(page, server):
         assert page.get_attribute("#status", "class") == "failed"
     finally:
         _post(server, "api/cancel")
-    page.wait_for_function("() => fetch('api/job').then(r => r.json())"
-                           ".then(j => j.state === 'cancelled')", timeout=30_000)
+    _until(lambda: _get(server, "api/job")["state"] == "cancelled")
     assert page.errors == []
 
 

@@ -23,16 +23,5 @@ export async function api(path, options = {}) {
   return res.status === 204 ? null : res.json();
 }
 
-// api() for a change made right after a job ended: the server may hold the edit slot a moment
-// longer than its job reports, so a 409 is tried again (for up to about two seconds).
-export async function apiAfterJob(path, options = {}) {
-  for (let i = 0; ; i++) {
-    try { return await api(path, options); } catch (e) {
-      if (e.status !== 409 || i >= 10) throw e;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
 // A sample's image from the original or the edited model; `version` busts the cache after each edit.
 export function sampleURL(i, edited, version) { return `api/sample/${i}.png?edited=${edited ? 1 : 0}&v=${version}`; }

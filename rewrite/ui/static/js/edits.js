@@ -7,7 +7,7 @@
 // followed by fresh images and the list of applied edits. Exports (main.js) check that there
 // is something to export.
 
-import { api, apiAfterJob } from "./api.js";
+import { api } from "./api.js";
 import { $ } from "./dom.js";
 import { hideJob, setBusy, showJob } from "./jobbar.js";
 import { hasMarks } from "./masks.js";
@@ -88,7 +88,7 @@ export function createEdits(state, gallery, { history, goal, editor, heat }) {
         if (job.layer && job.kind !== "solve-together") $("layer").value = job.layer;
         if (job.state !== "done" && old) {
           // The new version did not come: the one it was to replace is switched on again.
-          const res = await apiAfterJob(`api/edits/${old.index}/strength`, { method: "POST", body: JSON.stringify({ strength: old.strength }) });
+          const res = await api(`api/edits/${old.index}/strength`, { method: "POST", body: JSON.stringify({ strength: old.strength }) });
           state.version = res.version;
         }
         if (job.state === "failed") { status("edit failed", "failed"); say(job.message + (old ? `\nEdit ${old.index + 1} stays as it was.` : ""), "error"); break; }
@@ -107,7 +107,7 @@ export function createEdits(state, gallery, { history, goal, editor, heat }) {
         }
         let version = job.version, count = job.edits;
         if (old) {
-          const res = await apiAfterJob(`api/edits/${old.index}`, { method: "DELETE" });
+          const res = await api(`api/edits/${old.index}`, { method: "DELETE" });
           version = res.version; count = res.edits.length;
         }
         state.version = version;
