@@ -94,6 +94,7 @@ function wireControls() {
       history.refresh();
     });
   }
+  $("message").addEventListener("click", () => $("message").classList.toggle("open"));
   window.addEventListener("beforeunload", (ev) => { if (hasMarks(state)) { ev.preventDefault(); ev.returnValue = ""; } });
 }
 
