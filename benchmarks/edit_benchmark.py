@@ -48,7 +48,7 @@ from rewrite.metrics.evaluate import (  # noqa: E402
     method_variants,
     variant,
 )
-from rewrite.metrics.weightfiles import load_standard_nets  # noqa: E402
+from rewrite.metrics.standard import load_standard_nets  # noqa: E402
 from rewrite.sampling.seeds import parse_seeds  # noqa: E402
 from rewrite.utils.images import save_png, to_uint8  # noqa: E402
 

@@ -150,7 +150,7 @@ def _report(spec_path, opts, what: str, measure) -> None:
     standard metrics' lines."""
     from ..metrics.evaluate import add_standard_metrics, standard_table
     from ..metrics.report import markdown, rows, write_outputs
-    from ..metrics.weightfiles import load_standard_nets
+    from ..metrics.standard import load_standard_nets
     from ..utils.distributed import context
 
     d = context()

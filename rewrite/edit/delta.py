@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from ..memory.update import low_rank_delta
 from ..utils.errors import DeltaFileError
 from ..utils.fileio import atomic_path
+from .limits import MAX_STRENGTH
 
 DELTA_FORMAT = "rewrite.delta"
 DELTA_VERSION = 1
@@ -164,7 +165,6 @@ def low_rank_problem(lam: torch.Tensor, D: torch.Tensor, in_axis, out_axis,
 
 
 def _strength(value, path, i: int) -> float:
-    from .spec import MAX_STRENGTH
 
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not 0 <= value <= MAX_STRENGTH:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..memory.solvers import EditProblem, _tick
+from ..memory.solvers import EditProblem, report_step
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
@@ -240,7 +240,7 @@ def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams) -> De
         before = float(losses(torch.zeros_like(w0))[0])
     with frozen(G):                       # gradients for the layer's change only
         for step in range(p.steps):
-            _tick(step, p.steps)
+            report_step(step, p.steps)
             opt.zero_grad(set_to_none=True)
             d = projected(delta)
             g, k, s = losses(d)

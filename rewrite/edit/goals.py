@@ -33,6 +33,7 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -44,7 +45,9 @@ from ..utils.errors import EditError
 from .layer_stats import LayerStats
 from .masks import (KEY_COVERAGE, VALUE_COVERAGE, bounding_box, crop_window, layer_window,
                     regrid, render_mask, window_cell_pixels, window_coverage)
-from .spec import EditSpec
+
+if TYPE_CHECKING:                 # the spec module imports the methods, which build goals here
+    from .spec import EditSpec
 
 
 @dataclasses.dataclass

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 from torch.func import functional_call
 
-from ..memory.solvers import DEFAULT_SOLVER, SOLVERS, _tick, make_params
+from ..memory.solvers import DEFAULT_SOLVER, SOLVERS, make_params, report_step
 from .delta import Delta, LowRank
 from .example_fit import ExampleFitParams, example_fit
 
@@ -93,7 +93,7 @@ def finetune_all(G: "Generator", inputs: "EditInputs", p: FinetuneAllParams) -> 
     best = (before, base)
     opt = torch.optim.Adam(list(params.values()), lr=p.lr)
     for step in range(p.steps):
-        _tick(step, p.steps)
+        report_step(step, p.steps)
         opt.zero_grad(set_to_none=True)
         loss = loss_of(params)
         if float(loss.detach()) < best[0]:            # the iterate before this step

@@ -29,6 +29,7 @@ from ..utils.errors import DeltaFileError, EditError
 from .delta import Delta, load_deltas, low_rank_problem, save_deltas
 from .goals import EditInputs, build_inputs
 from .layer_stats import LayerStats, layer_stats
+from .limits import MAX_STRENGTH
 from .methods import METHODS, method_params
 from .spec import EditSpec
 
@@ -197,7 +198,6 @@ class Rewriter:
     def set_strength(self, index: int, strength: float) -> Delta:
         """Set the strength of applied edit ``index`` (0 = oldest): the weights become
         ``W0 + Σ s_i·ΔW_i`` without solving again. Returns that delta."""
-        from .spec import MAX_STRENGTH
 
         strength = float(strength)
         if not (0 <= strength <= MAX_STRENGTH):

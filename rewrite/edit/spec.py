@@ -58,6 +58,7 @@ from ..models.latents import MAX_SAMPLES
 from ..utils.errors import SpecError
 from ..utils.fileio import atomic_path
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
+from .limits import MAX_STRENGTH
 from .masks import KEY_COVERAGE, layer_window, mask_problems, render_mask, window_coverage
 from .methods import DEFAULT_METHOD, METHODS, default_method, method_param_problems
 
@@ -72,8 +73,6 @@ ERASE_GOALS = ("inpaint", "zero-units")
 DEFAULT_ERASE_GOAL = "inpaint"
 #: Most samples a spec's statistics may ask for (ten million: hours on one GPU).
 MAX_STATS_SAMPLES = 10_000_000
-#: Largest edit strength (the factor on the solved change ΔW).
-MAX_STRENGTH = 10.0
 #: Total loss weight of the "not here" regions relative to the goal's own (default and
 #: largest); benchmarks/controls_benchmark.py measures the trade-off.
 DEFAULT_PRESERVE_WEIGHT = 16.0

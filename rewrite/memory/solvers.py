@@ -149,7 +149,9 @@ def step_check(check: Callable[[int, int], None]):
         _STOP.check = previous
 
 
-def _tick(step: int, steps: int) -> None:
+def report_step(step: int, steps: int) -> None:
+    """Called by every iterative solve at each step: runs the check installed by
+    :func:`step_check` in this thread (which may raise to stop the solve), if any."""
     check = getattr(_STOP, "check", None)
     if check is not None:
         check(step, steps)
@@ -235,7 +237,7 @@ def _adam_on_weight(problem: EditProblem, lr: float, steps: int,
     opt = torch.optim.Adam([weight], lr=lr)
     best = (problem.loss_of_weight(w0), w0.clone())
     for step in range(steps):
-        _tick(step, steps)
+        report_step(step, steps)
         opt.zero_grad(set_to_none=True)
         loss = problem.loss(f.forward(problem.keys, weight))
         if not project_every and float(loss.detach()) < best[0]:   # the iterate before the step
@@ -402,7 +404,7 @@ def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParam
     opt = torch.optim.Adam([lam], lr=_step_size(w0, p.lr, p.lr_relative))
     best = (float("inf"), lam.detach().clone())
     for step in range(p.steps):
-        _tick(step, p.steps)
+        report_step(step, p.steps)
         opt.zero_grad(set_to_none=True)
         loss = problem.loss(f.forward(problem.keys, w0 + low_rank_delta(lam, problem.D, *ax)))
         if float(loss.detach()) < best[0]:          # the loss of the iterate before this step
@@ -447,7 +449,7 @@ def solve_least_collateral(problem: EditProblem,
     penalty = collateral_penalty(problem.D, problem.moment, shape)
     weight = p.weight
     for step in range(48):
-        _tick(step, 48)
+        report_step(step, 48)
         lam = _solve_system(J, b, upper, m, weight, p.active_set_iters, penalty)
         lam = lam.to(f.weight.dtype).reshape(shape)
         delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)

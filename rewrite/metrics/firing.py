@@ -23,7 +23,7 @@ import torch
 
 from ..edit.masks import crop_window, layer_window
 from ..models.base import Generator
-from ..sampling.generate import batches
+from ..utils.batching import batches
 from ..utils.distributed import DistContext, interleave
 
 

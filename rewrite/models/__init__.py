@@ -17,9 +17,9 @@ from typing import Any
 import torch
 
 from ..utils.cache import writable_cache_folder
-from ..utils.checkpoint import load_checkpoint_file
 from ..utils.errors import CheckpointError, ModelNotFoundError
 from .base import Generator, LayerInfo, Split
+from .checkpoint_file import load_checkpoint_file
 from .dcgan import DCGANGenerator
 from .proggan import ProGANGenerator
 from .stylegan2 import StyleGAN2Generator

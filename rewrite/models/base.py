@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ..memory.layer import LayerFunction
-from ..utils.checkpoint import save_checkpoint_file
+from .checkpoint_file import save_checkpoint_file
 from ..utils.errors import LayerNotFoundError, RewriteError
 from .latents import LatentTable
 

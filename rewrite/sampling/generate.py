@@ -14,15 +14,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..models.base import Generator
+from ..utils.batching import batches
 from ..utils.images import to_uint8
-
-
-def batches(indices: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Split ``indices`` into consecutive lists of at most ``batch_size``."""
-    if batch_size < 1:
-        raise ValueError(f"batch size must be at least 1, got {batch_size}")
-    idx = list(indices)
-    return [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import torch
 import torch.distributed as dist
 
-from ..sampling.generate import batches
+from .batching import batches
 from .errors import RewriteError
 
 #: Fault injection for tests: the rank named here raises at start-up.

@@ -13,7 +13,8 @@ import torch
 from rewrite.metrics.evaluate import Evaluation, add_standard_metrics
 from rewrite.metrics.inception import FIDInception
 from rewrite.metrics.lpips import VGG16Features
-from rewrite.metrics.weightfiles import ENABLE_HINT, load_standard_nets
+from rewrite.metrics.standard import load_standard_nets
+from rewrite.metrics.weightfiles import ENABLE_HINT
 
 from ..conftest import invoke
 

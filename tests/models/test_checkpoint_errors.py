@@ -6,7 +6,7 @@ import zipfile
 import pytest
 import torch
 
-from rewrite.utils.checkpoint import load_checkpoint_file
+from rewrite.models.checkpoint_file import load_checkpoint_file
 from rewrite.utils.errors import CheckpointError, FetchError, ModelNotFoundError
 from rewrite.models import ZOO, cached_path, fetch, load_model
 from rewrite.models.zoo import ZooEntry, extract_from_wheel

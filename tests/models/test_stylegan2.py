@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rewrite.utils.checkpoint import load_checkpoint_file
+from rewrite.models.checkpoint_file import load_checkpoint_file
 from rewrite.utils.errors import CheckpointError
 from rewrite.models import load_model
 from rewrite.models.stylegan2 import StyleGAN2Config, StyleGAN2Generator

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from rewrite.cli import main
 from rewrite.edit.masks import decode_png, mask_problems
 from rewrite.models import load_model
-from rewrite.utils.checkpoint import load_checkpoint_file
+from rewrite.models.checkpoint_file import load_checkpoint_file
 from rewrite.utils.errors import EditError
 
 from ..conftest import make_tiny_dcgan

@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import torch
 
-from .errors import CheckpointError
-from .fileio import atomic_path
+from ..utils.errors import CheckpointError
+from ..utils.fileio import atomic_path
 
 
 def is_safetensors(path: str | os.PathLike) -> bool:
@@ -62,7 +62,7 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"{path} is not a readable safetensors file ({e}); "
                                   "the file may be truncated or corrupt") from None
-    from ..models.nvidia_pickle import looks_like_nvidia_pickle, read_nvidia_pickle
+    from .nvidia_pickle import looks_like_nvidia_pickle, read_nvidia_pickle
     if looks_like_nvidia_pickle(path):  # by content: NVIDIA StyleGAN .pkl, read restricted
         return read_nvidia_pickle(path)
     try:

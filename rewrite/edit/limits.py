@@ -1,0 +1,4 @@
+"""Limits shared by the spec, the delta files and the session (one floor below them all)."""
+
+#: Largest edit strength (the factor on the solved change ΔW).
+MAX_STRENGTH = 10.0
