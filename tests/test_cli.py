@@ -2,6 +2,7 @@
 click's runner (``invoke``), and once as a real ``python -m rewrite`` process (``run_cli``)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -126,6 +127,8 @@ def test_edit_apply_compare_commands(face_model, tmp_path):
     proc = invoke("edit", EXAMPLE, "--out", str(out), "--delta", str(delta))
     assert proc.returncode == 0, proc.stderr
     assert "loss" in proc.stdout and out.is_file() and delta.is_file()
+    edit_summary = re.search(r"solved with \S+ at \S+: layer loss", proc.stdout)
+    assert edit_summary, proc.stdout                        # the summary every solve prints
     again = tmp_path / "again.pt"
     proc = invoke("apply", "dcgan-digiface64", str(delta), "--out", str(again))
     assert proc.returncode == 0, proc.stderr
@@ -137,6 +140,7 @@ def test_edit_apply_compare_commands(face_model, tmp_path):
     proc = invoke("compare", "dcgan-digiface64", EXAMPLE, "--seeds", "100-104", "--out",
                   str(cmp_png), "--scale", "1")
     assert proc.returncode == 0, proc.stderr
+    assert edit_summary.group(0) in proc.stdout             # compare prints the same summary
     pic = np.asarray(Image.open(cmp_png).convert("RGB")).astype(int)
     assert pic.shape[1] == 5 * 64 + 6 * 2
     top, bottom = pic[: pic.shape[0] // 2], pic[pic.shape[0] // 2:]

@@ -54,7 +54,7 @@ def edit(spec_paths, out, delta_path, solver, strength, sequential, model, weigh
       rewrite edit add-beard.json close-mouth.json --out both.pt
     """
     from ..edit import EditSpec, Rewriter
-    from ..metrics.before_after import collateral_warning, visible_at_strength
+    from ..metrics.before_after import collateral_warning, solve_line, visible_at_strength
     from ..models import load_model
 
     inputs = {f"SPEC.json ({i + 1})": p for i, p in enumerate(spec_paths)}
@@ -80,10 +80,8 @@ def edit(spec_paths, out, delta_path, solver, strength, sequential, model, weigh
         deltas = session.apply_together(specs)
     for d in deltas:
         name = (d.spec or {}).get("name") or d.layer
-        click.echo(f"{name}: {d.method} on {d.layer}: {d.loss_kind} loss {d.loss_before:.4f} "
-                   f"-> {d.loss:.4f}, predicted collateral {d.collateral:.4f}, visible change "
-                   f"outside the rule's region {visible_at_strength(d):.4f}, strength "
-                   f"{d.strength:g} ({d.seconds:.2f} s)")
+        click.echo(f"{name}: {solve_line(d)}; visible change outside the rule's region "
+                   f"{visible_at_strength(d):.4f}, strength {d.strength:g} ({d.seconds:.2f} s)")
         for line in collateral_warning(d):
             click.echo(line, err=True)
     session.export_checkpoint(out)
