@@ -25,6 +25,7 @@ from ..memory.solvers import SOLVERS
 from ..models.latents import MAX_SAMPLES
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
 from .methods import DEFAULT_METHOD, METHODS, MODEL_DEFAULT_METHODS, PARAM_LIMITS, default_method
+from .limits import MAX_STATS_SEED
 from .spec import (
     DEFAULT_DIRECTION,
     DEFAULT_ERASE_GOAL,
@@ -43,8 +44,6 @@ from .spec import (
 )
 
 
-#: Largest ``stats.seed`` (the statistics' random generator takes 32-bit seeds).
-MAX_STATS_SEED = 2 ** 32 - 1
 
 
 def _integer(minimum: int | None = None, maximum: int = MAX_SPEC_INT, **extra) -> dict:

@@ -58,7 +58,7 @@ from ..models.latents import MAX_SAMPLES
 from ..utils.errors import SpecError
 from ..utils.fileio import atomic_path
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
-from .limits import MAX_STRENGTH
+from .limits import MAX_STATS_SEED, MAX_STRENGTH
 from .masks import KEY_COVERAGE, layer_window, mask_problems, render_mask, window_coverage
 from .methods import DEFAULT_METHOD, METHODS, default_method, method_param_problems
 
@@ -419,8 +419,9 @@ class EditSpec:
             p.append(f"'stats.samples' must be an integer from 1 to {MAX_STATS_SAMPLES}, got "
                      f"{self.stats_samples!r}")
         if (isinstance(self.stats_seed, bool) or not isinstance(self.stats_seed, int)
-                or not 0 <= self.stats_seed < 2 ** 32):
-            p.append(f"'stats.seed' must be an integer from 0 to 2**32 - 1, got {self.stats_seed!r}")
+                or not 0 <= self.stats_seed <= MAX_STATS_SEED):
+            p.append(f"'stats.seed' must be an integer from 0 to {MAX_STATS_SEED}, got "
+                     f"{self.stats_seed!r}")
         if (isinstance(self.erase_units, bool) or not isinstance(self.erase_units, int)
                 or self.erase_units < 1):
             p.append(f"'erase.units' must be a positive integer, got {self.erase_units!r}")
