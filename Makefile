@@ -5,12 +5,13 @@
 #                  before/after grid
 #   make test   -> the test suite (installs chromium for the browser tests when it can)
 #   make docs   -> the documentation site in site/ (mkdocs.yml), strict: a broken link fails
+#   make lint   -> ruff (lint and format check) and mypy over rewrite/ (pyproject.toml's settings)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test docs bench bench-edits clean
+.PHONY: setup demo test lint docs bench bench-edits clean
 
 setup: $(STAMP)
 
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,docs]'
+	$(PY) -m pip install --quiet -e '.[test,docs,lint]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -35,6 +36,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	@bash tools/ensure_browser.sh
 	$(PY) -m pytest -q -n 3 --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
+
+# Checks only, never rewrites: `$(VENV)/bin/ruff format rewrite` applies the formatting.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check rewrite
+	$(VENV)/bin/ruff format --check rewrite
+	$(VENV)/bin/mypy
 
 # Strict: a broken link, a missing page or an unresolved API reference fails the build.
 docs: $(STAMP)
