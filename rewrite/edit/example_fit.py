@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..memory.solvers import EditProblem, report_step
+from ..memory.solvers import MAX_LR, MAX_STEPS, EditProblem, StepCallback, param
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
@@ -61,15 +61,15 @@ class ExampleFitParams:
     full-capacity fit to few samples leaves everywhere). Defaults chosen on the tuning edits
     with samples 2000-2255 (benchmarks/FRONTIER.md)."""
 
-    examples: int = 12
-    silent: int = 16
-    silent_share: float = 0.0625
-    keep: int = 8
-    steps: int = 100
-    lr: float = 0.05
+    examples: int = param(12, 256)
+    silent: int = param(16, 256)
+    silent_share: float = param(0.0625, 1.0)
+    keep: int = param(8, 256)
+    steps: int = param(100, MAX_STEPS)
+    lr: float = param(0.05, MAX_LR)
     keep_weight: float = 3.0
     silent_weight: float = 5.0
-    null_energy: float = 0.0
+    null_energy: float = param(0.0, 0.999)
     collateral_weight: float = 100.0
 
 
@@ -170,10 +170,12 @@ def _goals(G: "Generator", inputs: "EditInputs", samples: list[int], images: tor
     return goal, inputs.band[None, None].float().expand(len(samples), -1, -1, -1).clone()
 
 
-def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams) -> Delta:
+def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams,
+                step: StepCallback | None = None) -> Delta:
     """Fit the layer's whole weight to the request re-applied on many samples (see the module
     docstring). Returns a dense :class:`Delta` on the layer's weight; ``loss`` is the pixel
-    L1 to the goals inside their regions, before and after."""
+    L1 to the goals inside their regions, before and after. ``step(i, steps)`` is called at
+    every Adam step (it may raise to stop)."""
     t0 = time.perf_counter()
     layer = inputs.info.name
     weight_name = G.weight_name(layer)
@@ -239,8 +241,9 @@ def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams) -> De
     with torch.no_grad():
         before = float(losses(torch.zeros_like(w0))[0])
     with frozen(G):                       # gradients for the layer's change only
-        for step in range(p.steps):
-            report_step(step, p.steps)
+        for i in range(p.steps):
+            if step is not None:
+                step(i, p.steps)
             opt.zero_grad(set_to_none=True)
             d = projected(delta)
             g, k, s = losses(d)

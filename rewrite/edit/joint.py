@@ -23,26 +23,26 @@ Usage::
 
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import torch
 
-from ..memory.solvers import SOLVERS, EditProblem
+from ..memory.solvers import EditProblem, StepCallback, report_step
 from ..memory.update import low_rank_delta
 from ..models.base import Generator
 from ..utils.errors import EditError
 from .delta import Delta, LowRank
 from .goals import build_inputs
 from .layer_stats import LayerStats
-from .methods import method_params
+from .methods import METHODS, method_params
 from .spec import EditSpec
 
-#: Solvers that can take several edits in one closed-form problem.
-JOINT_SOLVERS = ("least-collateral", "closed-form")
+#: Solvers that can take several edits in one closed-form problem (``joint`` in the registry).
+JOINT_SOLVERS = tuple(name for name, m in METHODS.items() if m.joint)
 
 
-def solve_together(G: Generator, specs: list[EditSpec], stats: LayerStats) -> list[Delta]:
+def solve_together(G: Generator, specs: list[EditSpec], stats: LayerStats,
+                   step: StepCallback | None = None) -> list[Delta]:
     """Solve edits of one layer jointly; returns one delta per spec (the model is not changed).
 
     Args:
@@ -50,6 +50,9 @@ def solve_together(G: Generator, specs: list[EditSpec], stats: LayerStats) -> li
         specs: at least two validated specs of the same layer, all naming the same
             closed-form solver (:data:`JOINT_SOLVERS`) with the same parameters.
         stats: the layer's statistics.
+        step: called as ``step(step, steps)`` by an iterative solve; may raise to stop it.
+            None: the check installed by :func:`~rewrite.memory.solvers.step_check` in
+            this thread, if any.
     """
     layer = specs[0].layer
     if any(s.layer != layer for s in specs):
@@ -73,11 +76,11 @@ def solve_together(G: Generator, specs: list[EditSpec], stats: LayerStats) -> li
     dtype = split.keys.dtype
     D = torch.cat(Ds).to(dtype)
     problem = EditProblem(f, split.keys, torch.cat([x.goal for x in inputs]),
-                          torch.cat([x.mask for x in inputs]), D, inputs[0].moment)
-    p = method_params(solver, params)
-    if solver == "least-collateral":                 # each edit keeps its own budget
-        p = dataclasses.replace(p, budget=p.budget * len(specs))
-    res = SOLVERS[solver].solve(problem, p)
+                          torch.cat([x.mask for x in inputs]), D, inputs[0].moment,
+                          on_step=report_step if step is None else step)
+    entry = METHODS[solver]
+    p = entry.joint_params(method_params(solver, params), len(specs))   # each edit keeps its
+    res = entry.solve(problem, p)                                       # own budget
     weight_name = G.weight_name(layer)
     deltas, start = [], 0
     total = f.weight + res.delta

@@ -1,31 +1,43 @@
 """Edit methods by name: the constrained solvers and the paper's baselines.
 
-``METHODS`` maps a name to a :class:`Method` (parameter dataclass, function,
-which edit kinds it serves). The constrained solvers and ``finetune-layer``
-come from :data:`rewrite.memory.solvers.SOLVERS`; two baselines need the whole
-model and live here:
+``METHODS`` maps a name to its one registry entry, a
+:class:`~rewrite.memory.solvers.Method` (parameter dataclass with its limits,
+function, the edit kinds it serves, what it can do, a summary built from its
+defaults). The layer solvers come from :data:`rewrite.memory.solvers.SOLVERS`;
+the methods that need the whole model live here: ``example-fit``
+(:mod:`.example_fit`) and two baselines:
 
 * ``finetune-all``: every generator weight, Adam on the pixel L1 between the
   model's image and the pasted image inside the paste box (copy-paste only);
 * ``dissect-erase``: zero the erased units everywhere (GAN-Dissection unit
   ablation; erase only).
 
-Each method takes ``(G, inputs, params)`` and returns a :class:`Delta`; the
-model is never modified.
+:func:`compute_delta` runs any of them on ``(G, inputs, params)`` and returns a
+:class:`Delta`; the model is never modified. Nothing outside the registry
+branches on a method's name: it asks the entry (``constrained``, ``joint``,
+``not_here``, ``budgeted``, ``kinds``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import difflib
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch.func import functional_call
 
-from ..memory.solvers import DEFAULT_SOLVER, SOLVERS, make_params, report_step
+from ..memory.solvers import (
+    DEFAULT_SOLVER,
+    MAX_LR,
+    MAX_STEPS,
+    SOLVERS,
+    Method,
+    StepCallback,
+    param,
+    registry,
+    report_step,
+)
 from .delta import Delta, LowRank
 from .example_fit import ExampleFitParams, example_fit
 
@@ -34,48 +46,56 @@ if TYPE_CHECKING:
     from .goals import EditInputs
 
 
-@dataclasses.dataclass(frozen=True)
-class Method:
-    """A registry entry."""
-
-    params: type
-    run: Callable[["Generator", "EditInputs", object], Delta]
-    kinds: tuple[str, ...]
-    constrained: bool
-    summary: str
-
-
-def _layer_solver(name: str):
-    def run(G: "Generator", inputs: "EditInputs", params) -> Delta:
-        problem = inputs.problem(G)
-        res = SOLVERS[name].solve(problem, params)
-        f = problem.layer
-        weight_name = G.weight_name(inputs.info.name)
-        if inputs.goal_rows is not None:          # report the goal's loss, not the preserve rows'
-            own = inputs.problem(G, goal_only=True)
-            res.loss_before = own.loss_of_weight(f.weight)
-            res.loss = own.loss_of_weight(f.weight + res.delta)
-        if res.lam is not None:
-            return Delta(inputs.info.name, name,
-                         low_rank=LowRank(weight_name, res.lam.detach().cpu(),
-                                          problem.D.detach().cpu(), f.in_axis, f.out_axis),
-                         loss_before=res.loss_before, loss=res.loss, seconds=res.seconds,
-                         steps=res.steps, collateral=res.collateral)
-        return Delta(inputs.info.name, name, dense={weight_name: res.delta.detach().cpu()},
+def _layer_delta(G: "Generator", inputs: "EditInputs", entry: Method, params,
+                 step: StepCallback | None) -> Delta:
+    """A layer solver's edit: its problem built from ``inputs``, solved, as a delta."""
+    problem = dataclasses.replace(inputs.problem(G), on_step=step)
+    res = entry.solve(problem, params)
+    f = problem.layer
+    weight_name = G.weight_name(inputs.info.name)
+    if inputs.goal_rows is not None:          # report the goal's loss, not the preserve rows'
+        own = inputs.problem(G, goal_only=True)
+        res.loss_before = own.loss_of_weight(f.weight)
+        res.loss = own.loss_of_weight(f.weight + res.delta)
+    if res.lam is not None:
+        return Delta(inputs.info.name, entry.name,
+                     low_rank=LowRank(weight_name, res.lam.detach().cpu(),
+                                      problem.D.detach().cpu(), f.in_axis, f.out_axis),
                      loss_before=res.loss_before, loss=res.loss, seconds=res.seconds,
                      steps=res.steps, collateral=res.collateral)
-    return run
+    return Delta(inputs.info.name, entry.name, dense={weight_name: res.delta.detach().cpu()},
+                 loss_before=res.loss_before, loss=res.loss, seconds=res.seconds,
+                 steps=res.steps, collateral=res.collateral)
+
+
+def compute_delta(G: "Generator", inputs: "EditInputs", name: str, params=None,
+                  step: StepCallback | None = None) -> Delta:
+    """Method ``name``'s edit for ``inputs`` (the model is not changed).
+
+    Args:
+        params: the method's parameter dataclass (:func:`method_params`); None: defaults.
+        step: called as ``step(step, steps)`` at every step of an iterative method; may
+            raise to stop it. None: the check installed by
+            :func:`~rewrite.memory.solvers.step_check` in this thread, if any.
+    """
+    entry = METHODS[name]
+    params = entry.make_params() if params is None else params
+    step = report_step if step is None else step
+    if entry.solve is not None:
+        return _layer_delta(G, inputs, entry, params, step)
+    return entry.run(G, inputs, params, step)
 
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneAllParams:
     """Adam on every generator weight; ``lr`` is absolute (the usual GAN training scale)."""
 
-    steps: int = 200
-    lr: float = 2e-4
+    steps: int = param(200, MAX_STEPS)
+    lr: float = param(2e-4, MAX_LR)
 
 
-def finetune_all(G: "Generator", inputs: "EditInputs", p: FinetuneAllParams) -> Delta:
+def finetune_all(G: "Generator", inputs: "EditInputs", p: FinetuneAllParams,
+                 step: StepCallback | None = None) -> Delta:
     """Baseline: fine-tune all weights so the image matches the pasted image in the box
     (the best iterate is kept, so the loss never rises)."""
     t0 = time.perf_counter()
@@ -92,8 +112,9 @@ def finetune_all(G: "Generator", inputs: "EditInputs", p: FinetuneAllParams) -> 
         before = float(loss_of(base))
     best = (before, base)
     opt = torch.optim.Adam(list(params.values()), lr=p.lr)
-    for step in range(p.steps):
-        report_step(step, p.steps)
+    for i in range(p.steps):
+        if step is not None:
+            step(i, p.steps)
         opt.zero_grad(set_to_none=True)
         loss = loss_of(params)
         if float(loss.detach()) < best[0]:            # the iterate before this step
@@ -115,7 +136,8 @@ class DissectParams:
     """No parameters: the units come from the spec's ``erase.units``."""
 
 
-def dissect_erase(G: "Generator", inputs: "EditInputs", p: DissectParams) -> Delta:
+def dissect_erase(G: "Generator", inputs: "EditInputs", p: DissectParams,
+                  step: StepCallback | None = None) -> Delta:
     """Baseline: ablate the erased units at every position (GAN Dissection)."""
     t0 = time.perf_counter()
     units = list(inputs.units or [])
@@ -132,19 +154,22 @@ def dissect_erase(G: "Generator", inputs: "EditInputs", p: DissectParams) -> Del
                  seconds=time.perf_counter() - t0, units=units)
 
 
-#: Method name -> entry: every solver of :data:`rewrite.memory.solvers.SOLVERS` (both edit
-#: kinds), then the whole-model baselines. The CLI's, the spec's and the app's choices.
+#: Method name -> entry: every solver of :data:`rewrite.memory.solvers.SOLVERS`, then the
+#: whole-model methods. The CLI's, the spec's and the app's choices.
 METHODS: dict[str, Method] = {
-    **{name: Method(s.params, _layer_solver(name), ("copy-paste", "erase"), s.constrained,
-                    s.summary) for name, s in SOLVERS.items()},
-    "example-fit": Method(ExampleFitParams, example_fit, ("copy-paste", "erase"), False,
-                          "the request re-applied on the samples where the rule fires most, "
-                          "the whole layer fitted in image space with an image-space preserve "
-                          "set (locality from the preserve terms, not from rank)"),
-    "finetune-all": Method(FinetuneAllParams, finetune_all, ("copy-paste",), False,
-                           "baseline: every weight, pixel L1 to the pasted image"),
-    "dissect-erase": Method(DissectParams, dissect_erase, ("erase",), False,
-                            "baseline: zero the erased units everywhere (GAN Dissection)"),
+    **SOLVERS,
+    **registry(
+        Method("example-fit", ExampleFitParams,
+               "the request re-applied on the samples where the rule fires most, the whole "
+               "layer fitted in image space with an image-space preserve set (locality from "
+               "the preserve terms, not from rank)", run=example_fit),
+        Method("finetune-all", FinetuneAllParams,
+               "baseline: every weight, pixel L1 to the pasted image", run=finetune_all,
+               kinds=("copy-paste",)),
+        Method("dissect-erase", DissectParams,
+               "baseline: zero the erased units everywhere (GAN Dissection)", run=dissect_erase,
+               kinds=("erase",)),
+    ),
 }
 
 #: The method a spec gets when it names none and its model has no entry below.
@@ -165,45 +190,24 @@ def default_method(model: str | None) -> str:
 
 
 def method_params(name: str, overrides: dict | None = None):
-    """The parameter dataclass of method ``name`` with ``overrides`` applied."""
-    if name in SOLVERS:
-        return make_params(name, overrides)
-    cls = METHODS[name].params
-    return cls(**(overrides or {}))
-
-
-#: Upper bounds of solver parameters (an edit must finish: steps bound the time).
-PARAM_LIMITS = {"examples": 256, "silent": 256, "keep": 256, "silent_share": 1.0, "null_energy": 0.999,
-                "steps": 100_000, "active_set_iters": 1000, "ridge_search": 12,
-                "project_every": 100_000, "lr": 10.0}
+    """The parameter dataclass of method ``name`` with ``overrides`` applied (ValueError
+    naming unknown ones)."""
+    return METHODS[name].make_params(overrides)
 
 
 def method_param_problems(name: str, overrides: dict) -> list[str]:
-    """Problems with ``overrides`` for method ``name`` (unknown names, wrong types)."""
-    cls = METHODS[name].params
-    problems = []
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key, val in overrides.items():
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), sorted(fields), n=1, cutoff=0.6)
-            if close:
-                problems.append(f"solver {name!r} has no parameter {key!r}; did you mean "
-                                f"{close[0]!r}?")
-                continue
-            problems.append(f"solver {name!r} has no parameter {key!r}; it takes "
-                            f"{sorted(fields) or 'none'}")
-            continue
-        want = type(fields[key].default)
-        ok = isinstance(val, want) and not (want is not bool and isinstance(val, bool))
-        if want is float and isinstance(val, int) and not isinstance(val, bool):
-            ok = True
-        if not ok:
-            problems.append(f"solver parameter {key!r} must be a {want.__name__}, got {val!r}")
-        elif want is float and not math.isfinite(val):
-            problems.append(f"solver parameter {key!r} must be a finite number, got {val!r}")
-        elif want in (int, float) and val < 0:
-            problems.append(f"solver parameter {key!r} must not be negative, got {val!r}")
-        elif want in (int, float) and val > PARAM_LIMITS.get(key, float("inf")):
-            problems.append(f"solver parameter {key!r} must be at most {PARAM_LIMITS[key]:g}, "
-                            f"got {val!r}")
-    return problems
+    """Problems with ``overrides`` for method ``name`` (unknown names, wrong types, limits)."""
+    return METHODS[name].param_problems(overrides)
+
+
+def _param_limits() -> dict[str, float]:
+    limits: dict[str, float] = {}
+    for entry in METHODS.values():
+        for key, limit in entry.limits().items():
+            assert limits.setdefault(key, limit) == limit, (entry.name, key)
+    return limits
+
+
+#: Parameter name -> upper bound, over every method (read from the params' field metadata;
+#: a name has the same bound in every method that takes it).
+PARAM_LIMITS: dict[str, float] = _param_limits()

@@ -21,10 +21,9 @@ import dataclasses
 import json
 
 from ..memory.directions import DIRECTION_METHODS
-from ..memory.solvers import SOLVERS
 from ..models.latents import MAX_SAMPLES
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
-from .methods import DEFAULT_METHOD, METHODS, MODEL_DEFAULT_METHODS, PARAM_LIMITS, default_method
+from .methods import DEFAULT_METHOD, METHODS, MODEL_DEFAULT_METHODS, default_method
 from .limits import MAX_STATS_SEED
 from .spec import (
     DEFAULT_DIRECTION,
@@ -55,29 +54,30 @@ def _integer(minimum: int | None = None, maximum: int = MAX_SPEC_INT, **extra) -
 
 def solver_params_schema(name: str) -> dict:
     """The parameters method ``name`` takes (its params dataclass): type from the default,
-    never negative, at most :data:`~.methods.PARAM_LIMITS` (what ``method_param_problems``
-    checks)."""
+    never negative, at most the limit in the field's metadata (what the entry's
+    ``param_problems`` checks)."""
     props = {}
+    limits = METHODS[name].limits()
     for f in dataclasses.fields(METHODS[name].params):
         if isinstance(f.default, bool):
             props[f.name] = {"type": "boolean", "default": f.default}
         elif isinstance(f.default, int):
-            props[f.name] = _integer(0, PARAM_LIMITS.get(f.name, MAX_SPEC_INT), default=f.default)
+            props[f.name] = _integer(0, limits.get(f.name, MAX_SPEC_INT), default=f.default)
         else:
             props[f.name] = {"type": "number", "minimum": 0, "default": f.default}
-            if f.name in PARAM_LIMITS:
-                props[f.name]["maximum"] = PARAM_LIMITS[f.name]
+            if f.name in limits:
+                props[f.name]["maximum"] = limits[f.name]
     return {"type": "object", "additionalProperties": False, "properties": props,
             "description": f"Parameters of {name!r} (each optional): {METHODS[name].summary}."}
 
 
 def _method_rules(name: str) -> dict | None:
     """What choosing method ``name`` implies for the rest of the spec (the kinds of edit it
-    makes; no "not here" regions unless it is a layer solver), or None if nothing."""
+    makes; no "not here" regions unless it takes them), or None if nothing."""
     props: dict = {}
     if set(KINDS) - set(METHODS[name].kinds):
         props["kind"] = {"enum": list(METHODS[name].kinds)}
-    if name not in SOLVERS:
+    if not METHODS[name].not_here:
         props["preserve"] = {"maxItems": 0}
     return {"properties": props} if props else None
 
@@ -202,7 +202,7 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
             "preserve": {"type": "array", "items": {"$ref": "#/$defs/selection"},
                          "description": "\"Not here\": regions the rule must leave alone "
                                         "(solved with their current values as the goal; layer "
-                                        f"solvers only: {', '.join(SOLVERS)})."},
+                                        f"solvers only: {', '.join(n for n, m in METHODS.items() if m.not_here)})."},
             "preserve_weight": {"type": "number", "exclusiveMinimum": 0,
                                 "maximum": MAX_PRESERVE_WEIGHT,
                                 "default": DEFAULT_PRESERVE_WEIGHT,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..memory.solvers import StepCallback
 from ..metrics.visible import visible_collateral
 from ..models.base import Generator
 from ..utils.errors import DeltaFileError, EditError
@@ -30,7 +31,7 @@ from .delta import Delta, load_deltas, low_rank_problem, save_deltas
 from .goals import EditInputs, build_inputs
 from .layer_stats import LayerStats, layer_stats
 from .limits import MAX_STRENGTH
-from .methods import METHODS, method_params
+from .methods import compute_delta, method_params
 from .spec import EditSpec
 
 
@@ -71,13 +72,15 @@ class Rewriter:
         with self.model.using_sampling(spec.sampling):
             return build_inputs(self.model, spec, self.stats(spec))
 
-    def compute(self, spec: EditSpec, inputs: EditInputs | None = None) -> Delta:
-        """The delta for ``spec`` on the current model; the model is not changed."""
+    def compute(self, spec: EditSpec, inputs: EditInputs | None = None,
+                step: StepCallback | None = None) -> Delta:
+        """The delta for ``spec`` on the current model; the model is not changed.
+        ``step(step, steps)`` is called at every step of an iterative solve (it may raise to
+        stop it)."""
         inputs = inputs or self.prepare(spec)
-        method = METHODS[spec.solver]
         with self.model.using_sampling(spec.sampling):      # finetune-all renders samples
-            delta = method.run(self.model, inputs, method_params(spec.solver,
-                                                                 spec.solver_params))
+            delta = compute_delta(self.model, inputs, spec.solver,
+                                  method_params(spec.solver, spec.solver_params), step)
         delta.spec = spec.to_json()
         delta.strength = spec.strength
         with self.model.using_sampling(spec.sampling):
@@ -85,7 +88,8 @@ class Rewriter:
                 self.model, spec.layer, delta.unscaled_changes(), inputs.band)
         return delta
 
-    def compute_together(self, specs: list[EditSpec]) -> list[Delta]:
+    def compute_together(self, specs: list[EditSpec],
+                         step: StepCallback | None = None) -> list[Delta]:
         """Deltas for edits of one layer solved jointly (see :mod:`rewrite.edit.joint`);
         the model is not changed. One spec is computed as by :meth:`compute`."""
         from .joint import solve_together
@@ -93,14 +97,14 @@ class Rewriter:
         for spec in specs:
             spec.validate_for(self.model)
         if len(specs) == 1:
-            return [self.compute(specs[0])]
+            return [self.compute(specs[0], step=step)]
         settings = [spec.sampling or {} for spec in specs]
         if any(s != settings[0] for s in settings):
             raise EditError("edits solved together must share their sampling settings "
                             f"(found {', '.join(sorted({str(s or 'defaults') for s in settings}))}); "
                             "solve them in sequence instead")
         with self.model.using_sampling(specs[0].sampling):
-            return solve_together(self.model, specs, self.stats(specs[0]))
+            return solve_together(self.model, specs, self.stats(specs[0]), step)
 
     def apply_together(self, specs: list[EditSpec]) -> list[Delta]:
         """Apply several edits: those on the same layer solved together, layers in the
@@ -121,7 +125,7 @@ class Rewriter:
             raise
         return applied
 
-    def solve_together(self, layer: str) -> list[Delta]:
+    def solve_together(self, layer: str, step: StepCallback | None = None) -> list[Delta]:
         """Solve the applied edits of ``layer`` again, jointly (see :mod:`.joint`), in place
         of their separate solves; each keeps its strength, edits of other layers stay as
         they are. All or nothing; returns the new deltas of ``layer``."""
@@ -135,7 +139,7 @@ class Rewriter:
         for _ in old[first:]:
             self.undo()
         try:
-            new = self.compute_together(specs)
+            new = self.compute_together(specs, step)
             rest = [d for j, d in enumerate(old) if j > first and j not in idx]
             for d in new + rest:
                 self.apply(d)

@@ -53,7 +53,6 @@ from pathlib import Path
 from typing import Any
 
 from ..memory.directions import DIRECTION_METHODS
-from ..memory.solvers import SOLVERS
 from ..models.latents import MAX_SAMPLES
 from ..utils.errors import SpecError
 from ..utils.fileio import atomic_path
@@ -432,8 +431,9 @@ class EditSpec:
                 and 0 < self.preserve_weight <= MAX_PRESERVE_WEIGHT):
             p.append(f"'preserve_weight' must be a number above 0 and at most "
                      f"{MAX_PRESERVE_WEIGHT:g}, got {self.preserve_weight!r}")
-        if self.preserve and self.solver in METHODS and self.solver not in SOLVERS:
-            p.append(f"'preserve' regions apply to the layer solvers ({', '.join(SOLVERS)}); "
+        if self.preserve and self.solver in METHODS and not METHODS[self.solver].not_here:
+            takers = [name for name, m in METHODS.items() if m.not_here]
+            p.append(f"'preserve' regions apply to the layer solvers ({', '.join(takers)}); "
                      f"the {self.solver!r} baseline does not use them")
         if self.erase_goal not in ERASE_GOALS:
             p.append(f"'erase.goal' must be one of {ERASE_GOALS}, got {self.erase_goal!r}")

@@ -6,7 +6,9 @@ with the weight change, the final loss and the time taken. The loss reported
 by all of them is the same: the masked mean L1 distance between the layer's
 true (non-linear) output and the goal values, measured with the final weight.
 
-``SOLVERS`` maps names to ``(params class, function)``:
+``SOLVERS`` maps names to :class:`Method` entries (the one description of each method:
+its parameter class with limits in field metadata, its function, the edit kinds it
+serves, what it can do, and a summary built from its defaults):
 
 * ``adam``: the paper's schedule (Adam on W, projection onto span(D) every
   ``project_every`` steps and after the last step); it returns the best
@@ -27,6 +29,11 @@ true (non-linear) output and the goal values, measured with the final weight.
   sets the penalty relative to the goal's own scale and is raised until the
   predicted collateral (relative to ``tr(W0 C W0ᵀ)``) is within ``budget``.
 
+An iterative solver calls ``problem.step(step, steps)`` at every step: the problem's
+``on_step`` callback, which may raise to stop the solve (a cancelled edit) or record
+progress. :func:`step_check` / :func:`report_step` adapt it to callers that install the
+check for a block of code instead of passing it along.
+
 Step sizes: the paper's lr 0.05 assumes weights rescaled at run time (stored
 weights of magnitude about 1). With ``lr_relative`` (default) the step is
 ``lr · std(W0)``, which gives the same relative step on plain weights (DCGAN:
@@ -37,9 +44,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
+import math
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -51,6 +60,9 @@ from .update import (
     low_rank_delta,
     project_onto_span,
 )
+
+#: ``callback(step, steps)``, called at every step of an iterative solve; may raise to stop.
+StepCallback = Callable[[int, int], None]
 
 
 @dataclasses.dataclass
@@ -65,6 +77,8 @@ class EditProblem:
         D: directions [r, C_in] with orthonormal rows (unused by ``finetune-layer``).
         moment: the layer's key second moment ``C = E[k kᵀ]`` [C_in, C_in]; needed by
             ``least-collateral`` and by :meth:`collateral`.
+        on_step: called as ``on_step(step, steps)`` at every step of an iterative solve
+            (:meth:`step`); it may raise to stop the solve. None: nothing is called.
     """
 
     layer: LayerFunction
@@ -73,6 +87,7 @@ class EditProblem:
     mask: torch.Tensor
     D: torch.Tensor
     moment: torch.Tensor | None = None
+    on_step: StepCallback | None = None
 
     def __post_init__(self):
         n, c_out, h, w = self.goal.shape
@@ -81,6 +96,11 @@ class EditProblem:
         assert self.D.ndim == 2 and self.D.shape[1] == self.keys.shape[1], tuple(self.D.shape)
         if float(self.mask.sum()) <= 0:
             raise ValueError("the loss mask is empty")
+
+    def step(self, step: int, steps: int) -> None:
+        """Report step ``step`` of ``steps`` to :attr:`on_step` (which may raise to stop)."""
+        if self.on_step is not None:
+            self.on_step(step, steps)
 
     def loss(self, values: torch.Tensor) -> torch.Tensor:
         """Masked mean L1 between ``values`` [N, C_out, H, W] and the goal (a scalar)."""
@@ -131,43 +151,40 @@ class SolveResult:
     collateral: float = float("nan")
 
 
-# -- stopping a solve ---------------------------------------------------------
-
-_STOP = threading.local()
-
-
-@contextlib.contextmanager
-def step_check(check: Callable[[int, int], None]):
-    """Within this block (in this thread), the iterative solvers call ``check(step, steps)``
-    at every step; ``check`` may raise to stop the solve (e.g. a cancelled edit in the app)
-    or record progress."""
-    previous = getattr(_STOP, "check", None)
-    _STOP.check = check
-    try:
-        yield
-    finally:
-        _STOP.check = previous
-
-
-def report_step(step: int, steps: int) -> None:
-    """Called by every iterative solve at each step: runs the check installed by
-    :func:`step_check` in this thread (which may raise to stop the solve), if any."""
-    check = getattr(_STOP, "check", None)
-    if check is not None:
-        check(step, steps)
-
-
 # -- parameters -------------------------------------------------------------
+
+
+def param(default, maximum: float | None = None, per_edit: bool = False):
+    """A method parameter: its default and limits, kept in the field's metadata.
+
+    Every number is at least 0; ``maximum`` bounds it from above (an edit must finish:
+    steps bound the time). ``per_edit``: an allowance of one edit; edits solved together
+    (:meth:`Method.joint_params`) get the sum of theirs. The spec's validator, the JSON
+    Schema and the CLI help read these.
+    """
+    meta: dict[str, Any] = {}
+    if maximum is not None:
+        meta["maximum"] = maximum
+    if per_edit:
+        meta["per_edit"] = True
+    return dataclasses.field(default=default, metadata=meta)
+
+
+#: Bounds shared by the parameters of several methods.
+MAX_STEPS = 100_000
+MAX_LR = 10.0
+MAX_ACTIVE_SET_ITERS = 1000
+MAX_RIDGE_SEARCH = 12
 
 
 @dataclasses.dataclass(frozen=True)
 class AdamParams:
     """Paper schedule. ``lr`` is relative to std(W0) when ``lr_relative``."""
 
-    steps: int = 2001
-    lr: float = 0.05
+    steps: int = param(2001, MAX_STEPS)
+    lr: float = param(0.05, MAX_LR)
     lr_relative: bool = True
-    project_every: int = 10
+    project_every: int = param(10, MAX_STEPS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,8 +194,8 @@ class ClosedFormParams:
     ``active_set_iters`` bounds the inequality loop for clipped (ReLU) goals."""
 
     ridge: float = 1e-3
-    ridge_search: int = 4
-    active_set_iters: int = 20
+    ridge_search: int = param(4, MAX_RIDGE_SEARCH)
+    active_set_iters: int = param(20, MAX_ACTIVE_SET_ITERS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,32 +208,32 @@ class RefineParams:
     """
 
     ridge: float = 1e-3
-    ridge_search: int = 4
-    active_set_iters: int = 20
-    steps: int = 100
-    lr: float = 0.05
+    ridge_search: int = param(4, MAX_RIDGE_SEARCH)
+    active_set_iters: int = param(20, MAX_ACTIVE_SET_ITERS)
+    steps: int = param(100, MAX_STEPS)
+    lr: float = param(0.05, MAX_LR)
     lr_relative: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
 class LeastCollateralParams:
     """``weight``: the lightest collateral penalty tried, relative to the goal's scale (the
-    strongest edit allowed); ``budget``: the largest predicted collateral accepted. The
-    penalty grows by √2 from ``weight`` until the predicted collateral is within ``budget``
-    (a very large ``budget`` keeps ``weight`` as it is). ``active_set_iters`` bounds the
-    inequality loop for clipped goals."""
+    strongest edit allowed); ``budget``: the largest predicted collateral accepted (per
+    edit: edits solved together share the sum). The penalty grows by √2 from ``weight``
+    until the predicted collateral is within ``budget`` (a very large ``budget`` keeps
+    ``weight`` as it is). ``active_set_iters`` bounds the inequality loop for clipped goals."""
 
     weight: float = 0.01
-    budget: float = 0.01
-    active_set_iters: int = 20
+    budget: float = param(0.01, per_edit=True)
+    active_set_iters: int = param(20, MAX_ACTIVE_SET_ITERS)
 
 
 @dataclasses.dataclass(frozen=True)
 class FinetuneLayerParams:
     """Adam on the whole weight, no constraint."""
 
-    steps: int = 2001
-    lr: float = 0.05
+    steps: int = param(2001, MAX_STEPS)
+    lr: float = param(0.05, MAX_LR)
     lr_relative: bool = True
 
 
@@ -237,7 +254,7 @@ def _adam_on_weight(problem: EditProblem, lr: float, steps: int,
     opt = torch.optim.Adam([weight], lr=lr)
     best = (problem.loss_of_weight(w0), w0.clone())
     for step in range(steps):
-        report_step(step, steps)
+        problem.step(step, steps)
         opt.zero_grad(set_to_none=True)
         loss = problem.loss(f.forward(problem.keys, weight))
         if not project_every and float(loss.detach()) < best[0]:   # the iterate before the step
@@ -404,7 +421,7 @@ def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParam
     opt = torch.optim.Adam([lam], lr=_step_size(w0, p.lr, p.lr_relative))
     best = (float("inf"), lam.detach().clone())
     for step in range(p.steps):
-        report_step(step, p.steps)
+        problem.step(step, p.steps)
         opt.zero_grad(set_to_none=True)
         loss = problem.loss(f.forward(problem.keys, w0 + low_rank_delta(lam, problem.D, *ax)))
         if float(loss.detach()) < best[0]:          # the loss of the iterate before this step
@@ -449,7 +466,7 @@ def solve_least_collateral(problem: EditProblem,
     penalty = collateral_penalty(problem.D, problem.moment, shape)
     weight = p.weight
     for step in range(48):
-        report_step(step, 48)
+        problem.step(step, 48)
         lam = _solve_system(J, b, upper, m, weight, p.active_set_iters, penalty)
         lam = lam.to(f.weight.dtype).reshape(shape)
         delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)
@@ -472,52 +489,172 @@ def solve_finetune_layer(problem: EditProblem,
                        time.perf_counter() - t0, p.steps, problem.collateral(delta))
 
 
+# -- the registry -------------------------------------------------------------
+
+
 @dataclasses.dataclass(frozen=True)
-class Solver:
-    """A registry entry: parameter class, function, whether it keeps the update in
-    span(D) (``constrained``), and a one-line summary for help texts and tables."""
+class Method:
+    """A registry entry: everything the code knows about one edit method.
 
+    Code outside the registry asks an entry what it can do (``constrained``, ``joint``,
+    ``not_here``, ``budgeted``, ``kinds``), never what it is called.
+
+    Attributes:
+        name: the method's name (the spec's ``solver.name``).
+        params: its frozen parameter dataclass: the fields and defaults are the
+            ``solver.params`` a spec may set, their limits are in the fields' metadata
+            (:func:`param`).
+        about: what it does, in one line; ``{field}`` is replaced by that parameter's
+            default (:attr:`summary`).
+        solve: a layer solver's function ``(EditProblem, params) -> SolveResult`` (it sees
+            the layer's tensors only); None for a method of the whole model.
+        run: a whole-model method's function ``(G, inputs, params, step) -> Delta``
+            (:mod:`rewrite.edit.methods`); None for a layer solver.
+        kinds: the edit kinds it makes.
+        constrained: its update stays in span(D), so the spec's rank applies.
+        joint: several edits of one layer can be solved together in one problem (their
+            deltas keep their own Λ).
+        not_here: it takes the spec's "not here" (preserve) regions.
+        budgeted: a collateral budget may hold its edit back (the loss then stays high).
+    """
+
+    name: str
     params: type
-    solve: Callable[..., SolveResult]
-    constrained: bool
-    summary: str
+    about: str
+    solve: Callable[..., SolveResult] | None = None
+    run: Callable[..., Any] | None = None
+    kinds: tuple[str, ...] = ("copy-paste", "erase")
+    constrained: bool = False
+    joint: bool = False
+    not_here: bool = False
+    budgeted: bool = False
+
+    def __post_init__(self):
+        assert (self.solve is None) != (self.run is None), f"{self.name}: solve or run, not both"
+        assert dataclasses.is_dataclass(self.params), self.params
+
+    @property
+    def summary(self) -> str:
+        """A one-line summary for help texts and tables, with the parameters' defaults."""
+        return self.about.format(**self.defaults())
+
+    def defaults(self) -> dict[str, Any]:
+        """Parameter name -> default."""
+        return {f.name: f.default for f in dataclasses.fields(self.params)}
+
+    def limits(self) -> dict[str, float]:
+        """Parameter name -> upper bound, for the parameters that have one."""
+        return {f.name: f.metadata["maximum"] for f in dataclasses.fields(self.params)
+                if "maximum" in f.metadata}
+
+    def make_params(self, overrides: dict | None = None):
+        """The parameter dataclass with ``overrides`` applied; ValueError naming unknown ones."""
+        fields = {f.name for f in dataclasses.fields(self.params)}
+        unknown = sorted(set(overrides or {}) - fields)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown} for solver {self.name!r}; "
+                             f"it takes {sorted(fields)}")
+        return self.params(**(overrides or {}))
+
+    def param_problems(self, overrides: dict) -> list[str]:
+        """Problems with ``overrides`` (unknown names, wrong types, out of the limits)."""
+        name, problems = self.name, []
+        fields = {f.name: f for f in dataclasses.fields(self.params)}
+        for key, val in overrides.items():
+            if key not in fields:
+                close = difflib.get_close_matches(str(key), sorted(fields), n=1, cutoff=0.6)
+                if close:
+                    problems.append(f"solver {name!r} has no parameter {key!r}; did you mean "
+                                    f"{close[0]!r}?")
+                    continue
+                problems.append(f"solver {name!r} has no parameter {key!r}; it takes "
+                                f"{sorted(fields) or 'none'}")
+                continue
+            want = type(fields[key].default)
+            limit = fields[key].metadata.get("maximum", float("inf"))
+            ok = isinstance(val, want) and not (want is not bool and isinstance(val, bool))
+            if want is float and isinstance(val, int) and not isinstance(val, bool):
+                ok = True
+            if not ok:
+                problems.append(f"solver parameter {key!r} must be a {want.__name__}, got {val!r}")
+            elif want is float and not math.isfinite(val):
+                problems.append(f"solver parameter {key!r} must be a finite number, got {val!r}")
+            elif want in (int, float) and val < 0:
+                problems.append(f"solver parameter {key!r} must not be negative, got {val!r}")
+            elif want in (int, float) and val > limit:
+                problems.append(f"solver parameter {key!r} must be at most {limit:g}, "
+                                f"got {val!r}")
+        return problems
+
+    def joint_params(self, params, n: int):
+        """``params`` for ``n`` edits solved together: each ``per_edit`` allowance summed
+        (each edit is allowed what it would be allowed alone)."""
+        scaled = {f.name: getattr(params, f.name) * n for f in dataclasses.fields(params)
+                  if f.metadata.get("per_edit")}
+        return dataclasses.replace(params, **scaled)
 
 
-#: Solver name -> entry. The CLI's and the spec's choices come from here.
-SOLVERS: dict[str, Solver] = {
-    "least-collateral": Solver(LeastCollateralParams, solve_least_collateral, True,
-                               "least squares for Λ penalised by the predicted collateral "
-                               "tr(ΔW C ΔWᵀ), within a collateral budget (default)"),
-    "closed-form+refine": Solver(RefineParams, solve_closed_form_refine, True,
-                                 "ridge least squares for Λ, then 100 Adam steps on Λ"),
-    "closed-form": Solver(ClosedFormParams, solve_closed_form, True,
-                          "ridge least squares for Λ at the pre-activation"),
-    "adam": Solver(AdamParams, solve_adam, True,
-                   "the paper's schedule: 2001 Adam steps on W, projected onto span(D)"),
-    "finetune-layer": Solver(FinetuneLayerParams, solve_finetune_layer, False,
-                             "baseline: the same layer, no constraint"),
-}
+def registry(*entries: Method) -> dict[str, Method]:
+    """Name -> entry, in the order given."""
+    return {m.name: m for m in entries}
+
+
+#: Layer solver name -> entry. The CLI's and the spec's choices come from here (through
+#: :data:`rewrite.edit.methods.METHODS`, which adds the whole-model methods).
+SOLVERS: dict[str, Method] = registry(
+    Method("least-collateral", LeastCollateralParams,
+           "least squares for Λ penalised by the predicted collateral tr(ΔW C ΔWᵀ), within "
+           "a collateral budget (default)",
+           solve=solve_least_collateral, constrained=True, joint=True, not_here=True,
+           budgeted=True),
+    Method("closed-form+refine", RefineParams,
+           "ridge least squares for Λ, then {steps} Adam steps on Λ",
+           solve=solve_closed_form_refine, constrained=True, not_here=True),
+    Method("closed-form", ClosedFormParams, "ridge least squares for Λ at the pre-activation",
+           solve=solve_closed_form, constrained=True, joint=True, not_here=True),
+    Method("adam", AdamParams,
+           "the paper's schedule: {steps} Adam steps on W, projected onto span(D)",
+           solve=solve_adam, constrained=True, not_here=True),
+    Method("finetune-layer", FinetuneLayerParams, "baseline: the same layer, no constraint",
+           solve=solve_finetune_layer, not_here=True),
+)
 
 #: The solver used when a spec names none (benchmarks/edit_benchmark.py measures why).
 DEFAULT_SOLVER = "least-collateral"
-
-
-def make_params(name: str, overrides: dict | None = None):
-    """The parameter dataclass of solver ``name`` with ``overrides`` applied.
-
-    Raises ValueError naming unknown parameters.
-    """
-    cls = SOLVERS[name].params
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(overrides or {}) - fields)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for solver {name!r}; "
-                         f"it takes {sorted(fields)}")
-    return cls(**(overrides or {}))
 
 
 def solve(problem: EditProblem, name: str, overrides: dict | None = None) -> SolveResult:
     """Run solver ``name`` (see ``SOLVERS``) with parameter ``overrides``."""
     if name not in SOLVERS:
         raise ValueError(f"unknown solver {name!r}; known: {', '.join(SOLVERS)}")
-    return SOLVERS[name].solve(problem, make_params(name, overrides))
+    entry = SOLVERS[name]
+    return entry.solve(problem, entry.make_params(overrides))
+
+
+# -- the step check of a block of code ----------------------------------------
+# An adapter for callers that cannot pass ``on_step`` along (the app wraps a session
+# call): the whole-edit entry points (rewrite.edit.methods.compute_delta, joint solves)
+# fall back on :func:`report_step` when given no callback. The solvers never read it.
+
+_STOP = threading.local()
+
+
+@contextlib.contextmanager
+def step_check(check: StepCallback):
+    """Within this block (in this thread), edits computed without a step callback of their
+    own call ``check(step, steps)`` at every step; ``check`` may raise to stop the solve
+    (e.g. a cancelled edit in the app) or record progress."""
+    previous = getattr(_STOP, "check", None)
+    _STOP.check = check
+    try:
+        yield
+    finally:
+        _STOP.check = previous
+
+
+def report_step(step: int, steps: int) -> None:
+    """The callback of a solve given none: runs the check installed by :func:`step_check`
+    in this thread (which may raise to stop the solve), if any."""
+    check = getattr(_STOP, "check", None)
+    if check is not None:
+        check(step, steps)

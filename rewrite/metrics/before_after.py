@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from ..edit.delta import Delta
+from ..edit.methods import METHODS
 from ..edit.session import Rewriter
 from ..edit.spec import EditSpec
 from ..models.base import Generator
@@ -121,7 +122,8 @@ def goal_panel(G: Generator, spec: EditSpec, inputs, edited: np.ndarray | None =
 
 #: A rendered goal farther than this from the request (goal reproduction) cannot show it.
 GOAL_FIDELITY_WARN = 0.5
-#: A least-collateral solve that keeps more than this share of the goal loss was held back.
+#: A solve by a budgeted method (least-collateral) that keeps more than this share of the goal
+#: loss was held back by its collateral budget.
 HELD_BACK = 0.8
 
 
@@ -138,8 +140,8 @@ def goal_notes(spec: EditSpec, fidelity: float, delta=None) -> list[str]:
             notes.append(f"warning: the goal at {spec.layer} does not show the pasted object "
                          "well; an edit of this layer cannot show it either. Try a finer layer "
                          "(rewrite suggest-layer) or align the boxes to the layer's cells")
-    if delta is not None and delta.method == "least-collateral" \
-            and delta.loss > HELD_BACK * delta.loss_before:
+    budgeted = delta is not None and delta.method in METHODS and METHODS[delta.method].budgeted
+    if budgeted and delta.loss > HELD_BACK * delta.loss_before:
         notes.append("note: the collateral budget held this edit back (the rule's context is "
                       "common, so a strong edit would change many images). Make the context "
                       "more specific, raise the strength (the slider from 'local' to 'strong' "

@@ -49,7 +49,7 @@ from ..edit.masks import layer_window, render_mask, window_coverage
 from ..edit.methods import METHODS
 from ..edit.session import Rewriter
 from ..edit.spec import DEFAULT_RANK, MAX_STRENGTH, EditSpec
-from ..memory.solvers import DEFAULT_SOLVER, SOLVERS
+from ..memory.solvers import DEFAULT_SOLVER
 from ..models.base import Generator
 from ..sampling.cache import cached_generate
 from ..utils.distributed import DistContext
@@ -343,7 +343,7 @@ def variant(spec: EditSpec, solver: str, rank: int | None = None,
     directions above 1, ``mean`` at 1); the whole-model baselines drop ``preserve``."""
     s = copy.deepcopy(spec)
     s.solver, s.solver_params = solver, dict(params or {})
-    if solver not in SOLVERS:                # the whole-model baselines take no "not here"
+    if not METHODS[solver].not_here:         # the whole-model baselines take no "not here"
         s.preserve = []
     if rank is not None:
         s.rank, s.direction = rank, ("zca" if rank > 1 else "mean")
@@ -362,7 +362,8 @@ def method_variants(spec: EditSpec) -> list[EditSpec]:
            variant(spec, "closed-form+refine", 1),
            variant(spec, "adam", 1),
            variant(spec, "finetune-layer"),
-           variant(spec, "finetune-all" if spec.kind == "copy-paste" else "dissect-erase")]
+           *[variant(spec, name) for name in ("finetune-all", "dissect-erase")
+             if spec.kind in METHODS[name].kinds]]
     seen, unique = set(), []
     for s in out:
         key = json.dumps(s.to_json(), sort_keys=True)
