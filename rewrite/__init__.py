@@ -10,7 +10,7 @@ Usage::
 """
 
 __version__ = "0.1.0"
-__all__ = ["generate", "load_model", "__version__"]
+__all__ = ["__version__", "generate", "load_model"]
 
 
 def __getattr__(name: str):

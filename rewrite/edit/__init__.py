@@ -13,5 +13,13 @@ from .methods import METHODS
 from .session import Rewriter
 from .spec import EditSpec, Selection
 
-__all__ = ["Delta", "EditSpec", "LowRank", "METHODS", "Rewriter", "Selection", "load_deltas",
-           "save_deltas"]
+__all__ = [
+           "METHODS",
+           "Delta",
+           "EditSpec",
+           "LowRank",
+           "Rewriter",
+           "Selection",
+           "load_deltas",
+           "save_deltas",
+]

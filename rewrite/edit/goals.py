@@ -43,8 +43,17 @@ from ..memory.solvers import EditProblem
 from ..models.base import Generator, LayerInfo, Split
 from ..utils.errors import EditError
 from .layer_stats import LayerStats
-from .masks import (KEY_COVERAGE, VALUE_COVERAGE, bounding_box, crop_window, layer_window,
-                    regrid, render_mask, window_cell_pixels, window_coverage)
+from .masks import (
+    KEY_COVERAGE,
+    VALUE_COVERAGE,
+    bounding_box,
+    crop_window,
+    layer_window,
+    regrid,
+    render_mask,
+    window_cell_pixels,
+    window_coverage,
+)
 
 if TYPE_CHECKING:                 # the spec module imports the methods, which build goals here
     from .spec import EditSpec

@@ -72,7 +72,7 @@ class LayerStats:
     values: UnitMoments
     source: str = dataclasses.field(default="computed", compare=False)
 
-    def merge(self, other: "LayerStats") -> "LayerStats":
+    def merge(self, other: LayerStats) -> LayerStats:
         """Combine with statistics of other samples of the same layer (in place)."""
         if (other.layer, other.fingerprint) != (self.layer, self.fingerprint):
             raise ValueError("can only merge statistics of the same layer of the same model")
@@ -115,7 +115,7 @@ class LayerStats:
         return p
 
     @classmethod
-    def load(cls, path: str | Path) -> "LayerStats":
+    def load(cls, path: str | Path) -> LayerStats:
         """Read a file written by :meth:`save`.
 
         Raises:

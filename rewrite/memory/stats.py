@@ -55,7 +55,7 @@ class SecondMoment:
         """Add every position of ``keys`` [N, C, h, w]."""
         self.add(flatten_positions(keys))
 
-    def merge(self, other: "SecondMoment") -> "SecondMoment":
+    def merge(self, other: SecondMoment) -> SecondMoment:
         """Add ``other``'s sums into this accumulator (in place); returns self."""
         if other.dim != self.dim:
             raise ValueError(f"cannot merge moments of length {other.dim} into {self.dim}")
@@ -85,7 +85,7 @@ class SecondMoment:
                 "sum_outer": self.sum_outer.clone()}
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "SecondMoment":
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> SecondMoment:
         """Rebuild an accumulator saved with :meth:`state_dict`."""
         acc = cls(state["sum"].shape[0])
         acc.count = int(state["count"])
@@ -118,7 +118,7 @@ class UnitMoments:
         self.sum += x.sum((0, 2, 3)).to(device=self.sum.device, dtype=torch.float64)
         self.sum_sq += (x * x).sum((0, 2, 3)).to(device=self.sum.device, dtype=torch.float64)
 
-    def merge(self, other: "UnitMoments") -> "UnitMoments":
+    def merge(self, other: UnitMoments) -> UnitMoments:
         """Add ``other``'s sums into this accumulator (in place); returns self."""
         if other.channels != self.channels:
             raise ValueError(f"cannot merge {other.channels} units into {self.channels}")
@@ -141,7 +141,7 @@ class UnitMoments:
                 "sum_sq": self.sum_sq.clone()}
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> "UnitMoments":
+    def from_state_dict(cls, state: dict[str, torch.Tensor]) -> UnitMoments:
         """Rebuild an accumulator saved with :meth:`state_dict`."""
         acc = cls(state["sum"].shape[0])
         acc.count = int(state["count"])

@@ -202,7 +202,7 @@ class FIDInception(nn.Module):
         self.eval()
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "FIDInception":
+    def from_file(cls, path: str | os.PathLike) -> FIDInception:
         """From ``pt_inception-2015-12-05-6726825d.pth`` (with or without the
         ``num_batches_tracked`` entries; ``fc.*`` is accepted and unused)."""
         return cls(load_state(path), source=str(path))

@@ -28,8 +28,8 @@ Usage::
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -122,7 +122,7 @@ class LPIPS(nn.Module):
 
     @classmethod
     def from_files(cls, vgg_path: str | os.PathLike,
-                   lin_path: str | os.PathLike = LIN_FILE) -> "LPIPS":
+                   lin_path: str | os.PathLike = LIN_FILE) -> LPIPS:
         """From torchvision's ``vgg16-397923af.pth`` (or any state dict with its
         ``features.*`` keys) and the lin weights (default: the shipped file)."""
         return cls(load_state(vgg_path), load_lin(lin_path), source=str(vgg_path))

@@ -12,8 +12,18 @@ import torch
 
 from .inception import FIDInception
 from .lpips import LPIPS
-from .weightfiles import (ENABLE_HINT, INCEPTION_ENV, INCEPTION_FILE, INCEPTION_URL, LPIPS_ENV,
-                          VGG16_FILE, VGG16_URL, file_id, hash_mismatch, resolve)
+from .weightfiles import (
+    ENABLE_HINT,
+    INCEPTION_ENV,
+    INCEPTION_FILE,
+    INCEPTION_URL,
+    LPIPS_ENV,
+    VGG16_FILE,
+    VGG16_URL,
+    file_id,
+    hash_mismatch,
+    resolve,
+)
 
 
 def load_standard_nets(inception: str | os.PathLike | None, lpips: str | os.PathLike | None,

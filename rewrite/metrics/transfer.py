@@ -184,7 +184,7 @@ def object_transfer(before: np.ndarray, after: np.ndarray, obj: np.ndarray,
             continue
         r0, r1, c0, c1 = (int(v) for v in box)
         assert (r1 - r0, c1 - c0) == (h, w), (box, obj.shape)
-        assert 0 <= r0 and r1 <= before.shape[1] and 0 <= c0 and c1 <= before.shape[2], box
+        assert r0 >= 0 and r1 <= before.shape[1] and c0 >= 0 and c1 <= before.shape[2], box
         s_before, c_before = _structure_colour(pooled(before[i, r0:r1, c0:c1]), target, weight)
         s_after, c_after = _structure_colour(pooled(after[i, r0:r1, c0:c1]), target, weight)
         d_before = s_before + COLOUR_WEIGHT * c_before

@@ -33,9 +33,21 @@ FAMILIES: dict[str, type[Generator]] = {
                                 StyleGAN2ADAGenerator, StyleGAN3Generator)
 }
 
-__all__ = ["DEFAULT_MODEL", "FAMILIES", "Generator", "LayerInfo", "Split", "ZOO", "ZooEntry",
-           "cached_path", "detect_family", "fetch", "load_model", "resolve_weights",
-           "weights_family"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "FAMILIES",
+    "ZOO",
+    "Generator",
+    "LayerInfo",
+    "Split",
+    "ZooEntry",
+    "cached_path",
+    "detect_family",
+    "fetch",
+    "load_model",
+    "resolve_weights",
+    "weights_family",
+]
 
 
 def _family_class(arch: str) -> type[Generator]:

@@ -23,14 +23,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-from typing import Any, ClassVar, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..memory.layer import LayerFunction
-from .checkpoint_file import save_checkpoint_file
 from ..utils.errors import LayerNotFoundError, RewriteError
+from .checkpoint_file import save_checkpoint_file
 from .latents import LatentTable
 
 
@@ -85,7 +86,7 @@ class Split:
     values: torch.Tensor
     extras: dict[str, Any] = dataclasses.field(default_factory=dict)
 
-    def with_values(self, values: torch.Tensor) -> "Split":
+    def with_values(self, values: torch.Tensor) -> Split:
         """A copy whose values are replaced (same shape required)."""
         if values.shape != self.values.shape:
             raise ValueError(f"values must have shape {tuple(self.values.shape)}, "
@@ -192,7 +193,7 @@ class Generator(nn.Module):
         return False
 
     @classmethod
-    def from_checkpoint(cls, obj: Mapping[str, Any]) -> "Generator":
+    def from_checkpoint(cls, obj: Mapping[str, Any]) -> Generator:
         """Build a model from what ``checkpoint()`` (or the family's own tools) saved."""
         raise NotImplementedError
 

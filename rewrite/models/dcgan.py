@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -197,7 +198,7 @@ class DCGANGenerator(Generator):
         return has_matching_key(obj, _KEY)
 
     @classmethod
-    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> "DCGANGenerator":
+    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> DCGANGenerator:
         """Load a tutorial-layout checkpoint (wrapped or bare state dict); see :func:`infer_config`."""
         state = unwrap_state_dict(obj)
         config = infer_config(state)

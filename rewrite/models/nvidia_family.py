@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, ClassVar, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import torch
 
@@ -176,9 +177,8 @@ class NvidiaPickleGenerator(Generator):
         tensors-only :meth:`checkpoint`."""
         if str(path).endswith(".pkl"):
             data = self.nvidia_pickle()
-            with atomic_path(path) as tmp:
-                with open(tmp, "wb") as f:
-                    f.write(data)
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                f.write(data)
             return
         super().save(path)
 

@@ -39,8 +39,9 @@ import io
 import os
 import pickle
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,11 +99,11 @@ class PersistentObject:
     def init_args(self) -> tuple:
         return tuple(self.state.get("_init_args") or ())
 
-    def children(self) -> dict[str, "PersistentObject | None"]:
+    def children(self) -> dict[str, PersistentObject | None]:
         """Submodules in registration order (``_modules``)."""
         return dict(self._group("_modules"))
 
-    def module(self, path: str) -> "PersistentObject":
+    def module(self, path: str) -> PersistentObject:
         """The submodule at dotted ``path`` (``""`` is this object)."""
         obj = self
         for part in filter(None, path.split(".")):
@@ -137,7 +138,7 @@ class PersistentObject:
                                   "names; the file is damaged or crafted")
         return value
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "PersistentObject"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, PersistentObject]]:
         """This module and every submodule, depth first in registration order, as
         ``(dotted path, module)``. A module graph that contains a cycle, or nests deeper
         than :data:`MAX_MODULE_DEPTH`, is a :class:`CheckpointError` (a real network is a
@@ -213,8 +214,8 @@ def _codecs_encode(obj, encoding="utf-8", errors="strict"):
 
 def _copyreg_reconstructor(cls, base, state):
     """``copyreg._reconstructor`` for the allowed dict classes only."""
-    if cls not in (dict, EasyDict, collections.OrderedDict) or base is not object and \
-            base is not dict:
+    if cls not in (dict, EasyDict, collections.OrderedDict) or (base is not object and \
+            base is not dict):
         raise CheckpointError(f"refusing copyreg._reconstructor for {cls!r}")
     obj = cls.__new__(cls)
     if state is not None:
@@ -357,9 +358,9 @@ class GlobalRef:
     """A global name to write into a pickle (``module.name``) without importing it: NVIDIA's
     ``torch_utils`` / ``dnnlib`` need not exist here. Never called."""
 
-    _made: dict[tuple[str, str], "GlobalRef"] = {}
+    _made: dict[tuple[str, str], GlobalRef] = {}
 
-    def __new__(cls, module: str, name: str) -> "GlobalRef":
+    def __new__(cls, module: str, name: str) -> GlobalRef:
         key = (module, name)
         if key not in cls._made:
             ref = super().__new__(cls)
@@ -387,7 +388,7 @@ class _Writer(pickle._Pickler):
             self.save(ref.name)
             self.write(pickle.STACK_GLOBAL)
         else:
-            self.write(pickle.GLOBAL + f"{ref.module}\n{ref.name}\n".encode("utf-8"))
+            self.write(pickle.GLOBAL + f"{ref.module}\n{ref.name}\n".encode())
         self.memoize(ref)
 
     dispatch[GlobalRef] = save_global_ref

@@ -32,7 +32,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -263,7 +264,7 @@ class ProGANGenerator(Generator):
         return has_matching_key(obj, _KEY)
 
     @classmethod
-    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> "ProGANGenerator":
+    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> ProGANGenerator:
         """Load a netdissect-layout state dict (bare, ``state_dict``-wrapped, ``module.``
         prefixes); see :func:`infer_config`."""
         state = unwrap_state_dict(obj)

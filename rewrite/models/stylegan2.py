@@ -33,7 +33,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -193,7 +194,7 @@ class StyleGAN2Config:
 
     @classmethod
     def standard(cls, size: int = 256, style_dim: int = 512, n_mlp: int = 8,
-                 channel_multiplier: int = 2) -> "StyleGAN2Config":
+                 channel_multiplier: int = 2) -> StyleGAN2Config:
         """The configuration of rosinality's ``Generator(size, style_dim, n_mlp, channel_multiplier)``."""
         table = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier,
                  128: 128 * channel_multiplier, 256: 64 * channel_multiplier,
@@ -403,7 +404,7 @@ class StyleGAN2Generator(Generator):
         return isinstance(obj, Mapping) and ("g_ema" in obj or "style.1.weight" in obj)
 
     @classmethod
-    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> "StyleGAN2Generator":
+    def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> StyleGAN2Generator:
         """Load a rosinality checkpoint (``g_ema`` + ``latent_avg``, or a bare state dict)."""
         if not isinstance(obj, Mapping):
             raise CheckpointError(f"expected a dict, found a {type(obj).__name__}")
@@ -427,7 +428,7 @@ class StyleGAN2Generator(Generator):
         return G.eval()
 
     @classmethod
-    def random(cls, config: StyleGAN2Config, seed: int = 0) -> "StyleGAN2Generator":
+    def random(cls, config: StyleGAN2Config, seed: int = 0) -> StyleGAN2Generator:
         """A model with random weights as rosinality initialises them (for benchmarks)."""
         G = cls(config)
         g = torch.Generator().manual_seed(seed)

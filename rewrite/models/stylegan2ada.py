@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -129,7 +130,7 @@ class FullyConnectedLayer(nn.Module):
 
 
 class MappingNetwork(nn.Module):
-    def __init__(self, cfg: "StyleGAN2ADAConfig"):
+    def __init__(self, cfg: StyleGAN2ADAConfig):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
         self.num_layers = cfg.mapping_layers
@@ -250,7 +251,7 @@ class Conv2dLayer(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    def __init__(self, cfg: "StyleGAN2ADAConfig", index: int):
+    def __init__(self, cfg: StyleGAN2ADAConfig, index: int):
         super().__init__()
         res = 4 * 2 ** index
         c_in = cfg.channels[index - 1] if index > 0 else 0
@@ -289,7 +290,7 @@ class SynthesisBlock(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    def __init__(self, cfg: "StyleGAN2ADAConfig"):
+    def __init__(self, cfg: StyleGAN2ADAConfig):
         super().__init__()
         self.block_resolutions = [4 * 2 ** i for i in range(len(cfg.channels))]
         for i, res in enumerate(self.block_resolutions):
@@ -334,7 +335,7 @@ class StyleGAN2ADAConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "StyleGAN2ADAConfig":
+    def from_dict(cls, d: Mapping[str, Any]) -> StyleGAN2ADAConfig:
         d = known_config_fields(cls, d, "stylegan2-ada")
         d["channels"] = tuple(int(c) for c in d["channels"])
         d["filter_shape"] = tuple(int(c) for c in d.get("filter_shape", (4, 4)))

@@ -52,7 +52,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import types
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -172,7 +173,7 @@ class StyleGAN3Config:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "StyleGAN3Config":
+    def from_dict(cls, d: Mapping[str, Any]) -> StyleGAN3Config:
         d = known_config_fields(cls, d, "stylegan3")
         layers = []
         for L in d["layers"]:

@@ -21,8 +21,8 @@ import io
 import json
 import shutil
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

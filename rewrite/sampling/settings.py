@@ -14,7 +14,8 @@ a class out of range) are the model's own (:meth:`Generator.sampling_problems`).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..models.base import Generator
 

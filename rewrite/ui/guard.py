@@ -14,7 +14,7 @@ Usage::
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 #: Host names a local server answers to besides the one it was started with.

@@ -3,7 +3,7 @@ distributed run alike)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def batches(indices: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -81,14 +81,14 @@ def cache_usable(what: str = "results") -> bool:
     return False
 
 
-def model_key(G: "Generator") -> str:
+def model_key(G: Generator) -> str:
     """The cache key of what ``G`` renders: its weight fingerprint plus its sampling
     settings (truncation, noise), so an edited or differently sampled model never
     reads another's cached statistics or samples."""
     return G.fingerprint() + G.sampling_tag()
 
 
-def layer_key(G: "Generator", layer: str) -> str:
+def layer_key(G: Generator, layer: str) -> str:
     """The cache key of ``layer``'s statistics: the fingerprint of the weights its keys
     depend on (:meth:`Generator.key_fingerprint`) plus the sampling settings. An edit of
     ``layer`` itself or of a later layer keeps the key."""

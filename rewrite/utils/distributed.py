@@ -21,7 +21,8 @@ import atexit
 import dataclasses
 import datetime
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist

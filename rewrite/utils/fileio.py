@@ -20,8 +20,8 @@ import errno
 import os
 import secrets
 import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Iterator, Mapping
 
 from .errors import OutputPathError, RewriteError
 
