@@ -11,28 +11,55 @@ Usage::
     session.export_checkpoint("edited.pt")
     session.export_deltas("edits.safetensors")
 
-``compute`` never touches the model; ``apply`` changes it only once the whole
-edit has been computed and checked, so a failed edit leaves the weights as
-they were. The same spec on the same model gives bit-identical weights.
+    with session.without_last_edit():     # the model as before the last edit (goal previews)
+        before = generate(session.model, [7])
+
+    def progress(phase, done, total):     # "statistics" | "goal" | "solving"; may raise
+        print(phase, done, total)
+    with session.reporting(progress):
+        session.apply(spec)
+
+    Rewriter(G, stats_provider=StatsPool())   # statistics kept in memory (the app's)
+
+Every edit of the library, the CLI and the app goes through this session:
+statistics from the session's provider (:meth:`Rewriter.stats`), the goal
+(:meth:`Rewriter.prepare`), the solve (:meth:`Rewriter.compute`), each with the
+spec's sampling settings. ``compute`` never touches the model; ``apply``
+changes it only once the whole edit has been computed and checked, so a failed
+edit (or one cancelled by its ``progress`` callback) leaves the weights as they
+were. The same spec on the same model gives bit-identical weights.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
-from ..memory.solvers import StepCallback
+from ..memory.solvers import StepCallback, step_check
 from ..metrics.visible import visible_collateral
 from ..models.base import Generator
 from ..utils.errors import DeltaFileError, EditError
 from .delta import Delta, load_deltas, low_rank_problem, save_deltas
-from .goals import EditInputs, build_inputs
-from .layer_stats import LayerStats, layer_stats
+from .goals import EditInputs, build_inputs, rule_directions
+from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED, LayerStats, layer_stats
 from .limits import MAX_STRENGTH
 from .methods import compute_delta, method_params
 from .spec import EditSpec
+
+#: ``progress(phase, done, total)``: what a session is doing (see :meth:`Rewriter.reporting`).
+Progress = Callable[[str, int, int], None]
+#: ``provider(G, layer, samples, seed, callback) -> LayerStats``: the statistics of ``layer``
+#: of ``G`` over ``samples`` samples of latent stream ``seed``, as ``G`` samples now (the
+#: session has set the spec's sampling settings). ``callback(done, total)``, when not None,
+#: is to be called as samples are done; it may raise to cancel (let the exception through).
+#: The default computes them or reads them from the disk cache (:func:`layer_stats`); the
+#: app passes its in-memory, shared :class:`~rewrite.edit.stats_pool.StatsPool`.
+StatsProvider = Callable[[Generator, str, int, int, Callable[[int, int], None] | None],
+                         LayerStats]
 
 
 class Rewriter:
@@ -40,37 +67,101 @@ class Rewriter:
 
     Args:
         G: the generator; it is edited in place.
-        progress: show progress bars for statistics.
-        stats_cache: read and write cached statistics on disk.
+        progress: show progress bars for statistics (of the default provider). For a
+            progress callback, see :meth:`reporting`.
+        stats_cache: read and write cached statistics on disk (the default provider).
+        stats_provider: where statistics come from (:data:`StatsProvider`); default:
+            computed, or read from the disk cache.
     """
 
-    def __init__(self, G: Generator, progress: bool | None = None, stats_cache: bool = True):
+    def __init__(self, G: Generator, progress: bool | None = None, stats_cache: bool = True,
+                 stats_provider: StatsProvider | None = None):
         self.model = G
         self.progress = progress
         self.stats_cache = stats_cache
-        self.base_fingerprint = G.fingerprint()
+        self.stats_provider: StatsProvider = stats_provider or self._computed_stats
+        self._base_fingerprint: str | None = None
+        self._report: Progress | None = None
         self._original: dict[str, torch.Tensor] = {}
         self._history: list[tuple[Delta, dict[str, torch.Tensor]]] = []
+
+    @property
+    def base_fingerprint(self) -> str:
+        """Fingerprint of the weights before the session's first edit (delta files are bound
+        to it); hashed when first needed, so a session that only reads costs no hashing."""
+        if self._base_fingerprint is None:
+            self._base_fingerprint = self.model.fingerprint()
+        return self._base_fingerprint
 
     @property
     def deltas(self) -> list[Delta]:
         """Applied deltas, oldest first."""
         return [d for d, _ in self._history]
 
+    # -- progress ------------------------------------------------------------
+    @contextlib.contextmanager
+    def reporting(self, progress: Progress) -> Iterator[Rewriter]:
+        """Within the block (in this thread), the session's work calls
+        ``progress(phase, done, total)``:
+
+        - ``"statistics"``: after each batch of samples computed (``done``/``total``
+          samples; not called when the provider has them already);
+        - ``"goal"`` (0, 0): building the goal from the spec's masks;
+        - ``"solving"``: (0, 0) as a solve starts, then (``i``, ``n``) at step ``i`` of ``n``
+          of an iterative solver (also in a joint solve, :meth:`solve_together`).
+
+        ``progress`` may raise to cancel: the exception leaves the session call that was
+        running, and the model is as it was before that call (``compute`` never changes
+        it; ``apply`` and the joint solves change it only once everything is computed).
+        """
+        outer = self._report
+        self._report = progress
+        try:
+            with step_check(lambda step, steps: progress("solving", step + 1, steps)):
+                yield self
+        finally:
+            self._report = outer
+
+    def _progress(self, phase: str, done: int = 0, total: int = 0) -> None:
+        if self._report is not None:
+            self._report(phase, done, total)
+
+    # -- the pipeline: statistics -> goal -> solve -----------------------------
+    def _computed_stats(self, G: Generator, layer: str, samples: int, seed: int,
+                        callback=None) -> LayerStats:
+        """The default statistics provider: computed, or read from the disk cache."""
+        return layer_stats(G, layer, n=samples, seed=seed, progress=self.progress,
+                           cache=self.stats_cache, callback=callback)
+
+    def layer_stats(self, layer: str, samples: int = DEFAULT_STATS_SAMPLES,
+                    seed: int = DEFAULT_STATS_SEED, sampling: dict | None = None) -> LayerStats:
+        """Statistics of ``layer`` of the current model from the session's provider, with
+        ``sampling`` settings (None: as the model samples now); progress is reported."""
+        report = None if self._report is None else (
+            lambda done, total: self._progress("statistics", done, total))
+        with self.model.using_sampling(sampling):
+            return self.stats_provider(self.model, layer, samples, seed, report)
+
     def stats(self, spec: EditSpec) -> LayerStats:
-        """The statistics ``spec`` asks for, of the current model's layer (cached), with the
-        spec's sampling settings."""
+        """The statistics ``spec`` asks for, of the current model's layer, with the spec's
+        sampling settings."""
+        return self.layer_stats(spec.layer, spec.stats_samples, spec.stats_seed, spec.sampling)
+
+    def directions(self, spec: EditSpec) -> torch.Tensor:
+        """The rule's directions ``D`` [rank, C_in] of ``spec``'s context on the current
+        model (for heat maps of where the rule fires), without building the goal."""
+        spec.validate_for(self.model)
         with self.model.using_sampling(spec.sampling):
-            return layer_stats(self.model, spec.layer, n=spec.stats_samples,
-                               seed=spec.stats_seed, progress=self.progress,
-                               cache=self.stats_cache)
+            return rule_directions(self.model, spec, self.stats(spec))
 
     def prepare(self, spec: EditSpec) -> EditInputs:
         """Validate ``spec`` and build its tensors (goal, mask, directions) on the current
         model, its samples rendered with the spec's sampling settings."""
         spec.validate_for(self.model)
         with self.model.using_sampling(spec.sampling):
-            return build_inputs(self.model, spec, self.stats(spec))
+            stats = self.stats(spec)
+            self._progress("goal")
+            return build_inputs(self.model, spec, stats)
 
     def compute(self, spec: EditSpec, inputs: EditInputs | None = None,
                 step: StepCallback | None = None) -> Delta:
@@ -78,6 +169,7 @@ class Rewriter:
         ``step(step, steps)`` is called at every step of an iterative solve (it may raise to
         stop it)."""
         inputs = inputs or self.prepare(spec)
+        self._progress("solving")
         with self.model.using_sampling(spec.sampling):      # finetune-all renders samples
             delta = compute_delta(self.model, inputs, spec.solver,
                                   method_params(spec.solver, spec.solver_params), step)
@@ -104,7 +196,9 @@ class Rewriter:
                             f"(found {', '.join(sorted({str(s or 'defaults') for s in settings}))}); "
                             "solve them in sequence instead")
         with self.model.using_sampling(specs[0].sampling):
-            return solve_together(self.model, specs, self.stats(specs[0]), step)
+            stats = self.stats(specs[0])
+            self._progress("solving")
+            return solve_together(self.model, specs, stats, step)
 
     def apply_together(self, specs: list[EditSpec]) -> list[Delta]:
         """Apply several edits: those on the same layer solved together, layers in the
@@ -172,6 +266,8 @@ class Rewriter:
             if not torch.isfinite(change).all():
                 raise EditError(f"the edit's change to {name} is not finite; nothing applied")
         before = {n: state[n].detach().clone() for n in changes}
+        if self._base_fingerprint is None:          # the weights before the first edit
+            self._base_fingerprint = self.model.fingerprint()
         with torch.no_grad():
             for name, change in changes.items():
                 self._original.setdefault(name, before[name])
@@ -198,6 +294,21 @@ class Rewriter:
         delta, before = self._history.pop()
         self._restore(before)
         return delta
+
+    @contextlib.contextmanager
+    def without_last_edit(self) -> Iterator[Delta]:
+        """Within the block the model is as before the last applied edit (undone exactly);
+        afterwards that edit is applied again, to the very same weights, also after an
+        error. Yields that edit. For goal previews, which show the goal on the model the
+        edit was solved on next to what the edit made; the block must leave the applied
+        edits as it found them. :class:`EditError` when no edit is applied."""
+        delta = self.undo()
+        if delta is None:
+            raise EditError("no edit applied yet: there is no 'before the last edit'")
+        try:
+            yield delta
+        finally:
+            self.apply(delta)
 
     def set_strength(self, index: int, strength: float) -> Delta:
         """Set the strength of applied edit ``index`` (0 = oldest): the weights become
