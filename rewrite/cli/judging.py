@@ -44,9 +44,8 @@ def goal_cmd(spec_path, out, solve, model, weights, arch, device_name):
       rewrite goal examples/add-sunglasses.json --out goal.png
     """
     from ..edit import Rewriter
-    from ..metrics.before_after import apply_judged, goal_fidelity, goal_panel, goal_report
+    from ..metrics.before_after import apply_judged, goal_preview, goal_report
     from ..metrics.feasibility import feasibility
-    from ..sampling.generate import generate
     from ..utils.images import save_png
 
     check_outputs({"--out": out}, model=model, weights=weights, spec_path=spec_path)
@@ -54,18 +53,13 @@ def goal_cmd(spec_path, out, solve, model, weights, arch, device_name):
     session = Rewriter(G, progress=True)
     inputs = session.prepare(spec)
     click.echo(feasibility(G, spec, session.stats(spec)).line())
-    fidelity = goal_fidelity(G, inputs)
-    edited = delta = None
-    reproduction = float("nan")
+    delta, reproduction = None, float("nan")
     if solve:
         delta, reproduction = apply_judged(session, spec, inputs)
-        try:
-            edited = generate(G, inputs.goal_samples[:1])[0]
-        finally:
-            session.undo()
-    for line in goal_report(spec, fidelity, delta, reproduction):
+    preview = goal_preview(session, spec, solved=solve, inputs=inputs)
+    for line in goal_report(spec, preview.fidelity, delta, reproduction):
         click.echo(line)
-    save_png(goal_panel(G, spec, inputs, edited), out)
+    save_png(preview.panel, out)
     click.echo(f"wrote {out}")
 
 

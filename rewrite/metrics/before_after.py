@@ -8,6 +8,8 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from typing import Sequence
 
 import numpy as np
@@ -118,6 +120,40 @@ def goal_panel(G: Generator, spec: EditSpec, inputs, edited: np.ndarray | None =
         tiles.append(edited[None])
         names.append("edited")
     return make_grid(np.concatenate(tiles), cols=len(tiles), labels=names, scale=scale)
+
+
+@dataclasses.dataclass
+class GoalPreview:
+    """What :func:`goal_preview` shows: the panel, the goal's :func:`goal_fidelity`, the
+    edit's inputs it was built from, and the edited paste target [R, R, 3] uint8 (None
+    unless solved)."""
+
+    panel: Image.Image
+    fidelity: float
+    inputs: object
+    edited: np.ndarray | None
+
+
+def goal_preview(session: Rewriter, spec: EditSpec, solved: bool = False,
+                 inputs=None) -> GoalPreview:
+    """The goal preview of ``rewrite goal`` and of the app: :func:`goal_panel` and
+    :func:`goal_fidelity` of ``spec`` on ``session``'s model.
+
+    With ``solved``, ``spec`` is the last edit applied in ``session``: the goal is built
+    and shown on the model before that edit (:meth:`Rewriter.without_last_edit`), and the
+    panel ends with the paste target as the model renders it with the edit. ``inputs``:
+    :meth:`Rewriter.prepare`'s result for ``spec`` on that model, when at hand. The
+    session's model is left as it was.
+    """
+    G = session.model
+    before = session.without_last_edit if solved else contextlib.nullcontext
+    with before():
+        inputs = inputs if inputs is not None else session.prepare(spec)
+        fidelity = goal_fidelity(G, inputs)
+    edited = generate(G, inputs.goal_samples[:1], progress=False)[0] if solved else None
+    with before():
+        panel = goal_panel(G, spec, inputs, edited)
+    return GoalPreview(panel, fidelity, inputs, edited)
 
 
 #: A rendered goal farther than this from the request (goal reproduction) cannot show it.

@@ -8,13 +8,17 @@ an edit on the live model (whose weights no one else changes while the edit
 holds its slot) and by everything else (heat map, goal preview, warm-up) on a
 frozen copy of the weights of the current version. Each entry is computed once
 (a second request for it waits for the first) and kept in memory.
-A running edit reports its phase and progress in its :class:`Job` and can be
-cancelled (:meth:`AppState.cancel`): between statistics batches, and at the
-latest before its weights are swapped in, so a cancelled edit changes nothing. The
-session's applied edits live here, not in any request, so a failing request
-loses nothing. Changing them (undo, reset, an edit's strength, removing one)
-is refused with 409 while an edit runs, and bumps ``version``, which keys the
-cached renders. The goal preview builds an edit's inputs without solving.
+Every edit, heat map, goal preview and warm-up goes through a
+:class:`~rewrite.edit.Rewriter` (the live session, or one over the frozen copy),
+whose statistics come from the app's shared :class:`~rewrite.edit.stats_pool.StatsPool`.
+A running edit reports its phase and progress in its :class:`Job` (the session's
+``progress`` callback) and can be cancelled (:meth:`AppState.cancel`): between
+statistics batches, at every solver step, and at the latest before its weights
+are swapped in, so a cancelled edit changes nothing. The session's applied edits
+live here, not in any request, so a failing request loses nothing. Changing them
+(undo, reset, an edit's strength, removing one) is refused with 409 while an
+edit runs, and bumps ``version``, which keys the cached renders. The goal
+preview builds an edit's inputs without solving.
 """
 
 from __future__ import annotations
@@ -35,24 +39,21 @@ import torch
 from PIL import Image
 
 from ..edit import EditSpec, Rewriter
-from ..edit.goals import build_inputs, rule_directions
-from ..edit.layer_stats import DEFAULT_STATS_SEED, LayerStats, layer_stats
+from ..edit.layer_stats import DEFAULT_STATS_SEED
 from ..edit.masks import layer_window
-from ..memory.solvers import step_check
+from ..edit.stats_pool import StatsPool
 from ..metrics.before_after import (
     COLLATERAL_WARN,
     VISIBLE_WARN,
     collateral_warning,
-    visible_at_strength,
-    goal_fidelity,
     goal_notes,
-    goal_panel,
+    goal_preview,
     own_goal_reproduction,
+    visible_at_strength,
 )
 from ..metrics.firing import heat, key_response
 from ..models import load_model
 from ..sampling.generate import generate
-from ..utils.cache import layer_key
 from ..utils.errors import RewriteError
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -68,14 +69,6 @@ class Missing(Exception):
 
 class Cancelled(Exception):
     """The running edit was cancelled."""
-
-
-class _Pending:
-    """Statistics being computed: progress, and an event set when done (or failed)."""
-
-    def __init__(self, layer: str, total: int):
-        self.layer, self.done, self.total = layer, 0, total
-        self.finished = threading.Event()
 
 
 @dataclasses.dataclass
@@ -111,21 +104,19 @@ class AppState:
         self.model_name = model
         self.model = load_model(model, weights=weights, arch=arch, device=device)
         self.original = copy.deepcopy(self.model)
-        self.session = Rewriter(self.model, progress=False)
+        self.stats_samples = stats_samples
+        self.ready_layers: set[str] = set()
+        self.stats_pool = StatsPool(on_ready=self._stats_ready)
+        self.session = self._session_on(self.model)
         self.workspace = Path(workspace)
         (self.workspace / "specs").mkdir(parents=True, exist_ok=True)
         (self.workspace / "exports").mkdir(parents=True, exist_ok=True)
-        self.stats_samples = stats_samples
         self.render_lock = threading.RLock()
         self.job_lock = threading.Lock()
         self.job = Job()
         self.version = 0
         self._png_cache: OrderedDict = OrderedDict()
-        self.ready_layers: set[str] = set()
         self.cancel_event = threading.Event()
-        self._stats: dict[tuple, LayerStats] = {}
-        self._stats_pending: dict[tuple, _Pending] = {}
-        self._stats_lock = threading.Lock()
         self._snap: tuple[int, object] | None = None
         self.sampling_epoch = 0          # bumped when the sampling options change
 
@@ -138,51 +129,20 @@ class AppState:
                 self._snap = (self.version, copy.deepcopy(self.model))
             return self._snap[1]
 
-    def layer_stats(self, G, layer: str, n: int, seed: int = DEFAULT_STATS_SEED,
-                    cancel: threading.Event | None = None, progress=None) -> LayerStats:
-        """Statistics of ``layer`` of ``G`` (whose weights must not change meanwhile), computed
-        once per :func:`layer_key`: a second caller waits for the first (reporting its
-        progress). ``progress(done, total)`` after each batch; :class:`Cancelled` as soon as
-        ``cancel`` is set."""
-        key = (layer_key(G, layer), layer, n, seed)
-        while True:
-            with self._stats_lock:
-                if key in self._stats:
-                    return self._stats[key]
-                pending = self._stats_pending.get(key)
-                if pending is None:
-                    pending = self._stats_pending[key] = _Pending(layer, n)
-                    break
-            while not pending.finished.wait(0.1):           # another request computes it
-                if progress:
-                    progress(pending.done, pending.total)
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled()
+    def _session_on(self, G) -> Rewriter:
+        """A session over ``G`` (the live model, or a frozen copy for work that only reads)
+        whose statistics come from the app's shared pool."""
+        return Rewriter(G, progress=False, stats_provider=self.stats_pool)
 
-        def step(done, total):
-            pending.done, pending.total = done, total
-            if progress:
-                progress(done, total)
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-
-        try:
-            stats = layer_stats(G, layer, n=n, seed=seed, progress=False, callback=step)
-            with self._stats_lock:
-                self._stats[key] = stats
-            if n == self.stats_samples and seed == DEFAULT_STATS_SEED:
-                self.ready_layers.add(layer)
-            return stats
-        finally:
-            with self._stats_lock:
-                self._stats_pending.pop(key, None)
-            pending.finished.set()
+    def _stats_ready(self, layer: str, samples: int, seed: int) -> None:
+        """The pool has statistics of ``layer``: ready for the page when they are those an
+        edit asks for by default."""
+        if samples == self.stats_samples and seed == DEFAULT_STATS_SEED:
+            self.ready_layers.add(layer)
 
     def stats_progress(self) -> list[dict]:
         """Statistics being computed now: layer, samples done, samples in all."""
-        with self._stats_lock:
-            return [{"layer": p.layer, "done": p.done, "total": p.total}
-                    for p in self._stats_pending.values()]
+        return self.stats_pool.running()
 
     def warm_up(self, layer: str | None = None) -> threading.Thread:
         """Compute (or load) the statistics of ``layer`` (default: the middle editable layer,
@@ -191,8 +151,7 @@ class AppState:
         layer = layer or layers[len(layers) // 2].name
 
         def run():
-            self.layer_stats(self.snapshot(), layer, self.stats_samples)
-            self.ready_layers.add(layer)
+            self._session_on(self.snapshot()).layer_stats(layer, self.stats_samples)
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
@@ -223,8 +182,7 @@ class AppState:
         spec.validate_for(self.model)
         G = self.snapshot()                 # renders go on while this computes
         info = G.layer(spec.layer)
-        stats = self.layer_stats(G, spec.layer, spec.stats_samples, spec.stats_seed)
-        D = rule_directions(G, spec, stats)
+        D = self._session_on(G).directions(spec)
         resp = key_response(G, spec.layer, D, samples) if samples else torch.zeros(0)
         scaled = heat(resp)
         scores = resp.flatten(1).max(1).values if resp.numel() else torch.zeros(0)
@@ -260,18 +218,24 @@ class AppState:
             raise Cancelled()
         self.job.phase, self.job.done, self.job.total = phase, done, total
 
+    def _progress(self, cancel: threading.Event, solving: str = "solving"):
+        """The session's ``progress(phase, done, total)`` for the job: the phase the page
+        shows, and :class:`Cancelled` once ``cancel`` is set."""
+        def report(phase: str, done: int, total: int) -> None:
+            text = {"statistics": f"statistics {done}/{total} samples",
+                    "goal": "building the goal"}.get(phase) or \
+                (f"{solving}: step {done} of {total}" if total else solving)
+            self._phase(cancel, text, done, total)
+        return report
+
     def _run(self, spec: EditSpec, cancel: threading.Event) -> None:
         job = self.job
         try:
             # The weights stay as they are while this edit holds the slot: work on the model.
-            stats = self.layer_stats(
-                self.model, spec.layer, spec.stats_samples, spec.stats_seed, cancel,
-                lambda d, t: self._phase(cancel, f"statistics {d}/{t} samples", d, t))
-            self._phase(cancel, "building the goal")
-            inputs = build_inputs(self.model, spec, stats)
-            self._phase(cancel, "solving")
-            with step_check(lambda i, n: self._phase(cancel, f"solving: step {i + 1} of {n}",
-                                                     i + 1, n)):
+            progress = self._progress(cancel)
+            with self.session.reporting(progress):
+                inputs = self.session.prepare(spec)
+                progress("solving", 0, 0)
                 delta = self.session.compute(spec, inputs)
             with torch.no_grad():
                 unedited = self.model(self.model.latents(inputs.goal_samples))
@@ -435,8 +399,7 @@ class AppState:
                            phase="solving together", kind="solve-together", layer=layer)
             old = self.session.deltas
             try:
-                with step_check(lambda i, n: self._phase(
-                        cancel, f"solving together: step {i + 1} of {n}", i + 1, n)):
+                with self.session.reporting(self._progress(cancel, "solving together")):
                     self.session.solve_together(layer)
                 if cancel.is_set():                 # too late to stop: put the old ones back
                     self.session.reset()
@@ -480,38 +443,24 @@ class AppState:
         """
         spec.model = self.model_name
         spec.validate_for(self.model)
-        G = self.snapshot()
-        # Outside every lock; the solved panel below finds them computed (same layer key:
-        # the last edit is of this layer).
-        stats = self.layer_stats(G, spec.layer, spec.stats_samples, spec.stats_seed)
-        last = edited = None
+        reader = self._session_on(self.snapshot())
+        last = None
         if not solved:
-            inputs = build_inputs(G, spec, stats)
-            fidelity = goal_fidelity(G, inputs)
-            panel = goal_panel(G, spec, inputs, None)
+            preview = goal_preview(reader, spec)
         else:
+            # Statistics outside every lock; the solved preview finds them in the pool (same
+            # layer key: the last edit is of this layer).
+            reader.stats(spec)
             with self._exclusive():
                 last = self._last_applied(spec)
-                self.session.undo()
-                try:
-                    stats = self.layer_stats(self.model, spec.layer, spec.stats_samples,
-                                             spec.stats_seed)
-                    inputs = build_inputs(self.model, spec, stats)
-                    fidelity = goal_fidelity(self.model, inputs)
-                    self.session.apply(last)
-                    try:
-                        edited = generate(self.model, inputs.goal_samples[:1], progress=False)[0]
-                    finally:
-                        self.session.undo()
-                    panel = goal_panel(self.model, spec, inputs, edited)
-                finally:
-                    self.session.apply(last)
+                preview = goal_preview(self.session, spec, solved=True)
         buf = io.BytesIO()
-        panel.save(buf, format="PNG")
+        preview.panel.save(buf, format="PNG")
+        fidelity = preview.fidelity
         notes = goal_notes(spec, fidelity, last) + (collateral_warning(last) if last else [])
         return {"png": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(),
                 "notes": notes, "fidelity": fidelity if math.isfinite(fidelity) else None,
-                "edited": edited is not None, "layer": spec.layer}
+                "edited": preview.edited is not None, "layer": spec.layer}
 
     def _last_applied(self, spec: EditSpec):
         """The last applied delta, if its spec is ``spec`` (strength aside); Conflict if not."""
