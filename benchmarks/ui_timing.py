@@ -182,7 +182,7 @@ def main() -> None:
         server.wait(timeout=20)
         shutil.rmtree(ws, ignore_errors=True)
     rows = [{"measure": "cold start (empty statistics cache) -> 24 samples shown",
-             "seconds": c["first"], "target": "< 5 s"},
+             "seconds": c["first"], "target": "< 3 s"},
             {"measure": "heat map, layer without statistics (main.9)", "seconds": c["heat"],
              "target": "-"},
             {"measure": f"slowest of {c['tiles']} tile requests during that heat map",
