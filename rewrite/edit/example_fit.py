@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..memory.solvers import MAX_LR, MAX_STEPS, EditProblem, StepCallback, param
+from ..memory.registry import MAX_LR, MAX_STEPS, StepCallback, param
+from ..memory.solvers import EditProblem
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage

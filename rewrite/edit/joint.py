@@ -27,7 +27,8 @@ import time
 
 import torch
 
-from ..memory.solvers import EditProblem, StepCallback, report_step
+from ..memory.registry import StepCallback
+from ..memory.solvers import EditProblem, report_step
 from ..memory.update import low_rank_delta
 from ..models.base import Generator
 from ..utils.errors import EditError

@@ -1,7 +1,7 @@
 """Edit methods by name: the constrained solvers and the paper's baselines.
 
 ``METHODS`` maps a name to its one registry entry, a
-:class:`~rewrite.memory.solvers.Method` (parameter dataclass with its limits,
+:class:`~rewrite.memory.registry.Method` (parameter dataclass with its limits,
 function, the edit kinds it serves, what it can do, a summary built from its
 defaults). The layer solvers come from :data:`rewrite.memory.solvers.SOLVERS`;
 the methods that need the whole model live here: ``example-fit``
@@ -27,17 +27,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch.func import functional_call
 
-from ..memory.solvers import (
-    DEFAULT_SOLVER,
-    MAX_LR,
-    MAX_STEPS,
-    SOLVERS,
-    Method,
-    StepCallback,
-    param,
-    registry,
-    report_step,
-)
+from ..memory.registry import MAX_LR, MAX_STEPS, Method, StepCallback, param, registry
+from ..memory.solvers import DEFAULT_SOLVER, SOLVERS, report_step
 from .delta import Delta, LowRank
 from .example_fit import ExampleFitParams, example_fit
 

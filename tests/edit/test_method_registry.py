@@ -10,7 +10,8 @@ from rewrite.edit import EditSpec, Rewriter
 from rewrite.edit.joint import JOINT_SOLVERS
 from rewrite.edit.methods import METHODS, PARAM_LIMITS, method_param_problems, method_params
 from rewrite.edit.schema import solver_params_schema
-from rewrite.memory.solvers import SOLVERS, Method, param, solve, step_check
+from rewrite.memory.registry import Method, param
+from rewrite.memory.solvers import SOLVERS, solve, step_check
 
 from ..conftest import make_tiny_dcgan
 from ..memory.test_memory import _random_problem
