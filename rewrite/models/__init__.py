@@ -141,7 +141,7 @@ def weight_problems(G: Generator, limit: int = 5) -> list[str]:
         elif name.endswith("running_var") and bool((t < 0).any()):
             problems.append(f"{name} has negative variances")
     if len(problems) > limit:
-        problems = problems[:limit] + [f"... and {len(problems) - limit} more tensors"]
+        problems = [*problems[:limit], f"... and {len(problems) - limit} more tensors"]
     return problems
 
 

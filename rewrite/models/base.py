@@ -228,8 +228,9 @@ class Generator(nn.Module):
         ``sampling`` field: ``truncation`` (families that truncate toward a mean latent)
         and ``class`` (class-conditional models). Empty for families without options."""
         out: dict[str, Any] = {}
-        if hasattr(self, "truncation"):
-            out["truncation"] = float(self.truncation)
+        truncation = getattr(self, "truncation", None)
+        if truncation is not None:
+            out["truncation"] = float(truncation)
         if self.num_classes:
             out["class"] = int(getattr(self, "class_index", 0))
         return out
@@ -321,9 +322,9 @@ class Generator(nn.Module):
                                              allow_unused=True) if keys.requires_grad
                          else [None] * len(params))
         finally:
-            for (_, t), w in zip(params, was):
+            for (_, t), w in zip(params, was, strict=True):
                 t.requires_grad_(w)
-        used = {n for (n, _), g in zip(params, grads) if g is not None}
+        used = {n for (n, _), g in zip(params, grads, strict=True) if g is not None}
         owners = {n.rpartition(".")[0] for n, _ in params}
         used_owners = {n.rpartition(".")[0] for n in used}
         buffers = {n for n, _ in self.named_buffers()

@@ -141,13 +141,16 @@ class DCGANGenerator(Generator):
         or Tanh for the last layer."""
         b = self._block_of(split.layer)
         start, _ = self._block_range(b)
-        conv: nn.ConvTranspose2d = self.main[start]
+        conv = self.main[start]
+        assert isinstance(conv, nn.ConvTranspose2d), conv
         c_out = conv.out_channels
         scale = torch.ones(c_out, device=conv.weight.device)
         shift = (conv.bias.detach().clone() if conv.bias is not None
                  else torch.zeros(c_out, device=conv.weight.device))
         if b < self.config.depth - 1:
-            bn: nn.BatchNorm2d = self.main[start + 1]
+            bn = self.main[start + 1]
+            assert isinstance(bn, nn.BatchNorm2d), bn
+            assert bn.running_var is not None and bn.running_mean is not None
             inv = (bn.running_var + bn.eps).rsqrt() * bn.weight
             shift = (shift - bn.running_mean) * inv + bn.bias
             scale = inv
@@ -155,6 +158,7 @@ class DCGANGenerator(Generator):
         else:
             activation = "tanh"
         stride, padding = conv.stride, conv.padding
+        assert not isinstance(padding, str), padding      # only Conv2d takes "same"/"valid"
 
         def linear(keys: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
             return nn.functional.conv_transpose2d(keys, weight, None, stride, padding)
@@ -219,7 +223,7 @@ def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
     is reported at once in one :class:`CheckpointError`.
     """
     problems: list[str] = []
-    indices = [int(_KEY.match(k).group(1)) for k in state if _KEY.match(k)]
+    indices = [int(m.group(1)) for k in state if (m := _KEY.match(k))]
     if not indices:
         raise CheckpointError("no DCGAN weights found: expected keys like 'main.0.weight' "
                               f"(PyTorch-tutorial layout); found {preview_keys(state)}")
@@ -252,18 +256,19 @@ def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
                             "ConvTranspose2d")
     if problems:
         raise CheckpointError("checkpoint does not fit the DCGAN layout: " + "; ".join(problems))
-    nz, kernel = shapes[convs[0]][0], shapes[convs[0]][2]
+    sizes = {name: shape for name, shape in shapes.items() if shape is not None}   # all of them
+    nz, kernel = sizes[convs[0]][0], sizes[convs[0]][2]
     if kernel % 2:
         problems.append(f"main.0.weight has odd kernel size {kernel}; the layout needs an even one")
     # A block's width is what most of its tensors agree on (its conv's outputs, its
     # BatchNorm, the next conv's inputs), so the one tensor that disagrees is named.
     channels: list[int] = []
     for b in range(depth):
-        votes = [shapes[convs[b]][1]]
+        votes: list[int | None] = [sizes[convs[b]][1]]
         if b < depth - 1:
             votes += [(tensor_shape(state[f"main.{3 * b + 1}.{p}"]) or (None,))[0]
                       for p in _BN_KEYS]
-            votes.append(shapes[convs[b + 1]][0])
+            votes.append(sizes[convs[b + 1]][0])
         channels.append(majority(votes))
     expected_shapes: dict[str, tuple[int, ...]] = {}
     c_in = nz

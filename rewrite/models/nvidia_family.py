@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
 
 import torch
 
@@ -69,18 +69,18 @@ def check_declared_sizes(config: Any, family: str, where: str = "") -> None:
             elif isinstance(v, bool) or v is None or isinstance(v, str):
                 continue
             elif isinstance(v, int):
-                lo, hi = DECLARED_BOUNDS.get(f.name, (None, None))
-                if lo is None:
+                bounds = DECLARED_BOUNDS.get(f.name)
+                if bounds is None:
                     raise CheckpointError(f"{family} config field {name} = {v}: no known bound "
                                           "for this field")
+                lo, hi = bounds
                 if not lo <= v <= hi:
                     raise CheckpointError(f"{family} network declares {name} = {_short(v)}, "
                                           f"outside {lo}..{hi}; the file is damaged or not a "
                                           "generator this program can load")
-            elif isinstance(v, float):
-                if not math.isfinite(v):
-                    raise CheckpointError(f"{family} network declares {name} = {v}; it must be "
-                                          "a finite number (the file is damaged)")
+            elif isinstance(v, float) and not math.isfinite(v):
+                raise CheckpointError(f"{family} network declares {name} = {v}; it must be "
+                                      "a finite number (the file is damaged)")
 
 
 def _short(v: int) -> str:
@@ -127,17 +127,39 @@ def training_copy_delta(snap: Mapping[str, Any],
     return replace_tensors(G, changed) if changed else None
 
 
+class NvidiaConfig(Protocol):
+    """What a family's config dataclass provides (saved in tensors-only checkpoints)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> NvidiaConfig: ...
+
+
 class NvidiaPickleGenerator(Generator):
     """Checkpoint reading and writing of a generator loaded from an NVIDIA network pickle.
 
     ``source`` is the snapshot it was read from (None for a tensors-only file)."""
 
     config_key: ClassVar[str] = ""
-    config_class: ClassVar[type] = object
-    pickle_config: ClassVar[Callable[[PersistentObject], Any]]
-    is_family: ClassVar[Callable[[Any], bool]]
+    config_class: ClassVar[type[NvidiaConfig]]     # each family sets it
     expected: ClassVar[str] = ""
     source: Mapping | None = None
+
+    def __init__(self, config: Any, latent_seed: int = 1):
+        super().__init__(latent_seed=latent_seed)
+        #: The family's config dataclass (``to_dict`` / ``from_dict``).
+        self.config = config
+
+    @staticmethod
+    def pickle_config(G: PersistentObject) -> Any:
+        """The family's config read off a persisted ``G_ema`` (each family sets it)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def is_family(G: Any) -> bool:
+        """Whether ``G`` is a persisted generator of this family (each family sets it)."""
+        raise NotImplementedError
 
     def unit_ablation(self, layer: str, units) -> dict[str, torch.Tensor]:
         """Zero the units' weights and biases in ``synthesis.<layer>`` (StyleGAN2-ADA's
@@ -217,7 +239,7 @@ class NvidiaPickleGenerator(Generator):
             state, source = obj.get("G_ema"), None
         else:
             G_ema = obj.get("G_ema")
-            if not cls.is_family(G_ema):
+            if not (isinstance(G_ema, PersistentObject) and cls.is_family(G_ema)):
                 found = type(G_ema).__name__ if not isinstance(G_ema, PersistentObject) \
                     else f"a persisted {G_ema.class_name}"
                 raise CheckpointError(f"not an NVIDIA {cls.family} network pickle: 'G_ema' is "

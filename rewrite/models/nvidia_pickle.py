@@ -35,13 +35,14 @@ from __future__ import annotations
 import _compat_pickle
 import collections
 import dataclasses
+import importlib
 import io
 import os
 import pickle
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -143,7 +144,8 @@ class PersistentObject:
         ``(dotted path, module)``. A module graph that contains a cycle, or nests deeper
         than :data:`MAX_MODULE_DEPTH`, is a :class:`CheckpointError` (a real network is a
         shallow tree)."""
-        stack = [(prefix, self, ())]
+        stack: list[tuple[str, PersistentObject, tuple[PersistentObject, ...]]] = [
+            (prefix, self, ())]
         while stack:
             path, mod, above = stack.pop()
             if any(mod is a for a in above):
@@ -153,7 +155,7 @@ class PersistentObject:
                 raise CheckpointError(f"the network's modules nest more than "
                                       f"{MAX_MODULE_DEPTH} deep; the file is damaged or crafted")
             yield path, mod
-            below = above + (mod,)
+            below = (*above, mod)
             for name, child in reversed(list(mod.children().items())):
                 if isinstance(child, PersistentObject):
                     stack.append((f"{path}.{name}" if path else name, child, below))
@@ -225,10 +227,9 @@ def _copyreg_reconstructor(cls, base, state):
 
 def _numpy_core():
     try:
-        from numpy._core import multiarray
+        return importlib.import_module("numpy._core.multiarray")
     except ImportError:                       # numpy 1.x
-        from numpy.core import multiarray
-    return multiarray
+        return importlib.import_module("numpy.core.multiarray")
 
 
 def _np_dtype(obj, align=False, copy=False):
@@ -358,7 +359,9 @@ class GlobalRef:
     """A global name to write into a pickle (``module.name``) without importing it: NVIDIA's
     ``torch_utils`` / ``dnnlib`` need not exist here. Never called."""
 
-    _made: dict[tuple[str, str], GlobalRef] = {}
+    module: str
+    name: str
+    _made: ClassVar[dict[tuple[str, str], GlobalRef]] = {}
 
     def __new__(cls, module: str, name: str) -> GlobalRef:
         key = (module, name)
@@ -380,7 +383,12 @@ class _Writer(pickle._Pickler):
     reduce, :class:`EasyDict` as ``dnnlib.util.EasyDict`` and numpy objects under the
     numpy-1.x names (``numpy.core.multiarray``), which numpy 2 also reads."""
 
-    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
+    # What the pure-Python pickler provides and typeshed's stub of it leaves out.
+    proto: int
+    save: Callable[[Any], None]
+    write: Callable[[bytes], Any]
+    memoize: Callable[[Any], None]
 
     def save_global_ref(self, ref: GlobalRef) -> None:
         if self.proto >= 4:
@@ -402,9 +410,9 @@ class _Writer(pickle._Pickler):
             return GlobalRef("dnnlib.util", "EasyDict"), (), None, None, iter(obj.items())
         if isinstance(obj, (np.generic, np.ndarray)):
             rv = obj.__reduce__()
-            func = rv[0]
-            if getattr(func, "__name__", "") in ("scalar", "_reconstruct"):
-                return (GlobalRef("numpy.core.multiarray", func.__name__),) + tuple(rv[1:])
+            name = getattr(rv[0], "__name__", "")
+            if name in ("scalar", "_reconstruct"):
+                return (GlobalRef("numpy.core.multiarray", name), *rv[1:])
             return rv
         return NotImplemented
 
@@ -426,7 +434,8 @@ def dumps_nvidia_pickle(obj: Any, protocol: int = 4) -> bytes:
 def replace_tensors(obj: PersistentObject, tensors: dict[str, torch.Tensor]) -> PersistentObject:
     """A copy of ``obj`` whose parameters / buffers named in ``tensors`` (state-dict names,
     e.g. ``synthesis.b8.conv0.weight``) hold the new values; everything else is shared."""
-    own, sub = {}, {}
+    own: dict[str, torch.Tensor] = {}
+    sub: dict[str, dict[str, torch.Tensor]] = {}
     for name, t in tensors.items():
         head, _, rest = name.partition(".")
         if rest and head in obj.children():

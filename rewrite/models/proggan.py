@@ -299,7 +299,7 @@ def infer_config(state: Mapping[str, Any]) -> ProGANConfig:
     expected = {f"{b}.{p}" for b in names for p in _PARAMS}
     problems = key_problems(state, expected)
     unexpected = set(state) - expected
-    others = sorted({k.split(".")[0] for k in unexpected if matches[k] and matches[k].group(3)},
+    others = sorted({k.split(".")[0] for k in unexpected if (m := matches[k]) and m.group(3)},
                     key=natural_key)
     if others and out + ".conv.weight" not in state:
         problems.append(f"found {', '.join(others)}, but {depth} layers render {res}x{res}")
@@ -324,7 +324,7 @@ def infer_config(state: Mapping[str, Any]) -> ProGANConfig:
     z_dim = state[convs[0]].shape[1]
     want: dict[str, tuple[int, ...]] = {}
     c_in = z_dim
-    for i, (b, c_out) in enumerate(zip(names, widths)):
+    for i, (b, c_out) in enumerate(zip(names, widths, strict=True)):
         k = 1 if b == out else kernel_size(i + 1)
         want[convs[i]] = (c_out, c_in, k, k)
         want[f"{b}.wscale.b"] = (c_out,)

@@ -70,6 +70,42 @@ def fused_lrelu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     return F.leaky_relu(x + bias.reshape(shape), 0.2) * SQRT2
 
 
+# Holders of one tensor each, under rosinality's module and tensor names (``blur.kernel``,
+# ``noise.weight``, ``activate.bias``, ``input.input``), so the state-dict keys match his.
+class Blur(nn.Module):
+    """The 4x4 FIR kernel of an up-sampling conv or skip (a buffer; filled on loading)."""
+
+    kernel: torch.Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("kernel", torch.zeros(4, 4))
+
+
+class NoiseInjection(nn.Module):
+    """The learned strength of the per-pixel noise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+
+
+class FusedBias(nn.Module):
+    """The bias of the scaled leaky ReLU."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+
+class ConstantInput(nn.Module):
+    """The learned 4x4 input of the synthesis network."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.input = nn.Parameter(torch.zeros(1, channels, 4, 4))
+
+
 class EqualLinear(nn.Module):
     """Linear layer with run-time weight scaling (rosinality ``EqualLinear``)."""
 
@@ -108,8 +144,7 @@ class ModulatedConv2d(nn.Module):
         self.demodulate = demodulate
         self.upsample = upsample
         if upsample:
-            self.blur = nn.Module()
-            self.blur.register_buffer("kernel", torch.zeros(4, 4))
+            self.blur = Blur()
 
     def keys(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Modulated input ``x * s`` [N, C_in, H, W] and the style ``s`` [N, C_in]."""
@@ -139,10 +174,8 @@ class StyledConv(nn.Module):
     def __init__(self, c_in: int, c_out: int, style_dim: int, upsample: bool = False):
         super().__init__()
         self.conv = ModulatedConv2d(c_in, c_out, 3, style_dim, upsample=upsample)
-        self.noise = nn.Module()
-        self.noise.weight = nn.Parameter(torch.zeros(1))
-        self.activate = nn.Module()
-        self.activate.bias = nn.Parameter(torch.zeros(c_out))
+        self.noise = NoiseInjection()
+        self.activate = FusedBias(c_out)
 
     def tail(self, pre: torch.Tensor, demod: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         return fused_lrelu(pre * demod + self.noise.weight * noise, self.activate.bias)
@@ -161,8 +194,7 @@ class ToRGB(nn.Module):
         self.conv = ModulatedConv2d(c_in, 3, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
         if upsample:
-            self.upsample = nn.Module()
-            self.upsample.register_buffer("kernel", torch.zeros(4, 4))
+            self.upsample = Blur()
 
     def forward(self, x, w, skip=None):
         keys, _ = self.conv.keys(x, w)
@@ -221,6 +253,7 @@ class StyleGAN2Generator(Generator):
     """A rosinality-layout StyleGAN2 generator; see the module docstring."""
 
     family = "stylegan2"
+    latent_avg: torch.Tensor              # buffer
 
     def __init__(self, config: StyleGAN2Config, latent_seed: int = 1):
         super().__init__(latent_seed=latent_seed)
@@ -228,8 +261,7 @@ class StyleGAN2Generator(Generator):
         sd, ch = config.style_dim, config.channels
         self.style = nn.Sequential(PixelNorm(), *[EqualLinear(sd, sd, config.lr_mlp, True)
                                                   for _ in range(config.n_mlp)])
-        self.input = nn.Module()
-        self.input.input = nn.Parameter(torch.zeros(1, ch[0], 4, 4))
+        self.input = ConstantInput(ch[0])
         self.conv1 = StyledConv(ch[0], ch[0], sd)
         self.to_rgb1 = ToRGB(ch[0], sd, upsample=False)
         self.convs = nn.ModuleList()
@@ -285,7 +317,9 @@ class StyleGAN2Generator(Generator):
     # -- layers ------------------------------------------------------------
     def _conv(self, index: int) -> StyledConv:
         """StyledConv by layer index: 0 is conv1, i >= 1 is convs[i-1]."""
-        return self.conv1 if index == 0 else self.convs[index - 1]
+        conv = self.conv1 if index == 0 else self.convs[index - 1]
+        assert isinstance(conv, StyledConv), conv
+        return conv
 
     @staticmethod
     def _name(index: int) -> str:

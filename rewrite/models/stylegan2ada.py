@@ -121,7 +121,7 @@ class FullyConnectedLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight * self.weight_gain
-        b = self.bias
+        b: torch.Tensor | None = self.bias
         if b is not None and self.bias_gain != 1:
             b = b * self.bias_gain
         if self.activation == "linear" and b is not None:
@@ -129,8 +129,25 @@ class FullyConnectedLayer(nn.Module):
         return bias_act(x.matmul(w.t()), b, self.activation, gain=_ACT_GAIN[self.activation])
 
 
+@dataclasses.dataclass(frozen=True)
+class MappingConfig:
+    """What :class:`MappingNetwork` reads when the config is not a stylegan2-ada one
+    (stylegan3's mapping)."""
+
+    z_dim: int
+    c_dim: int
+    w_dim: int
+    mapping_layers: int
+    embed_features: int
+    layer_features: int
+    mapping_activation: str
+    mapping_lr: float
+
+
 class MappingNetwork(nn.Module):
-    def __init__(self, cfg: StyleGAN2ADAConfig):
+    w_avg: torch.Tensor                   # buffer: the running mean of w
+
+    def __init__(self, cfg: StyleGAN2ADAConfig | MappingConfig):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = cfg.z_dim, cfg.c_dim, cfg.w_dim
         self.num_layers = cfg.mapping_layers
@@ -151,11 +168,15 @@ class MappingNetwork(nn.Module):
             x = torch.cat([x, y], dim=1) if x is not None else y
         for i in range(self.num_layers):
             x = getattr(self, f"fc{i}")(x)
+        assert x is not None, "a mapping network has a latent or a class input"
         return x
 
 
 class SynthesisLayer(nn.Module):
     """Modulated conv (optionally 2x up), noise, bias, activation, clamp."""
+
+    resample_filter: torch.Tensor         # buffers
+    noise_const: torch.Tensor
 
     def __init__(self, c_in: int, c_out: int, w_dim: int, resolution: int, up: int,
                  kernel_size: int, use_noise: bool, activation: str, conv_clamp: float | None,
@@ -239,6 +260,8 @@ class ToRGBLayer(nn.Module):
 class Conv2dLayer(nn.Module):
     """The resnet architecture's 1x1 up-sampling skip (no bias, linear)."""
 
+    resample_filter: torch.Tensor         # buffer
+
     def __init__(self, c_in: int, c_out: int, filter_shape: tuple[int, ...]):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(c_out, c_in, 1, 1))
@@ -251,6 +274,8 @@ class Conv2dLayer(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
+    resample_filter: torch.Tensor         # buffer
+
     def __init__(self, cfg: StyleGAN2ADAConfig, index: int):
         super().__init__()
         res = 4 * 2 ** index
@@ -342,9 +367,11 @@ class StyleGAN2ADAConfig:
         return cls(**d)
 
 
-def _shape(obj: PersistentObject, name: str) -> tuple[int, ...] | None:
+def _shape(obj: PersistentObject, name: str) -> tuple[int, ...]:
     t = obj.tensors().get(name)
-    return tuple(t.shape) if isinstance(t, torch.Tensor) else None
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{obj.class_name} has no tensor {name!r}")
+    return tuple(t.shape)
 
 
 def config_from_pickle(G: PersistentObject) -> StyleGAN2ADAConfig:
@@ -417,8 +444,7 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
             raise CheckpointError(f"unsupported activation {config.activation!r}")
 
     def __init__(self, config: StyleGAN2ADAConfig, latent_seed: int = 1):
-        super().__init__(latent_seed=latent_seed)
-        self.config = config
+        super().__init__(config, latent_seed=latent_seed)
         self.synthesis = SynthesisNetwork(config)
         self.mapping = MappingNetwork(config)
         self.num_ws = config.num_ws
@@ -481,7 +507,7 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
 
     def layers(self) -> list[LayerInfo]:
         infos, prev = [], "const input"
-        for name, block, j, conv in self._layer_list():
+        for name, _block, _j, conv in self._layer_list():
             c_out, c_in, k, _ = conv.weight.shape
             kind = "ModulatedConv2d-up" if conv.up > 1 else "ModulatedConv2d"
             infos.append(LayerInfo(name, kind, c_in, c_out, conv.resolution // conv.up,
@@ -515,7 +541,7 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
             if start >= li + len(convs):          # resuming after this block
                 li += len(convs)
                 continue
-            if li <= start:                       # resuming inside this block
+            if resume is not None and li <= start:  # resuming inside this block
                 x, img, y = resume.values, resume.extras["img"], resume.extras["y"]
                 first = start - li + 1
             else:

@@ -51,8 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -65,7 +64,13 @@ from ..utils.errors import CheckpointError, EditError
 from .base import LayerInfo, Split
 from .nvidia_family import NvidiaPickleGenerator, known_config_fields
 from .nvidia_pickle import PersistentObject
-from .stylegan2ada import FullyConnectedLayer, MappingNetwork, StyleGAN2ADAGenerator, bias_act
+from .stylegan2ada import (
+    FullyConnectedLayer,
+    MappingConfig,
+    MappingNetwork,
+    StyleGAN2ADAGenerator,
+    bias_act,
+)
 
 SQRT2 = math.sqrt(2.0)
 
@@ -133,7 +138,7 @@ class SG3LayerConfig:
     conv_clamp: float | None = 256.0
     up_factor: int = 2
     down_factor: int = 2
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    padding: tuple[int, ...] = (0, 0, 0, 0)          # [x0, x1, y0, y1]: checked on reading
     up_shape: tuple[int, ...] | None = None
     down_shape: tuple[int, ...] | None = None
     in_sampling_rate: float | None = None
@@ -189,6 +194,10 @@ class StyleGAN3Config:
 class SynthesisInput(nn.Module):
     """Fourier features, rotated and translated per sample by the affine of w."""
 
+    transform: torch.Tensor               # buffers
+    freqs: torch.Tensor
+    phases: torch.Tensor
+
     def __init__(self, w_dim: int, channels: int, size: int, sampling_rate: float,
                  bandwidth: float):
         super().__init__()
@@ -230,13 +239,19 @@ class SynthesisInput(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated conv of the base weight, then the filtered leaky ReLU (or ToRGB)."""
 
+    magnitude_ema: torch.Tensor           # buffers
+    up_filter: torch.Tensor | None
+    down_filter: torch.Tensor | None
+
     def __init__(self, cfg: SG3LayerConfig, w_dim: int):
         super().__init__()
         self.cfg = cfg
         self.is_torgb = cfg.is_torgb
         self.in_channels, self.out_channels = cfg.in_channels, cfg.out_channels
         self.conv_kernel, self.conv_clamp = cfg.conv_kernel, cfg.conv_clamp
-        self.up_factor, self.down_factor, self.padding = cfg.up_factor, cfg.down_factor, cfg.padding
+        self.up_factor, self.down_factor = cfg.up_factor, cfg.down_factor
+        x0, x1, y0, y1 = cfg.padding
+        self.padding = (x0, x1, y0, y1)
         self.act_gain = 1.0 if cfg.is_torgb else SQRT2
         self.slope = 1.0 if cfg.is_torgb else 0.2
         self.affine = FullyConnectedLayer(w_dim, cfg.in_channels)
@@ -361,9 +376,9 @@ def config_from_pickle(G: PersistentObject) -> StyleGAN3Config:
         raise CheckpointError(f"G_ema does not have the stylegan3 layout ({e})") from None
     if not layers or not layers[-1].is_torgb or layers[-1].out_size != cfg.img_resolution:
         raise CheckpointError("the last stylegan3 layer must be ToRGB at the image resolution")
-    for L in layers:
-        if len(L.padding) != 4:
-            raise CheckpointError(f"{L.name}: padding {L.padding} is not [x0, x1, y0, y1]")
+    for layer in layers:
+        if len(layer.padding) != 4:
+            raise CheckpointError(f"{layer.name}: padding {layer.padding} is not [x0, x1, y0, y1]")
     return cfg
 
 
@@ -377,10 +392,10 @@ def _is_sg3(G: Any) -> bool:
     return isinstance(inp, PersistentObject) and inp.class_name == "SynthesisInput"
 
 
-def _mapping_config(cfg: StyleGAN3Config) -> types.SimpleNamespace:
+def _mapping_config(cfg: StyleGAN3Config) -> MappingConfig:
     """What :class:`.stylegan2ada.MappingNetwork` reads, for stylegan3's mapping (its
     hidden layers and class embedding are w_dim wide, lrelu, lr multiplier)."""
-    return types.SimpleNamespace(
+    return MappingConfig(
         z_dim=cfg.z_dim, c_dim=cfg.c_dim, w_dim=cfg.w_dim, mapping_layers=cfg.mapping_layers,
         embed_features=cfg.w_dim if cfg.c_dim > 0 else 0, layer_features=cfg.w_dim,
         mapping_activation="lrelu", mapping_lr=cfg.mapping_lr)
@@ -427,8 +442,7 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
             bad(f"the last layer writes {size}x{size}, not the image's {config.img_resolution}")
 
     def __init__(self, config: StyleGAN3Config, latent_seed: int = 1):
-        super().__init__(latent_seed=latent_seed)
-        self.config = config
+        super().__init__(config, latent_seed=latent_seed)
         self.synthesis = SynthesisNetwork(config)
         self.mapping = MappingNetwork(_mapping_config(config))
         self.num_ws = config.num_ws
@@ -442,8 +456,10 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
         self.eval()
 
     # -- latents (the same as stylegan2-ada's) ---------------------------------------
-    labels = StyleGAN2ADAGenerator.labels
-    broadcast_latents = StyleGAN2ADAGenerator.broadcast_latents
+    # Borrowed, not inherited: typed loosely, since they were written for stylegan2-ada's
+    # class and read only the attributes both classes set (config, mapping, truncation).
+    labels: Callable[..., torch.Tensor] = StyleGAN2ADAGenerator.labels
+    broadcast_latents: Callable[..., torch.Tensor] = StyleGAN2ADAGenerator.broadcast_latents
 
     def set_sampling(self, truncation: float = 1.0, noise: str = "const") -> None:
         """Truncation toward ``w_avg`` (1 = none). stylegan3 has no noise inputs: every
@@ -469,7 +485,7 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
                 ((size - cells) // 2, cells)
                 for size, rate in ((L.in_size, L.in_sampling_rate),
                                    (L.out_size, L.out_sampling_rate))
-                for cells in [int(round(rate)) if rate is not None else size]]
+                for cells in [round(rate) if rate is not None else size]]
             infos.append(LayerInfo(L.name, kind, L.in_channels, L.out_channels, L.in_size,
                                    L.out_size, L.conv_kernel, 1, prev, key_margin=km,
                                    key_cells=kc, value_margin=vm, value_cells=vc))
@@ -489,7 +505,7 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
         out = {}
         for part, size, rate in (("key", L.in_size, L.in_sampling_rate),
                                  ("value", L.out_size, L.out_sampling_rate)):
-            cells = int(round(rate)) if rate is not None else size
+            cells = round(rate) if rate is not None else size
             out[part] = ((size - cells) // 2, cells)
         return out
 
