@@ -82,12 +82,12 @@ def cold(browser) -> dict:
                                "--workspace", str(ws)], cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env={**os.environ, "REWRITE_CACHE": str(cache)})
     try:
-        while True:
+        while True:               # open the page as soon as it is served, as a user would
             try:
-                urllib.request.urlopen(url + "api/info", timeout=2)
+                urllib.request.urlopen(url, timeout=2)
                 break
             except OSError:
-                time.sleep(0.1)
+                time.sleep(0.05)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.wait_for_function(ALL_LOADED, timeout=120_000)

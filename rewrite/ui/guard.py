@@ -23,6 +23,10 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+#: Largest request body accepted (masks are small PNGs).
+MAX_BODY = 4 * 1024 * 1024
+
+
 def host_name(value: str) -> str:
     """``"127.0.0.1:8000"`` -> ``"127.0.0.1"``, ``"[::1]:8000"`` -> ``"::1"`` (lower case)."""
     value = value.strip().lower()

@@ -39,14 +39,12 @@ from ..edit.spec import DEFAULT_DIRECTION, DEFAULT_RANK, MAX_STRENGTH, Selection
 from ..memory.directions import DIRECTION_METHODS
 from ..models.latents import MAX_SAMPLES
 from ..utils.errors import RewriteError, SpecError
-from .guard import LOCAL_HOSTS, Guard
+from .guard import LOCAL_HOSTS, MAX_BODY, Guard
+from .starting import STATIC
 from .state import AppState, Conflict, Missing
 
-STATIC = Path(__file__).with_name("static")
 #: Most statistics samples an edit started from the app may ask for.
 MAX_APP_STATS = 100_000
-#: Largest request body accepted (masks are small PNGs).
-MAX_BODY = 4 * 1024 * 1024
 
 
 #: Where the OpenAPI document keeps the edit spec's schema (its definitions beside it, as
