@@ -24,7 +24,6 @@ import re
 import socket
 import threading
 import time
-from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
