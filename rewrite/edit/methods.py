@@ -153,7 +153,7 @@ METHODS: dict[str, Method] = {
         Method("example-fit", ExampleFitParams,
                "the request re-applied on the samples where the rule fires most, the whole "
                "layer fitted in image space with an image-space preserve set (locality from "
-               "the preserve terms, not from rank)", run=example_fit),
+               "the preserve terms, not from rank)", run=example_fit, not_here=True),
         Method("finetune-all", FinetuneAllParams,
                "baseline: every weight, pixel L1 to the pasted image", run=finetune_all,
                kinds=("copy-paste",)),
