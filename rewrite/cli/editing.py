@@ -183,7 +183,8 @@ def import_edit(legacy_path, layer, rank, model, weights, arch, out):
     try:
         obj = loads(Path(legacy_path).read_text())
     except (OSError, ValueError, RecursionError) as e:      # JSON and Unicode errors included
-        raise click.BadParameter(f"cannot read {legacy_path}: {e}", param_hint="OLD.json")
+        raise click.BadParameter(f"cannot read {legacy_path}: {e}",
+                                 param_hint="OLD.json") from None
     wide = wide_integers(obj)
     if wide:
         raise click.BadParameter(f"{legacy_path}: " + "; ".join(wide), param_hint="OLD.json")

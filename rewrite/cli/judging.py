@@ -161,7 +161,7 @@ def _report(spec_path, opts, what: str, measure) -> None:
         if inet is not None or lnet is not None:
             add_standard_metrics(results, inet, lnet, iid, batch_size=opts["batch_size"],
                                  progress=True, cache=not opts["no_cache"])
-            lines = [standard_table(results)] + lines
+            lines = [standard_table(results), *lines]
         paths = write_outputs(results, out, f"{what}: {spec.name or Path(spec_path).stem}")
         click.echo(markdown(rows(results)))
         click.echo(f"wrote {out}/: metrics.csv, metrics.md, metrics.json"
@@ -303,7 +303,7 @@ def match_cmd(spec_path, seeds, top, out, model, weights, arch, device_name):
     spec, G = load_for_spec(spec_path, model, weights, arch, device_name)
     samples, scores, resp = match(G, spec, seeds, top=top, progress=True)
     images = heat_overlay(generate(G, samples), heat(resp).numpy())
-    labels = [f"#{s} {v:.2f}" for s, v in zip(samples, scores)]
+    labels = [f"#{s} {v:.2f}" for s, v in zip(samples, scores, strict=True)]
     grid = make_grid(images, labels=labels, scale=2)
     save_png(grid, out)
     click.echo(f"wrote {out}: the {len(samples)} of {len(seeds)} samples where the rule fires "

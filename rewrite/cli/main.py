@@ -70,7 +70,7 @@ class _Group(click.Group):
             sys.exit(2)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as e:                          # noqa: BLE001 - one line, not a traceback
+        except Exception as e:                          # one line, not a traceback
             if ctx.params.get("debug") or os.environ.get("REWRITE_DEBUG") == "1":
                 raise
             command = " ".join(["rewrite", *sys.argv[1:]])[:300]

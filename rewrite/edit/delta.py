@@ -242,7 +242,8 @@ def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
     try:
         with safe_open(str(path), "pt") as fh:
             meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            # safe_open has keys() but cannot be iterated itself
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as e:
         raise DeltaFileError(f"{path} is not a readable delta file ({e})") from None
     if meta.get("format") != DELTA_FORMAT:

@@ -251,10 +251,12 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
     size, vres = G.resolution, info.value_resolution
     vwin = layer_window(info, "value")
     _, vm, vc = vwin                      # the image: value cells vm .. vm + vc - 1
-    a, b = spec.copy.sample, spec.paste.sample
+    copy, paste = spec.copy, spec.paste
+    assert copy is not None and paste is not None, "a copy-paste spec has both selections"
+    a, b = copy.sample, paste.sample
     split_a = G.split(G.latents([a]), spec.layer)
     split_b = G.split(G.latents([b]), spec.layer)
-    copy_px = render_mask(spec.copy.mask, size)
+    copy_px = render_mask(copy.mask, size)
     cov = window_coverage(copy_px, vwin)
     if not (cov > VALUE_COVERAGE).any():
         raise EditError(f"the copy mask on sample {a} is empty at {spec.layer}")
@@ -263,14 +265,15 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
     obj = split_a.values[0, :, r0:r1, c0:c1]                                  # [C_out, h, w]
     alpha = cov[r0:r1, c0:c1]                                                 # [h, w]
     # Where the object lands (top-left cell), before clipping to the grid.
-    if spec.paste.mask is not None:
-        pcov = window_coverage(render_mask(spec.paste.mask, size), vwin)
+    if paste.mask is not None:
+        pcov = window_coverage(render_mask(paste.mask, size), vwin)
         pr0, pr1, pc0, pc1 = bounding_box(pcov > VALUE_COVERAGE)
         tr = int(np.floor((pr0 + pr1 - h) / 2 + 0.5))
         tc = int(np.floor((pc0 + pc1 - w) / 2 + 0.5))
     else:
-        dx, dy = spec.paste.offset
-        tr, tc = r0 + int(round(dy / cell)), c0 + int(round(dx / cell))
+        assert paste.offset is not None, "a paste without a mask has an offset"
+        dx, dy = paste.offset
+        tr, tc = r0 + round(dy / cell), c0 + round(dx / cell)
     # Clip the box to the image window, trimming the object accordingly.
     sr0, sc0 = max(0, vm - tr), max(0, vm - tc)
     sr1, sc1 = h - max(0, tr + h - (vm + vc)), w - max(0, tc + w - (vm + vc))

@@ -158,7 +158,8 @@ def _read_stats(path: Path) -> LayerStats:
     try:
         with safe_open(str(path), "pt") as fh:
             meta = fh.metadata() or {}
-            t = {k: fh.get_tensor(k) for k in fh.keys()}
+            # safe_open has keys() but cannot be iterated itself
+            t = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
     except (SafetensorError, OSError) as e:
         raise ValueError(f"it is not a readable safetensors file ({e})") from None
     if set(t) != set(_STATS_TENSORS):
@@ -271,7 +272,7 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
         try:
             cached = _read_stats(path)
             why = cached.problems(layer, n, seed, fp, info.in_channels, info.out_channels)
-        except Exception as e:              # unreadable: a damaged entry is never trusted
+        except Exception as e:  # noqa: BLE001 - unreadable: a damaged entry is never trusted
             why = [f"it cannot be read ({e})"]
         if not why:
             cached.source = "read from cache"

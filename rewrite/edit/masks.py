@@ -50,7 +50,7 @@ def _is_number(v: Any) -> bool:
 
 def _polygon_area(points: list) -> float:
     """Area enclosed by ``points`` [[x, y], ...] (shoelace formula, absolute value)."""
-    twice = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1]))
+    twice = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, [*points[1:], *points[:1]], strict=True))
     return abs(twice) / 2
 
 
@@ -118,12 +118,14 @@ def encode_png(mask: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def render_mask(mask: dict, size: int) -> np.ndarray:
+def render_mask(mask: dict | None, size: int) -> np.ndarray:
     """The mask as float32 [size, size] in [0, 1]; call :func:`mask_problems` first."""
+    if mask is None:
+        raise EditError("this selection has no mask")
     (kind, data), = mask.items()
     if kind == "rect":
         out = np.zeros((size, size), np.float32)
-        x0, y0, x1, y1 = (int(round(v)) for v in data)
+        x0, y0, x1, y1 = (round(v) for v in data)
         out[y0:y1, x0:x1] = 1
         return out
     if kind == "polygon":

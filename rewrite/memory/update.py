@@ -25,7 +25,7 @@ def from_matrix(mat: torch.Tensor, in_axis: int, out_axis: int) -> torch.Tensor:
 
 def lambda_shape(weight: torch.Tensor, in_axis: int, out_axis: int, rank: int) -> tuple[int, ...]:
     """Shape of ``Λ`` for ``weight``: [out, rest..., rank]."""
-    return tuple(as_matrix(weight, in_axis, out_axis).shape[:-1]) + (rank,)
+    return (*as_matrix(weight, in_axis, out_axis).shape[:-1], rank)
 
 
 def low_rank_delta(lam: torch.Tensor, D: torch.Tensor, in_axis: int,

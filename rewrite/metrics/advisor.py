@@ -95,7 +95,7 @@ def suggest_layers(G: Generator, spec: EditSpec, stats_samples: int = 2000,
         feas = feasibility(G, s, Rewriter(G, progress=progress).stats(s))
         goal_sel = spec.paste if spec.kind == "copy-paste" else spec.context[0]
         goal_cells = 0
-        if goal_sel.mask is not None:
+        if goal_sel is not None and goal_sel.mask is not None:
             goal_cells = int((window_coverage(render_mask(goal_sel.mask, G.resolution),
                                               layer_window(info, "value"))
                               > VALUE_COVERAGE).sum())

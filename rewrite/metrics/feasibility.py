@@ -275,7 +275,7 @@ def separation(context: torch.Tensor, outside: torch.Tensor,
                          _share(hc, basis), _share(ho, basis)))
     if not figs:
         return Separation(*(4 * [float("nan")]))
-    return Separation(*(float(np.mean(v)) for v in zip(*figs)))
+    return Separation(*(float(np.mean(v)) for v in zip(*figs, strict=True)))
 
 
 # ---------------------------------------------------------------- on a model and a spec
@@ -301,6 +301,7 @@ def rule_selections(G: Generator, spec: EditSpec) -> list[Selection]:
     if spec.paste.mask is not None:
         return [Selection(spec.paste.sample, spec.paste.mask)]
     dx, dy = spec.paste.offset or (0, 0)
+    assert spec.copy is not None, "a copy-paste spec has both selections"
     m = render_mask(spec.copy.mask, G.resolution)
     moved = np.zeros_like(m)
     h, w = m.shape
@@ -326,7 +327,7 @@ def rule_keys(G: Generator, spec: EditSpec, moment: torch.Tensor,
         raise EditError("the spec marks no region where its rule holds")
     per = [region_keys(G, layer, [sel], "context") for sel in sels]          # [m_i, C_in]
     context = torch.cat(per).cpu()
-    cgroups = [sel.sample for sel, k in zip(sels, per) for _ in range(k.shape[0])]
+    cgroups = [sel.sample for sel, k in zip(sels, per, strict=True) for _ in range(k.shape[0])]
     # Outside the bounding box of all context masks, grown by one key cell.
     union = np.zeros((G.resolution, G.resolution), bool)
     for sel in sels:
@@ -347,20 +348,20 @@ def rule_keys(G: Generator, spec: EditSpec, moment: torch.Tensor,
     pool = list(pool)
     per_sample = max(1, max_pool_keys // max(len(pool), 1))
     gen = torch.Generator().manual_seed(0)
-    scores, kept = [], []
+    batch_scores, kept = [], []
     for i in range(0, len(pool), batch_size):
         kb = crop_window(G.split(G.latents(pool[i:i + batch_size]), layer).keys, kwin).cpu()
         proj = torch.einsum("rc,bchw->brhw", D, kb.float())
         resp = proj[:, 0] if rank == 1 else proj.norm(dim=1)
-        scores.append(resp.flatten(1).amax(1))
+        batch_scores.append(resp.flatten(1).amax(1))
         flat = kb.flatten(2).permute(0, 2, 1)                               # [B, hw, C]
         for row in flat:
             if row.shape[0] > per_sample:
                 row = row[torch.randperm(row.shape[0], generator=gen)[:per_sample]]
             kept.append(row)
-    scores = torch.cat(scores)
+    scores = torch.cat(batch_scores)
     quiet = (scores <= torch.quantile(scores.double(), 0.5).float()).tolist()
-    for s, q, row in zip(pool, quiet, kept):
+    for s, q, row in zip(pool, quiet, kept, strict=True):
         if q:
             outside.append(row)
             ogroups += [s] * row.shape[0]
@@ -389,7 +390,8 @@ def feasibility(G: Generator, spec: EditSpec, stats: LayerStats,
         with G.using_sampling(spec.sampling):
             keys = rule_keys(G, spec, moment, pool)
     except RewriteError as e:
-        return Feasibility(spec.layer, *(4 * [float("nan")]), 0, 0, spec.rank, UNKNOWN,
+        nan = float("nan")
+        return Feasibility(spec.layer, nan, nan, nan, nan, 0, 0, spec.rank, UNKNOWN,
                            str(e).splitlines()[-1].strip(" -"))
     sep = separation(keys.context, keys.outside, moment, keys.context_groups,
                      keys.outside_groups, rank=spec.rank)

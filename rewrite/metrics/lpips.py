@@ -57,9 +57,10 @@ class VGG16Features(nn.Sequential):
     keys (without the ``features.`` prefix); the last max pool is not needed."""
 
     def __init__(self):
-        layers, c = [], 3
+        layers: list[nn.Module] = []
+        c = 3
         for v in _VGG16:
-            if v == "M":
+            if isinstance(v, str):                # "M"
                 layers.append(nn.MaxPool2d(2, 2))
             else:
                 layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=False)]
@@ -107,6 +108,9 @@ class LPIPS(nn.Module):
     """LPIPS-VGG v0.1 (see the module docstring). Always in eval mode, no gradients kept
     for its parameters."""
 
+    shift: torch.Tensor                   # buffers: the ScalingLayer's constants
+    scale: torch.Tensor
+
     def __init__(self, vgg_state: dict, lin: Sequence[torch.Tensor] | None = None,
                  source: str = "VGG16 state dict"):
         super().__init__()
@@ -139,10 +143,10 @@ class LPIPS(nn.Module):
             x0, x1 = 2 * x0 - 1, 2 * x1 - 1
         s0, s1 = (x0 - self.shift) / self.scale, (x1 - self.shift) / self.scale
         f0, f1 = self.net.taps(s0), self.net.taps(s1)
-        diffs = [(_unit(a) - _unit(b)) ** 2 for a, b in zip(f0, f1)]
+        diffs = [(_unit(a) - _unit(b)) ** 2 for a, b in zip(f0, f1, strict=True)]
         return {"scaled": [s0], "feats0": f0,
                 "diffsum": [d.sum(1, keepdim=True) for d in diffs],
-                "lin": [F.conv2d(d, w) for d, w in zip(diffs, self.lins)]}
+                "lin": [F.conv2d(d, w) for d, w in zip(diffs, self.lins, strict=True)]}
 
     @torch.no_grad()
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, normalize: bool = False,

@@ -139,13 +139,13 @@ def place_box(center_rc: Sequence[float], size_hw: Sequence[int],
     clipped to the image when larger than it."""
     assert len(center_rc) == 2 and len(size_hw) == 2 and len(image_hw) == 2
     out = []
-    for centre, size, extent in zip(center_rc, size_hw, image_hw):
+    for centre, size, extent in zip(center_rc, size_hw, image_hw, strict=True):
         size, extent = int(size), int(extent)
         assert size > 0 and extent > 0, (size, extent)
         if size >= extent:
             out += [0, extent]
             continue
-        start = int(round(float(centre))) - size // 2
+        start = round(float(centre)) - size // 2
         start = min(max(start, 0), extent - size)
         out += [start, start + size]
     return out[0], out[1], out[2], out[3]

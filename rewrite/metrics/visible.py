@@ -65,7 +65,7 @@ def visible_collateral(G: Generator, layer: str, changes: dict[str, torch.Tensor
 
 
 def _render_changed(G: Generator, z: torch.Tensor, changes: dict[str, torch.Tensor]):
-    state = dict(G.named_parameters())
+    state: dict[str, torch.Tensor] = dict(G.named_parameters())
     state.update(dict(G.named_buffers()))
     saved = {n: state[n].detach().clone() for n in changes}
     try:

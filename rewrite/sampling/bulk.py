@@ -120,7 +120,7 @@ def bulk_sample(G: Generator, seeds: Sequence[int], out_dir: str | Path | None =
         for b in todo:
             images = generate(G, all_batches[b], batch_size=batch_size, progress=False)
             if out_dir is not None:
-                for seed, img in zip(all_batches[b], images):
+                for seed, img in zip(all_batches[b], images, strict=True):
                     with atomic_path(_png_path(target, seed)) as tmp:
                         Image.fromarray(img).save(tmp, format="PNG")
             else:
@@ -140,6 +140,7 @@ def bulk_sample(G: Generator, seeds: Sequence[int], out_dir: str | Path | None =
             with atomic_path(target / "manifest.json") as tmp:
                 tmp.write_text(json.dumps(manifest, indent=1) + "\n")
         else:
+            assert npz is not None                # exactly one of out_dir and npz is given
             parts = [np.load(target / f"batch-{b:06d}.npy") for b in range(len(all_batches))]
             images = np.concatenate(parts) if parts else np.zeros((0, G.resolution,
                                                                    G.resolution, 3), np.uint8)

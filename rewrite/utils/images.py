@@ -64,7 +64,7 @@ def make_grid(images: np.ndarray, cols: int | None = None, labels: Sequence[str]
     label_h = 0
     if labels is not None:
         box = font.getbbox("0123456789#")
-        label_h = box[3] + 4
+        label_h = int(box[3]) + 4
     cell_h = th + label_h
     grid = Image.new("RGB", (cols * tw + (cols + 1) * pad, rows * cell_h + (rows + 1) * pad),
                      (background,) * 3)
@@ -75,7 +75,7 @@ def make_grid(images: np.ndarray, cols: int | None = None, labels: Sequence[str]
         y = pad + r * (cell_h + pad)
         tile = Image.fromarray(images[i])
         if scale != 1:
-            tile = tile.resize((tw, th), Image.NEAREST)
+            tile = tile.resize((tw, th), Image.Resampling.NEAREST)
         grid.paste(tile, (x, y + label_h))
         if labels is not None:
             draw.text((x + 1, y + 1), str(labels[i]), fill=(0, 0, 0), font=font)
@@ -110,10 +110,10 @@ def heat_overlay(images: np.ndarray, heat: np.ndarray, alpha: float = 0.55,
     Returns:
         uint8 [N, H, W, 3].
     """
-    n, h, w, _ = images.shape
+    _, h, w, _ = images.shape
     t = torch.as_tensor(np.asarray(heat, np.float32))[:, None]
-    t = torch.nn.functional.interpolate(t, size=(h, w), mode="nearest")[:, 0].numpy()
-    a = (np.clip(t, 0, 1) * alpha)[..., None]
+    resized = torch.nn.functional.interpolate(t, size=(h, w), mode="nearest")[:, 0].numpy()
+    a = (np.clip(resized, 0, 1) * alpha)[..., None]
     out = images.astype(np.float32) * (1 - a) + np.array(colour, np.float32) * a
     return out.round().astype(np.uint8)
 
