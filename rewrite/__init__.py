@@ -18,8 +18,10 @@ def __getattr__(name: str):
     package (``rewrite.memory``, say) does not load the model families."""
     if name == "load_model":
         from .models import load_model
+
         return load_model
     if name == "generate":
         from .sampling.generate import generate
+
         return generate
     raise AttributeError(f"module 'rewrite' has no attribute {name!r}")

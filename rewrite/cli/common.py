@@ -44,11 +44,13 @@ def spec_rules() -> dict[str, Any]:
     for name in names:
         text = defs.get(f"params-{name}", {}).get("description", "")
         solvers[name] = text.split("(each optional): ", 1)[-1].rstrip(".")
-    return {"max_strength": props["strength"]["maximum"],
-            "stats_samples": (stats["samples"]["default"], stats["samples"]["maximum"]),
-            "stats_seed": (stats["seed"]["default"], stats["seed"]["maximum"]),
-            "max_sample": defs["sample"]["maximum"],
-            "solvers": solvers}
+    return {
+        "max_strength": props["strength"]["maximum"],
+        "stats_samples": (stats["samples"]["default"], stats["samples"]["maximum"]),
+        "stats_seed": (stats["seed"]["default"], stats["seed"]["maximum"]),
+        "max_sample": defs["sample"]["maximum"],
+        "solvers": solvers,
+    }
 
 
 class LibraryDefault:
@@ -61,7 +63,7 @@ class LibraryDefault:
     def __call__(self) -> Any:
         return library_value(self.ref)
 
-    def __str__(self) -> str:                   # what click's help shows as the default
+    def __str__(self) -> str:  # what click's help shows as the default
         return self.shown
 
     def __repr__(self) -> str:
@@ -129,36 +131,54 @@ def device(name: str):
     try:
         dev = torch.device(name)
     except RuntimeError:
-        raise click.BadParameter(f"unknown device {name!r}; use auto, cpu or cuda[:N]",
-                                 param_hint="--device") from None
+        raise click.BadParameter(
+            f"unknown device {name!r}; use auto, cpu or cuda[:N]", param_hint="--device"
+        ) from None
     if dev.type not in ("cpu", "cuda"):
-        raise click.BadParameter(f"unsupported device {name!r}; use auto, cpu or cuda[:N]",
-                                 param_hint="--device")
+        raise click.BadParameter(
+            f"unsupported device {name!r}; use auto, cpu or cuda[:N]", param_hint="--device"
+        )
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise click.BadParameter("CUDA is not available on this machine; use --device cpu",
-                                 param_hint="--device")
+        raise click.BadParameter(
+            "CUDA is not available on this machine; use --device cpu", param_hint="--device"
+        )
     return dev
 
 
 # -- option groups --------------------------------------------------------------
 
+
 def weights_options(f=None, device: bool = True):
     """``--weights``, ``--arch`` and (unless ``device=False``) ``--device``: the options of
     every command that loads a model. Usable as ``@weights_options`` or
     ``@weights_options(device=False)``."""
+
     def wrap(f):
         if device:
-            f = click.option("--device", "device_name", default="auto", show_default=True,
-                             help="auto, cpu, cuda or cuda:N.")(f)
-        f = click.option("--arch", type=LazyChoice("rewrite.models:FAMILIES", "FAMILY"),
-                         default=None,
-                         help="Generator family of the file (default: detected from the "
-                              "file's content; `rewrite models` lists the families).")(f)
-        f = click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                         help="Local checkpoint (or the zoo entry's wheel) to use instead of "
-                              "downloading; for offline machines. Its family is detected from "
-                              "its content (--arch overrides), with or without a MODEL.")(f)
+            f = click.option(
+                "--device",
+                "device_name",
+                default="auto",
+                show_default=True,
+                help="auto, cpu, cuda or cuda:N.",
+            )(f)
+        f = click.option(
+            "--arch",
+            type=LazyChoice("rewrite.models:FAMILIES", "FAMILY"),
+            default=None,
+            help="Generator family of the file (default: detected from the "
+            "file's content; `rewrite models` lists the families).",
+        )(f)
+        f = click.option(
+            "--weights",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Local checkpoint (or the zoo entry's wheel) to use instead of "
+            "downloading; for offline machines. Its family is detected from "
+            "its content (--arch overrides), with or without a MODEL.",
+        )(f)
         return f
+
     return wrap(f) if f is not None else wrap
 
 
@@ -176,24 +196,37 @@ def model_options(f):
 def spec_model_options(f):
     """Options of commands that read a spec: the model defaults to the spec's."""
     f = weights_options(f)
-    f = click.option("--model", default=None,
-                     help="Model to edit instead of the one the spec names.")(f)
+    f = click.option(
+        "--model", default=None, help="Model to edit instead of the one the spec names."
+    )(f)
     return f
 
 
 def sampling_options(f):
     """The sampling options; each defaults to "not given" (None), so that a value given,
     whatever it is, overrides a spec's ``sampling`` (rewrite.sampling.settings)."""
-    f = click.option("--noise", type=click.Choice(["const", "random"]), default=None,
-                     help="StyleGAN2: stored noise buffers (const, the default), or fresh "
-                          "noise.")(f)
-    f = click.option("--truncation", type=click.FloatRange(0, 1), default=None,
-                     callback=finite,
-                     help="StyleGAN2: pull w toward latent_avg (1 = no truncation) "
-                          "[default: the spec's, else 1].")(f)
-    f = click.option("--class", "class_index", type=click.IntRange(min=0), default=None,
-                     help="Class-conditional models (NVIDIA pickles with c_dim > 0): the class "
-                          "to sample [default: the spec's, else 0].")(f)
+    f = click.option(
+        "--noise",
+        type=click.Choice(["const", "random"]),
+        default=None,
+        help="StyleGAN2: stored noise buffers (const, the default), or fresh noise.",
+    )(f)
+    f = click.option(
+        "--truncation",
+        type=click.FloatRange(0, 1),
+        default=None,
+        callback=finite,
+        help="StyleGAN2: pull w toward latent_avg (1 = no truncation) "
+        "[default: the spec's, else 1].",
+    )(f)
+    f = click.option(
+        "--class",
+        "class_index",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Class-conditional models (NVIDIA pickles with c_dim > 0): the class "
+        "to sample [default: the spec's, else 0].",
+    )(f)
     return f
 
 
@@ -204,11 +237,19 @@ def set_sampling(G, spec_sampling=None, *, truncation=None, noise=None, class_in
     from ..utils.errors import RewriteError
 
     try:
-        return use_sampling(G, spec_sampling, truncation=truncation, noise=noise,
-                            class_index=class_index)
+        return use_sampling(
+            G, spec_sampling, truncation=truncation, noise=noise, class_index=class_index
+        )
     except RewriteError as e:
-        given = [flag for flag, v in (("--truncation", truncation), ("--noise", noise),
-                                      ("--class", class_index)) if v is not None]
+        given = [
+            flag
+            for flag, v in (
+                ("--truncation", truncation),
+                ("--noise", noise),
+                ("--class", class_index),
+            )
+            if v is not None
+        ]
         if not given:
             raise
         raise click.BadParameter(str(e), param_hint="/".join(given)) from None
@@ -216,18 +257,28 @@ def set_sampling(G, spec_sampling=None, *, truncation=None, noise=None, class_in
 
 # -- steps ------------------------------------------------------------------------
 
+
 def model_label(model: str, weights) -> str:
     """What a command calls the model it loaded: MODEL, or the --weights file when MODEL was
     left at its default (``rewrite sample --weights ffhq.pkl`` samples ffhq.pkl)."""
     ctx = click.get_current_context(silent=True)
-    if weights and ctx is not None \
-            and ctx.get_parameter_source("model") is click.core.ParameterSource.DEFAULT:
+    if (
+        weights
+        and ctx is not None
+        and ctx.get_parameter_source("model") is click.core.ParameterSource.DEFAULT
+    ):
         return str(weights)
     return model
 
 
-def check_outputs(outputs: dict, model=None, weights=None, spec_path=None, inputs=None,
-                  folders: tuple[str, ...] = ()) -> None:
+def check_outputs(
+    outputs: dict,
+    model=None,
+    weights=None,
+    spec_path=None,
+    inputs=None,
+    folders: tuple[str, ...] = (),
+) -> None:
     """Refuse, before any work, outputs that are inputs, are named twice or cannot be
     written (see :func:`rewrite.utils.fileio.check_outputs`); the model counts as an input
     when it names a local file."""
@@ -245,8 +296,9 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^\w.-]+", "-", name).strip(".-") or "edit"
 
 
-def load_for_spec(spec_path, model, weights, arch, device_name, *, truncation=None,
-                  noise=None, class_index=None):
+def load_for_spec(
+    spec_path, model, weights, arch, device_name, *, truncation=None, noise=None, class_index=None
+):
     """The spec and its model (MODEL given, else the spec's), checked, sampling as the
     spec records (truncation, class) unless a sampling option says otherwise, so what the
     command renders is what the edit was made on. ``device_name`` is --device's text, or
@@ -255,9 +307,12 @@ def load_for_spec(spec_path, model, weights, arch, device_name, *, truncation=No
     from ..models import load_model
 
     spec = EditSpec.load(spec_path)
-    G = load_model(model or spec.model, weights=weights, arch=arch,
-                   device=device_name if not isinstance(device_name, str)
-                   else device(device_name))
+    G = load_model(
+        model or spec.model,
+        weights=weights,
+        arch=arch,
+        device=device_name if not isinstance(device_name, str) else device(device_name),
+    )
     spec.validate_for(G)
     set_sampling(G, spec.sampling, truncation=truncation, noise=noise, class_index=class_index)
     return spec, G

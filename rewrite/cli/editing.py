@@ -22,25 +22,47 @@ _MAX_STRENGTH = spec_rules()["max_strength"]
 
 
 @click.command()
-@click.argument("spec_paths", metavar="SPEC.json...", nargs=-1, required=True,
-                type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), required=True,
-              help="Edited checkpoint to write (the family's own format).")
-@click.option("--delta", "delta_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the edit(s) as a small delta file (.safetensors).")
-@click.option("--solver", type=LazyChoice("rewrite.edit.methods:METHODS", "SOLVER"),
-              default=None,
-              help="Override the spec's solver: "
-                   + "; ".join(f"{n}: {s}" for n, s in spec_rules()["solvers"].items()) + ".")
-@click.option("--strength", type=click.FloatRange(0, _MAX_STRENGTH), default=None,
-              help="Override the spec's strength s: the layer gets W0 + s·ΔW "
-                   "(0: unedited, 1: the solved edit).")
-@click.option("--sequential", is_flag=True,
-              help="Apply several specs one after another instead of solving those on the "
-                   "same layer together.")
+@click.argument(
+    "spec_paths", metavar="SPEC.json...", nargs=-1, required=True, type=click.Path(dir_okay=False)
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Edited checkpoint to write (the family's own format).",
+)
+@click.option(
+    "--delta",
+    "delta_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the edit(s) as a small delta file (.safetensors).",
+)
+@click.option(
+    "--solver",
+    type=LazyChoice("rewrite.edit.methods:METHODS", "SOLVER"),
+    default=None,
+    help="Override the spec's solver: "
+    + "; ".join(f"{n}: {s}" for n, s in spec_rules()["solvers"].items())
+    + ".",
+)
+@click.option(
+    "--strength",
+    type=click.FloatRange(0, _MAX_STRENGTH),
+    default=None,
+    help="Override the spec's strength s: the layer gets W0 + s·ΔW "
+    "(0: unedited, 1: the solved edit).",
+)
+@click.option(
+    "--sequential",
+    is_flag=True,
+    help="Apply several specs one after another instead of solving those on the "
+    "same layer together.",
+)
 @spec_model_options
-def edit(spec_paths, out, delta_path, solver, strength, sequential, model, weights, arch,
-         device_name):
+def edit(
+    spec_paths, out, delta_path, solver, strength, sequential, model, weights, arch, device_name
+):
     """Apply the edit(s) in SPEC.json... and export the edited model.
 
     Several specs on the same layer are solved together in closed form, so that each
@@ -58,11 +80,11 @@ def edit(spec_paths, out, delta_path, solver, strength, sequential, model, weigh
     from ..models import load_model
 
     inputs = {f"SPEC.json ({i + 1})": p for i, p in enumerate(spec_paths)}
-    check_outputs({"--out": out, "--delta": delta_path}, model=model, weights=weights,
-                  inputs=inputs)
+    check_outputs(
+        {"--out": out, "--delta": delta_path}, model=model, weights=weights, inputs=inputs
+    )
     specs = [EditSpec.load(p) for p in spec_paths]
-    G = load_model(model or specs[0].model, weights=weights, arch=arch,
-                   device=device(device_name))
+    G = load_model(model or specs[0].model, weights=weights, arch=arch, device=device(device_name))
     check_outputs({"--out": out, "--delta": delta_path}, model=specs[0].model)
     for spec in specs:
         if solver:
@@ -72,16 +94,21 @@ def edit(spec_paths, out, delta_path, solver, strength, sequential, model, weigh
         spec.validate_for(G)
     session = Rewriter(G, progress=True)
     for spec in specs:
-        click.echo(f"editing {spec.layer} of {spec.model} with {spec.solver} "
-                   f"(rank {spec.rank}, {spec.direction} direction) ...", err=True)
+        click.echo(
+            f"editing {spec.layer} of {spec.model} with {spec.solver} "
+            f"(rank {spec.rank}, {spec.direction} direction) ...",
+            err=True,
+        )
     if len(specs) == 1 or sequential:
         deltas = [session.apply(spec) for spec in specs]
     else:
         deltas = session.apply_together(specs)
     for d in deltas:
         name = (d.spec or {}).get("name") or d.layer
-        click.echo(f"{name}: {solve_line(d)}; visible change outside the rule's region "
-                   f"{visible_at_strength(d):.4f}, strength {d.strength:g} ({d.seconds:.2f} s)")
+        click.echo(
+            f"{name}: {solve_line(d)}; visible change outside the rule's region "
+            f"{visible_at_strength(d):.4f}, strength {d.strength:g} ({d.seconds:.2f} s)"
+        )
         for line in collateral_warning(d):
             click.echo(line, err=True)
     session.export_checkpoint(out)
@@ -94,14 +121,23 @@ def edit(spec_paths, out, delta_path, solver, strength, sequential, model, weigh
 @click.command("apply")
 @click.argument("model")
 @click.argument("delta_path", metavar="DELTA", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), required=True,
-              help="Edited checkpoint to write.")
-@click.option("--strength", "strengths", type=click.FloatRange(0, _MAX_STRENGTH),
-              multiple=True,
-              help="Strength s of the edits (W0 + s·ΔW, no new solve): once for all edits, "
-                   "or once per edit in the file's order. Default: as saved.")
-@click.option("--delta-out", type=click.Path(dir_okay=False), default=None,
-              help="Also write the deltas with these strengths.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), required=True, help="Edited checkpoint to write."
+)
+@click.option(
+    "--strength",
+    "strengths",
+    type=click.FloatRange(0, _MAX_STRENGTH),
+    multiple=True,
+    help="Strength s of the edits (W0 + s·ΔW, no new solve): once for all edits, "
+    "or once per edit in the file's order. Default: as saved.",
+)
+@click.option(
+    "--delta-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the deltas with these strengths.",
+)
 @weights_options
 def apply_cmd(model, delta_path, out, strengths, delta_out, weights, arch, device_name):
     """Re-apply the edits of a delta file to MODEL and export the result.
@@ -114,16 +150,22 @@ def apply_cmd(model, delta_path, out, strengths, delta_out, weights, arch, devic
     from ..edit import Rewriter
     from ..models import load_model
 
-    check_outputs({"--out": out, "--delta-out": delta_out}, model=model, weights=weights,
-                  inputs={"DELTA": delta_path})
+    check_outputs(
+        {"--out": out, "--delta-out": delta_out},
+        model=model,
+        weights=weights,
+        inputs={"DELTA": delta_path},
+    )
     G = load_model(model, weights=weights, arch=arch, device=device(device_name))
     session = Rewriter(G)
     deltas = session.apply_delta_file(delta_path)
     if strengths:
         if len(strengths) not in (1, len(deltas)):
-            raise click.BadParameter(f"give one strength, or one per edit ({len(deltas)} in "
-                                     f"{delta_path}); got {len(strengths)}",
-                                     param_hint="--strength")
+            raise click.BadParameter(
+                f"give one strength, or one per edit ({len(deltas)} in "
+                f"{delta_path}); got {len(strengths)}",
+                param_hint="--strength",
+            )
         for i in range(len(deltas)):
             session.set_strength(i, strengths[0] if len(strengths) == 1 else strengths[i])
     session.export_checkpoint(out)
@@ -138,8 +180,12 @@ def apply_cmd(model, delta_path, out, strengths, delta_out, weights, arch, devic
 @click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
 @click.argument("sample", type=click.IntRange(0, spec_rules()["max_sample"]))
 @click.argument("rect", nargs=4, type=float, metavar="X0 Y0 X1 Y1")
-@click.option("--out", type=click.Path(dir_okay=False), required=True,
-              help="The spec to write, with the region added (never the input itself).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="The spec to write, with the region added (never the input itself).",
+)
 @spec_model_options
 def not_here(spec_path, sample, rect, out, model, weights, arch, device_name):
     """Mark a region where SPEC.json's rule must not act ("not here").
@@ -158,7 +204,7 @@ def not_here(spec_path, sample, rect, out, model, weights, arch, device_name):
     new = spec.with_not_here(sample, rect)
     new.validate_for(G)
     new.save(out)
-    click.echo(f"wrote {out}: {len(new.preserve)} \"not here\" region(s)")
+    click.echo(f'wrote {out}: {len(new.preserve)} "not here" region(s)')
 
 
 @click.command("import-edit")
@@ -182,9 +228,8 @@ def import_edit(legacy_path, layer, rank, model, weights, arch, out):
     check_outputs({"--out": out}, model=model, weights=weights, inputs={"OLD.json": legacy_path})
     try:
         obj = loads(Path(legacy_path).read_text())
-    except (OSError, ValueError, RecursionError) as e:      # JSON and Unicode errors included
-        raise click.BadParameter(f"cannot read {legacy_path}: {e}",
-                                 param_hint="OLD.json") from None
+    except (OSError, ValueError, RecursionError) as e:  # JSON and Unicode errors included
+        raise click.BadParameter(f"cannot read {legacy_path}: {e}", param_hint="OLD.json") from None
     wide = wide_integers(obj)
     if wide:
         raise click.BadParameter(f"{legacy_path}: " + "; ".join(wide), param_hint="OLD.json")

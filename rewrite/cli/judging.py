@@ -24,8 +24,12 @@ from .common import (
 @click.command("goal")
 @click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
 @click.option("--out", type=PNG, default="goal.png", show_default=True)
-@click.option("--solve/--no-solve", default=True, show_default=True,
-              help="Also solve the edit and show the edited paste target.")
+@click.option(
+    "--solve/--no-solve",
+    default=True,
+    show_default=True,
+    help="Also solve the edit and show the edited paste target.",
+)
 @spec_model_options
 def goal_cmd(spec_path, out, solve, model, weights, arch, device_name):
     """Show what SPEC.json asks of its layer before (and after) solving.
@@ -66,19 +70,46 @@ def goal_cmd(spec_path, out, solve, model, weights, arch, device_name):
 @click.command()
 @click.argument("first", metavar="[MODEL] SPEC.json")
 @click.argument("second", required=False, metavar=" ", type=click.Path(dir_okay=False))
-@click.option("--seeds", default="100-115", show_default=True, callback=seeds_callback,
-              help="Held-out samples to show.")
+@click.option(
+    "--seeds",
+    default="100-115",
+    show_default=True,
+    callback=seeds_callback,
+    help="Held-out samples to show.",
+)
 @click.option("--out", type=PNG, default="compare.png", show_default=True)
-@click.option("--cols", type=click.IntRange(min=1), default=None,
-              help="Samples per row pair (default: up to 16).")
+@click.option(
+    "--cols",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Samples per row pair (default: up to 16).",
+)
 @click.option("--scale", type=click.IntRange(1, 16), default=2, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--model", "model_option", default=None,
-              help="Model to edit instead of the one the spec names (as MODEL does).")
+@click.option(
+    "--model",
+    "model_option",
+    default=None,
+    help="Model to edit instead of the one the spec names (as MODEL does).",
+)
 @weights_options
 @sampling_options
-def compare(first, second, seeds, out, cols, scale, batch_size, model_option, weights, arch,
-            device_name, truncation, noise, class_index):
+def compare(
+    first,
+    second,
+    seeds,
+    out,
+    cols,
+    scale,
+    batch_size,
+    model_option,
+    weights,
+    arch,
+    device_name,
+    truncation,
+    noise,
+    class_index,
+):
     """Render SEEDS before (upper row) and after (lower row) the edit in SPEC.json.
 
     The model is the spec's unless MODEL (or --model) names another. The samples are
@@ -96,14 +127,22 @@ def compare(first, second, seeds, out, cols, scale, batch_size, model_option, we
 
     model, spec_path = (first, second) if second is not None else (None, first)
     if model is not None and model_option is not None and model != model_option:
-        raise click.UsageError(f"MODEL {model!r} and --model {model_option!r} disagree; "
-                               "give one of them")
+        raise click.UsageError(
+            f"MODEL {model!r} and --model {model_option!r} disagree; give one of them"
+        )
     model = model or model_option
     check_outputs({"--out": out}, model=model, weights=weights, spec_path=spec_path)
-    spec, G = load_for_spec(spec_path, model, weights, arch, device_name, truncation=truncation,
-                            noise=noise, class_index=class_index)
-    before, after, delta, reproduction = before_after_solved(G, spec, seeds,
-                                                             batch_size=batch_size)
+    spec, G = load_for_spec(
+        spec_path,
+        model,
+        weights,
+        arch,
+        device_name,
+        truncation=truncation,
+        noise=noise,
+        class_index=class_index,
+    )
+    before, after, delta, reproduction = before_after_solved(G, spec, seeds, batch_size=batch_size)
     click.echo(solve_line(delta, reproduction))
     save_png(before_after_grid(before, after, seeds, cols=cols, scale=scale), out)
     click.echo(f"wrote {out}: {len(seeds)} samples before and after {spec.name or spec_path}")
@@ -115,24 +154,44 @@ _QUANTILE = LibraryDefault("rewrite.metrics.evaluate:DEFAULT_QUANTILE", "0.99")
 
 def _eval_options(f):
     """The options of ``eval`` and ``compare-methods``."""
-    f = click.option("--lpips-weights", type=click.Path(exists=True, dir_okay=False),
-                     default=None,
-                     help="torchvision's vgg16-397923af.pth: report LPIPS outside the firing "
-                          "regions and on silent samples [env: REWRITE_LPIPS_WEIGHTS].")(f)
-    f = click.option("--inception-weights", type=click.Path(exists=True, dir_okay=False),
-                     default=None,
-                     help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth: report FID and "
-                          "KID between unedited and edited samples "
-                          "[env: REWRITE_INCEPTION_WEIGHTS].")(f)
-    f = click.option("--quantile", type=click.FloatRange(0.5, 0.9999), default=_QUANTILE,
-                     show_default=True,
-                     help="Response quantile above which the rule fires.")(f)
+    f = click.option(
+        "--lpips-weights",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="torchvision's vgg16-397923af.pth: report LPIPS outside the firing "
+        "regions and on silent samples [env: REWRITE_LPIPS_WEIGHTS].",
+    )(f)
+    f = click.option(
+        "--inception-weights",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth: report FID and "
+        "KID between unedited and edited samples "
+        "[env: REWRITE_INCEPTION_WEIGHTS].",
+    )(f)
+    f = click.option(
+        "--quantile",
+        type=click.FloatRange(0.5, 0.9999),
+        default=_QUANTILE,
+        show_default=True,
+        help="Response quantile above which the rule fires.",
+    )(f)
     f = click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)(f)
     f = click.option("--no-cache", is_flag=True, help="Render every sample again.")(f)
-    f = click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-                     help="Folder for metrics, pictures and report.html [default: eval-<spec name>].")(f)
-    f = click.option("--seeds", default="1000-1511", show_default=True, callback=seeds_callback,
-                     help="Held-out samples.")(f)
+    f = click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Folder for metrics, pictures and report.html [default: eval-<spec name>].",
+    )(f)
+    f = click.option(
+        "--seeds",
+        default="1000-1511",
+        show_default=True,
+        callback=seeds_callback,
+        help="Held-out samples.",
+    )(f)
     return f
 
 
@@ -151,21 +210,36 @@ def _report(spec_path, opts, what: str, measure) -> None:
     dev = d.device(device(opts["device_name"]))
     spec, G = load_for_spec(spec_path, opts["model"], opts["weights"], opts["arch"], dev)
     out = Path(opts["out_dir"] or f"eval-{safe_name(spec.name or Path(spec_path).stem)}")
-    check_outputs({"--out": out}, model=opts["model"], weights=opts["weights"],
-                  spec_path=spec_path, folders=("--out",))
+    check_outputs(
+        {"--out": out},
+        model=opts["model"],
+        weights=opts["weights"],
+        spec_path=spec_path,
+        folders=("--out",),
+    )
     results, written = measure(G, spec, d)
     lines: list[str] = []
     if d.is_main:
-        inet, iid, lnet, lines = load_standard_nets(opts["inception_weights"],
-                                                    opts["lpips_weights"], dev)
+        inet, iid, lnet, lines = load_standard_nets(
+            opts["inception_weights"], opts["lpips_weights"], dev
+        )
         if inet is not None or lnet is not None:
-            add_standard_metrics(results, inet, lnet, iid, batch_size=opts["batch_size"],
-                                 progress=True, cache=not opts["no_cache"])
+            add_standard_metrics(
+                results,
+                inet,
+                lnet,
+                iid,
+                batch_size=opts["batch_size"],
+                progress=True,
+                cache=not opts["no_cache"],
+            )
             lines = [standard_table(results), *lines]
         paths = write_outputs(results, out, f"{what}: {spec.name or Path(spec_path).stem}")
         click.echo(markdown(rows(results)))
-        click.echo(f"wrote {out}/: metrics.csv, metrics.md, metrics.json"
-                   f"{', tradeoff.png' if 'plot' in paths else ''}, figures, report.html")
+        click.echo(
+            f"wrote {out}/: metrics.csv, metrics.md, metrics.json"
+            f"{', tradeoff.png' if 'plot' in paths else ''}, figures, report.html"
+        )
         if written is not None:
             written(out)
     for line in lines:
@@ -193,19 +267,29 @@ def eval_cmd(spec_path, seeds, quantile, **opts):
     from ..utils.fileio import atomic_path
 
     def measure(G, spec, d):
-        curve = evaluate_curve(G, spec, seeds, quantile=quantile, batch_size=opts["batch_size"],
-                               progress=d.is_main, cache=not opts["no_cache"], dist=d)
+        curve = evaluate_curve(
+            G,
+            spec,
+            seeds,
+            quantile=quantile,
+            batch_size=opts["batch_size"],
+            progress=d.is_main,
+            cache=not opts["no_cache"],
+            dist=d,
+        )
         result = next(e for e in curve if abs(e.delta.strength - spec.strength) < 1e-9)
 
         def written(out):
-            text = ("Where this edit sits on its strength curve (the same solve re-weighted; "
-                    "visible collateral: image change outside the rule's band on fixed "
-                    "samples, first-order in the strength):\n\n"
-                    + curve_table(curve, spec.strength))
+            text = (
+                "Where this edit sits on its strength curve (the same solve re-weighted; "
+                "visible collateral: image change outside the rule's band on fixed "
+                "samples, first-order in the strength):\n\n" + curve_table(curve, spec.strength)
+            )
             with atomic_path(Path(out) / "curve.md") as tmp:
                 tmp.write_text(text + "\n")
             click.echo(text)
             click.echo(f"wrote {out}/curve.md")
+
         return [result], written
 
     _report(spec_path, opts, "evaluation", measure)
@@ -230,17 +314,30 @@ def compare_methods_cmd(spec_path, seeds, quantile, **opts):
     from ..metrics.evaluate import compare_methods, method_variants
 
     def measure(G, spec, d):
-        return compare_methods(G, spec, seeds, method_variants(spec), quantile=quantile,
-                               batch_size=opts["batch_size"], progress=d.is_main,
-                               cache=not opts["no_cache"], dist=d), None
+        return compare_methods(
+            G,
+            spec,
+            seeds,
+            method_variants(spec),
+            quantile=quantile,
+            batch_size=opts["batch_size"],
+            progress=d.is_main,
+            cache=not opts["no_cache"],
+            dist=d,
+        ), None
 
     _report(spec_path, opts, "method comparison", measure)
 
 
 @click.command("suggest-layer")
 @click.argument("spec_path", metavar="SPEC.json", type=click.Path(dir_okay=False))
-@click.option("--stats-samples", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Samples for each layer's statistics.")
+@click.option(
+    "--stats-samples",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Samples for each layer's statistics.",
+)
 @spec_model_options
 def suggest_layer(spec_path, stats_samples, model, weights, arch, device_name):
     """Rank the editable layers for the edit in SPEC.json by a trial edit at each.
@@ -264,18 +361,23 @@ def suggest_layer(spec_path, stats_samples, model, weights, arch, device_name):
 
     spec, G = load_for_spec(spec_path, model, weights, arch, device_name)
     advice = suggest_layers(G, spec, stats_samples=stats_samples, progress=True)
-    click.echo(f"{'layer':<10} {'goal repro':>10} {'silent':>8} {'efficacy':>9} "
-               f"{'key grid':>9} {'goal cells':>11}  {'separation':<22}")
+    click.echo(
+        f"{'layer':<10} {'goal repro':>10} {'silent':>8} {'efficacy':>9} "
+        f"{'key grid':>9} {'goal cells':>11}  {'separation':<22}"
+    )
 
     def fmt(v, spec_):
         return "–" if np.isnan(v) else format(v, spec_)
+
     for a in advice:
         grid = f"{a.key_grid}x{a.key_grid}"
         f = a.feasibility
         apart = "–" if f is None else f"{fmt(f.auc, '.2f')} {f.verdict}"
-        click.echo(f"{a.layer:<10} {fmt(a.goal_reproduction, '.3f'):>10} "
-                   f"{fmt(a.silent_change, '.4f'):>8} {fmt(a.efficacy, '.2f'):>9} {grid:>9} "
-                   f"{a.goal_cells:>11}  {apart:<22}")
+        click.echo(
+            f"{a.layer:<10} {fmt(a.goal_reproduction, '.3f'):>10} "
+            f"{fmt(a.silent_change, '.4f'):>8} {fmt(a.efficacy, '.2f'):>9} {grid:>9} "
+            f"{a.goal_cells:>11}  {apart:<22}"
+        )
         click.echo(f"{'':<10} {a.note}")
     for line in advice_summary(advice, spec.layer):
         click.echo(line)
@@ -306,5 +408,7 @@ def match_cmd(spec_path, seeds, top, out, model, weights, arch, device_name):
     labels = [f"#{s} {v:.2f}" for s, v in zip(samples, scores, strict=True)]
     grid = make_grid(images, labels=labels, scale=2)
     save_png(grid, out)
-    click.echo(f"wrote {out}: the {len(samples)} of {len(seeds)} samples where the rule fires "
-               f"most (score: strongest response)")
+    click.echo(
+        f"wrote {out}: the {len(samples)} of {len(seeds)} samples where the rule fires "
+        f"most (score: strongest response)"
+    )

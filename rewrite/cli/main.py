@@ -58,11 +58,12 @@ class _Group(click.Group):
         # torchrun would wait out its grace period before killing it.
         from ..utils.errors import RewriteError
 
-        if (threading.current_thread() is threading.main_thread()
-                and int(os.environ.get("WORLD_SIZE", "1")) == 1):
+        if (
+            threading.current_thread() is threading.main_thread()
+            and int(os.environ.get("WORLD_SIZE", "1")) == 1
+        ):
             signal.signal(signal.SIGTERM, _terminated)
-        rank = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 \
-            else ""
+        rank = f"[rank {os.environ['RANK']}] " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
         try:
             return super().invoke(ctx)
         except RewriteError as e:
@@ -70,21 +71,27 @@ class _Group(click.Group):
             sys.exit(2)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as e:                          # one line, not a traceback
+        except Exception as e:  # one line, not a traceback
             if ctx.params.get("debug") or os.environ.get("REWRITE_DEBUG") == "1":
                 raise
             command = " ".join(["rewrite", *sys.argv[1:]])[:300]
             message = str(e).splitlines()[0][:300] if str(e) else ""
-            click.echo(f"{rank}error: unexpected {type(e).__name__} in `{command}`"
-                       + (f": {message}" if message else "")
-                       + ". No half-written file is left. Run it again with --debug (rewrite --debug "
-                       "COMMAND ...) for the traceback, and please report it.", err=True)
+            click.echo(
+                f"{rank}error: unexpected {type(e).__name__} in `{command}`"
+                + (f": {message}" if message else "")
+                + ". No half-written file is left. Run it again with --debug (rewrite --debug "
+                "COMMAND ...) for the traceback, and please report it.",
+                err=True,
+            )
             sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True,
-              help="Show the Python traceback of an unexpected error (also REWRITE_DEBUG=1).")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show the Python traceback of an unexpected error (also REWRITE_DEBUG=1).",
+)
 def main(debug):
     """Rewrite the rules of pretrained image generators (Bau et al., ECCV 2020).
 

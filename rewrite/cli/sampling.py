@@ -22,25 +22,72 @@ from .common import (
 
 @click.command()
 @model_options
-@click.option("--seeds", default="0-31", show_default=True, callback=seeds_callback,
-              help="Sample indices: ranges and lists, e.g. 0-31 or 3,7,100-103.")
-@click.option("--out", "out", type=PNG, default="grid.png", show_default=True,
-              help="PNG grid to write.")
-@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
-              help="Bulk mode: one PNG per sample in this folder (resumes a stopped run).")
-@click.option("--npz", type=OutputFile(".npz"), default=None,
-              help="Bulk mode: all samples in one .npz (images, seeds; resumes a stopped run).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Samples per forward pass.")
-@click.option("--cols", type=click.IntRange(min=1), default=None,
-              help="Images per grid row (default: about square).")
-@click.option("--scale", type=click.IntRange(1, 16), default=2, show_default=True,
-              help="Upscale each image by this factor in the grid.")
-@click.option("--labels/--no-labels", default=True, show_default=True,
-              help="Print the sample index above each image.")
+@click.option(
+    "--seeds",
+    default="0-31",
+    show_default=True,
+    callback=seeds_callback,
+    help="Sample indices: ranges and lists, e.g. 0-31 or 3,7,100-103.",
+)
+@click.option(
+    "--out", "out", type=PNG, default="grid.png", show_default=True, help="PNG grid to write."
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Bulk mode: one PNG per sample in this folder (resumes a stopped run).",
+)
+@click.option(
+    "--npz",
+    type=OutputFile(".npz"),
+    default=None,
+    help="Bulk mode: all samples in one .npz (images, seeds; resumes a stopped run).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Samples per forward pass.",
+)
+@click.option(
+    "--cols",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images per grid row (default: about square).",
+)
+@click.option(
+    "--scale",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Upscale each image by this factor in the grid.",
+)
+@click.option(
+    "--labels/--no-labels",
+    default=True,
+    show_default=True,
+    help="Print the sample index above each image.",
+)
 @sampling_options
-def sample(model, weights, arch, device_name, seeds, out, out_dir, npz, batch_size, cols, scale,
-           labels, truncation, noise, class_index):
+def sample(
+    model,
+    weights,
+    arch,
+    device_name,
+    seeds,
+    out,
+    out_dir,
+    npz,
+    batch_size,
+    cols,
+    scale,
+    labels,
+    truncation,
+    noise,
+    class_index,
+):
     """Render samples of MODEL into a PNG grid.
 
     \b
@@ -64,25 +111,45 @@ def sample(model, weights, arch, device_name, seeds, out, out_dir, npz, batch_si
     if out_dir and npz:
         raise click.BadParameter("give --out-dir or --npz, not both", param_hint="--out-dir/--npz")
     bulk = bool(out_dir or npz)
-    check_outputs({"--out-dir": out_dir, "--npz": npz} if bulk else {"--out": out},
-                  model=model, weights=weights, folders=("--out-dir",))
+    check_outputs(
+        {"--out-dir": out_dir, "--npz": npz} if bulk else {"--out": out},
+        model=model,
+        weights=weights,
+        folders=("--out-dir",),
+    )
     if not bulk and d.enabled:
-        raise click.BadParameter("a grid is made by one process; under torchrun use --out-dir "
-                                 "or --npz", param_hint="--out")
+        raise click.BadParameter(
+            "a grid is made by one process; under torchrun use --out-dir or --npz",
+            param_hint="--out",
+        )
     G = load_model(model, weights=weights, arch=arch, device=d.device(device(device_name)))
     set_sampling(G, truncation=truncation, noise=noise, class_index=class_index)
     model = model_label(model, weights)
     if bulk:
-        summary = bulk_sample(G, seeds, out_dir=out_dir, npz=npz, batch_size=batch_size, dist=d,
-                              progress=True, model_name=model)
+        summary = bulk_sample(
+            G,
+            seeds,
+            out_dir=out_dir,
+            npz=npz,
+            batch_size=batch_size,
+            dist=d,
+            progress=True,
+            model_name=model,
+        )
         if d.is_main:
-            click.echo(f"wrote {summary['samples']} samples of {model} to {out_dir or npz}"
-                       + (f" (resumed: {summary['resumed_batches']} batch(es) were already "
-                          "there)" if summary["resumed_batches"] else ""))
+            click.echo(
+                f"wrote {summary['samples']} samples of {model} to {out_dir or npz}"
+                + (
+                    f" (resumed: {summary['resumed_batches']} batch(es) were already there)"
+                    if summary["resumed_batches"]
+                    else ""
+                )
+            )
         return
     images = generate(G, seeds, batch_size=batch_size)
-    grid = make_grid(images, cols=cols, labels=[f"#{s}" for s in seeds] if labels else None,
-                     scale=scale)
+    grid = make_grid(
+        images, cols=cols, labels=[f"#{s}" for s in seeds] if labels else None, scale=scale
+    )
     save_png(grid, out)
     click.echo(f"wrote {out}: {len(seeds)} samples of {model}, {grid.width}x{grid.height} px")
 
@@ -94,10 +161,22 @@ _STATS_SEED, _MAX_STATS_SEED = spec_rules()["stats_seed"]
 @click.command()
 @model_options
 @click.option("--layer", required=True, help="Editable layer (see `rewrite layers`).")
-@click.option("-n", "--samples", "n", type=click.IntRange(1, _MAX_STATS_SAMPLES),
-              default=_STATS_SAMPLES, show_default=True, help="Number of samples.")
-@click.option("--seed", type=click.IntRange(0, _MAX_STATS_SEED), default=_STATS_SEED,
-              show_default=True, help="Latent stream of the statistics samples.")
+@click.option(
+    "-n",
+    "--samples",
+    "n",
+    type=click.IntRange(1, _MAX_STATS_SAMPLES),
+    default=_STATS_SAMPLES,
+    show_default=True,
+    help="Number of samples.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(0, _MAX_STATS_SEED),
+    default=_STATS_SEED,
+    show_default=True,
+    help="Latent stream of the statistics samples.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--no-cache", is_flag=True, help="Recompute and do not write the cache.")
 def stats(model, weights, arch, device_name, layer, n, seed, batch_size, no_cache):
@@ -118,11 +197,15 @@ def stats(model, weights, arch, device_name, layer, n, seed, batch_size, no_cach
     G.layer(layer)
     path = stats_cache_path(layer_key(G, layer), layer, n, seed)
     t0 = time.perf_counter()
-    result = layer_stats(G, layer, n=n, seed=seed, batch_size=batch_size, progress=True,
-                         cache=not no_cache, dist=d)
+    result = layer_stats(
+        G, layer, n=n, seed=seed, batch_size=batch_size, progress=True, cache=not no_cache, dist=d
+    )
     took = time.perf_counter() - t0
     if d.is_main:
         click.echo(describe(result))
-        how = result.source if result.source != "computed" else \
-            f"computed in {took:.1f} s ({n / took:.0f} samples/s on {d.world} process(es))"
+        how = (
+            result.source
+            if result.source != "computed"
+            else f"computed in {took:.1f} s ({n / took:.0f} samples/s on {d.world} process(es))"
+        )
         click.echo(f"{how}{'' if no_cache else f'; cached at {path}'}")

@@ -14,12 +14,12 @@ from .session import Rewriter
 from .spec import EditSpec, Selection
 
 __all__ = [
-           "METHODS",
-           "Delta",
-           "EditSpec",
-           "LowRank",
-           "Rewriter",
-           "Selection",
-           "load_deltas",
-           "save_deltas",
+    "METHODS",
+    "Delta",
+    "EditSpec",
+    "LowRank",
+    "Rewriter",
+    "Selection",
+    "load_deltas",
+    "save_deltas",
 ]

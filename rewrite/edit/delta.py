@@ -32,8 +32,8 @@ class LowRank:
     """``ΔW = Λ D`` on parameter ``param`` (see :mod:`rewrite.memory.update`)."""
 
     param: str
-    lam: torch.Tensor          # [out, rest..., r]
-    D: torch.Tensor            # [r, in]
+    lam: torch.Tensor  # [out, rest..., r]
+    D: torch.Tensor  # [r, in]
     in_axis: int
     out_axis: int
 
@@ -89,19 +89,31 @@ class Delta:
             lr = self.low_rank
             # Λ D summed in float64 over contiguous copies, then rounded: the same change
             # bit for bit whether Λ came from a solver or from a delta file.
-            d = low_rank_delta(lr.lam.to(torch.float64).contiguous(),
-                               lr.D.to(torch.float64).contiguous(), lr.in_axis,
-                               lr.out_axis).to(dtype)
+            d = low_rank_delta(
+                lr.lam.to(torch.float64).contiguous(),
+                lr.D.to(torch.float64).contiguous(),
+                lr.in_axis,
+                lr.out_axis,
+            ).to(dtype)
             out[lr.param] = out[lr.param] + d if lr.param in out else d
         return out
 
     def figures(self) -> dict[str, Any]:
         """Method, losses and time, for tables and metadata."""
-        return {"layer": self.layer, "method": self.method, "loss_before": self.loss_before,
-                "loss": self.loss, "loss_kind": self.loss_kind, "seconds": self.seconds,
-                "steps": self.steps, "units": self.units, "collateral": self.collateral,
-                "visible_collateral": self.visible_collateral, "strength": self.strength,
-                "rank": None if self.low_rank is None else int(self.low_rank.D.shape[0])}
+        return {
+            "layer": self.layer,
+            "method": self.method,
+            "loss_before": self.loss_before,
+            "loss": self.loss,
+            "loss_kind": self.loss_kind,
+            "seconds": self.seconds,
+            "steps": self.steps,
+            "units": self.units,
+            "collateral": self.collateral,
+            "visible_collateral": self.visible_collateral,
+            "strength": self.strength,
+            "rank": None if self.low_rank is None else int(self.low_rank.D.shape[0]),
+        }
 
 
 def save_deltas(deltas: list[Delta], path: str | Path, base_fingerprint: str) -> Path:
@@ -118,15 +130,24 @@ def save_deltas(deltas: list[Delta], path: str | Path, base_fingerprint: str) ->
         for name, t in d.dense.items():
             tensors[f"edit.{i}.dense.{name}"] = t.detach().cpu().contiguous()
         entries.append(entry)
-    meta = {"format": DELTA_FORMAT, "version": str(DELTA_VERSION),
-            "base_fingerprint": base_fingerprint, "edits": json.dumps(entries)}
+    meta = {
+        "format": DELTA_FORMAT,
+        "version": str(DELTA_VERSION),
+        "base_fingerprint": base_fingerprint,
+        "edits": json.dumps(entries),
+    }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
     return Path(path)
 
 
-def low_rank_problem(lam: torch.Tensor, D: torch.Tensor, in_axis, out_axis,
-                     weight_shape: tuple[int, ...] | None = None) -> str | None:
+def low_rank_problem(
+    lam: torch.Tensor,
+    D: torch.Tensor,
+    in_axis,
+    out_axis,
+    weight_shape: tuple[int, ...] | None = None,
+) -> str | None:
     """Why the factors ``Λ`` [out, rest..., r], ``D`` [r, in] with these axes cannot make a
     change (of a weight of ``weight_shape``, when given), or None when they can.
 
@@ -141,35 +162,48 @@ def low_rank_problem(lam: torch.Tensor, D: torch.Tensor, in_axis, out_axis,
     if lam.ndim < 2:
         return f"lambda must have at least 2 axes [out, ..., rank], got shape {tuple(lam.shape)}"
     if lam.shape[-1] != D.shape[0]:
-        return (f"lambda {tuple(lam.shape)} has rank {lam.shape[-1]} in its last axis but D "
-                f"{tuple(D.shape)} has {D.shape[0]} rows; they must agree")
+        return (
+            f"lambda {tuple(lam.shape)} has rank {lam.shape[-1]} in its last axis but D "
+            f"{tuple(D.shape)} has {D.shape[0]} rows; they must agree"
+        )
     ndim = lam.ndim
     for name, axis in (("in_axis", in_axis), ("out_axis", out_axis)):
         if isinstance(axis, bool) or not isinstance(axis, int) or not 0 <= axis < ndim:
-            return (f"{name} is {axis!r}; for a {ndim}-axis weight it must be a whole number "
-                    f"from 0 to {ndim - 1}")
+            return (
+                f"{name} is {axis!r}; for a {ndim}-axis weight it must be a whole number "
+                f"from 0 to {ndim - 1}"
+            )
     if in_axis == out_axis:
         return f"in_axis and out_axis are both {in_axis}; they must be different axes"
     if weight_shape is not None:
         shape = tuple(int(n) for n in weight_shape)
         if len(shape) != ndim:
-            return (f"the factors make a {ndim}-axis change but the weight {shape} has "
-                    f"{len(shape)} axes")
+            return (
+                f"the factors make a {ndim}-axis change but the weight {shape} has "
+                f"{len(shape)} axes"
+            )
         rest = [n for a, n in enumerate(shape) if a not in (in_axis, out_axis)]
         want = (shape[out_axis], *rest, D.shape[0])
         if tuple(lam.shape) != want or D.shape[1] != shape[in_axis]:
-            return (f"lambda {tuple(lam.shape)} and D {tuple(D.shape)} do not fit the weight "
-                    f"{shape} (in_axis {in_axis}, out_axis {out_axis}): expected lambda {want} "
-                    f"and D ({D.shape[0]}, {shape[in_axis]})")
+            return (
+                f"lambda {tuple(lam.shape)} and D {tuple(D.shape)} do not fit the weight "
+                f"{shape} (in_axis {in_axis}, out_axis {out_axis}): expected lambda {want} "
+                f"and D ({D.shape[0]}, {shape[in_axis]})"
+            )
     return None
 
 
 def _strength(value, path, i: int) -> float:
 
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not 0 <= value <= MAX_STRENGTH:
-        raise DeltaFileError(f"{path}: edit {i} has strength {value!r}; it must be a number "
-                             f"from 0 to {MAX_STRENGTH:g}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value <= MAX_STRENGTH
+    ):
+        raise DeltaFileError(
+            f"{path}: edit {i} has strength {value!r}; it must be a number "
+            f"from 0 to {MAX_STRENGTH:g}"
+        )
     return float(value)
 
 
@@ -179,15 +213,16 @@ def _finite_or_nan(value) -> float:
         return float("nan")
     try:
         return float(value)
-    except OverflowError:                   # an integer wider than any float
+    except OverflowError:  # an integer wider than any float
         return float("nan")
 
 
 def _name(fig: dict, key: str, path, i: int) -> str:
     value = fig[key]
     if not isinstance(value, str):
-        raise DeltaFileError(f"{path}: edit {i} has {key} {value!r:.80}; it must be a name "
-                             "(the file is damaged)")
+        raise DeltaFileError(
+            f"{path}: edit {i} has {key} {value!r:.80}; it must be a name (the file is damaged)"
+        )
     return value
 
 
@@ -200,29 +235,40 @@ def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
     if "low_rank" in e:
         lr = e["low_rank"]
         if not isinstance(lr.get("param"), str):
-            raise DeltaFileError(f"{path}: edit {i} names parameter "
-                                 f"{lr.get('param')!r}; it must be a name")
-        low = LowRank(lr["param"], tensors[f"edit.{i}.lambda"], tensors[f"edit.{i}.D"],
-                      lr["in_axis"], lr["out_axis"])
+            raise DeltaFileError(
+                f"{path}: edit {i} names parameter {lr.get('param')!r}; it must be a name"
+            )
+        low = LowRank(
+            lr["param"],
+            tensors[f"edit.{i}.lambda"],
+            tensors[f"edit.{i}.D"],
+            lr["in_axis"],
+            lr["out_axis"],
+        )
         why = low_rank_problem(low.lam, low.D, low.in_axis, low.out_axis)
         if why:
-            raise DeltaFileError(f"{path}: edit {i} ({low.param}) is damaged: {why}; "
-                                 "refusing to apply it")
+            raise DeltaFileError(
+                f"{path}: edit {i} ({low.param}) is damaged: {why}; refusing to apply it"
+            )
     dense = {n: tensors[f"edit.{i}.dense.{n}"] for n in e["dense"]}
     steps, units, spec = fig.get("steps", 0), fig.get("units"), e.get("spec")
     loss_kind = fig.get("loss_kind", "layer-L1")
-    return Delta(layer=_name(fig, "layer", path, i), method=_name(fig, "method", path, i),
-                 low_rank=low, dense=dense, loss_before=_finite_or_nan(fig["loss_before"]),
-                 loss=_finite_or_nan(fig["loss"]),
-                 loss_kind=loss_kind if isinstance(loss_kind, str) else "layer-L1",
-                 seconds=_finite_or_nan(fig["seconds"]),
-                 steps=steps if type(steps) is int and steps >= 0 else 0,
-                 collateral=_finite_or_nan(fig.get("collateral")),
-                 visible_collateral=_finite_or_nan(fig.get("visible_collateral")),
-                 spec=spec if isinstance(spec, dict) else None,
-                 units=(units if isinstance(units, list) and all(type(u) is int for u in units)
-                        else None),
-                 strength=_strength(fig.get("strength", 1.0), path, i))
+    return Delta(
+        layer=_name(fig, "layer", path, i),
+        method=_name(fig, "method", path, i),
+        low_rank=low,
+        dense=dense,
+        loss_before=_finite_or_nan(fig["loss_before"]),
+        loss=_finite_or_nan(fig["loss"]),
+        loss_kind=loss_kind if isinstance(loss_kind, str) else "layer-L1",
+        seconds=_finite_or_nan(fig["seconds"]),
+        steps=steps if type(steps) is int and steps >= 0 else 0,
+        collateral=_finite_or_nan(fig.get("collateral")),
+        visible_collateral=_finite_or_nan(fig.get("visible_collateral")),
+        spec=spec if isinstance(spec, dict) else None,
+        units=(units if isinstance(units, list) and all(type(u) is int for u in units) else None),
+        strength=_strength(fig.get("strength", 1.0), path, i),
+    )
 
 
 def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
@@ -247,21 +293,29 @@ def load_deltas(path: str | Path) -> tuple[list[Delta], str]:
     except (SafetensorError, OSError, ValueError) as e:
         raise DeltaFileError(f"{path} is not a readable delta file ({e})") from None
     if meta.get("format") != DELTA_FORMAT:
-        raise DeltaFileError(f"{path} is not a rewrite delta file (format "
-                             f"{meta.get('format')!r}); make one with `rewrite edit --delta`")
+        raise DeltaFileError(
+            f"{path} is not a rewrite delta file (format "
+            f"{meta.get('format')!r}); make one with `rewrite edit --delta`"
+        )
     if meta.get("version") != str(DELTA_VERSION):
-        raise DeltaFileError(f"{path} has delta version {meta.get('version')!r}; this rewrite "
-                             f"reads version {DELTA_VERSION}")
+        raise DeltaFileError(
+            f"{path} has delta version {meta.get('version')!r}; this rewrite "
+            f"reads version {DELTA_VERSION}"
+        )
     for name, t in tensors.items():
         if t.is_floating_point() and not torch.isfinite(t).all():
-            raise DeltaFileError(f"{path}: tensor {name} holds NaN or infinite values; "
-                                 "the file is corrupt, refusing to apply it")
+            raise DeltaFileError(
+                f"{path}: tensor {name} holds NaN or infinite values; "
+                "the file is corrupt, refusing to apply it"
+            )
     try:
         entries = json.loads(meta["edits"])
         deltas = [_delta(e, i, tensors, path) for i, e in enumerate(entries)]
     except RecursionError:
-        raise DeltaFileError(f"{path}: the edit list in the metadata is nested too deeply to "
-                             "be one; the file is damaged") from None
+        raise DeltaFileError(
+            f"{path}: the edit list in the metadata is nested too deeply to "
+            "be one; the file is damaged"
+        ) from None
     except (KeyError, TypeError, ValueError, AttributeError, json.JSONDecodeError) as e:
         raise DeltaFileError(f"{path}: damaged edit list in the metadata ({e!r})") from None
     return deltas, meta.get("base_fingerprint", "")

@@ -55,7 +55,7 @@ from .masks import (
     window_coverage,
 )
 
-if TYPE_CHECKING:                 # the spec module imports the methods, which build goals here
+if TYPE_CHECKING:  # the spec module imports the methods, which build goals here
     from .spec import EditSpec
 
 
@@ -115,11 +115,24 @@ class EditInputs:
         current values); ``goal_only`` leaves them out (to report the goal's own loss).
         """
         n = self.goal_rows if goal_only and self.goal_rows is not None else None
-        split = self.split if n is None else dataclasses.replace(
-            self.split, keys=self.split.keys[:n], values=self.split.values[:n],
-            extras=_first_rows(self.split.extras, n, self.split.keys.shape[0]))
-        return EditProblem(G.layer_function(split), split.keys, self.goal[:n], self.mask[:n],
-                           self.D.to(split.keys.dtype), self.moment)
+        split = (
+            self.split
+            if n is None
+            else dataclasses.replace(
+                self.split,
+                keys=self.split.keys[:n],
+                values=self.split.values[:n],
+                extras=_first_rows(self.split.extras, n, self.split.keys.shape[0]),
+            )
+        )
+        return EditProblem(
+            G.layer_function(split),
+            split.keys,
+            self.goal[:n],
+            self.mask[:n],
+            self.D.to(split.keys.dtype),
+            self.moment,
+        )
 
 
 def _first_rows(extras, n: int, total: int):
@@ -143,9 +156,11 @@ def region_keys(G: Generator, layer: str, selections, what: str = "context") -> 
         cov = window_coverage(render_mask(sel.mask, G.resolution), layer_window(info, "key"))
         cells = cov > KEY_COVERAGE
         if not cells.any():
-            raise EditError(f"{what}[{i}] on sample {sel.sample} covers no key cell of "
-                            f"{layer} by more than half; draw a larger region")
-        keys = G.split(G.latents([sel.sample]), layer).keys[0]               # [C_in, h, w]
+            raise EditError(
+                f"{what}[{i}] on sample {sel.sample} covers no key cell of "
+                f"{layer} by more than half; draw a larger region"
+            )
+        keys = G.split(G.latents([sel.sample]), layer).keys[0]  # [C_in, h, w]
         rows.append(keys[:, cells].T)
     return torch.cat(rows) if rows else torch.zeros(0, info.in_channels)
 
@@ -173,7 +188,7 @@ def unit_scores(values: torch.Tensor, region: torch.Tensor, rms: torch.Tensor) -
     Args:
         values: [N, C, H, W]; region: bool [N, H, W]; rms: [C]. Returns float [C].
     """
-    inside = values.permute(1, 0, 2, 3)[:, region]                          # [C, P]
+    inside = values.permute(1, 0, 2, 3)[:, region]  # [C, P]
     return inside.mean(1).double() / rms.clamp_min(1e-12)
 
 
@@ -198,18 +213,23 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
     inputs.D = D
     inputs.context_keys, inputs.moment = keys, moment
     # An erase's target already is its goal rendered; a paste's target is the pixel paste.
-    inputs.goal_image = (inputs.target_image if spec.kind == "erase"
-                         else G.resume(inputs.split.with_values(inputs.goal)))
+    inputs.goal_image = (
+        inputs.target_image
+        if spec.kind == "erase"
+        else G.resume(inputs.split.with_values(inputs.goal))
+    )
     inputs.context_samples = tuple(sel.sample for sel in spec.context)
-    inputs.band = rule_band(G, spec, info, inputs.image_mask[0, 0] > 0
-                            if spec.kind == "copy-paste" else None)
+    inputs.band = rule_band(
+        G, spec, info, inputs.image_mask[0, 0] > 0 if spec.kind == "copy-paste" else None
+    )
     if spec.preserve:
         _add_preserve_rows(G, spec, inputs)
     return inputs
 
 
-def rule_band(G: Generator, spec: EditSpec, info: LayerInfo,
-              paste_box: torch.Tensor | None = None) -> torch.Tensor:
+def rule_band(
+    G: Generator, spec: EditSpec, info: LayerInfo, paste_box: torch.Tensor | None = None
+) -> torch.Tensor:
     """Where the rule may change the image, bool [R, R]: the bounding box of the context
     regions (and of ``paste_box``, bool [R, R]), grown by one value cell of ``info``."""
     size = G.resolution
@@ -223,7 +243,9 @@ def rule_band(G: Generator, spec: EditSpec, info: LayerInfo,
         return band
     ys, xs = np.nonzero(union)
     grow = window_cell_pixels(layer_window(info, "value"), size)
-    band[max(0, ys.min() - grow):ys.max() + 1 + grow, max(0, xs.min() - grow):xs.max() + 1 + grow] = True
+    band[
+        max(0, ys.min() - grow) : ys.max() + 1 + grow, max(0, xs.min() - grow) : xs.max() + 1 + grow
+    ] = True
     return band
 
 
@@ -235,10 +257,16 @@ def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None
     n = inputs.split.keys.shape[0]
     samples = inputs.goal_samples + [sel.sample for sel in spec.preserve]
     split = G.split(G.latents(samples), spec.layer)
-    region = torch.stack([
-        torch.as_tensor(window_coverage(render_mask(sel.mask, G.resolution),
-                                        layer_window(info, "value"))
-                        > VALUE_COVERAGE, dtype=inputs.mask.dtype) for sel in spec.preserve])
+    region = torch.stack(
+        [
+            torch.as_tensor(
+                window_coverage(render_mask(sel.mask, G.resolution), layer_window(info, "value"))
+                > VALUE_COVERAGE,
+                dtype=inputs.mask.dtype,
+            )
+            for sel in spec.preserve
+        ]
+    )
     weight = spec.preserve_weight * float(inputs.mask.sum()) / float(region.sum())
     inputs.split = split
     inputs.goal = torch.cat([inputs.goal, split.values[n:]])
@@ -250,7 +278,7 @@ def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None
 def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> EditInputs:
     size, vres = G.resolution, info.value_resolution
     vwin = layer_window(info, "value")
-    _, vm, vc = vwin                      # the image: value cells vm .. vm + vc - 1
+    _, vm, vc = vwin  # the image: value cells vm .. vm + vc - 1
     copy, paste = spec.copy, spec.paste
     assert copy is not None and paste is not None, "a copy-paste spec has both selections"
     a, b = copy.sample, paste.sample
@@ -262,8 +290,8 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
         raise EditError(f"the copy mask on sample {a} is empty at {spec.layer}")
     r0, r1, c0, c1 = bounding_box(cov > VALUE_COVERAGE)
     h, w = r1 - r0, c1 - c0
-    obj = split_a.values[0, :, r0:r1, c0:c1]                                  # [C_out, h, w]
-    alpha = cov[r0:r1, c0:c1]                                                 # [h, w]
+    obj = split_a.values[0, :, r0:r1, c0:c1]  # [C_out, h, w]
+    alpha = cov[r0:r1, c0:c1]  # [h, w]
     # Where the object lands (top-left cell), before clipping to the grid.
     if paste.mask is not None:
         pcov = window_coverage(render_mask(paste.mask, size), vwin)
@@ -278,8 +306,10 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
     sr0, sc0 = max(0, vm - tr), max(0, vm - tc)
     sr1, sc1 = h - max(0, tr + h - (vm + vc)), w - max(0, tc + w - (vm + vc))
     if sr1 <= sr0 or sc1 <= sc0:
-        raise EditError("the paste location puts the copied object entirely outside the "
-                        "image; move the paste mask or offset")
+        raise EditError(
+            "the paste location puts the copied object entirely outside the "
+            "image; move the paste mask or offset"
+        )
     tr0, tc0 = tr + sr0, tc + sc0
     tr1, tc1 = tr0 + (sr1 - sr0), tc0 + (sc1 - sc0)
     obj, alpha = obj[:, sr0:sr1, sc0:sc1], alpha[sr0:sr1, sc0:sc1]
@@ -290,8 +320,12 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
     mask[0, 0, tr0:tr1, tc0:tc1] = 1
     # The same paste at image level (for pixel-space baselines and previews).
     # Pixel boxes: value cell i of the window starts at pixel (i - vm) * cell.
-    py0, py1, px0, px1 = ((r0 + sr0 - vm) * cell, (r0 + sr1 - vm) * cell,
-                          (c0 + sc0 - vm) * cell, (c0 + sc1 - vm) * cell)
+    py0, py1, px0, px1 = (
+        (r0 + sr0 - vm) * cell,
+        (r0 + sr1 - vm) * cell,
+        (c0 + sc0 - vm) * cell,
+        (c0 + sc1 - vm) * cell,
+    )
     qy0, qy1, qx0, qx1 = (tr0 - vm) * cell, (tr1 - vm) * cell, (tc0 - vm) * cell, (tc1 - vm) * cell
     img_a, img_b = G(G.latents([a])), G(G.latents([b]))
     src = img_a[0, :, py0:py1, px0:px1]
@@ -309,8 +343,18 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
     if not cells.any():
         cells = kcov > 0
     own_keys = split_b.keys[0][:, cells].T
-    return EditInputs(info, [b], split_b, goal, mask, own_keys, torch.zeros(0), target, image_mask,
-                      pixel_paste=(src.clone(), a_px.to(src), (qy0, qx0)))
+    return EditInputs(
+        info,
+        [b],
+        split_b,
+        goal,
+        mask,
+        own_keys,
+        torch.zeros(0),
+        target,
+        image_mask,
+        pixel_paste=(src.clone(), a_px.to(src), (qy0, qx0)),
+    )
 
 
 #: Samples that may donate the "no object" values of an inpainting erase goal
@@ -326,13 +370,19 @@ DONOR_BATCH = 32
 def donor_batches(pool: range = DONOR_POOL, batch: int = DONOR_BATCH) -> list[list[int]]:
     """The donor pool in the batches :func:`inpaint_goal` renders it in (a donor's values
     are those of its batch's forward pass)."""
-    return [list(pool[s:s + batch]) for s in range(0, len(pool), batch)]
+    return [list(pool[s : s + batch]) for s in range(0, len(pool), batch)]
 
 
 @torch.no_grad()
-def inpaint_goal(G: Generator, layer: str, split: Split, region: torch.Tensor,
-                 D: torch.Tensor, pool: range = DONOR_POOL,
-                 batch: int = DONOR_BATCH) -> torch.Tensor:
+def inpaint_goal(
+    G: Generator,
+    layer: str,
+    split: Split,
+    region: torch.Tensor,
+    D: torch.Tensor,
+    pool: range = DONOR_POOL,
+    batch: int = DONOR_BATCH,
+) -> torch.Tensor:
     """Goal values [N, C_out, H, W]: each region's values taken from a donor without the object.
 
     Args:
@@ -359,9 +409,9 @@ def inpaint_goal(G: Generator, layer: str, split: Split, region: torch.Tensor,
         resp = torch.einsum("rc,bchw->brhw", D.to(donors.keys), donors.keys).norm(dim=1)
         for i in range(n):
             kreg = (regrid(region[i], vwin, kwin) > 0).to(resp.device)
-            strength[i, start:start + len(chunk)] = resp[:, kreg].amax(1).cpu()
+            strength[i, start : start + len(chunk)] = resp[:, kreg].amax(1).cpu()
             diff = (donors.values - split.values[i][None]) ** 2
-            distance[i, start:start + len(chunk)] = diff[:, :, ~region[i]].mean((1, 2)).cpu()
+            distance[i, start : start + len(chunk)] = diff[:, :, ~region[i]].mean((1, 2)).cpu()
         start += len(chunk)
     goal = split.values.clone()
     rendered: dict[int, torch.Tensor] = {}
@@ -376,16 +426,18 @@ def inpaint_goal(G: Generator, layer: str, split: Split, region: torch.Tensor,
     return goal
 
 
-def _erase(G: Generator, spec: EditSpec, info: LayerInfo, stats: LayerStats,
-           D: torch.Tensor) -> EditInputs:
+def _erase(
+    G: Generator, spec: EditSpec, info: LayerInfo, stats: LayerStats, D: torch.Tensor
+) -> EditInputs:
     size = G.resolution
     samples = [c.sample for c in spec.context]
     split = G.split(G.latents(samples), spec.layer)
     vwin = layer_window(info, "value")
-    region = torch.stack([window_coverage(render_mask(c.mask, size), vwin) > VALUE_COVERAGE
-                          for c in spec.context])                            # [N, H, W]
+    region = torch.stack(
+        [window_coverage(render_mask(c.mask, size), vwin) > VALUE_COVERAGE for c in spec.context]
+    )  # [N, H, W]
     scores = unit_scores(split.values, region, stats.values.rms().to(split.values.device))
-    units = torch.argsort(scores, descending=True)[:spec.erase_units].tolist()
+    units = torch.argsort(scores, descending=True)[: spec.erase_units].tolist()
     if spec.erase_goal == "inpaint":
         goal = inpaint_goal(G, spec.layer, split, region, D)
     else:
@@ -395,9 +447,19 @@ def _erase(G: Generator, spec: EditSpec, info: LayerInfo, stats: LayerStats,
         g[sel] = 0
         goal[:, units] = g
     mask = region[:, None].float()
-    image_mask = torch.nn.functional.interpolate(crop_window(mask, vwin), size=(size, size),
-                                                 mode="nearest")
+    image_mask = torch.nn.functional.interpolate(
+        crop_window(mask, vwin), size=(size, size), mode="nearest"
+    )
     target = G.resume(split.with_values(goal))
-    return EditInputs(info, samples, split, goal, mask, torch.zeros(0, info.in_channels),
-                      D, target, image_mask, units)
-
+    return EditInputs(
+        info,
+        samples,
+        split,
+        goal,
+        mask,
+        torch.zeros(0, info.in_channels),
+        D,
+        target,
+        image_mask,
+        units,
+    )

@@ -86,25 +86,39 @@ class LayerStats:
         tensors = {f"keys.{k}": v for k, v in self.keys.state_dict().items()}
         tensors.update({f"values.{k}": v for k, v in self.values.state_dict().items()})
         tensors = {k: v.contiguous() for k, v in tensors.items()}
-        meta = {"layer": self.layer, "n_samples": str(self.n_samples), "seed": str(self.seed),
-                "fingerprint": self.fingerprint, "format": STATS_FORMAT,
-                "sha256": _digest(tensors)}
+        meta = {
+            "layer": self.layer,
+            "n_samples": str(self.n_samples),
+            "seed": str(self.seed),
+            "fingerprint": self.fingerprint,
+            "format": STATS_FORMAT,
+            "sha256": _digest(tensors),
+        }
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata=meta)
         return Path(path)
 
-    def problems(self, layer: str, n: int, seed: int, fingerprint: str, in_channels: int,
-                 out_channels: int) -> list[str]:
+    def problems(
+        self, layer: str, n: int, seed: int, fingerprint: str, in_channels: int, out_channels: int
+    ) -> list[str]:
         """Why these statistics do not belong to the requested entry (empty if they do):
         another layer, sample count, seed or model, wrong sizes, non-finite numbers."""
         p = []
-        if (self.layer, self.n_samples, self.seed, self.fingerprint) != (layer, n, seed,
-                                                                         fingerprint):
-            p.append(f"it holds {self.layer} n={self.n_samples} seed={self.seed} of model "
-                     f"{self.fingerprint}")
+        if (self.layer, self.n_samples, self.seed, self.fingerprint) != (
+            layer,
+            n,
+            seed,
+            fingerprint,
+        ):
+            p.append(
+                f"it holds {self.layer} n={self.n_samples} seed={self.seed} of model "
+                f"{self.fingerprint}"
+            )
         if (self.keys.dim, self.values.channels) != (in_channels, out_channels):
-            p.append(f"its sizes {self.keys.dim}/{self.values.channels} are not the layer's "
-                     f"{in_channels}/{out_channels}")
+            p.append(
+                f"its sizes {self.keys.dim}/{self.values.channels} are not the layer's "
+                f"{in_channels}/{out_channels}"
+            )
         tensors = list(self.keys.state_dict().values()) + list(self.values.state_dict().values())
         if any(t.is_floating_point() and not torch.isfinite(t).all() for t in tensors):
             p.append("it holds NaN or infinite numbers")
@@ -125,31 +139,45 @@ class LayerStats:
         try:
             return _read_stats(Path(path))
         except ValueError as e:
-            raise CacheError(f"the statistics file {path} cannot be used: {e}. Delete it; "
-                             "the statistics are computed again when needed") from None
+            raise CacheError(
+                f"the statistics file {path} cannot be used: {e}. Delete it; "
+                "the statistics are computed again when needed"
+            ) from None
 
     def summary(self) -> dict:
         """Figures a person may want to see: sizes, condition number, value RMS range."""
         c = self.keys.moment()
         evals = torch.linalg.eigvalsh(c)
         rms = self.values.rms()
-        return {"layer": self.layer, "samples": self.n_samples, "key_positions": self.keys.count,
-                "key_dim": self.keys.dim, "condition_number": float(evals[-1] / evals[0].clamp_min(1e-300)),
-                "value_units": self.values.channels,
-                "value_rms_min": float(rms.min()), "value_rms_max": float(rms.max())}
+        return {
+            "layer": self.layer,
+            "samples": self.n_samples,
+            "key_positions": self.keys.count,
+            "key_dim": self.keys.dim,
+            "condition_number": float(evals[-1] / evals[0].clamp_min(1e-300)),
+            "value_units": self.values.channels,
+            "value_rms_min": float(rms.min()),
+            "value_rms_max": float(rms.max()),
+        }
 
 
 #: The tensors of a statistics file: dtype and number of axes.
-_STATS_TENSORS = {"keys.count": (torch.int64, 0), "keys.sum": (torch.float64, 1),
-                  "keys.sum_outer": (torch.float64, 2), "values.count": (torch.int64, 0),
-                  "values.sum": (torch.float64, 1), "values.sum_sq": (torch.float64, 1)}
+_STATS_TENSORS = {
+    "keys.count": (torch.int64, 0),
+    "keys.sum": (torch.float64, 1),
+    "keys.sum_outer": (torch.float64, 2),
+    "values.count": (torch.int64, 0),
+    "values.sum": (torch.float64, 1),
+    "values.sum_sq": (torch.float64, 1),
+}
 
 
 def _meta_int(meta: dict, key: str) -> int:
     text = meta.get(key)
     if not isinstance(text, str) or not re.fullmatch(r"[0-9]{1,19}", text):
-        raise ValueError(f"its metadata {key!r} is {text if text is None else text[:40]!r}, "
-                         "not a whole number")
+        raise ValueError(
+            f"its metadata {key!r} is {text if text is None else text[:40]!r}, not a whole number"
+        )
     return int(text)
 
 
@@ -166,26 +194,36 @@ def _read_stats(path: Path) -> LayerStats:
         raise ValueError(f"it holds the tensors {sorted(t)[:8]}, not {sorted(_STATS_TENSORS)}")
     for name, (dtype, ndim) in _STATS_TENSORS.items():
         if t[name].dtype != dtype or t[name].ndim != ndim:
-            raise ValueError(f"its tensor {name} is {t[name].dtype} {tuple(t[name].shape)}, "
-                             f"not {ndim}-axis {dtype}")
+            raise ValueError(
+                f"its tensor {name} is {t[name].dtype} {tuple(t[name].shape)}, "
+                f"not {ndim}-axis {dtype}"
+            )
     if meta.get("format", STATS_FORMAT) != STATS_FORMAT:
         raise ValueError(f"its format is {meta['format'][:40]!r}, not {STATS_FORMAT!r}")
     if "sha256" in meta and meta["sha256"] != _digest(t):
         raise ValueError("its content does not match the checksum written with it")
     d, c = t["keys.sum"].shape[0], t["values.sum"].shape[0]
     if t["keys.sum_outer"].shape != (d, d) or t["values.sum_sq"].shape != (c,):
-        raise ValueError(f"its sizes do not agree: keys.sum {d}, keys.sum_outer "
-                         f"{tuple(t['keys.sum_outer'].shape)}, values.sum {c}, values.sum_sq "
-                         f"{tuple(t['values.sum_sq'].shape)}")
+        raise ValueError(
+            f"its sizes do not agree: keys.sum {d}, keys.sum_outer "
+            f"{tuple(t['keys.sum_outer'].shape)}, values.sum {c}, values.sum_sq "
+            f"{tuple(t['values.sum_sq'].shape)}"
+        )
     for key in ("layer", "fingerprint"):
         if not isinstance(meta.get(key), str):
             raise ValueError(f"its metadata has no {key!r}")
-    return LayerStats(layer=meta["layer"], n_samples=_meta_int(meta, "n_samples"),
-                      seed=_meta_int(meta, "seed"), fingerprint=meta["fingerprint"],
-                      keys=SecondMoment.from_state_dict(
-                          {k[5:]: v for k, v in t.items() if k.startswith("keys.")}),
-                      values=UnitMoments.from_state_dict(
-                          {k[7:]: v for k, v in t.items() if k.startswith("values.")}))
+    return LayerStats(
+        layer=meta["layer"],
+        n_samples=_meta_int(meta, "n_samples"),
+        seed=_meta_int(meta, "seed"),
+        fingerprint=meta["fingerprint"],
+        keys=SecondMoment.from_state_dict(
+            {k[5:]: v for k, v in t.items() if k.startswith("keys.")}
+        ),
+        values=UnitMoments.from_state_dict(
+            {k[7:]: v for k, v in t.items() if k.startswith("values.")}
+        ),
+    )
 
 
 def _digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -203,10 +241,17 @@ def stats_cache_path(fingerprint: str, layer: str, n: int, seed: int) -> Path:
 
 
 @torch.no_grad()
-def accumulate_layer_stats(G: Generator, layer: str, indices, seed: int = DEFAULT_STATS_SEED,
-                           batch_size: int = 100, progress: bool | None = None,
-                           fingerprint: str | None = None,
-                           dist: DistContext | None = None, callback=None) -> LayerStats:
+def accumulate_layer_stats(
+    G: Generator,
+    layer: str,
+    indices,
+    seed: int = DEFAULT_STATS_SEED,
+    batch_size: int = 100,
+    progress: bool | None = None,
+    fingerprint: str | None = None,
+    dist: DistContext | None = None,
+    callback=None,
+) -> LayerStats:
     """Accumulate statistics of ``layer`` over sample ``indices`` of stream ``seed`` (no cache).
 
     ``callback(done, total)``, if given, is called after each batch with the samples done
@@ -241,10 +286,17 @@ def accumulate_layer_stats(G: Generator, layer: str, indices, seed: int = DEFAUL
     return LayerStats(layer, len(indices), seed, fingerprint or layer_key(G, layer), keys, values)
 
 
-def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
-                seed: int = DEFAULT_STATS_SEED, batch_size: int = 100,
-                progress: bool | None = None, cache: bool = True,
-                dist: DistContext | None = None, callback=None) -> LayerStats:
+def layer_stats(
+    G: Generator,
+    layer: str,
+    n: int = DEFAULT_STATS_SAMPLES,
+    seed: int = DEFAULT_STATS_SEED,
+    batch_size: int = 100,
+    progress: bool | None = None,
+    cache: bool = True,
+    dist: DistContext | None = None,
+    callback=None,
+) -> LayerStats:
     """Statistics of ``layer`` over samples ``0..n-1`` of stream ``seed``, from cache if present.
 
     Args:
@@ -278,19 +330,22 @@ def layer_stats(G: Generator, layer: str, n: int = DEFAULT_STATS_SAMPLES,
             cached.source = "read from cache"
             return cached
         refused = "; ".join(why)
-        print(f"warning: the cached statistics {path} were refused ({refused}); "
-              "recomputing", file=sys.stderr)
+        print(
+            f"warning: the cached statistics {path} were refused ({refused}); recomputing",
+            file=sys.stderr,
+        )
         if dist.is_main:
             path.unlink(missing_ok=True)
     keep = cache and dist.is_main and cache_usable("statistics")
-    stats = accumulate_layer_stats(G, layer, range(n), seed, batch_size, progress, fp, dist,
-                                   callback)
+    stats = accumulate_layer_stats(
+        G, layer, range(n), seed, batch_size, progress, fp, dist, callback
+    )
     if refused:
         stats.source = f"recomputed: the cache entry was refused ({refused})"
     if keep:
         try:
             stats.save(path)
-        except OutputPathError as e:        # e.g. the disk filled up: keep the result anyway
+        except OutputPathError as e:  # e.g. the disk filled up: keep the result anyway
             print(f"warning: statistics not cached: {e}", file=sys.stderr)
     return stats
 

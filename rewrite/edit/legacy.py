@@ -20,11 +20,16 @@ from .spec import EditSpec, Selection
 
 
 def _entry(val: Any, where: str, problems: list[str]):
-    if (isinstance(val, list) and len(val) == 1 and isinstance(val[0], list)):
+    if isinstance(val, list) and len(val) == 1 and isinstance(val[0], list):
         val = val[0]
-    if (not isinstance(val, list) or len(val) != 2 or isinstance(val[0], bool)
-            or not isinstance(val[0], int) or not isinstance(val[1], str)):
-        problems.append(f"{where} must be [sample_index, \"data:image/png;base64,...\"]")
+    if (
+        not isinstance(val, list)
+        or len(val) != 2
+        or isinstance(val[0], bool)
+        or not isinstance(val[0], int)
+        or not isinstance(val[1], str)
+    ):
+        problems.append(f'{where} must be [sample_index, "data:image/png;base64,..."]')
         return None
     return val[0], val[1]
 
@@ -32,7 +37,7 @@ def _entry(val: Any, where: str, problems: list[str]):
 def _resampled_png(data: str, size: int, where: str, problems: list[str]) -> dict | None:
     try:
         img = decode_png(data)
-    except Exception as e:                                        # noqa: BLE001 - reported
+    except Exception as e:  # noqa: BLE001 - reported
         problems.append(f"{where}: {e}")
         return None
     if "A" in img.getbands():
@@ -45,8 +50,15 @@ def _resampled_png(data: str, size: int, where: str, problems: list[str]) -> dic
     return {"png": encode_png(arr)}
 
 
-def import_legacy(obj: Any, model: str, layer: str, image_size: int, rank: int = 1,
-                  direction: str | None = None, name: str = "") -> EditSpec:
+def import_legacy(
+    obj: Any,
+    model: str,
+    layer: str,
+    image_size: int,
+    rank: int = 1,
+    direction: str | None = None,
+    name: str = "",
+) -> EditSpec:
     """Turn an original-tool edit into an :class:`EditSpec`.
 
     Args:
@@ -57,8 +69,12 @@ def import_legacy(obj: Any, model: str, layer: str, image_size: int, rank: int =
     """
     problems: list[str] = []
     if not isinstance(obj, dict) or "key" not in obj:
-        raise SpecError(["not an edit of the original tool: expected an object with 'key' "
-                         "(and 'object' and 'paste' for a copy-paste edit)"])
+        raise SpecError(
+            [
+                "not an edit of the original tool: expected an object with 'key' "
+                "(and 'object' and 'paste' for a copy-paste edit)"
+            ]
+        )
     keys = obj["key"] if isinstance(obj["key"], list) else []
     context = []
     for i, entry in enumerate(keys):
@@ -78,10 +94,18 @@ def import_legacy(obj: Any, model: str, layer: str, image_size: int, rank: int =
             paste = Selection(e[0], _resampled_png(e[1], image_size, "paste", problems))
     if problems:
         raise SpecError(problems)
-    spec = EditSpec(model=model, layer=layer, kind="copy-paste" if has_copy else "erase",
-                    rank=rank, direction=direction or ("mean" if rank == 1 else "zca"),
-                    copy=copy, paste=paste, context=context, name=name,
-                    description="imported from the original rewriting tool")
+    spec = EditSpec(
+        model=model,
+        layer=layer,
+        kind="copy-paste" if has_copy else "erase",
+        rank=rank,
+        direction=direction or ("mean" if rank == 1 else "zca"),
+        copy=copy,
+        paste=paste,
+        context=context,
+        name=name,
+        description="imported from the original rewriting tool",
+    )
     own = spec._own_problems()
     if own:
         raise SpecError(own)

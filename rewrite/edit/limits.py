@@ -3,4 +3,4 @@
 #: Largest edit strength (the factor on the solved change ΔW).
 MAX_STRENGTH = 10.0
 #: Largest ``stats.seed`` (the statistics' random generator takes 32-bit seeds).
-MAX_STATS_SEED = 2 ** 32 - 1
+MAX_STATS_SEED = 2**32 - 1

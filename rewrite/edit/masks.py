@@ -50,7 +50,10 @@ def _is_number(v: Any) -> bool:
 
 def _polygon_area(points: list) -> float:
     """Area enclosed by ``points`` [[x, y], ...] (shoelace formula, absolute value)."""
-    twice = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(points, [*points[1:], *points[:1]], strict=True))
+    twice = sum(
+        x0 * y1 - x1 * y0
+        for (x0, y0), (x1, y1) in zip(points, [*points[1:], *points[:1]], strict=True)
+    )
     return abs(twice) / 2
 
 
@@ -58,7 +61,7 @@ def mask_problems(mask: Any, size: int) -> list[str]:
     """Everything wrong with a mask description for ``size``x``size`` images (empty if fine)."""
     if not isinstance(mask, dict) or len(mask) != 1:
         return ["a mask must be an object with exactly one of 'rect', 'polygon', 'png'"]
-    (kind, data), = mask.items()
+    ((kind, data),) = mask.items()
     if kind == "rect":
         if not isinstance(data, list) or len(data) != 4 or not all(map(_is_number, data)):
             return ["'rect' must be [x0, y0, x1, y1] of finite numbers"]
@@ -67,11 +70,17 @@ def mask_problems(mask: Any, size: int) -> list[str]:
             return [f"rect {data} must satisfy 0 <= x0 < x1 <= {size} and 0 <= y0 < y1 <= {size}"]
         return []
     if kind == "polygon":
-        if (not isinstance(data, list) or not 3 <= len(data) <= MAX_POLYGON_POINTS
-                or not all(isinstance(p, list) and len(p) == 2 and all(map(_is_number, p))
-                           for p in data)):
-            return [f"'polygon' must be a list of 3 to {MAX_POLYGON_POINTS} [x, y] points of "
-                    "finite numbers"]
+        if (
+            not isinstance(data, list)
+            or not 3 <= len(data) <= MAX_POLYGON_POINTS
+            or not all(
+                isinstance(p, list) and len(p) == 2 and all(map(_is_number, p)) for p in data
+            )
+        ):
+            return [
+                f"'polygon' must be a list of 3 to {MAX_POLYGON_POINTS} [x, y] points of "
+                "finite numbers"
+            ]
         if not all(-size <= v <= 2 * size for p in data for v in p):
             return [f"polygon points must lie within [-{size}, {2 * size}]"]
         if _polygon_area(data) < 0.5:
@@ -83,8 +92,10 @@ def mask_problems(mask: Any, size: int) -> list[str]:
         except EditError as e:
             return [str(e)]
         if img.size != (size, size):
-            return [f"PNG mask is {img.size[0]}x{img.size[1]} but the model's images are "
-                    f"{size}x{size}; draw the mask at the image resolution"]
+            return [
+                f"PNG mask is {img.size[0]}x{img.size[1]} but the model's images are "
+                f"{size}x{size}; draw the mask at the image resolution"
+            ]
         return []
     return [f"unknown mask type {kind!r}; use 'rect', 'polygon' or 'png'"]
 
@@ -99,12 +110,16 @@ def decode_png(data: str) -> Image.Image:
         # Check the header's size before decoding: a small file can declare a huge image
         # (a decompression bomb); masks are drawn at the image resolution.
         if img.width * img.height > MAX_MASK_PIXELS:
-            raise EditError(f"the PNG mask declares {img.width}x{img.height} pixels, more than "
-                            f"any model's images; draw the mask at the image resolution")
+            raise EditError(
+                f"the PNG mask declares {img.width}x{img.height} pixels, more than "
+                f"any model's images; draw the mask at the image resolution"
+            )
         img.load()
     except Image.DecompressionBombError as e:
-        raise EditError(f"the PNG mask declares more pixels than can be decoded safely ({e}); "
-                        "draw the mask at the image resolution") from None
+        raise EditError(
+            f"the PNG mask declares more pixels than can be decoded safely ({e}); "
+            "draw the mask at the image resolution"
+        ) from None
     except (binascii.Error, ValueError, OSError) as e:
         raise EditError(f"cannot decode the PNG mask ({e})") from None
     return img
@@ -122,7 +137,7 @@ def render_mask(mask: dict | None, size: int) -> np.ndarray:
     """The mask as float32 [size, size] in [0, 1]; call :func:`mask_problems` first."""
     if mask is None:
         raise EditError("this selection has no mask")
-    (kind, data), = mask.items()
+    ((kind, data),) = mask.items()
     if kind == "rect":
         out = np.zeros((size, size), np.float32)
         x0, y0, x1, y1 = (round(v) for v in data)
@@ -141,7 +156,8 @@ def render_mask(mask: dict | None, size: int) -> np.ndarray:
 
 
 def coverage(mask: np.ndarray | torch.Tensor, res: int) -> torch.Tensor:
-    """Fraction of each cell of a ``res``x``res`` grid covered by ``mask`` [H, W]: float [res, res]."""
+    """Fraction of each cell of a ``res``x``res`` grid covered by ``mask`` [H, W]:
+    float [res, res]."""
     m = torch.as_tensor(np.asarray(mask, np.float32))[None, None]
     if m.shape[-1] == res:
         return m[0, 0]
@@ -182,20 +198,23 @@ def window_coverage(mask, window: Window) -> torch.Tensor:
     m = torch.as_tensor(np.asarray(mask, np.float32))
     lead = m.shape[:-2]
     flat = m.reshape(-1, *m.shape[-2:])
-    cov = torch.stack([coverage(x, cells) for x in flat]) if len(flat) else \
-        torch.zeros(0, cells, cells)
+    cov = (
+        torch.stack([coverage(x, cells) for x in flat])
+        if len(flat)
+        else torch.zeros(0, cells, cells)
+    )
     cov = cov.reshape(*lead, cells, cells)
     if margin == 0 and cells == res:
         return cov
     out = torch.zeros(*lead, res, res)
-    out[..., margin:margin + cells, margin:margin + cells] = cov
+    out[..., margin : margin + cells, margin : margin + cells] = cov
     return out
 
 
 def crop_window(grid: torch.Tensor, window: Window) -> torch.Tensor:
     """The image part of ``grid`` [..., res, res]: [..., cells, cells]."""
     _, margin, cells = window
-    return grid[..., margin:margin + cells, margin:margin + cells]
+    return grid[..., margin : margin + cells, margin : margin + cells]
 
 
 def regrid(grid: torch.Tensor, src: Window, dst: Window) -> torch.Tensor:

@@ -43,23 +43,25 @@ def count_distinct(keys: torch.Tensor) -> int:
     return int(torch.unique(keys, dim=0).shape[0])
 
 
-def mean_direction(keys: torch.Tensor, moment: torch.Tensor,
-                   ridge: float = DEFAULT_RIDGE) -> torch.Tensor:
+def mean_direction(
+    keys: torch.Tensor, moment: torch.Tensor, ridge: float = DEFAULT_RIDGE
+) -> torch.Tensor:
     """Rank-1 direction ``(C + λI)⁻¹ k̄`` normalised to unit length: float64 [1, C]."""
-    k_mean = keys.to(torch.float64).mean(0)                                   # [C]
+    k_mean = keys.to(torch.float64).mean(0)  # [C]
     chol = torch.linalg.cholesky(regularised(moment, ridge))
     d = torch.cholesky_solve(k_mean[:, None], chol)[:, 0]
     return (d / d.norm())[None]
 
 
-def zca_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int,
-                   ridge: float = DEFAULT_RIDGE) -> torch.Tensor:
+def zca_directions(
+    keys: torch.Tensor, moment: torch.Tensor, rank: int, ridge: float = DEFAULT_RIDGE
+) -> torch.Tensor:
     """Rank-r whitened-SVD directions, orthonormal and sign-aligned: float64 [r, C]."""
-    k = keys.to(torch.float64)                                                # [M, C]
-    w = inverse_sqrt(moment, ridge)                                           # [C, C], symmetric
-    _, _, vh = torch.linalg.svd(k @ w, full_matrices=False)                   # vh [min(M,C), C]
-    raw = vh[:rank] @ w                                                       # rows C^{-1/2} v
-    q, _ = torch.linalg.qr(raw.T)                                             # [C, r]
+    k = keys.to(torch.float64)  # [M, C]
+    w = inverse_sqrt(moment, ridge)  # [C, C], symmetric
+    _, _, vh = torch.linalg.svd(k @ w, full_matrices=False)  # vh [min(M,C), C]
+    raw = vh[:rank] @ w  # rows C^{-1/2} v
+    q, _ = torch.linalg.qr(raw.T)  # [C, r]
     d = q.T.contiguous()
     signs = torch.sign(d @ k.mean(0))
     signs[signs == 0] = 1
@@ -70,8 +72,13 @@ def zca_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int,
 DIRECTION_METHODS = ("mean", "zca")
 
 
-def context_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int = 1,
-                       method: str = "mean", ridge: float = DEFAULT_RIDGE) -> torch.Tensor:
+def context_directions(
+    keys: torch.Tensor,
+    moment: torch.Tensor,
+    rank: int = 1,
+    method: str = "mean",
+    ridge: float = DEFAULT_RIDGE,
+) -> torch.Tensor:
     """Directions ``D`` (orthonormal rows, float64 [rank, C]) from context keys.
 
     Args:
@@ -85,8 +92,10 @@ def context_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int = 1,
         EditError: unknown method, rank out of range, too few distinct keys, non-finite
             keys, or all-zero keys or second moment (nothing to factorise).
     """
-    assert keys.ndim == 2 and moment.shape == (keys.shape[1], keys.shape[1]), \
-        (tuple(keys.shape), tuple(moment.shape))
+    assert keys.ndim == 2 and moment.shape == (keys.shape[1], keys.shape[1]), (
+        tuple(keys.shape),
+        tuple(moment.shape),
+    )
     if method not in DIRECTION_METHODS:
         raise EditError(f"unknown direction method {method!r}; use one of {DIRECTION_METHODS}")
     if rank < 1:
@@ -94,20 +103,28 @@ def context_directions(keys: torch.Tensor, moment: torch.Tensor, rank: int = 1,
     if keys.shape[0] == 0:
         raise EditError("no context keys: every context mask is empty at this layer")
     if not (bool(torch.isfinite(keys).all()) and bool(torch.isfinite(moment).all())):
-        raise EditError("the layer's keys hold NaN or infinite values; the model's weights "
-                        "before this layer are damaged, so no directions can be found")
+        raise EditError(
+            "the layer's keys hold NaN or infinite values; the model's weights "
+            "before this layer are damaged, so no directions can be found"
+        )
     if not float(torch.diagonal(moment.to(torch.float64)).sum()) > 0:
-        raise EditError("every key of this layer is zero over the statistics samples (its "
-                        "second moment is zero), so an edit cannot act through it; choose "
-                        "another layer (see `rewrite layers`)")
+        raise EditError(
+            "every key of this layer is zero over the statistics samples (its "
+            "second moment is zero), so an edit cannot act through it; choose "
+            "another layer (see `rewrite layers`)"
+        )
     if not bool(keys.any()):
-        raise EditError("the context keys are all zero at this layer, so they point in no "
-                        "direction; mark context regions where the layer responds, or choose "
-                        "another layer")
+        raise EditError(
+            "the context keys are all zero at this layer, so they point in no "
+            "direction; mark context regions where the layer responds, or choose "
+            "another layer"
+        )
     distinct = count_distinct(keys)
     if rank > distinct:
-        raise EditError(f"rank {rank} is larger than the number of distinct context keys "
-                        f"({distinct}); mark larger or more context regions, or lower the rank")
+        raise EditError(
+            f"rank {rank} is larger than the number of distinct context keys "
+            f"({distinct}); mark larger or more context regions, or lower the rank"
+        )
     if rank > keys.shape[1]:
         raise EditError(f"rank {rank} exceeds the key length {keys.shape[1]}")
     if method == "mean":

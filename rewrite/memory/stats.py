@@ -5,8 +5,8 @@ of key vectors; :class:`UnitMoments` accumulates the mean and mean square of
 each value channel. Running sums are float64. Each batch's own sums are formed
 in ``batch_dtype`` (float32 by default: 3x faster than float64 matrix products
 on a CPU, with a relative error near 1e-6 per batch that float64 accumulation
-does not grow); pass ``torch.float64`` for float64 throughout. Both merge with another accumulator of the same
-kind (for sharding) and round-trip through ``state_dict``.
+does not grow); pass ``torch.float64`` for float64 throughout. Both merge with another
+accumulator of the same kind (for sharding) and round-trip through ``state_dict``.
 
 Usage::
 
@@ -44,8 +44,9 @@ class SecondMoment:
 
     def add(self, rows: torch.Tensor) -> None:
         """Add key vectors ``rows`` [M, C]."""
-        assert rows.ndim == 2 and rows.shape[1] == self.dim, \
+        assert rows.ndim == 2 and rows.shape[1] == self.dim, (
             f"expected [M, {self.dim}], got {tuple(rows.shape)}"
+        )
         r = rows.detach().to(dtype=self.batch_dtype)
         self.count += r.shape[0]
         self.sum += r.sum(0).to(device=self.sum.device, dtype=torch.float64)
@@ -81,8 +82,11 @@ class SecondMoment:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Tensors that restore this accumulator with :meth:`load_state_dict`."""
-        return {"count": torch.tensor(self.count, dtype=torch.int64), "sum": self.sum.clone(),
-                "sum_outer": self.sum_outer.clone()}
+        return {
+            "count": torch.tensor(self.count, dtype=torch.int64),
+            "sum": self.sum.clone(),
+            "sum_outer": self.sum_outer.clone(),
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> SecondMoment:
@@ -111,8 +115,9 @@ class UnitMoments:
 
     def add_feature_map(self, x: torch.Tensor) -> None:
         """Add every position of ``x`` [N, C, H, W]."""
-        assert x.ndim == 4 and x.shape[1] == self.channels, \
+        assert x.ndim == 4 and x.shape[1] == self.channels, (
             f"expected [N, {self.channels}, H, W], got {tuple(x.shape)}"
+        )
         x = x.detach().to(dtype=self.batch_dtype)
         self.count += x.shape[0] * x.shape[2] * x.shape[3]
         self.sum += x.sum((0, 2, 3)).to(device=self.sum.device, dtype=torch.float64)
@@ -137,8 +142,11 @@ class UnitMoments:
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Tensors that restore this accumulator with :meth:`from_state_dict`."""
-        return {"count": torch.tensor(self.count, dtype=torch.int64), "sum": self.sum.clone(),
-                "sum_sq": self.sum_sq.clone()}
+        return {
+            "count": torch.tensor(self.count, dtype=torch.int64),
+            "sum": self.sum.clone(),
+            "sum_sq": self.sum_sq.clone(),
+        }
 
     @classmethod
     def from_state_dict(cls, state: dict[str, torch.Tensor]) -> UnitMoments:

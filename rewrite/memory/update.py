@@ -28,22 +28,23 @@ def lambda_shape(weight: torch.Tensor, in_axis: int, out_axis: int, rank: int) -
     return (*as_matrix(weight, in_axis, out_axis).shape[:-1], rank)
 
 
-def low_rank_delta(lam: torch.Tensor, D: torch.Tensor, in_axis: int,
-                   out_axis: int) -> torch.Tensor:
+def low_rank_delta(lam: torch.Tensor, D: torch.Tensor, in_axis: int, out_axis: int) -> torch.Tensor:
     """``ΔW`` in the weight's own layout from ``Λ`` [out, rest..., r] and ``D`` [r, in]."""
     assert lam.shape[-1] == D.shape[0], (tuple(lam.shape), tuple(D.shape))
     return from_matrix(lam @ D.to(lam.dtype), in_axis, out_axis)
 
 
-def project_onto_span(weight: torch.Tensor, weight0: torch.Tensor, D: torch.Tensor,
-                      in_axis: int, out_axis: int) -> torch.Tensor:
+def project_onto_span(
+    weight: torch.Tensor, weight0: torch.Tensor, D: torch.Tensor, in_axis: int, out_axis: int
+) -> torch.Tensor:
     """``W0 + P_D (W - W0)``: keep only the change that lies in span(D) along the input axis."""
-    change = as_matrix(weight - weight0, in_axis, out_axis)                   # [out, rest..., in]
+    change = as_matrix(weight - weight0, in_axis, out_axis)  # [out, rest..., in]
     d = D.to(change.dtype)
     return weight0 + from_matrix((change @ d.T) @ d, in_axis, out_axis)
 
 
-def lambda_of(weight: torch.Tensor, weight0: torch.Tensor, D: torch.Tensor, in_axis: int,
-              out_axis: int) -> torch.Tensor:
+def lambda_of(
+    weight: torch.Tensor, weight0: torch.Tensor, D: torch.Tensor, in_axis: int, out_axis: int
+) -> torch.Tensor:
     """The ``Λ`` [out, rest..., r] of ``W - W0`` (exact when the change lies in span(D))."""
     return as_matrix(weight - weight0, in_axis, out_axis) @ D.to(weight.dtype).T

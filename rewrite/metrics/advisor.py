@@ -74,9 +74,13 @@ class LayerAdvice:
         return not np.isnan(self.goal_reproduction)
 
 
-def suggest_layers(G: Generator, spec: EditSpec, stats_samples: int = 2000,
-                   seeds: Sequence[int] = ADVICE_SEEDS,
-                   progress: bool | None = None) -> list[LayerAdvice]:
+def suggest_layers(
+    G: Generator,
+    spec: EditSpec,
+    stats_samples: int = 2000,
+    seeds: Sequence[int] = ADVICE_SEEDS,
+    progress: bool | None = None,
+) -> list[LayerAdvice]:
     """Every editable layer scored for ``spec`` by a trial edit (best first).
 
     At each layer the spec is solved as written (its rank and solver, statistics of
@@ -96,25 +100,44 @@ def suggest_layers(G: Generator, spec: EditSpec, stats_samples: int = 2000,
         goal_sel = spec.paste if spec.kind == "copy-paste" else spec.context[0]
         goal_cells = 0
         if goal_sel is not None and goal_sel.mask is not None:
-            goal_cells = int((window_coverage(render_mask(goal_sel.mask, G.resolution),
-                                              layer_window(info, "value"))
-                              > VALUE_COVERAGE).sum())
+            goal_cells = int(
+                (
+                    window_coverage(
+                        render_mask(goal_sel.mask, G.resolution), layer_window(info, "value")
+                    )
+                    > VALUE_COVERAGE
+                ).sum()
+            )
         try:
             r = evaluate(G, s, list(seeds), progress=progress)
         except RewriteError as e:
-            out.append(LayerAdvice(info.name, float("nan"), float("nan"), float("nan"),
-                                   info.key_resolution, goal_cells,
-                                   "skipped: " + str(e).splitlines()[-1].strip(" -"), feas))
+            out.append(
+                LayerAdvice(
+                    info.name,
+                    float("nan"),
+                    float("nan"),
+                    float("nan"),
+                    info.key_resolution,
+                    goal_cells,
+                    "skipped: " + str(e).splitlines()[-1].strip(" -"),
+                    feas,
+                )
+            )
             continue
         m = r.metrics
         repro, silent = m["goal reproduction"], m["silent change"]
         local = "local" if silent <= SILENT_OK else "not local"
-        note = (f"trial edit: goal reproduced to {repro:.2f} of the unedited distance, "
-                f"silent change {silent:.3f} ({local}) on {len(r.seeds)} held-out samples")
+        note = (
+            f"trial edit: goal reproduced to {repro:.2f} of the unedited distance, "
+            f"silent change {silent:.3f} ({local}) on {len(r.seeds)} held-out samples"
+        )
         if goal_cells and goal_cells < 4:
             note += "; the goal covers fewer than 4 cells (too coarse for a shape)"
-        out.append(LayerAdvice(info.name, repro, silent, m["efficacy"], info.key_resolution,
-                               goal_cells, note, feas))
+        out.append(
+            LayerAdvice(
+                info.name, repro, silent, m["efficacy"], info.key_resolution, goal_cells, note, feas
+            )
+        )
 
     def order(a: LayerAdvice):
         if not a.usable:
@@ -123,6 +146,7 @@ def suggest_layers(G: Generator, spec: EditSpec, stats_samples: int = 2000,
         if a.silent_change <= SILENT_OK:
             return (0, apart, 0, np.nan_to_num(a.goal_reproduction, nan=9.0))
         return (0, apart, 1, a.silent_change)
+
     return sorted(out, key=order)
 
 
@@ -133,17 +157,22 @@ def advice_summary(advice: list[LayerAdvice], spec_layer: str) -> list[str]:
         return ["no layer can be suggested: " + best.note]
     lines = [f"suggested: {best.layer} (the spec uses {spec_layer}): {best.note}"]
     if best.feasibility is not None and best.feasibility.does_not_separate:
-        lines.append("warning: no layer's keys separate the rule's place from the rest; "
-                     "expect a colour change, not the object")
+        lines.append(
+            "warning: no layer's keys separate the rule's place from the rest; "
+            "expect a colour change, not the object"
+        )
     if best.goal_reproduction > REPRO_WARN:
-        lines.append("warning: no layer reproduces the request well; check the goal panel "
-                     "(rewrite goal), trace the copy mask more tightly, or make the context "
-                     "more specific to where the object belongs")
+        lines.append(
+            "warning: no layer reproduces the request well; check the goal panel "
+            "(rewrite goal), trace the copy mask more tightly, or make the context "
+            "more specific to where the object belongs"
+        )
     return lines
 
 
-def match(G: Generator, spec: EditSpec, seeds: Sequence[int], top: int = 16,
-          progress: bool | None = None) -> tuple[list[int], np.ndarray, torch.Tensor]:
+def match(
+    G: Generator, spec: EditSpec, seeds: Sequence[int], top: int = 16, progress: bool | None = None
+) -> tuple[list[int], np.ndarray, torch.Tensor]:
     """The ``top`` samples of ``seeds`` with the strongest response to the spec's directions.
 
     Returns ``(samples, scores, responses)``: sample indices best first, their scores

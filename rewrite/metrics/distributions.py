@@ -20,8 +20,7 @@ def _sqrtm_psd(c: np.ndarray) -> np.ndarray:
     return (evecs * np.sqrt(np.clip(evals, 0, None))) @ evecs.T
 
 
-def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray,
-                     cov2: np.ndarray) -> float:
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
     """Fréchet distance between Gaussians N(mu1, cov1) and N(mu2, cov2)."""
     assert mu1.shape == mu2.shape and cov1.shape == cov2.shape == (mu1.size, mu1.size)
     s1 = _sqrtm_psd(cov1)
@@ -32,8 +31,9 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray,
 def fid(features1: np.ndarray, features2: np.ndarray) -> float:
     """FID between two feature sets [N, F] (Gaussian fit: mean and sample covariance)."""
     f1, f2 = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
-    return frechet_distance(f1.mean(0), np.cov(f1, rowvar=False),
-                            f2.mean(0), np.cov(f2, rowvar=False))
+    return frechet_distance(
+        f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False)
+    )
 
 
 def kid(features1: np.ndarray, features2: np.ndarray) -> float:
@@ -44,5 +44,8 @@ def kid(features1: np.ndarray, features2: np.ndarray) -> float:
     kyy = (y @ y.T / d + 1) ** 3
     kxy = (x @ y.T / d + 1) ** 3
     m, n = len(x), len(y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2 * kxy.mean()
+    )

@@ -154,10 +154,12 @@ class Feasibility:
         """``feasibility at <layer>: <verdict> (figures): <message>``."""
         if self.verdict == UNKNOWN:
             return f"feasibility at {self.layer}: unknown: {self.message}"
-        return (f"feasibility at {self.layer}: {self.verdict} (held-out AUC {self.auc:.2f}; "
-                f"a gate firing on 1% of the rest reaches {self.coverage:.0%} of the place; "
-                f"a rank-{self.rank} update reaches {self.context_share:.0%} of the place's "
-                f"key energy, {self.outside_share:.0%} of the rest's): {self.message}")
+        return (
+            f"feasibility at {self.layer}: {self.verdict} (held-out AUC {self.auc:.2f}; "
+            f"a gate firing on 1% of the rest reaches {self.coverage:.0%} of the place; "
+            f"a rank-{self.rank} update reaches {self.context_share:.0%} of the place's "
+            f"key energy, {self.outside_share:.0%} of the rest's): {self.message}"
+        )
 
 
 def verdict_for(auc: float, coverage: float) -> tuple[str, str]:
@@ -167,10 +169,14 @@ def verdict_for(auc: float, coverage: float) -> tuple[str, str]:
     if auc >= AUC_SEPARATES and coverage >= COVERAGE_SEPARATES:
         return SEPARATES, "the layer tells the rule's place from the rest: an edit can stay local"
     if auc >= AUC_PARTLY:
-        return PARTLY, ("the layer partly tells the rule's place from the rest: expect part of "
-                        "the object, or changes elsewhere")
-    return NO, ("expect a colour change, not the object: the keys look alike at the rule's "
-                "place and elsewhere (try another layer: rewrite suggest-layer)")
+        return PARTLY, (
+            "the layer partly tells the rule's place from the rest: expect part of "
+            "the object, or changes elsewhere"
+        )
+    return NO, (
+        "expect a colour change, not the object: the keys look alike at the rule's "
+        "place and elsewhere (try another layer: rewrite suggest-layer)"
+    )
 
 
 # ---------------------------------------------------------------- on any keys
@@ -224,23 +230,28 @@ def _room(xc: torch.Tensor, xo: torch.Tensor, rank: int, ridge: float) -> torch.
     co = xo.T @ xo / xo.shape[0]
     lam = ridge * float(torch.diagonal(co).mean()) or ridge
     chol = torch.linalg.cholesky(co + lam * torch.eye(d, dtype=co.dtype))
-    a = torch.linalg.solve_triangular(chol, xc.T, upper=False).T             # xc L⁻ᵀ [Mc, C]
+    a = torch.linalg.solve_triangular(chol, xc.T, upper=False).T  # xc L⁻ᵀ [Mc, C]
     _, _, vh = torch.linalg.svd(a, full_matrices=False)
-    v = torch.linalg.solve_triangular(chol.T, vh[:rank].T, upper=True)      # L⁻ᵀ u [C, r]
+    v = torch.linalg.solve_triangular(chol.T, vh[:rank].T, upper=True)  # L⁻ᵀ u [C, r]
     return torch.linalg.qr(v).Q
 
 
 def _share(x: torch.Tensor, basis: torch.Tensor) -> float:
-    total = float((x ** 2).sum())
+    total = float((x**2).sum())
     return float(((x @ basis) ** 2).sum()) / total if total > 0 else float("nan")
 
 
-def separation(context: torch.Tensor, outside: torch.Tensor,
-               moment: torch.Tensor | None = None,
-               context_groups: Sequence[int] | None = None,
-               outside_groups: Sequence[int] | None = None, rank: int = 4,
-               shrinkage: float = SHRINKAGE, ridge: float = EIG_RIDGE,
-               repeats: int = REPEATS) -> Separation:
+def separation(
+    context: torch.Tensor,
+    outside: torch.Tensor,
+    moment: torch.Tensor | None = None,
+    context_groups: Sequence[int] | None = None,
+    outside_groups: Sequence[int] | None = None,
+    rank: int = 4,
+    shrinkage: float = SHRINKAGE,
+    ridge: float = EIG_RIDGE,
+    repeats: int = REPEATS,
+) -> Separation:
     """Held-out separation of ``context`` [Mc, C] from ``outside`` [Mo, C] keys.
 
     Args:
@@ -271,8 +282,14 @@ def separation(context: torch.Tensor, outside: torch.Tensor,
             sc, so = hc @ w, ho @ w
             level = torch.quantile(so, FIRING_QUANTILE)
             basis = _room(tc, to, rank, ridge)
-            figs.append((auc_score(sc, so), float((sc > level).double().mean()),
-                         _share(hc, basis), _share(ho, basis)))
+            figs.append(
+                (
+                    auc_score(sc, so),
+                    float((sc > level).double().mean()),
+                    _share(hc, basis),
+                    _share(ho, basis),
+                )
+            )
     if not figs:
         return Separation(*(4 * [float("nan")]))
     return Separation(*(float(np.mean(v)) for v in zip(*figs, strict=True)))
@@ -312,9 +329,14 @@ def rule_selections(G: Generator, spec: EditSpec) -> list[Selection]:
 
 
 @torch.no_grad()
-def rule_keys(G: Generator, spec: EditSpec, moment: torch.Tensor,
-              pool: Sequence[int] = FEASIBILITY_POOL, max_pool_keys: int = MAX_POOL_KEYS,
-              batch_size: int = 16) -> RuleKeys:
+def rule_keys(
+    G: Generator,
+    spec: EditSpec,
+    moment: torch.Tensor,
+    pool: Sequence[int] = FEASIBILITY_POOL,
+    max_pool_keys: int = MAX_POOL_KEYS,
+    batch_size: int = 16,
+) -> RuleKeys:
     """Context and outside keys of ``spec.layer`` (see the module docstring).
 
     ``moment`` [C_in, C_in] defines the rule's directions that rank the pool samples.
@@ -325,7 +347,7 @@ def rule_keys(G: Generator, spec: EditSpec, moment: torch.Tensor,
     sels = rule_selections(G, spec)
     if not sels:
         raise EditError("the spec marks no region where its rule holds")
-    per = [region_keys(G, layer, [sel], "context") for sel in sels]          # [m_i, C_in]
+    per = [region_keys(G, layer, [sel], "context") for sel in sels]  # [m_i, C_in]
     context = torch.cat(per).cpu()
     cgroups = [sel.sample for sel, k in zip(sels, per, strict=True) for _ in range(k.shape[0])]
     # Outside the bounding box of all context masks, grown by one key cell.
@@ -334,8 +356,8 @@ def rule_keys(G: Generator, spec: EditSpec, moment: torch.Tensor,
         union |= render_mask(sel.mask, G.resolution) > 0
     ys, xs = np.nonzero(union)
     box = np.zeros_like(union, dtype=np.float32)
-    box[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = 1
-    near = crop_window(window_coverage(box, kwin), kwin) > 0                 # [h, w]
+    box[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = 1
+    near = crop_window(window_coverage(box, kwin), kwin) > 0  # [h, w]
     near = torch.nn.functional.max_pool2d(near.float()[None, None], 3, 1, 1)[0, 0] > 0
     samples = sorted({sel.sample for sel in sels})
     keys = crop_window(G.split(G.latents(samples), layer).keys, kwin).cpu()  # [S, C, h, w]
@@ -350,11 +372,11 @@ def rule_keys(G: Generator, spec: EditSpec, moment: torch.Tensor,
     gen = torch.Generator().manual_seed(0)
     batch_scores, kept = [], []
     for i in range(0, len(pool), batch_size):
-        kb = crop_window(G.split(G.latents(pool[i:i + batch_size]), layer).keys, kwin).cpu()
+        kb = crop_window(G.split(G.latents(pool[i : i + batch_size]), layer).keys, kwin).cpu()
         proj = torch.einsum("rc,bchw->brhw", D, kb.float())
         resp = proj[:, 0] if rank == 1 else proj.norm(dim=1)
         batch_scores.append(resp.flatten(1).amax(1))
-        flat = kb.flatten(2).permute(0, 2, 1)                               # [B, hw, C]
+        flat = kb.flatten(2).permute(0, 2, 1)  # [B, hw, C]
         for row in flat:
             if row.shape[0] > per_sample:
                 row = row[torch.randperm(row.shape[0], generator=gen)[:per_sample]]
@@ -377,8 +399,9 @@ def rule_keys(G: Generator, spec: EditSpec, moment: torch.Tensor,
     return RuleKeys(context, cgroups, torch.cat(outside), ogroups)
 
 
-def feasibility(G: Generator, spec: EditSpec, stats: LayerStats,
-                pool: Sequence[int] = FEASIBILITY_POOL) -> Feasibility:
+def feasibility(
+    G: Generator, spec: EditSpec, stats: LayerStats, pool: Sequence[int] = FEASIBILITY_POOL
+) -> Feasibility:
     """How well the keys of ``spec.layer`` separate the rule's place from the rest.
 
     ``stats`` are the layer's statistics (their key second moment whitens the keys).
@@ -391,10 +414,31 @@ def feasibility(G: Generator, spec: EditSpec, stats: LayerStats,
             keys = rule_keys(G, spec, moment, pool)
     except RewriteError as e:
         nan = float("nan")
-        return Feasibility(spec.layer, nan, nan, nan, nan, 0, 0, spec.rank, UNKNOWN,
-                           str(e).splitlines()[-1].strip(" -"))
-    sep = separation(keys.context, keys.outside, moment, keys.context_groups,
-                     keys.outside_groups, rank=spec.rank)
+        return Feasibility(
+            spec.layer,
+            nan,
+            nan,
+            nan,
+            nan,
+            0,
+            0,
+            spec.rank,
+            UNKNOWN,
+            str(e).splitlines()[-1].strip(" -"),
+        )
+    sep = separation(
+        keys.context, keys.outside, moment, keys.context_groups, keys.outside_groups, rank=spec.rank
+    )
     verdict, message = verdict_for(sep.auc, sep.coverage)
-    return Feasibility(spec.layer, sep.auc, sep.coverage, sep.context_share, sep.outside_share,
-                       keys.context.shape[0], keys.outside.shape[0], spec.rank, verdict, message)
+    return Feasibility(
+        spec.layer,
+        sep.auc,
+        sep.coverage,
+        sep.context_share,
+        sep.outside_share,
+        keys.context.shape[0],
+        keys.outside.shape[0],
+        spec.rank,
+        verdict,
+        message,
+    )

@@ -28,8 +28,14 @@ from ..utils.distributed import DistContext, interleave
 
 
 @torch.no_grad()
-def key_response(G: Generator, layer: str, D: torch.Tensor, indices: Sequence[int],
-                 batch_size: int = 64, dist: DistContext | None = None) -> torch.Tensor:
+def key_response(
+    G: Generator,
+    layer: str,
+    D: torch.Tensor,
+    indices: Sequence[int],
+    batch_size: int = 64,
+    dist: DistContext | None = None,
+) -> torch.Tensor:
     """Response of directions ``D`` [r, C_in] to the keys of ``layer`` for samples
     ``indices``: float [N, h, w], on the key grid's image window (batches shared out over
     ranks under torchrun)."""
@@ -58,10 +64,10 @@ def quantile_threshold(response: torch.Tensor, q: float = 0.99) -> float:
     return float(torch.quantile(response.flatten().double(), q))
 
 
-def firing_mask(response: torch.Tensor, threshold: float, size: int,
-                grow: int = 1) -> torch.Tensor:
-    """Cells above ``threshold``, grown by ``grow`` cells, at image resolution: bool [N, size, size]."""
-    fire = (response > threshold).float()[:, None]                       # [N, 1, h, w]
+def firing_mask(response: torch.Tensor, threshold: float, size: int, grow: int = 1) -> torch.Tensor:
+    """Cells above ``threshold``, grown by ``grow`` cells, at image resolution:
+    bool [N, size, size]."""
+    fire = (response > threshold).float()[:, None]  # [N, 1, h, w]
     if grow > 0:
         fire = torch.nn.functional.max_pool2d(fire, 2 * grow + 1, stride=1, padding=grow)
     return torch.nn.functional.interpolate(fire, size=(size, size), mode="nearest")[:, 0] > 0

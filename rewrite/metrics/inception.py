@@ -170,11 +170,21 @@ class FIDInception(nn.Module):
     as is. Always in eval mode; gradients off."""
 
     #: pytorch-fid's blocks 0-3: the modules (and max pools) that each one runs.
-    BLOCKS = (("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1"),
-              ("Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2"),
-              ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c",
-               "Mixed_6d", "Mixed_6e"),
-              ("Mixed_7a", "Mixed_7b", "Mixed_7c"))
+    BLOCKS = (
+        ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1"),
+        ("Conv2d_3b_1x1", "Conv2d_4a_3x3", "maxpool2"),
+        (
+            "Mixed_5b",
+            "Mixed_5c",
+            "Mixed_5d",
+            "Mixed_6a",
+            "Mixed_6b",
+            "Mixed_6c",
+            "Mixed_6d",
+            "Mixed_6e",
+        ),
+        ("Mixed_7a", "Mixed_7b", "Mixed_7c"),
+    )
 
     def __init__(self, state: dict | None = None, source: str = "Inception state dict"):
         super().__init__()
@@ -208,23 +218,34 @@ class FIDInception(nn.Module):
         return cls(load_state(path), source=str(path))
 
     def load(self, state: dict, source: str = "Inception state dict") -> None:
-        own = {k: v for k, v in self.state_dict().items()
-               if not k.endswith("num_batches_tracked")}
-        given = {k: v for k, v in state.items()
-                 if not k.endswith("num_batches_tracked") and not k.startswith("fc.")}
+        own = {k: v for k, v in self.state_dict().items() if not k.endswith("num_batches_tracked")}
+        given = {
+            k: v
+            for k, v in state.items()
+            if not k.endswith("num_batches_tracked") and not k.startswith("fc.")
+        }
         missing = [k for k in own if k not in given]
         extra = [k for k in given if k not in own]
         if missing or extra:
             raise CheckpointError(
                 f"{source} is not pytorch-fid's FID Inception state dict"
-                + (f"; missing {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "")
-                   if missing else "")
-                + (f"; unexpected {', '.join(extra[:3])}" + (" ..." if len(extra) > 3 else "")
-                   if extra else ""))
+                + (
+                    f"; missing {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "")
+                    if missing
+                    else ""
+                )
+                + (
+                    f"; unexpected {', '.join(extra[:3])}" + (" ..." if len(extra) > 3 else "")
+                    if extra
+                    else ""
+                )
+            )
         for k, t in own.items():
             if tuple(given[k].shape) != tuple(t.shape):
-                raise CheckpointError(f"{source}: {k} has shape {tuple(given[k].shape)}, "
-                                      f"the FID Inception needs {tuple(t.shape)}")
+                raise CheckpointError(
+                    f"{source}: {k} has shape {tuple(given[k].shape)}, "
+                    f"the FID Inception needs {tuple(t.shape)}"
+                )
         self.load_state_dict({k: given[k].float() for k in own}, strict=False)
 
     def train(self, mode: bool = True):
@@ -237,8 +258,9 @@ class FIDInception(nn.Module):
         return 2 * x - 1
 
     @torch.no_grad()
-    def forward(self, x: torch.Tensor, blocks=(3,), hooks: dict | None = None
-                ) -> list[torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, blocks=(3,), hooks: dict | None = None
+    ) -> list[torch.Tensor]:
         """pytorch-fid's ``InceptionV3(blocks)`` forward on [0, 1] images [N, 3, H, W]:
         the outputs of the requested blocks (block 3 pooled to [N, 2048, 1, 1]).
         ``hooks``: a dict that receives every module's output by name."""
@@ -266,8 +288,9 @@ def uint8_to_unit(images: np.ndarray) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).float().div(255)
 
 
-def inception_features(net: FIDInception, images: np.ndarray, dims: int = 2048,
-                       batch_size: int = 50, progress=None) -> np.ndarray:
+def inception_features(
+    net: FIDInception, images: np.ndarray, dims: int = 2048, batch_size: int = 50, progress=None
+) -> np.ndarray:
     """pytorch-fid's ``get_activations``: features [N, dims] (float32 values in a float64
     array) of uint8 images [N, H, W, 3]; dims 2048 = pool3, 64/192/768 = the spatial mean
     of blocks 0/1/2. ``progress``: optional callable(done, total)."""
@@ -277,11 +300,13 @@ def inception_features(net: FIDInception, images: np.ndarray, dims: int = 2048,
     images = np.asarray(images)
     out = np.empty((len(images), dims))
     for start in range(0, len(images), batch_size):
-        x = uint8_to_unit(images[start:start + batch_size]).to(net.Conv2d_1a_3x3.conv.weight.device)
+        x = uint8_to_unit(images[start : start + batch_size]).to(
+            net.Conv2d_1a_3x3.conv.weight.device
+        )
         pred = net(x, blocks=(block,))[0]
         if pred.shape[2] != 1 or pred.shape[3] != 1:
             pred = F.adaptive_avg_pool2d(pred, (1, 1))
-        out[start:start + len(pred)] = pred[:, :, 0, 0].cpu().numpy()
+        out[start : start + len(pred)] = pred[:, :, 0, 0].cpu().numpy()
         if progress is not None:
             progress(min(start + batch_size, len(images)), len(images))
     return out
@@ -296,7 +321,7 @@ def fid_few(features1: np.ndarray, features2: np.ndarray) -> float:
     n1, n2 = len(f1), len(f2)
     mu1, mu2 = f1.mean(0), f2.mean(0)
     x1, x2 = f1 - mu1, f2 - mu2
-    tr1, tr2 = (x1 ** 2).sum() / (n1 - 1), (x2 ** 2).sum() / (n2 - 1)
+    tr1, tr2 = (x1**2).sum() / (n1 - 1), (x2**2).sum() / (n2 - 1)
     tr_sqrt = np.linalg.svd(x1 @ x2.T, compute_uv=False).sum() / np.sqrt((n1 - 1) * (n2 - 1))
     return float(((mu1 - mu2) ** 2).sum() + tr1 + tr2 - 2 * tr_sqrt)
 
@@ -308,5 +333,7 @@ def fid_kid(features1: np.ndarray, features2: np.ndarray) -> dict[str, float]:
     either set, FID is computed by :func:`fid_few` (the same number, exact and faster)."""
     d = np.shape(features1)[1]
     few = min(len(features1), len(features2)) <= d
-    return {"FID": fid_few(features1, features2) if few else fid(features1, features2),
-            "KID": kid(features1, features2)}
+    return {
+        "FID": fid_few(features1, features2) if few else fid(features1, features2),
+        "KID": kid(features1, features2),
+    }

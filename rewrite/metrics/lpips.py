@@ -60,7 +60,7 @@ class VGG16Features(nn.Sequential):
         layers: list[nn.Module] = []
         c = 3
         for v in _VGG16:
-            if isinstance(v, str):                # "M"
+            if isinstance(v, str):  # "M"
                 layers.append(nn.MaxPool2d(2, 2))
             else:
                 layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=False)]
@@ -78,17 +78,21 @@ class VGG16Features(nn.Sequential):
 
 def _features_state(state: dict, source: str) -> dict:
     """The ``features.*`` tensors of a torchvision VGG16 state dict, prefix removed."""
-    feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    feats = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
     expected = VGG16Features().state_dict()
     missing = sorted(set(expected) - set(feats), key=lambda k: int(k.split(".")[0]))
     if missing:
-        raise CheckpointError(f"{source} is not a torchvision VGG16 state dict: no "
-                              + ", ".join("features." + k for k in missing[:4])
-                              + (" ..." if len(missing) > 4 else ""))
+        raise CheckpointError(
+            f"{source} is not a torchvision VGG16 state dict: no "
+            + ", ".join("features." + k for k in missing[:4])
+            + (" ..." if len(missing) > 4 else "")
+        )
     for k, t in expected.items():
         if tuple(feats[k].shape) != tuple(t.shape):
-            raise CheckpointError(f"{source}: features.{k} has shape {tuple(feats[k].shape)}, "
-                                  f"VGG16 needs {tuple(t.shape)}")
+            raise CheckpointError(
+                f"{source}: features.{k} has shape {tuple(feats[k].shape)}, "
+                f"VGG16 needs {tuple(t.shape)}"
+            )
     return {k: feats[k].float() for k in expected}
 
 
@@ -108,25 +112,31 @@ class LPIPS(nn.Module):
     """LPIPS-VGG v0.1 (see the module docstring). Always in eval mode, no gradients kept
     for its parameters."""
 
-    shift: torch.Tensor                   # buffers: the ScalingLayer's constants
+    shift: torch.Tensor  # buffers: the ScalingLayer's constants
     scale: torch.Tensor
 
-    def __init__(self, vgg_state: dict, lin: Sequence[torch.Tensor] | None = None,
-                 source: str = "VGG16 state dict"):
+    def __init__(
+        self,
+        vgg_state: dict,
+        lin: Sequence[torch.Tensor] | None = None,
+        source: str = "VGG16 state dict",
+    ):
         super().__init__()
         self.net = VGG16Features()
         self.net.load_state_dict(_features_state(vgg_state, source))
         lin = load_lin() if lin is None else lin
-        self.lins = nn.ParameterList([nn.Parameter(w.float().clone(), requires_grad=False)
-                                      for w in lin])
+        self.lins = nn.ParameterList(
+            [nn.Parameter(w.float().clone(), requires_grad=False) for w in lin]
+        )
         self.register_buffer("shift", torch.tensor(SHIFT)[None, :, None, None])
         self.register_buffer("scale", torch.tensor(SCALE)[None, :, None, None])
         self.requires_grad_(False)
         self.eval()
 
     @classmethod
-    def from_files(cls, vgg_path: str | os.PathLike,
-                   lin_path: str | os.PathLike = LIN_FILE) -> LPIPS:
+    def from_files(
+        cls, vgg_path: str | os.PathLike, lin_path: str | os.PathLike = LIN_FILE
+    ) -> LPIPS:
         """From torchvision's ``vgg16-397923af.pth`` (or any state dict with its
         ``features.*`` keys) and the lin weights (default: the shipped file)."""
         return cls(load_state(vgg_path), load_lin(lin_path), source=str(vgg_path))
@@ -134,8 +144,9 @@ class LPIPS(nn.Module):
     def train(self, mode: bool = True):
         return super().train(False)
 
-    def layers(self, x0: torch.Tensor, x1: torch.Tensor, normalize: bool = False
-               ) -> dict[str, list[torch.Tensor]]:
+    def layers(
+        self, x0: torch.Tensor, x1: torch.Tensor, normalize: bool = False
+    ) -> dict[str, list[torch.Tensor]]:
         """Intermediate values per layer: ``scaled`` (ScalingLayer of x0), ``feats0``
         (raw trunk features of x0), ``diffsum`` (unweighted Σ_c of squared differences of
         the normalised features), ``lin`` (the lin-weighted maps at native resolution)."""
@@ -144,24 +155,37 @@ class LPIPS(nn.Module):
         s0, s1 = (x0 - self.shift) / self.scale, (x1 - self.shift) / self.scale
         f0, f1 = self.net.taps(s0), self.net.taps(s1)
         diffs = [(_unit(a) - _unit(b)) ** 2 for a, b in zip(f0, f1, strict=True)]
-        return {"scaled": [s0], "feats0": f0,
-                "diffsum": [d.sum(1, keepdim=True) for d in diffs],
-                "lin": [F.conv2d(d, w) for d, w in zip(diffs, self.lins, strict=True)]}
+        return {
+            "scaled": [s0],
+            "feats0": f0,
+            "diffsum": [d.sum(1, keepdim=True) for d in diffs],
+            "lin": [F.conv2d(d, w) for d, w in zip(diffs, self.lins, strict=True)],
+        }
 
     @torch.no_grad()
-    def forward(self, x0: torch.Tensor, x1: torch.Tensor, normalize: bool = False,
-                spatial: bool = False, per_layer: bool = False):
+    def forward(
+        self,
+        x0: torch.Tensor,
+        x1: torch.Tensor,
+        normalize: bool = False,
+        spatial: bool = False,
+        per_layer: bool = False,
+    ):
         """LPIPS between image batches [N, 3, H, W] on [-1, 1] ([0, 1] with ``normalize``).
 
         Returns [N] (scalar per pair) or, with ``spatial``, [N, 1, H, W]; with
         ``per_layer`` also the list of the 5 per-layer values ([N] or [N, 1, H, W])."""
         if x0.shape != x1.shape or x0.ndim != 4 or x0.shape[1] != 3:
-            raise ValueError(f"need two image batches [N, 3, H, W] of one shape, got "
-                             f"{tuple(x0.shape)} and {tuple(x1.shape)}")
+            raise ValueError(
+                f"need two image batches [N, 3, H, W] of one shape, got "
+                f"{tuple(x0.shape)} and {tuple(x1.shape)}"
+            )
         maps = self.layers(x0.float(), x1.float(), normalize)["lin"]
         if spatial:
-            res = [F.interpolate(m, size=x0.shape[2:], mode="bilinear", align_corners=False)
-                   for m in maps]
+            res = [
+                F.interpolate(m, size=x0.shape[2:], mode="bilinear", align_corners=False)
+                for m in maps
+            ]
         else:
             res = [m.mean((2, 3), keepdim=True) for m in maps]
         val = res[0]
@@ -173,7 +197,7 @@ class LPIPS(nn.Module):
 
 
 def _unit(f: torch.Tensor) -> torch.Tensor:
-    return f / (torch.sqrt(torch.sum(f ** 2, dim=1, keepdim=True)) + EPS)
+    return f / (torch.sqrt(torch.sum(f**2, dim=1, keepdim=True)) + EPS)
 
 
 def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -186,8 +210,9 @@ def uint8_to_tensor(images: np.ndarray) -> torch.Tensor:
 def masked_mean(spatial: torch.Tensor | np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """Per-sample mean of spatial maps [N, 1, H, W] (or [N, H, W]) over ``mask`` (bool
     [N, H, W]; None = everywhere); NaN where a sample's mask is empty."""
-    m = np.asarray(spatial.detach().cpu() if torch.is_tensor(spatial) else spatial,
-                   np.float64).reshape(len(spatial), *np.shape(spatial)[-2:])
+    m = np.asarray(
+        spatial.detach().cpu() if torch.is_tensor(spatial) else spatial, np.float64
+    ).reshape(len(spatial), *np.shape(spatial)[-2:])
     if mask is None:
         return m.mean((1, 2))
     w = np.asarray(mask, bool).reshape(m.shape)
@@ -196,9 +221,14 @@ def masked_mean(spatial: torch.Tensor | np.ndarray, mask: np.ndarray | None) -> 
         return np.where(count > 0, (m * w).sum((1, 2)) / np.maximum(count, 1), np.nan)
 
 
-def masked_lpips(net: LPIPS, before: np.ndarray, after: np.ndarray,
-                 mask: np.ndarray | None = None, batch_size: int = 16,
-                 progress=None) -> np.ndarray:
+def masked_lpips(
+    net: LPIPS,
+    before: np.ndarray,
+    after: np.ndarray,
+    mask: np.ndarray | None = None,
+    batch_size: int = 16,
+    progress=None,
+) -> np.ndarray:
     """Per-sample spatial LPIPS between uint8 images [N, H, W, 3], averaged over ``mask``
     (bool [N, H, W], e.g. outside the region an edit should touch; None = the whole
     image); NaN for samples whose mask is empty. ``progress``: optional callable(done, total)."""
@@ -209,8 +239,9 @@ def masked_lpips(net: LPIPS, before: np.ndarray, after: np.ndarray,
     for start in range(0, len(before), batch_size):
         sl = slice(start, start + batch_size)
         dev = net.shift.device
-        s = net(uint8_to_tensor(before[sl]).to(dev), uint8_to_tensor(after[sl]).to(dev),
-                spatial=True)
+        s = net(
+            uint8_to_tensor(before[sl]).to(dev), uint8_to_tensor(after[sl]).to(dev), spatial=True
+        )
         out.append(masked_mean(s, None if mask is None else np.asarray(mask)[sl]))
         if progress is not None:
             progress(min(start + batch_size, len(before)), len(before))

@@ -47,8 +47,9 @@ def psnr(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> float:
     return float("inf") if sq == 0 else float(10 * np.log10(1.0 / sq))
 
 
-def efficacy(before: np.ndarray, after: np.ndarray, mask: np.ndarray,
-             threshold: float = CHANGE_THRESHOLD) -> float:
+def efficacy(
+    before: np.ndarray, after: np.ndarray, mask: np.ndarray, threshold: float = CHANGE_THRESHOLD
+) -> float:
     """Fraction of samples with a non-empty mask whose mean change inside it exceeds
     ``threshold`` (nan when no sample has a mask)."""
     _check(before, after, mask)
@@ -57,8 +58,9 @@ def efficacy(before: np.ndarray, after: np.ndarray, mask: np.ndarray,
     return float(np.mean(hits)) if hits else float("nan")
 
 
-def colour_shift(before: np.ndarray, after: np.ndarray, mask: np.ndarray,
-                 target: np.ndarray) -> tuple[float, float]:
+def colour_shift(
+    before: np.ndarray, after: np.ndarray, mask: np.ndarray, target: np.ndarray
+) -> tuple[float, float]:
     """How the masked regions' mean colours moved toward ``target`` [3].
 
     Returns ``(mean distance decrease, fraction of regions that moved closer)`` over

@@ -25,11 +25,31 @@ from .before_after import before_after_grid
 from .evaluate import Evaluation
 
 #: Columns of the metrics table, in order.
-COLUMNS = ["method", "goal reproduction", "efficacy", "matched efficacy", "object transfer", "erase removal",
-           "silent change", "change outside", "PSNR outside", "change inside",
-           "changed fraction", "colour gain", "erased-unit drop", "predicted collateral",
-           "|ΔW|/|W0|", "goal loss before", "goal loss", "seconds", "firing samples",
-           "FID", "KID", "LPIPS outside", "LPIPS, silent samples"]
+COLUMNS = [
+    "method",
+    "goal reproduction",
+    "efficacy",
+    "matched efficacy",
+    "object transfer",
+    "erase removal",
+    "silent change",
+    "change outside",
+    "PSNR outside",
+    "change inside",
+    "changed fraction",
+    "colour gain",
+    "erased-unit drop",
+    "predicted collateral",
+    "|ΔW|/|W0|",
+    "goal loss before",
+    "goal loss",
+    "seconds",
+    "firing samples",
+    "FID",
+    "KID",
+    "LPIPS outside",
+    "LPIPS, silent samples",
+]
 
 
 def rows(results: Sequence[Evaluation]) -> list[dict]:
@@ -75,6 +95,7 @@ def tradeoff_plot(results: Sequence[Evaluation]) -> Image.Image:
     """Efficacy (change inside firing regions) against locality damage (change outside),
     one point per method."""
     import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
@@ -111,52 +132,73 @@ def figures(results: Sequence[Evaluation], n: int = 16) -> dict[str, Image.Image
     first = results[0]
     idx = _pick(first, n)
     seeds = [first.seeds[i] for i in idx]
-    pics = {"firing regions": make_grid(
-        heat_overlay(first.before[idx], first.fire[idx].astype(np.float32)), cols=min(n, 8),
-        labels=[f"#{s}" for s in seeds], scale=2)}
+    pics = {
+        "firing regions": make_grid(
+            heat_overlay(first.before[idx], first.fire[idx].astype(np.float32)),
+            cols=min(n, 8),
+            labels=[f"#{s}" for s in seeds],
+            scale=2,
+        )
+    }
     for r in results:
-        pics[f"before / after: {r.label}"] = before_after_grid(r.before[idx], r.after[idx], seeds,
-                                                              cols=min(n, 8))
+        pics[f"before / after: {r.label}"] = before_after_grid(
+            r.before[idx], r.after[idx], seeds, cols=min(n, 8)
+        )
     return pics
 
 
-def report_html(results: Sequence[Evaluation], title: str, plot: Image.Image | None,
-                pictures: dict[str, Image.Image]) -> str:
+def report_html(
+    results: Sequence[Evaluation],
+    title: str,
+    plot: Image.Image | None,
+    pictures: dict[str, Image.Image],
+) -> str:
     """One self-contained HTML page: every image is embedded as a data URL."""
     first = results[0]
     table = rows(results)
     cols = _columns(table)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, float('nan'))))}</td>"
-                                    for c in cols) + "</tr>" for r in table)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-             "<style>body{font:14px system-ui,sans-serif;margin:24px;max-width:1200px}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
-             "text-align:right}th{background:#f4f4f4}img{max-width:100%;image-rendering:pixelated}"
-             "pre{background:#f8f8f8;padding:8px;overflow:auto;font-size:12px}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>",
-             f"<p>{len(first.seeds)} held-out samples ({first.seeds[0]}…{first.seeds[-1]}). "
-             f"The rule fires where the context direction's response to the keys of layer "
-             f"<code>{html.escape(first.spec['layer'])}</code> exceeds {first.threshold:.4g} "
-             f"(the 99th percentile over these unedited samples, grown by one cell): on "
-             f"{first.metrics['firing samples']} samples, {first.metrics['firing pixels']:.1%} of "
-             "pixels. Changes are mean |Δpixel| on a 0–1 scale. Goal reproduction: the edited "
-             "goal sample's distance to the requested image inside the goal box, as a fraction "
-             "of the unedited distance (lower is better). Efficacy: the fraction of firing "
-             "samples that moved toward the request (object transfer of at least 0.1, erase "
-             "removal of at least 0.2; a colour wash or a smear scores 0 or less). Silent change: whole-image "
-             "change on the samples where the rule does not fire.</p>",
-             f"<h2>Metrics</h2><table><tr>{head}</tr>{body}</table>"]
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(_fmt(r.get(c, float('nan'))))}</td>" for c in cols)
+        + "</tr>"
+        for r in table
+    )
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font:14px system-ui,sans-serif;margin:24px;max-width:1200px}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;"
+        "text-align:right}th{background:#f4f4f4}img{max-width:100%;image-rendering:pixelated}"
+        "pre{background:#f8f8f8;padding:8px;overflow:auto;font-size:12px}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(first.seeds)} held-out samples ({first.seeds[0]}…{first.seeds[-1]}). "
+        f"The rule fires where the context direction's response to the keys of layer "
+        f"<code>{html.escape(first.spec['layer'])}</code> exceeds {first.threshold:.4g} "
+        f"(the 99th percentile over these unedited samples, grown by one cell): on "
+        f"{first.metrics['firing samples']} samples, {first.metrics['firing pixels']:.1%} of "
+        "pixels. Changes are mean |Δpixel| on a 0–1 scale. Goal reproduction: the edited "
+        "goal sample's distance to the requested image inside the goal box, as a fraction "
+        "of the unedited distance (lower is better). Efficacy: the fraction of firing "
+        "samples that moved toward the request (object transfer of at least 0.1, erase "
+        "removal of at least 0.2; a colour wash or a smear scores 0 or less). Silent "
+        "change: whole-image change on the samples where the rule does not fire.</p>",
+        f"<h2>Metrics</h2><table><tr>{head}</tr>{body}</table>",
+    ]
     if plot is not None:
         parts.append(f"<h2>Efficacy against locality damage</h2><img src='{png_data_url(plot)}'>")
     for name, pic in pictures.items():
         parts.append(f"<h2>{html.escape(name)}</h2><img src='{png_data_url(pic)}'>")
-    parts.append("<h2>Edit specification</h2><pre>"
-                 + html.escape(json.dumps(first.spec, indent=2)) + "</pre></body></html>")
+    parts.append(
+        "<h2>Edit specification</h2><pre>"
+        + html.escape(json.dumps(first.spec, indent=2))
+        + "</pre></body></html>"
+    )
     return "\n".join(parts)
 
 
-def write_outputs(results: Sequence[Evaluation], out_dir: str | Path, title: str) -> dict[str, Path]:
+def write_outputs(
+    results: Sequence[Evaluation], out_dir: str | Path, title: str
+) -> dict[str, Path]:
     """Write ``metrics.csv``, ``metrics.md``, ``metrics.json``, ``tradeoff.png`` (with more
     than one method), the pictures, and ``report.html`` into ``out_dir``."""
     out = Path(out_dir)
@@ -167,8 +209,9 @@ def write_outputs(results: Sequence[Evaluation], out_dir: str | Path, title: str
         tmp.write_text(markdown(table))
     paths["md"] = out / "metrics.md"
     with atomic_path(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps({r.label: r.metrics for r in results}, indent=2,
-                                  default=float) + "\n")
+        tmp.write_text(
+            json.dumps({r.label: r.metrics for r in results}, indent=2, default=float) + "\n"
+        )
     paths["json"] = out / "metrics.json"
     plot = tradeoff_plot(results) if len(results) > 1 else None
     if plot is not None:

@@ -26,8 +26,11 @@ from .weightfiles import (
 )
 
 
-def load_standard_nets(inception: str | os.PathLike | None, lpips: str | os.PathLike | None,
-                       device: torch.device | str = "cpu"):
+def load_standard_nets(
+    inception: str | os.PathLike | None,
+    lpips: str | os.PathLike | None,
+    device: torch.device | str = "cpu",
+):
     """The networks of the standard metrics from the named files (or the environment):
     ``(inception_net, inception_id, lpips_net, notes)``; a network is None where no file
     is named, and ``notes`` are lines to show the user (how to enable what is missing,
@@ -37,11 +40,15 @@ def load_standard_nets(inception: str | os.PathLike | None, lpips: str | os.Path
     if ipath is None and lpath is None:
         notes.append(ENABLE_HINT)
     elif ipath is None:
-        notes.append(f"FID/KID not computed: pass --inception-weights {INCEPTION_FILE} "
-                     f"(or set ${INCEPTION_ENV}); file from {INCEPTION_URL}")
+        notes.append(
+            f"FID/KID not computed: pass --inception-weights {INCEPTION_FILE} "
+            f"(or set ${INCEPTION_ENV}); file from {INCEPTION_URL}"
+        )
     elif lpath is None:
-        notes.append(f"LPIPS not computed: pass --lpips-weights {VGG16_FILE} "
-                     f"(or set ${LPIPS_ENV}); file from {VGG16_URL}")
+        notes.append(
+            f"LPIPS not computed: pass --lpips-weights {VGG16_FILE} "
+            f"(or set ${LPIPS_ENV}); file from {VGG16_URL}"
+        )
     inet = iid = lnet = None
     if ipath is not None:
         inet, iid = FIDInception.from_file(ipath).to(device), file_id(ipath)

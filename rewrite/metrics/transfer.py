@@ -77,8 +77,9 @@ def pool_patch(patch: np.ndarray, pool: int) -> np.ndarray:
     return x.reshape(hh // ph, ph, ww // pw, pw, *patch.shape[2:]).mean((1, 3))
 
 
-def _structure_colour(patch: np.ndarray, target: np.ndarray,
-                      weight: np.ndarray) -> tuple[float, float]:
+def _structure_colour(
+    patch: np.ndarray, target: np.ndarray, weight: np.ndarray
+) -> tuple[float, float]:
     """(structure distance, colour distance) of ``patch`` to ``target`` [h, w, 3] under
     pixel ``weight`` [h, w] (non-negative, positive sum)."""
     w = weight.astype(np.float64) / weight.sum()
@@ -108,8 +109,9 @@ def _flat_structure(target: np.ndarray, weight: np.ndarray) -> float:
     return _structure_colour(flat, target, weight)[0]
 
 
-def goal_reproduction(unedited: np.ndarray, edited: np.ndarray, goal: np.ndarray,
-                      box: np.ndarray) -> float:
+def goal_reproduction(
+    unedited: np.ndarray, edited: np.ndarray, goal: np.ndarray, box: np.ndarray
+) -> float:
     """How far ``edited`` [H, W, 3] still is from the requested ``goal`` [H, W, 3], relative
     to the ``unedited`` [H, W, 3] image, over the pixels where ``box`` [H, W] is True.
 
@@ -120,20 +122,22 @@ def goal_reproduction(unedited: np.ndarray, edited: np.ndarray, goal: np.ndarray
     nan if the box is empty or the unedited image already equals the goal there.
     """
     assert unedited.ndim == 3 and unedited.shape[-1] == 3, unedited.shape
-    assert edited.shape == unedited.shape and goal.shape == unedited.shape, \
-        (unedited.shape, edited.shape, goal.shape)
+    assert edited.shape == unedited.shape and goal.shape == unedited.shape, (
+        unedited.shape,
+        edited.shape,
+        goal.shape,
+    )
     assert box.shape == unedited.shape[:2] and box.dtype == bool, (box.shape, box.dtype)
     if not box.any():
         return float("nan")
-    u, e, g = (x.astype(np.float64)[box] for x in (unedited, edited, goal))   # [P, 3]
+    u, e, g = (x.astype(np.float64)[box] for x in (unedited, edited, goal))  # [P, 3]
     denominator = np.abs(u - g).mean()
     if denominator <= _EPS:
         return float("nan")
     return float(np.abs(e - g).mean() / denominator)
 
 
-def place_box(center_rc: Sequence[float], size_hw: Sequence[int],
-              image_hw: Sequence[int]) -> Box:
+def place_box(center_rc: Sequence[float], size_hw: Sequence[int], image_hw: Sequence[int]) -> Box:
     """A box ``(r0, r1, c0, c1)`` of size ``size_hw`` (h, w) centred on ``center_rc``
     (row, col), shifted (not shrunk) to lie inside an image of size ``image_hw`` (H, W);
     clipped to the image when larger than it."""
@@ -151,9 +155,14 @@ def place_box(center_rc: Sequence[float], size_hw: Sequence[int],
     return out[0], out[1], out[2], out[3]
 
 
-def object_transfer(before: np.ndarray, after: np.ndarray, obj: np.ndarray,
-                    obj_alpha: np.ndarray, boxes: Sequence[Box | None],
-                    pool: int = POOL) -> np.ndarray:
+def object_transfer(
+    before: np.ndarray,
+    after: np.ndarray,
+    obj: np.ndarray,
+    obj_alpha: np.ndarray,
+    boxes: Sequence[Box | None],
+    pool: int = POOL,
+) -> np.ndarray:
     """Per-sample transfer of the copied object ``obj`` [h, w, 3] (mask ``obj_alpha``
     [h, w], weights in 0-1) into the box ``boxes[i] = (r0, r1, c0, c1)`` (size h x w, or
     None) of ``before``/``after`` [N, H, W, 3].
@@ -164,8 +173,10 @@ def object_transfer(before: np.ndarray, after: np.ndarray, obj: np.ndarray,
     object, 0 = no closer (or only as close as a wash gets), negative = further; nan for a
     None box or a patch that already equals the object.
     """
-    assert before.shape == after.shape and before.ndim == 4 and before.shape[-1] == 3, \
-        (before.shape, after.shape)
+    assert before.shape == after.shape and before.ndim == 4 and before.shape[-1] == 3, (
+        before.shape,
+        after.shape,
+    )
     assert obj.ndim == 3 and obj.shape[-1] == 3, obj.shape
     assert obj_alpha.shape == obj.shape[:2], (obj_alpha.shape, obj.shape)
     assert len(boxes) == len(before), (len(boxes), len(before))
@@ -173,7 +184,7 @@ def object_transfer(before: np.ndarray, after: np.ndarray, obj: np.ndarray,
     h, w = obj.shape[:2]
     weight = pool_patch(obj_alpha, pool)
 
-    def pooled(patch):            # alpha-weighted block means: pixels outside the mask never count
+    def pooled(patch):  # alpha-weighted block means: pixels outside the mask never count
         return pool_patch(patch * obj_alpha[..., None], pool) / np.maximum(weight, _EPS)[..., None]
 
     target = pooled(obj)
@@ -214,15 +225,16 @@ def _dilate(mask: np.ndarray, ring: int) -> np.ndarray:
     padded = np.pad(mask, ((0, 0), (ring, ring), (ring, ring)))
     rows = np.zeros((n, hh, ww + 2 * ring), bool)
     for dr in range(2 * ring + 1):
-        rows |= padded[:, dr:dr + hh]
+        rows |= padded[:, dr : dr + hh]
     out = np.zeros((n, hh, ww), bool)
     for dc in range(2 * ring + 1):
-        out |= rows[:, :, dc:dc + ww]
+        out |= rows[:, :, dc : dc + ww]
     return out
 
 
-def erase_removal(before: np.ndarray, after: np.ndarray, region: np.ndarray,
-                  ring: int = 3) -> np.ndarray:
+def erase_removal(
+    before: np.ndarray, after: np.ndarray, region: np.ndarray, ring: int = 3
+) -> np.ndarray:
     """Per-sample removal of the object marked by ``region`` [N, H, W] from ``before`` to
     ``after`` [N, H, W, 3].
 
@@ -233,8 +245,10 @@ def erase_removal(before: np.ndarray, after: np.ndarray, region: np.ndarray,
     like its surroundings, 0 = unchanged, negative = stands out more); nan for an empty
     region, empty surroundings or zero contrast before.
     """
-    assert before.shape == after.shape and before.ndim == 4 and before.shape[-1] == 3, \
-        (before.shape, after.shape)
+    assert before.shape == after.shape and before.ndim == 4 and before.shape[-1] == 3, (
+        before.shape,
+        after.shape,
+    )
     assert region.shape == before.shape[:3] and region.dtype == bool, (region.shape, region.dtype)
     assert ring >= 1, ring
     around = _dilate(region, ring) & ~region

@@ -26,9 +26,14 @@ MAX_RESOLUTION = 256
 
 
 @torch.no_grad()
-def visible_collateral(G: Generator, layer: str, changes: dict[str, torch.Tensor],
-                       band: torch.Tensor | None, samples=VISIBLE_SAMPLES,
-                       batch: int = 32) -> float:
+def visible_collateral(
+    G: Generator,
+    layer: str,
+    changes: dict[str, torch.Tensor],
+    band: torch.Tensor | None,
+    samples=VISIBLE_SAMPLES,
+    batch: int = 32,
+) -> float:
     """Mean |Δpixel| (0-1) outside ``band`` over ``samples`` when ``changes`` (additive, by
     parameter name) are made to ``G``; ``G`` is left as it was.
 
@@ -41,24 +46,30 @@ def visible_collateral(G: Generator, layer: str, changes: dict[str, torch.Tensor
     if G.resolution > MAX_RESOLUTION or not changes:
         return float("nan")
     samples = list(samples)
-    outside = (torch.ones(G.resolution, G.resolution, dtype=torch.bool) if band is None
-               else ~band.bool().cpu())
+    outside = (
+        torch.ones(G.resolution, G.resolution, dtype=torch.bool)
+        if band is None
+        else ~band.bool().cpu()
+    )
     if not outside.any():
         return float("nan")
     weight_name = G.weight_name(layer)
     total, count = 0.0, 0
     for s in range(0, len(samples), batch):
-        z = G.latents(samples[s:s + batch])
+        z = G.latents(samples[s : s + batch])
         if set(changes) == {weight_name}:
             split = G.split(z, layer)
             f = G.layer_function(split)
             before = G.resume(split)
-            after = G.resume(split.with_values(
-                f.forward(split.keys, f.weight + changes[weight_name].to(f.weight))))
+            after = G.resume(
+                split.with_values(
+                    f.forward(split.keys, f.weight + changes[weight_name].to(f.weight))
+                )
+            )
         else:
             before = G(z)
             after = _render_changed(G, z, changes)
-        diff = (after - before).abs().mean(1) / 2                          # [N, R, R], 0-1
+        diff = (after - before).abs().mean(1) / 2  # [N, R, R], 0-1
         total += float(diff[:, outside.to(diff.device)].sum())
         count += diff.shape[0] * int(outside.sum())
     return total / count

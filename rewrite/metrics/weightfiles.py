@@ -22,8 +22,9 @@ INCEPTION_ENV = "REWRITE_INCEPTION_WEIGHTS"
 LPIPS_ENV = "REWRITE_LPIPS_WEIGHTS"
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 VGG16_FILE = "vgg16-397923af.pth"
-INCEPTION_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-                 + INCEPTION_FILE)
+INCEPTION_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + INCEPTION_FILE
+)
 VGG16_URL = "https://download.pytorch.org/models/" + VGG16_FILE
 
 
@@ -35,8 +36,10 @@ def resolve(option: str | os.PathLike | None, env: str) -> Path | None:
         return None
     path = Path(value).expanduser()
     if not path.is_file():
-        raise CheckpointError(f"weight file not found: {path}"
-                              + ("" if option not in (None, "") else f" (from ${env})"))
+        raise CheckpointError(
+            f"weight file not found: {path}"
+            + ("" if option not in (None, "") else f" (from ${env})")
+        )
     return path
 
 
@@ -52,20 +55,30 @@ def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"cannot read weight file {path}: {e}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
-    if (not isinstance(state, dict) or not all(isinstance(k, str) for k in state)
-            or not all(isinstance(v, torch.Tensor) for v in state.values())):
+    if (
+        not isinstance(state, dict)
+        or not all(isinstance(k, str) for k in state)
+        or not all(isinstance(v, torch.Tensor) for v in state.values())
+    ):
         raise CheckpointError(f"{path} is not a state dict of tensors (names to tensors)")
-    odd = [k for k, v in state.items()
-           if v.layout != torch.strided or v.is_complex() or v.is_quantized or v.is_meta]
+    odd = [
+        k
+        for k, v in state.items()
+        if v.layout != torch.strided or v.is_complex() or v.is_quantized or v.is_meta
+    ]
     if odd:
-        raise CheckpointError(f"{path}: {odd[0]} is a {state[odd[0]].dtype} "
-                              f"{str(state[odd[0]].layout).removeprefix('torch.')} tensor, not "
-                              "plain real numbers; the file is not a network's weights")
+        raise CheckpointError(
+            f"{path}: {odd[0]} is a {state[odd[0]].dtype} "
+            f"{str(state[odd[0]].layout).removeprefix('torch.')} tensor, not "
+            "plain real numbers; the file is not a network's weights"
+        )
     broken = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:
-        raise CheckpointError(f"{path} holds NaN or infinite values in {len(broken)} tensor(s) "
-                              f"({', '.join(map(str, broken[:3]))}{', ...' if len(broken) > 3 else ''}); "
-                              "the file is damaged: download it again")
+        raise CheckpointError(
+            f"{path} holds NaN or infinite values in {len(broken)} tensor(s) "
+            f"({', '.join(map(str, broken[:3]))}{', ...' if len(broken) > 3 else ''}); "
+            "the file is damaged: download it again"
+        )
     return dict(state)
 
 
@@ -81,8 +94,10 @@ def hash_mismatch(path: str | os.PathLike) -> str | None:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     if h.hexdigest()[:8] != m.group(1):
-        return (f"{path.name}: sha256 starts {h.hexdigest()[:8]}, not {m.group(1)} as its name "
-                "says; numbers from it will not be comparable with published ones")
+        return (
+            f"{path.name}: sha256 starts {h.hexdigest()[:8]}, not {m.group(1)} as its name "
+            "says; numbers from it will not be comparable with published ones"
+        )
     return None
 
 
@@ -95,6 +110,8 @@ def file_id(path: str | os.PathLike) -> str:
     return h.hexdigest()[:16]
 
 
-ENABLE_HINT = (f"FID/KID and LPIPS not computed: pass --inception-weights {INCEPTION_FILE} "
-               f"and --lpips-weights {VGG16_FILE} (or set ${INCEPTION_ENV} / ${LPIPS_ENV}); "
-               f"files from {INCEPTION_URL} and {VGG16_URL}")
+ENABLE_HINT = (
+    f"FID/KID and LPIPS not computed: pass --inception-weights {INCEPTION_FILE} "
+    f"and --lpips-weights {VGG16_FILE} (or set ${INCEPTION_ENV} / ${LPIPS_ENV}); "
+    f"files from {INCEPTION_URL} and {VGG16_URL}"
+)

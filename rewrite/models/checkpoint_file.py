@@ -54,16 +54,19 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
-    if is_safetensors(path):          # by content: a renamed file loads as what it is
+    if is_safetensors(path):  # by content: a renamed file loads as what it is
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"{path} is not a readable safetensors file ({e}); "
-                                  "the file may be truncated or corrupt") from None
+            raise CheckpointError(
+                f"{path} is not a readable safetensors file ({e}); "
+                "the file may be truncated or corrupt"
+            ) from None
     from .nvidia_pickle import looks_like_nvidia_pickle, read_nvidia_pickle
+
     if looks_like_nvidia_pickle(path):  # by content: NVIDIA StyleGAN .pkl, read restricted
         return read_nvidia_pickle(path)
     try:
@@ -88,13 +91,17 @@ def load_checkpoint_file(path: str | os.PathLike) -> Any:
                 ".pt layout; otherwise load it there and save just the weights, e.g. "
                 "torch.save(model.state_dict(), 'weights.pt'), or safetensors.torch.save_file."
             ) from None
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({msg}); "
-                              "the file may be truncated or corrupt") from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint ({msg}); "
+            "the file may be truncated or corrupt"
+        ) from None
     except (RuntimeError, EOFError, KeyError, IndexError, ValueError, OSError) as e:
         detail = str(e).split(". ")[0] or type(e).__name__
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({detail}); "
-                              "the file may be truncated or corrupt: download or export it "
-                              "again") from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint ({detail}); "
+            "the file may be truncated or corrupt: download or export it "
+            "again"
+        ) from None
 
 
 def save_checkpoint_file(obj: Mapping[str, Any], path: str | os.PathLike) -> Path:

@@ -108,12 +108,20 @@ class DCGANGenerator(Generator):
         infos = []
         c_in, res_in = cfg.nz, 1
         for b, c_out in enumerate(cfg.channels):
-            res_out = cfg.kernel_size * 2 ** b
-            infos.append(LayerInfo(
-                name=f"main.{3 * b}", kind="ConvTranspose2d", in_channels=c_in,
-                out_channels=c_out, key_resolution=res_in, value_resolution=res_out,
-                kernel_size=cfg.kernel_size, weight_in_axis=0,
-                key_source="z" if b == 0 else f"main.{3 * b - 1}"))
+            res_out = cfg.kernel_size * 2**b
+            infos.append(
+                LayerInfo(
+                    name=f"main.{3 * b}",
+                    kind="ConvTranspose2d",
+                    in_channels=c_in,
+                    out_channels=c_out,
+                    key_resolution=res_in,
+                    value_resolution=res_out,
+                    kernel_size=cfg.kernel_size,
+                    weight_in_axis=0,
+                    key_source="z" if b == 0 else f"main.{3 * b - 1}",
+                )
+            )
             c_in, res_in = c_out, res_out
         return infos
 
@@ -145,8 +153,11 @@ class DCGANGenerator(Generator):
         assert isinstance(conv, nn.ConvTranspose2d), conv
         c_out = conv.out_channels
         scale = torch.ones(c_out, device=conv.weight.device)
-        shift = (conv.bias.detach().clone() if conv.bias is not None
-                 else torch.zeros(c_out, device=conv.weight.device))
+        shift = (
+            conv.bias.detach().clone()
+            if conv.bias is not None
+            else torch.zeros(c_out, device=conv.weight.device)
+        )
         if b < self.config.depth - 1:
             bn = self.main[start + 1]
             assert isinstance(bn, nn.BatchNorm2d), bn
@@ -158,15 +169,21 @@ class DCGANGenerator(Generator):
         else:
             activation = "tanh"
         stride, padding = conv.stride, conv.padding
-        assert not isinstance(padding, str), padding      # only Conv2d takes "same"/"valid"
+        assert not isinstance(padding, str), padding  # only Conv2d takes "same"/"valid"
 
         def linear(keys: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
             return nn.functional.conv_transpose2d(keys, weight, None, stride, padding)
 
         return LayerFunction(
-            name=split.layer, weight=conv.weight.detach().clone(), in_axis=0, out_axis=1,
-            linear=linear, scale=scale.detach().reshape(1, -1, 1, 1),
-            shift=shift.detach().reshape(1, -1, 1, 1), activation=activation)
+            name=split.layer,
+            weight=conv.weight.detach().clone(),
+            in_axis=0,
+            out_axis=1,
+            linear=linear,
+            scale=scale.detach().reshape(1, -1, 1, 1),
+            shift=shift.detach().reshape(1, -1, 1, 1),
+            activation=activation,
+        )
 
     def unit_ablation(self, layer: str, units) -> dict[str, torch.Tensor]:
         """Zero the units' weights and, after BatchNorm, their scale and shift (ReLU(0) = 0)."""
@@ -191,8 +208,9 @@ class DCGANGenerator(Generator):
 
     def checkpoint(self) -> dict[str, Any]:
         """``{'netG_state_dict': state_dict}``, the tutorial's training-checkpoint layout."""
-        return {"netG_state_dict": {k: v.detach().cpu().clone()
-                                    for k, v in self.state_dict().items()}}
+        return {
+            "netG_state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}
+        }
 
     signature_key = "main.0.weight"
 
@@ -203,15 +221,18 @@ class DCGANGenerator(Generator):
 
     @classmethod
     def from_checkpoint(cls, obj: Mapping[str, Any], latent_seed: int = 1) -> DCGANGenerator:
-        """Load a tutorial-layout checkpoint (wrapped or bare state dict); see :func:`infer_config`."""
+        """Load a tutorial-layout checkpoint (wrapped or bare state dict); see
+        :func:`infer_config`."""
         state = unwrap_state_dict(obj)
         config = infer_config(state)
         model = cls(config, latent_seed=latent_seed)
         # infer_config has checked every key and shape, so strict loading cannot fail
         # except for num_batches_tracked, which older checkpoints may lack.
         missing, unexpected = model.load_state_dict(state, strict=False)
-        assert not unexpected and all(m.endswith("num_batches_tracked") for m in missing), \
-            (missing, unexpected)
+        assert not unexpected and all(m.endswith("num_batches_tracked") for m in missing), (
+            missing,
+            unexpected,
+        )
         model.eval()
         return model
 
@@ -225,14 +246,17 @@ def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
     problems: list[str] = []
     indices = [int(m.group(1)) for k in state if (m := _KEY.match(k))]
     if not indices:
-        raise CheckpointError("no DCGAN weights found: expected keys like 'main.0.weight' "
-                              f"(PyTorch-tutorial layout); found {preview_keys(state)}")
+        raise CheckpointError(
+            "no DCGAN weights found: expected keys like 'main.0.weight' "
+            f"(PyTorch-tutorial layout); found {preview_keys(state)}"
+        )
     last = max(indices)
     if last % 3:
         raise CheckpointError(
             f"the last layer with weights is main.{last}, but in the tutorial layout the "
             "transposed convolutions sit at main.0, main.3, main.6, ... and the final one "
-            "is followed only by Tanh; is this a DCGAN generator?")
+            "is followed only by Tanh; is this a DCGAN generator?"
+        )
     depth = last // 3 + 1
     expected: set[str] = set()
     conv_bias = any(f"main.{3 * b}.bias" in state for b in range(depth))
@@ -252,11 +276,12 @@ def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
     shapes = {name: tensor_shape(state[name]) for name in convs}
     for name, shape in shapes.items():
         if shape is None or len(shape) != 4 or shape[2] != shape[3]:
-            problems.append(f"{name} has shape {shape}, expected [in, out, k, k] of a "
-                            "ConvTranspose2d")
+            problems.append(
+                f"{name} has shape {shape}, expected [in, out, k, k] of a ConvTranspose2d"
+            )
     if problems:
         raise CheckpointError("checkpoint does not fit the DCGAN layout: " + "; ".join(problems))
-    sizes = {name: shape for name, shape in shapes.items() if shape is not None}   # all of them
+    sizes = {name: shape for name, shape in shapes.items() if shape is not None}  # all of them
     nz, kernel = sizes[convs[0]][0], sizes[convs[0]][2]
     if kernel % 2:
         problems.append(f"main.0.weight has odd kernel size {kernel}; the layout needs an even one")
@@ -266,8 +291,9 @@ def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
     for b in range(depth):
         votes: list[int | None] = [sizes[convs[b]][1]]
         if b < depth - 1:
-            votes += [(tensor_shape(state[f"main.{3 * b + 1}.{p}"]) or (None,))[0]
-                      for p in _BN_KEYS]
+            votes += [
+                (tensor_shape(state[f"main.{3 * b + 1}.{p}"]) or (None,))[0] for p in _BN_KEYS
+            ]
             votes.append(sizes[convs[b + 1]][0])
         channels.append(majority(votes))
     expected_shapes: dict[str, tuple[int, ...]] = {}
@@ -283,4 +309,3 @@ def infer_config(state: Mapping[str, Any]) -> DCGANConfig:
     if problems:
         raise CheckpointError("checkpoint does not fit the DCGAN layout: " + "; ".join(problems))
     return DCGANConfig(nz=nz, channels=tuple(channels), kernel_size=kernel, conv_bias=conv_bias)
-

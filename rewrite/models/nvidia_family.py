@@ -1,5 +1,5 @@
-"""What the NVIDIA pickle families (StyleGAN2-ADA, StyleGAN3) share: unit ablation, reading a snapshot
-read by :mod:`.nvidia_pickle`, saving either NVIDIA's ``.pkl`` (the input's metadata and
+"""What the NVIDIA pickle families (StyleGAN2-ADA, StyleGAN3) share: unit ablation, reading a
+snapshot read by :mod:`.nvidia_pickle`, saving either NVIDIA's ``.pkl`` (the input's metadata and
 source text reused, only tensors replaced: ``G_ema``'s by the edited ones, and the training
 copy ``G`` moved by the same difference) or a tensors-only file.
 
@@ -43,15 +43,29 @@ MAX_WIDTH = 1 << 14
 #: Declared numbers by config field name: (smallest, largest). Fields not named here are
 #: checked only for being finite numbers; every int of a config must be named here.
 DECLARED_BOUNDS: dict[str, tuple[int, int]] = {
-    "z_dim": (1, MAX_WIDTH), "w_dim": (1, MAX_WIDTH), "c_dim": (0, MAX_WIDTH),
-    "img_resolution": (4, MAX_SIDE), "img_channels": (1, 4),
-    "channels": (1, MAX_WIDTH), "mapping_layers": (1, 64),
-    "embed_features": (0, MAX_WIDTH), "layer_features": (1, MAX_WIDTH),
-    "kernel_size": (1, 15), "conv_kernel": (1, 15), "filter_shape": (1, 64),
-    "in_channels": (1, MAX_WIDTH), "out_channels": (1, MAX_WIDTH),
-    "input_channels": (1, MAX_WIDTH), "in_size": (1, MAX_SIDE), "out_size": (1, MAX_SIDE),
-    "input_size": (1, MAX_SIDE), "up_factor": (1, 16), "down_factor": (1, 16),
-    "padding": (-MAX_SIDE, MAX_SIDE), "up_shape": (1, 1024), "down_shape": (1, 1024),
+    "z_dim": (1, MAX_WIDTH),
+    "w_dim": (1, MAX_WIDTH),
+    "c_dim": (0, MAX_WIDTH),
+    "img_resolution": (4, MAX_SIDE),
+    "img_channels": (1, 4),
+    "channels": (1, MAX_WIDTH),
+    "mapping_layers": (1, 64),
+    "embed_features": (0, MAX_WIDTH),
+    "layer_features": (1, MAX_WIDTH),
+    "kernel_size": (1, 15),
+    "conv_kernel": (1, 15),
+    "filter_shape": (1, 64),
+    "in_channels": (1, MAX_WIDTH),
+    "out_channels": (1, MAX_WIDTH),
+    "input_channels": (1, MAX_WIDTH),
+    "in_size": (1, MAX_SIDE),
+    "out_size": (1, MAX_SIDE),
+    "input_size": (1, MAX_SIDE),
+    "up_factor": (1, 16),
+    "down_factor": (1, 16),
+    "padding": (-MAX_SIDE, MAX_SIDE),
+    "up_shape": (1, 1024),
+    "down_shape": (1, 1024),
 }
 
 
@@ -71,20 +85,25 @@ def check_declared_sizes(config: Any, family: str, where: str = "") -> None:
             elif isinstance(v, int):
                 bounds = DECLARED_BOUNDS.get(f.name)
                 if bounds is None:
-                    raise CheckpointError(f"{family} config field {name} = {v}: no known bound "
-                                          "for this field")
+                    raise CheckpointError(
+                        f"{family} config field {name} = {v}: no known bound for this field"
+                    )
                 lo, hi = bounds
                 if not lo <= v <= hi:
-                    raise CheckpointError(f"{family} network declares {name} = {_short(v)}, "
-                                          f"outside {lo}..{hi}; the file is damaged or not a "
-                                          "generator this program can load")
+                    raise CheckpointError(
+                        f"{family} network declares {name} = {_short(v)}, "
+                        f"outside {lo}..{hi}; the file is damaged or not a "
+                        "generator this program can load"
+                    )
             elif isinstance(v, float) and not math.isfinite(v):
-                raise CheckpointError(f"{family} network declares {name} = {v}; it must be "
-                                      "a finite number (the file is damaged)")
+                raise CheckpointError(
+                    f"{family} network declares {name} = {v}; it must be "
+                    "a finite number (the file is damaged)"
+                )
 
 
 def _short(v: int) -> str:
-    s = str(v) if abs(v) < 10 ** 30 else f"a {len(str(abs(v)))}-digit number"
+    s = str(v) if abs(v) < 10**30 else f"a {len(str(abs(v)))}-digit number"
     return s
 
 
@@ -99,13 +118,16 @@ def check_tensor_storage(state: Mapping[str, Any]) -> None:
         have = t.untyped_storage().nbytes()
         need = t.numel() * t.element_size()
         if need > have:
-            raise CheckpointError(f"tensor {name} declares shape {tuple(t.shape)} "
-                                  f"({need} bytes) but the file holds only {have} bytes for it; "
-                                  "the file is damaged or crafted")
+            raise CheckpointError(
+                f"tensor {name} declares shape {tuple(t.shape)} "
+                f"({need} bytes) but the file holds only {have} bytes for it; "
+                "the file is damaged or crafted"
+            )
 
 
-def training_copy_delta(snap: Mapping[str, Any],
-                        state: Mapping[str, torch.Tensor]) -> PersistentObject | None:
+def training_copy_delta(
+    snap: Mapping[str, Any], state: Mapping[str, torch.Tensor]
+) -> PersistentObject | None:
     """The snapshot's training copy ``G`` with the same change as ``G_ema``: every tensor
     that differs between the snapshot's ``G_ema`` and ``state`` (the edited weights) gets
     that difference added to ``G``'s, so that training resumed from the written pickle
@@ -142,7 +164,7 @@ class NvidiaPickleGenerator(Generator):
     ``source`` is the snapshot it was read from (None for a tensors-only file)."""
 
     config_key: ClassVar[str] = ""
-    config_class: ClassVar[type[NvidiaConfig]]     # each family sets it
+    config_class: ClassVar[type[NvidiaConfig]]  # each family sets it
     expected: ClassVar[str] = ""
     source: Mapping | None = None
 
@@ -176,16 +198,20 @@ class NvidiaPickleGenerator(Generator):
     def checkpoint(self) -> dict[str, Any]:
         """``{config_key: dict, 'G_ema': state_dict}`` (a tensors-only file; NVIDIA's pickle
         format is written by :meth:`save` to a ``.pkl`` path)."""
-        return {self.config_key: self.config.to_dict(),
-                "G_ema": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}}
+        return {
+            self.config_key: self.config.to_dict(),
+            "G_ema": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
+        }
 
     def nvidia_pickle(self) -> bytes:
         """The source snapshot (as read) with ``G_ema``'s tensors replaced by this model's and
         ``G``'s moved by the same difference (:func:`training_copy_delta`), in NVIDIA's pickle
         layout (its metadata and source text reused, never executed)."""
         if not isinstance(self.source, Mapping) or "G_ema" not in self.source:
-            raise CheckpointError("this model was not loaded from an NVIDIA .pkl, so there is "
-                                  "no network pickle to write back; save a .pt instead")
+            raise CheckpointError(
+                "this model was not loaded from an NVIDIA .pkl, so there is "
+                "no network pickle to write back; save a .pt instead"
+            )
         snap = dict(self.source)
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
         G_training = training_copy_delta(snap, state)
@@ -234,16 +260,22 @@ class NvidiaPickleGenerator(Generator):
             try:
                 config = cls.config_class.from_dict(obj[cls.config_key])
             except (TypeError, ValueError, KeyError, OverflowError) as e:
-                raise CheckpointError(f"the {cls.family} config in the file is unreadable "
-                                      f"({type(e).__name__}: {e})") from None
+                raise CheckpointError(
+                    f"the {cls.family} config in the file is unreadable ({type(e).__name__}: {e})"
+                ) from None
             state, source = obj.get("G_ema"), None
         else:
             G_ema = obj.get("G_ema")
             if not (isinstance(G_ema, PersistentObject) and cls.is_family(G_ema)):
-                found = type(G_ema).__name__ if not isinstance(G_ema, PersistentObject) \
+                found = (
+                    type(G_ema).__name__
+                    if not isinstance(G_ema, PersistentObject)
                     else f"a persisted {G_ema.class_name}"
-                raise CheckpointError(f"not an NVIDIA {cls.family} network pickle: 'G_ema' is "
-                                      f"{found}, expected {cls.expected}")
+                )
+                raise CheckpointError(
+                    f"not an NVIDIA {cls.family} network pickle: 'G_ema' is "
+                    f"{found}, expected {cls.expected}"
+                )
             config = cls.pickle_config(G_ema)
             state, source = G_ema.state_dict(), obj
         if not isinstance(state, Mapping):
@@ -256,16 +288,21 @@ class NvidiaPickleGenerator(Generator):
         check_tensor_storage(state)
         try:
             with torch.device("meta"):
-                shapes = {k: tuple(t.shape)
-                          for k, t in cls(config, latent_seed=latent_seed).state_dict().items()}
+                shapes = {
+                    k: tuple(t.shape)
+                    for k, t in cls(config, latent_seed=latent_seed).state_dict().items()
+                }
         except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as e:
-            raise CheckpointError(f"the {cls.family} network's declared sizes do not make a "
-                                  f"generator ({type(e).__name__}: {e})") from None
+            raise CheckpointError(
+                f"the {cls.family} network's declared sizes do not make a "
+                f"generator ({type(e).__name__}: {e})"
+            ) from None
         problems = key_problems(state, shapes)
         problems += shape_problems(state, shapes)
         if problems:
-            raise CheckpointError(f"checkpoint does not fit the {cls.family} layout: "
-                                  + "; ".join(problems))
+            raise CheckpointError(
+                f"checkpoint does not fit the {cls.family} layout: " + "; ".join(problems)
+            )
         G = cls(config, latent_seed=latent_seed)
         expected = G.state_dict()
         with torch.no_grad():

@@ -135,8 +135,10 @@ class PersistentObject:
         :class:`CheckpointError` when it is not a dict keyed by names."""
         value = self.state.get(group) or {}
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise CheckpointError(f"a persisted {self.class_name}'s {group} is not a dict of "
-                                  "names; the file is damaged or crafted")
+            raise CheckpointError(
+                f"a persisted {self.class_name}'s {group} is not a dict of "
+                "names; the file is damaged or crafted"
+            )
         return value
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, PersistentObject]]:
@@ -145,15 +147,20 @@ class PersistentObject:
         than :data:`MAX_MODULE_DEPTH`, is a :class:`CheckpointError` (a real network is a
         shallow tree)."""
         stack: list[tuple[str, PersistentObject, tuple[PersistentObject, ...]]] = [
-            (prefix, self, ())]
+            (prefix, self, ())
+        ]
         while stack:
             path, mod, above = stack.pop()
             if any(mod is a for a in above):
-                raise CheckpointError(f"the network's modules form a cycle at {path!r}; "
-                                      "the file is damaged or crafted")
+                raise CheckpointError(
+                    f"the network's modules form a cycle at {path!r}; "
+                    "the file is damaged or crafted"
+                )
             if len(above) > MAX_MODULE_DEPTH:
-                raise CheckpointError(f"the network's modules nest more than "
-                                      f"{MAX_MODULE_DEPTH} deep; the file is damaged or crafted")
+                raise CheckpointError(
+                    f"the network's modules nest more than "
+                    f"{MAX_MODULE_DEPTH} deep; the file is damaged or crafted"
+                )
             yield path, mod
             below = (*above, mod)
             for name, child in reversed(list(mod.children().items())):
@@ -175,18 +182,24 @@ class PersistentObject:
 def _reconstruct_persistent_obj(meta: Any) -> PersistentObject:
     """What NVIDIA's loader would rebuild, as data: checks the layout, executes nothing."""
     if not isinstance(meta, dict):
-        raise CheckpointError(f"a persistent object's metadata is a {type(meta).__name__}, "
-                              "expected a dict")
+        raise CheckpointError(
+            f"a persistent object's metadata is a {type(meta).__name__}, expected a dict"
+        )
     if meta.get("type") != "class":
         raise CheckpointError(f"unsupported persistent object type {meta.get('type')!r}")
     name, state, src = meta.get("class_name"), meta.get("state"), meta.get("module_src")
     if not isinstance(name, str) or not isinstance(state, dict):
         raise CheckpointError(
             f"a persistent object (class {name!r}) carries no saved state, only source code; "
-            "rewrite reads weights and never runs code stored in a file")
-    return PersistentObject(class_name=name, state=state,
-                            module_src=src if isinstance(src, str) else "",
-                            version=int(meta.get("version") or 0), meta=meta)
+            "rewrite reads weights and never runs code stored in a file"
+        )
+    return PersistentObject(
+        class_name=name,
+        state=state,
+        module_src=src if isinstance(src, str) else "",
+        version=int(meta.get("version") or 0),
+        meta=meta,
+    )
 
 
 def _load_storage_from_bytes(b: bytes):
@@ -197,7 +210,7 @@ def _load_storage_from_bytes(b: bytes):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore")
             return torch.load(io.BytesIO(b), map_location="cpu", weights_only=True)
-    except Exception as e:                   # noqa: BLE001 - any failure is a bad file
+    except Exception as e:  # noqa: BLE001 - any failure is a bad file
         raise CheckpointError(f"a tensor storage inside the pickle is unreadable ({e})") from None
 
 
@@ -208,16 +221,16 @@ def _rebuild_parameter_with_state(data, requires_grad, backward_hooks, state=Non
 
 def _codecs_encode(obj, encoding="utf-8", errors="strict"):
     """Protocol 2 stores bytes as ``_codecs.encode(str, 'latin1')``; only that is allowed."""
-    if not isinstance(obj, str) or str(encoding).lower().replace("-", "") not in ("latin1",
-                                                                                  "utf8"):
+    if not isinstance(obj, str) or str(encoding).lower().replace("-", "") not in ("latin1", "utf8"):
         raise CheckpointError(f"refusing _codecs.encode with encoding {encoding!r}")
     return obj.encode(encoding, errors)
 
 
 def _copyreg_reconstructor(cls, base, state):
     """``copyreg._reconstructor`` for the allowed dict classes only."""
-    if cls not in (dict, EasyDict, collections.OrderedDict) or (base is not object and \
-            base is not dict):
+    if cls not in (dict, EasyDict, collections.OrderedDict) or (
+        base is not object and base is not dict
+    ):
         raise CheckpointError(f"refusing copyreg._reconstructor for {cls!r}")
     obj = cls.__new__(cls)
     if state is not None:
@@ -228,7 +241,7 @@ def _copyreg_reconstructor(cls, base, state):
 def _numpy_core():
     try:
         return importlib.import_module("numpy._core.multiarray")
-    except ImportError:                       # numpy 1.x
+    except ImportError:  # numpy 1.x
         return importlib.import_module("numpy.core.multiarray")
 
 
@@ -251,10 +264,15 @@ def _np_reconstruct(subtype, shape, dtype):
     elements would be allocated here, before any data is read, so it is refused."""
     if subtype is not np.ndarray:
         raise CheckpointError(f"refusing a numpy array of type {subtype!r}")
-    if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)
-            and 0 in shape):
-        raise CheckpointError(f"a numpy array placeholder declares shape {_brief(shape)}; "
-                              "numpy writes an empty one, so the file is damaged or crafted")
+    if not (
+        isinstance(shape, tuple)
+        and all(isinstance(n, int) and n >= 0 for n in shape)
+        and 0 in shape
+    ):
+        raise CheckpointError(
+            f"a numpy array placeholder declares shape {_brief(shape)}; "
+            "numpy writes an empty one, so the file is damaged or crafted"
+        )
     return _numpy_core()._reconstruct(subtype, shape, dtype)
 
 
@@ -308,12 +326,14 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise CheckpointError(
                 f"refusing to load: the pickle references the Python global {module}.{name}, "
                 "which is not part of an NVIDIA StyleGAN network pickle; loading it could "
-                "run code stored in the file")
+                "run code stored in the file"
+            )
         return found
 
     def persistent_load(self, pid: Any) -> Any:
-        raise CheckpointError("refusing to load: the pickle uses persistent ids, which NVIDIA "
-                              "network pickles do not")
+        raise CheckpointError(
+            "refusing to load: the pickle uses persistent ids, which NVIDIA network pickles do not"
+        )
 
 
 def looks_like_nvidia_pickle(path: str | os.PathLike) -> bool:
@@ -324,8 +344,11 @@ def looks_like_nvidia_pickle(path: str | os.PathLike) -> bool:
             head = f.read(1 << 20)
     except OSError:
         return False
-    return head[:1] == b"\x80" and b"_reconstruct_persistent_obj" in head \
+    return (
+        head[:1] == b"\x80"
+        and b"_reconstruct_persistent_obj" in head
         and b"torch_utils.persistence" in head
+    )
 
 
 def loads_nvidia_pickle(data: bytes) -> Any:
@@ -334,11 +357,24 @@ def loads_nvidia_pickle(data: bytes) -> Any:
         return RestrictedUnpickler(io.BytesIO(data)).load()
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError,
-            KeyError, TypeError, ValueError, RuntimeError, OverflowError, MemoryError,
-            RecursionError) as e:
-        raise CheckpointError(f"not a readable NVIDIA network pickle ({type(e).__name__}: "
-                              f"{e}); the file may be truncated or corrupt") from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        TypeError,
+        ValueError,
+        RuntimeError,
+        OverflowError,
+        MemoryError,
+        RecursionError,
+    ) as e:
+        raise CheckpointError(
+            f"not a readable NVIDIA network pickle ({type(e).__name__}: "
+            f"{e}); the file may be truncated or corrupt"
+        ) from None
 
 
 def read_nvidia_pickle(path: str | os.PathLike) -> Any:
@@ -371,7 +407,7 @@ class GlobalRef:
             cls._made[key] = ref
         return cls._made[key]
 
-    def __call__(self, *args, **kwargs):           # callable, so REDUCE accepts it
+    def __call__(self, *args, **kwargs):  # callable, so REDUCE accepts it
         raise TypeError(f"{self.module}.{self.name} is a name to write, not a function")
 
     def __repr__(self) -> str:
@@ -424,10 +460,12 @@ def dumps_nvidia_pickle(obj: Any, protocol: int = 4) -> bytes:
     try:
         _Writer(f, protocol=protocol).dump(obj)
     except RecursionError:
-        raise CheckpointError("this network pickle nests its objects too deeply to be written "
-                              "back (deeper than Python's recursion limit); nothing was written. "
-                              "Save the edit as a delta file (--delta) or to a .pt path "
-                              "instead") from None
+        raise CheckpointError(
+            "this network pickle nests its objects too deeply to be written "
+            "back (deeper than Python's recursion limit); nothing was written. "
+            "Save the edit as a delta file (--delta) or to a .pt path "
+            "instead"
+        ) from None
     return f.getvalue()
 
 

@@ -103,11 +103,12 @@ def kernel_size(n: int) -> int:
 
 def pixel_norm(x: torch.Tensor) -> torch.Tensor:
     """Normalise [N, C, H, W] to unit mean square over the channels at every position."""
-    return x / torch.sqrt(torch.mean(x ** 2, dim=1, keepdim=True) + 1e-8)
+    return x / torch.sqrt(torch.mean(x**2, dim=1, keepdim=True) + 1e-8)
 
 
 class WScale(nn.Module):
-    """``x * scale + b`` with the fixed He scale ``gain / sqrt(fan_in)`` and a learned bias ``b``."""
+    """``x * scale + b`` with the fixed He scale ``gain / sqrt(fan_in)`` and a learned bias
+    ``b``."""
 
     def __init__(self, size: int, fan_in: int, gain: float):
         super().__init__()
@@ -123,8 +124,9 @@ class ProGANBlock(nn.Module):
     """PixelNorm, optional nearest 2x upsample, Conv2d without bias, WScale, then
     LeakyReLU(0.2) (hidden blocks) or Hardtanh (the output block)."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, padding: int, upsample: bool,
-                 output: bool = False):
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, padding: int, upsample: bool, output: bool = False
+    ):
         super().__init__()
         self.upsample = upsample
         self.conv = nn.Conv2d(c_in, c_out, kernel, 1, padding, bias=False)
@@ -154,18 +156,28 @@ class ProGANGenerator(Generator):
         self.config = config
         for n in range(1, config.depth + 1):
             k = kernel_size(n)
-            self.add_module(f"layer{n}", ProGANBlock(
-                config.in_channels(n), config.channels[n - 1], k, k - 1 if n == 1 else 1,
-                upsamples(n)))
-        self.add_module(config.output_name, ProGANBlock(
-            config.channels[-1], config.nc, 1, 0, upsample=False, output=True))
+            self.add_module(
+                f"layer{n}",
+                ProGANBlock(
+                    config.in_channels(n),
+                    config.channels[n - 1],
+                    k,
+                    k - 1 if n == 1 else 1,
+                    upsamples(n),
+                ),
+            )
+        self.add_module(
+            config.output_name,
+            ProGANBlock(config.channels[-1], config.nc, 1, 0, upsample=False, output=True),
+        )
         self.z_shape = (config.z_dim,)
         self.resolution = config.resolution
         self.eval()
 
     def _blocks(self) -> list[ProGANBlock]:
-        return [getattr(self, f"layer{n}") for n in range(1, self.config.depth + 1)] + \
-            [getattr(self, self.config.output_name)]
+        return [getattr(self, f"layer{n}") for n in range(1, self.config.depth + 1)] + [
+            getattr(self, self.config.output_name)
+        ]
 
     def _index(self, layer: str) -> int:
         return self.layers().index(self.layer(layer))
@@ -177,11 +189,19 @@ class ProGANGenerator(Generator):
             key_res = res * 2 if upsamples(n) else res
             res = 4 if n == 1 else key_res
             prev = "z" if n == 1 else f"layer{n - 1}"
-            infos.append(LayerInfo(
-                name=f"layer{n}", kind="Conv2d", in_channels=cfg.in_channels(n),
-                out_channels=cfg.channels[n - 1], key_resolution=key_res,
-                value_resolution=res, kernel_size=kernel_size(n), weight_in_axis=1,
-                key_source=f"norm({prev})" + ("+up" if upsamples(n) else "")))
+            infos.append(
+                LayerInfo(
+                    name=f"layer{n}",
+                    kind="Conv2d",
+                    in_channels=cfg.in_channels(n),
+                    out_channels=cfg.channels[n - 1],
+                    key_resolution=key_res,
+                    value_resolution=res,
+                    kernel_size=kernel_size(n),
+                    weight_in_axis=1,
+                    key_source=f"norm({prev})" + ("+up" if upsamples(n) else ""),
+                )
+            )
         return infos
 
     @staticmethod
@@ -206,7 +226,7 @@ class ProGANGenerator(Generator):
 
     def resume(self, split: Split) -> torch.Tensor:
         x = split.values
-        for block in self._blocks()[self._index(split.layer) + 1:]:
+        for block in self._blocks()[self._index(split.layer) + 1 :]:
             x = block(x)
         return x
 
@@ -228,12 +248,18 @@ class ProGANGenerator(Generator):
 
         c_out = weight.shape[0]
         return LayerFunction(
-            name=split.layer, weight=weight.detach().clone(), in_axis=1, out_axis=0,
+            name=split.layer,
+            weight=weight.detach().clone(),
+            in_axis=1,
+            out_axis=0,
             linear=linear,
-            scale=torch.full((1, c_out, 1, 1), block.wscale.scale, dtype=weight.dtype,
-                             device=weight.device),
+            scale=torch.full(
+                (1, c_out, 1, 1), block.wscale.scale, dtype=weight.dtype, device=weight.device
+            ),
             shift=block.wscale.b.detach().clone().reshape(1, -1, 1, 1),
-            activation="leaky_relu", negative_slope=0.2)
+            activation="leaky_relu",
+            negative_slope=0.2,
+        )
 
     def unit_ablation(self, layer: str, units) -> dict[str, torch.Tensor]:
         """Zero the units' conv filters and biases (LeakyReLU(0) = 0).
@@ -269,7 +295,7 @@ class ProGANGenerator(Generator):
         prefixes); see :func:`infer_config`."""
         state = unwrap_state_dict(obj)
         model = cls(infer_config(state), latent_seed=latent_seed)
-        model.load_state_dict(state, strict=True)   # infer_config checked every key and shape
+        model.load_state_dict(state, strict=True)  # infer_config checked every key and shape
         model.eval()
         return model
 
@@ -289,9 +315,10 @@ def infer_config(state: Mapping[str, Any]) -> ProGANConfig:
     matches = {k: _KEY.match(k) for k in state}
     layers = [int(m.group(2)) for m in matches.values() if m and m.group(2)]
     if not layers:
-        raise CheckpointError("no ProGAN weights found: expected keys like 'layer1.conv.weight' "
-                              "and 'output_64x64.wscale.b' (GAN-Dissection layout); found "
-                              + preview_keys(state))
+        raise CheckpointError(
+            "no ProGAN weights found: expected keys like 'layer1.conv.weight' "
+            "and 'output_64x64.wscale.b' (GAN-Dissection layout); found " + preview_keys(state)
+        )
     depth = max(layers)
     res = 4 * 2 ** sum(upsamples(n) for n in range(1, depth + 1))
     out = f"output_{res}x{res}"
@@ -299,8 +326,9 @@ def infer_config(state: Mapping[str, Any]) -> ProGANConfig:
     expected = {f"{b}.{p}" for b in names for p in _PARAMS}
     problems = key_problems(state, expected)
     unexpected = set(state) - expected
-    others = sorted({k.split(".")[0] for k in unexpected if (m := matches[k]) and m.group(3)},
-                    key=natural_key)
+    others = sorted(
+        {k.split(".")[0] for k in unexpected if (m := matches[k]) and m.group(3)}, key=natural_key
+    )
     if others and out + ".conv.weight" not in state:
         problems.append(f"found {', '.join(others)}, but {depth} layers render {res}x{res}")
     if problems:
@@ -333,4 +361,3 @@ def infer_config(state: Mapping[str, Any]) -> ProGANConfig:
     if problems:
         raise CheckpointError(fail + "; ".join(problems))
     return ProGANConfig(z_dim=z_dim, channels=tuple(widths[:-1]), nc=widths[-1])
-

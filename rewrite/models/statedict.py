@@ -58,8 +58,9 @@ def preview_keys(state: Mapping[str, Any], n: int = 5) -> str:
     return ", ".join(map(str, keys[:n])) + more if keys else "no keys"
 
 
-def key_problems(state: Mapping[str, Any], expected: Iterable[str],
-                 optional: Iterable[str] = ()) -> list[str]:
+def key_problems(
+    state: Mapping[str, Any], expected: Iterable[str], optional: Iterable[str] = ()
+) -> list[str]:
     """Messages naming the missing and the unexpected keys (empty when they match)."""
     expected, optional = set(expected), set(optional)
     missing = sorted(expected - set(state), key=natural_key)
@@ -74,9 +75,11 @@ def key_problems(state: Mapping[str, Any], expected: Iterable[str],
 
 def shape_problems(state: Mapping[str, Any], want: Mapping[str, tuple[int, ...]]) -> list[str]:
     """Messages naming every tensor whose shape differs from ``want``."""
-    return [f"{name} has shape {tensor_shape(state[name])}, expected {tuple(shape)}"
-            for name, shape in want.items()
-            if name in state and tensor_shape(state[name]) != tuple(shape)]
+    return [
+        f"{name} has shape {tensor_shape(state[name])}, expected {tuple(shape)}"
+        for name, shape in want.items()
+        if name in state and tensor_shape(state[name]) != tuple(shape)
+    ]
 
 
 def majority(votes: list) -> Any:

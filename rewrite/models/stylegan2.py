@@ -48,8 +48,9 @@ from .statedict import key_problems, shape_problems
 SQRT2 = math.sqrt(2.0)
 
 
-def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1,
-              pad: tuple[int, int] = (0, 0)) -> torch.Tensor:
+def upfirdn2d(
+    x: torch.Tensor, kernel: torch.Tensor, up: int = 1, pad: tuple[int, int] = (0, 0)
+) -> torch.Tensor:
     """Upsample by zero insertion, pad, and filter with ``kernel`` (true convolution).
 
     x [N, C, H, W]; kernel [kh, kw]; returns [N, C, H*up + p0 + p1 - kh + 1, ...].
@@ -134,8 +135,15 @@ class ModulatedConv2d(nn.Module):
     """Style-modulated convolution, written as modulate-input / conv / demodulate-output
     (the non-fused form of rosinality's, equal in value)."""
 
-    def __init__(self, c_in: int, c_out: int, k: int, style_dim: int, demodulate: bool = True,
-                 upsample: bool = False):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        k: int,
+        style_dim: int,
+        demodulate: bool = True,
+        upsample: bool = False,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(1, c_out, c_in, k, k))
         self.modulation = EqualLinear(style_dim, c_in)
@@ -153,7 +161,7 @@ class ModulatedConv2d(nn.Module):
 
     def linear(self, keys: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """The convolution of modulated keys, before demodulation (linear in weight)."""
-        wt = weight[0] * self.scale                                          # [out, in, k, k]
+        wt = weight[0] * self.scale  # [out, in, k, k]
         if self.upsample:
             out = F.conv_transpose2d(keys, wt.transpose(0, 1), stride=2)
             kh = self.blur.kernel.shape[0]
@@ -163,7 +171,7 @@ class ModulatedConv2d(nn.Module):
 
     def demod(self, weight: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """Demodulation coefficients [N, C_out, 1, 1] for weight and style s [N, C_in]."""
-        wt = weight[0] * self.scale                                          # [out, in, k, k]
+        wt = weight[0] * self.scale  # [out, in, k, k]
         sq = torch.einsum("oikl,ni->no", wt.pow(2), s.pow(2))
         return torch.rsqrt(sq + 1e-8)[:, :, None, None]
 
@@ -225,13 +233,23 @@ class StyleGAN2Config:
     lr_mlp: float = 0.01
 
     @classmethod
-    def standard(cls, size: int = 256, style_dim: int = 512, n_mlp: int = 8,
-                 channel_multiplier: int = 2) -> StyleGAN2Config:
-        """The configuration of rosinality's ``Generator(size, style_dim, n_mlp, channel_multiplier)``."""
-        table = {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * channel_multiplier,
-                 128: 128 * channel_multiplier, 256: 64 * channel_multiplier,
-                 512: 32 * channel_multiplier, 1024: 16 * channel_multiplier}
-        res = [4 * 2 ** i for i in range(int(math.log2(size)) - 1)]
+    def standard(
+        cls, size: int = 256, style_dim: int = 512, n_mlp: int = 8, channel_multiplier: int = 2
+    ) -> StyleGAN2Config:
+        """The configuration of rosinality's
+        ``Generator(size, style_dim, n_mlp, channel_multiplier)``."""
+        table = {
+            4: 512,
+            8: 512,
+            16: 512,
+            32: 512,
+            64: 256 * channel_multiplier,
+            128: 128 * channel_multiplier,
+            256: 64 * channel_multiplier,
+            512: 32 * channel_multiplier,
+            1024: 16 * channel_multiplier,
+        }
+        res = [4 * 2**i for i in range(int(math.log2(size)) - 1)]
         return cls(size, style_dim, n_mlp, tuple(table[r] for r in res))
 
     @property
@@ -253,14 +271,15 @@ class StyleGAN2Generator(Generator):
     """A rosinality-layout StyleGAN2 generator; see the module docstring."""
 
     family = "stylegan2"
-    latent_avg: torch.Tensor              # buffer
+    latent_avg: torch.Tensor  # buffer
 
     def __init__(self, config: StyleGAN2Config, latent_seed: int = 1):
         super().__init__(latent_seed=latent_seed)
         self.config = config
         sd, ch = config.style_dim, config.channels
-        self.style = nn.Sequential(PixelNorm(), *[EqualLinear(sd, sd, config.lr_mlp, True)
-                                                  for _ in range(config.n_mlp)])
+        self.style = nn.Sequential(
+            PixelNorm(), *[EqualLinear(sd, sd, config.lr_mlp, True) for _ in range(config.n_mlp)]
+        )
         self.input = ConstantInput(ch[0])
         self.conv1 = StyledConv(ch[0], ch[0], sd)
         self.to_rgb1 = ToRGB(ch[0], sd, upsample=False)
@@ -288,8 +307,10 @@ class StyleGAN2Generator(Generator):
         w = self.style(z)
         if self.truncation != 1.0:
             if not self.has_latent_avg:
-                raise CheckpointError("truncation needs 'latent_avg', which this checkpoint "
-                                      "lacks; use truncation 1 or a checkpoint saved with it")
+                raise CheckpointError(
+                    "truncation needs 'latent_avg', which this checkpoint "
+                    "lacks; use truncation 1 or a checkpoint saved with it"
+                )
             w = self.latent_avg + self.truncation * (w - self.latent_avg)
         return w
 
@@ -332,11 +353,33 @@ class StyleGAN2Generator(Generator):
         ch = self.config.channels
         infos = [LayerInfo("conv1", "ModulatedConv2d", ch[0], ch[0], 4, 4, 3, 2, "const input")]
         for i in range(1, len(ch)):
-            r = 4 * 2 ** i
-            infos.append(LayerInfo(f"convs.{2 * i - 2}", "ModulatedConv2d-up",
-                                   ch[i - 1], ch[i], r // 2, r, 3, 2, self._name(2 * i - 2)))
-            infos.append(LayerInfo(f"convs.{2 * i - 1}", "ModulatedConv2d", ch[i], ch[i], r, r, 3,
-                                   2, f"convs.{2 * i - 2}"))
+            r = 4 * 2**i
+            infos.append(
+                LayerInfo(
+                    f"convs.{2 * i - 2}",
+                    "ModulatedConv2d-up",
+                    ch[i - 1],
+                    ch[i],
+                    r // 2,
+                    r,
+                    3,
+                    2,
+                    self._name(2 * i - 2),
+                )
+            )
+            infos.append(
+                LayerInfo(
+                    f"convs.{2 * i - 1}",
+                    "ModulatedConv2d",
+                    ch[i],
+                    ch[i],
+                    r,
+                    r,
+                    3,
+                    2,
+                    f"convs.{2 * i - 2}",
+                )
+            )
         return infos
 
     def weight_name(self, layer: str) -> str:
@@ -362,7 +405,7 @@ class StyleGAN2Generator(Generator):
             if i == stop:
                 return x, dict(state, skip=skip)
             x = self._conv(i)(x, latent[:, i], noise[i])
-            if i % 2 == 0:                            # second conv of a block: emit RGB
+            if i % 2 == 0:  # second conv of a block: emit RGB
                 skip = self.to_rgbs[i // 2 - 1](x, latent[:, i + 1], skip)
         return skip, dict(state, skip=skip)
 
@@ -376,8 +419,9 @@ class StyleGAN2Generator(Generator):
         conv = self._conv(i)
         keys, s = conv.conv.keys(x, state["latent"][:, i])
         weight = conv.conv.weight
-        values = conv.tail(conv.conv.linear(keys, weight), conv.conv.demod(weight, s),
-                           state["noise"][i])
+        values = conv.tail(
+            conv.conv.linear(keys, weight), conv.conv.demod(weight, s), state["noise"][i]
+        )
         return Split(layer=layer, keys=keys, values=values, extras=dict(state, style=s))
 
     def resume(self, split: Split) -> torch.Tensor:
@@ -404,9 +448,18 @@ class StyleGAN2Generator(Generator):
             return conv.tail(conv.conv.linear(keys, weight), conv.conv.demod(weight, s), noise)
 
         return LayerFunction(
-            name=split.layer, weight=w0, in_axis=2, out_axis=1, linear=conv.conv.linear,
-            scale=conv.conv.demod(w0, s).detach(), shift=shift, activation="leaky_relu",
-            negative_slope=0.2, gain=SQRT2, exact=exact)
+            name=split.layer,
+            weight=w0,
+            in_axis=2,
+            out_axis=1,
+            linear=conv.conv.linear,
+            scale=conv.conv.demod(w0, s).detach(),
+            shift=shift,
+            activation="leaky_relu",
+            negative_slope=0.2,
+            gain=SQRT2,
+            exact=exact,
+        )
 
     def unit_ablation(self, layer: str, units) -> dict[str, torch.Tensor]:
         """Zero the units' weights and biases. StyleGAN2 adds its per-pixel noise with one
@@ -423,8 +476,9 @@ class StyleGAN2Generator(Generator):
     # -- checkpoints -------------------------------------------------------
     def checkpoint(self) -> dict[str, Any]:
         """``{'g_ema': state_dict, 'latent_avg': tensor}`` (rosinality layout)."""
-        sd = {k: v.detach().cpu().clone() for k, v in self.state_dict().items()
-              if k != "latent_avg"}
+        sd = {
+            k: v.detach().cpu().clone() for k, v in self.state_dict().items() if k != "latent_avg"
+        }
         out: dict[str, Any] = {"g_ema": sd}
         if self.has_latent_avg:
             out["latent_avg"] = self.latent_avg.detach().cpu().clone()
@@ -455,8 +509,9 @@ class StyleGAN2Generator(Generator):
         avg = obj.get("latent_avg") if "g_ema" in obj else None
         if avg is not None:
             if tuple(avg.shape) != (config.style_dim,):
-                raise CheckpointError(f"latent_avg has shape {tuple(avg.shape)}, expected "
-                                      f"({config.style_dim},)")
+                raise CheckpointError(
+                    f"latent_avg has shape {tuple(avg.shape)}, expected ({config.style_dim},)"
+                )
             G.latent_avg.copy_(avg)
             G.has_latent_avg = True
         return G.eval()
@@ -489,6 +544,7 @@ _STYLE = re.compile(r"^style\.(\d+)\.weight$")
 
 def infer_config(state: Mapping[str, Any]) -> StyleGAN2Config:
     """Read a :class:`StyleGAN2Config` off a rosinality state dict."""
+
     def shape(key):
         t = state.get(key)
         return tuple(t.shape) if isinstance(t, torch.Tensor) else None
@@ -497,8 +553,9 @@ def infer_config(state: Mapping[str, Any]) -> StyleGAN2Config:
     base = shape("input.input")
     if not mlp or base is None:
         missing = [k for k in ("style.1.weight", "input.input") if shape(k) is None]
-        raise CheckpointError("not a StyleGAN2 generator in the rosinality layout: missing "
-                              + ", ".join(missing))
+        raise CheckpointError(
+            "not a StyleGAN2 generator in the rosinality layout: missing " + ", ".join(missing)
+        )
     style_dim = shape("style.1.weight")[1]
     n_blocks = 0
     while shape(f"convs.{2 * n_blocks}.conv.weight") is not None:
@@ -507,15 +564,19 @@ def infer_config(state: Mapping[str, Any]) -> StyleGAN2Config:
     for i in range(n_blocks):
         s = shape(f"convs.{2 * i}.conv.weight")
         if len(s) != 5:
-            raise CheckpointError(f"convs.{2 * i}.conv.weight has shape {s}, expected "
-                                  "[1, out, in, 3, 3]")
+            raise CheckpointError(
+                f"convs.{2 * i}.conv.weight has shape {s}, expected [1, out, in, 3, 3]"
+            )
         channels.append(s[1])
-    return StyleGAN2Config(size=4 * 2 ** n_blocks, style_dim=style_dim, n_mlp=len(mlp),
-                           channels=tuple(channels))
+    return StyleGAN2Config(
+        size=4 * 2**n_blocks, style_dim=style_dim, n_mlp=len(mlp), channels=tuple(channels)
+    )
 
 
 def _check_keys_and_shapes(state: Mapping[str, Any], expected: Mapping[str, torch.Tensor]) -> None:
     problems = key_problems(state, expected)
     problems += shape_problems(state, {k: tuple(t.shape) for k, t in expected.items()})
     if problems:
-        raise CheckpointError("checkpoint does not fit the StyleGAN2 layout: " + "; ".join(problems))
+        raise CheckpointError(
+            "checkpoint does not fit the StyleGAN2 layout: " + "; ".join(problems)
+        )

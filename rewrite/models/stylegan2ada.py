@@ -62,8 +62,13 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
 
-def bias_act(x: torch.Tensor, b: torch.Tensor | None, act: str = "linear", gain: float = 1.0,
-             clamp: float | None = None) -> torch.Tensor:
+def bias_act(
+    x: torch.Tensor,
+    b: torch.Tensor | None,
+    act: str = "linear",
+    gain: float = 1.0,
+    clamp: float | None = None,
+) -> torch.Tensor:
     """NVIDIA's ``bias_act`` reference path: add bias, activate, scale, clamp."""
     if b is not None:
         x = x + b.reshape((1, -1) + (1,) * (x.ndim - 2))
@@ -89,29 +94,37 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
     """``upfirdn2d.upsample2d``: zero-insertion upsampling and the FIR filter (gain up²)."""
     f = filter_2d(f)
     fw = f.shape[-1]
-    return upfirdn2d(x, f * up ** 2, up=up, pad=((fw + up - 1) // 2, (fw - up) // 2))
+    return upfirdn2d(x, f * up**2, up=up, pad=((fw + up - 1) // 2, (fw - up) // 2))
 
 
-def conv_up(x: torch.Tensor, weight: torch.Tensor, f: torch.Tensor, padding: int,
-            up: int = 2) -> torch.Tensor:
+def conv_up(
+    x: torch.Tensor, weight: torch.Tensor, f: torch.Tensor, padding: int, up: int = 2
+) -> torch.Tensor:
     """``conv2d_resample(x, weight, f, up, padding, flip_weight=False)`` for groups 1:
     transposed strided convolution, then the FIR filter with gain up²."""
     f = filter_2d(f)
     kw, fw = weight.shape[-1], f.shape[-1]
     if kw == 1:
         x = F.conv2d(x, weight)
-        return upfirdn2d(x, f * up ** 2, up=up,
-                         pad=(padding + (fw + up - 1) // 2, padding + (fw - up) // 2))
+        return upfirdn2d(
+            x, f * up**2, up=up, pad=(padding + (fw + up - 1) // 2, padding + (fw - up) // 2)
+        )
     p0 = padding + (fw + up - 1) // 2 - (kw - 1)
     p1 = padding + (fw - up) // 2 - (kw - up)
     pt = max(min(-p0, -p1), 0)
     x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=up, padding=pt)
-    return upfirdn2d(x, f * up ** 2, pad=(p0 + pt, p1 + pt))
+    return upfirdn2d(x, f * up**2, pad=(p0 + pt, p1 + pt))
 
 
 class FullyConnectedLayer(nn.Module):
-    def __init__(self, in_features: int, out_features: int, activation: str = "linear",
-                 lr_multiplier: float = 1.0, bias: bool = True):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        activation: str = "linear",
+        lr_multiplier: float = 1.0,
+        bias: bool = True,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(out_features, in_features))
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
@@ -145,7 +158,7 @@ class MappingConfig:
 
 
 class MappingNetwork(nn.Module):
-    w_avg: torch.Tensor                   # buffer: the running mean of w
+    w_avg: torch.Tensor  # buffer: the running mean of w
 
     def __init__(self, cfg: StyleGAN2ADAConfig | MappingConfig):
         super().__init__()
@@ -156,8 +169,11 @@ class MappingNetwork(nn.Module):
         if cfg.c_dim > 0:
             self.embed = FullyConnectedLayer(cfg.c_dim, embed)
         for i in range(cfg.mapping_layers):
-            setattr(self, f"fc{i}", FullyConnectedLayer(feats[i], feats[i + 1],
-                                                         cfg.mapping_activation, cfg.mapping_lr))
+            setattr(
+                self,
+                f"fc{i}",
+                FullyConnectedLayer(feats[i], feats[i + 1], cfg.mapping_activation, cfg.mapping_lr),
+            )
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -175,12 +191,22 @@ class MappingNetwork(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated conv (optionally 2x up), noise, bias, activation, clamp."""
 
-    resample_filter: torch.Tensor         # buffers
+    resample_filter: torch.Tensor  # buffers
     noise_const: torch.Tensor
 
-    def __init__(self, c_in: int, c_out: int, w_dim: int, resolution: int, up: int,
-                 kernel_size: int, use_noise: bool, activation: str, conv_clamp: float | None,
-                 filter_shape: tuple[int, ...]):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        w_dim: int,
+        resolution: int,
+        up: int,
+        kernel_size: int,
+        use_noise: bool,
+        activation: str,
+        conv_clamp: float | None,
+        filter_shape: tuple[int, ...],
+    ):
         super().__init__()
         self.resolution, self.up, self.use_noise = resolution, up, use_noise
         self.activation, self.conv_clamp = activation, conv_clamp
@@ -219,8 +245,9 @@ class SynthesisLayer(nn.Module):
         if mode == "const":
             return self.noise_const[None, None]
         if mode == "random":
-            return torch.randn(n, 1, self.resolution, self.resolution,
-                               device=self.noise_const.device)
+            return torch.randn(
+                n, 1, self.resolution, self.resolution, device=self.noise_const.device
+            )
         raise ValueError(f"noise mode must be 'const', 'random' or 'none', got {mode!r}")
 
     def shift(self, noise: torch.Tensor | None) -> torch.Tensor:
@@ -241,14 +268,15 @@ class SynthesisLayer(nn.Module):
 
 
 class ToRGBLayer(nn.Module):
-    def __init__(self, c_in: int, c_out: int, w_dim: int, kernel_size: int,
-                 conv_clamp: float | None):
+    def __init__(
+        self, c_in: int, c_out: int, w_dim: int, kernel_size: int, conv_clamp: float | None
+    ):
         super().__init__()
         self.conv_clamp = conv_clamp
         self.weight = nn.Parameter(torch.zeros(c_out, c_in, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(c_out))
         self.affine = FullyConnectedLayer(w_dim, c_in)
-        self.weight_gain = 1 / math.sqrt(c_in * kernel_size ** 2)
+        self.weight_gain = 1 / math.sqrt(c_in * kernel_size**2)
         self.padding = 0
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -260,7 +288,7 @@ class ToRGBLayer(nn.Module):
 class Conv2dLayer(nn.Module):
     """The resnet architecture's 1x1 up-sampling skip (no bias, linear)."""
 
-    resample_filter: torch.Tensor         # buffer
+    resample_filter: torch.Tensor  # buffer
 
     def __init__(self, c_in: int, c_out: int, filter_shape: tuple[int, ...]):
         super().__init__()
@@ -274,11 +302,11 @@ class Conv2dLayer(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    resample_filter: torch.Tensor         # buffer
+    resample_filter: torch.Tensor  # buffer
 
     def __init__(self, cfg: StyleGAN2ADAConfig, index: int):
         super().__init__()
-        res = 4 * 2 ** index
+        res = 4 * 2**index
         c_in = cfg.channels[index - 1] if index > 0 else 0
         c_out = cfg.channels[index]
         self.in_channels, self.resolution = c_in, res
@@ -288,9 +316,15 @@ class SynthesisBlock(nn.Module):
         if c_in == 0:
             self.const = nn.Parameter(torch.zeros(c_out, res, res))
         self.register_buffer("resample_filter", torch.zeros(fs))
-        kw = dict(w_dim=cfg.w_dim, resolution=res, kernel_size=cfg.kernel_size,
-                  use_noise=cfg.use_noise, activation=cfg.activation, conv_clamp=cfg.conv_clamp,
-                  filter_shape=fs)
+        kw = dict(
+            w_dim=cfg.w_dim,
+            resolution=res,
+            kernel_size=cfg.kernel_size,
+            use_noise=cfg.use_noise,
+            activation=cfg.activation,
+            conv_clamp=cfg.conv_clamp,
+            filter_shape=fs,
+        )
         if c_in != 0:
             self.conv0 = SynthesisLayer(c_in, c_out, up=2, **kw)
         self.conv1 = SynthesisLayer(c_out, c_out, up=1, **kw)
@@ -310,14 +344,15 @@ class SynthesisBlock(nn.Module):
     def conv_gain(self, j: int) -> float:
         """Gain of conv ``j`` of this block (resnet halves the variance of the sum)."""
         last = j == len(self.convs) - 1
-        return math.sqrt(0.5) if self.architecture == "resnet" and self.in_channels and last \
-            else 1.0
+        return (
+            math.sqrt(0.5) if self.architecture == "resnet" and self.in_channels and last else 1.0
+        )
 
 
 class SynthesisNetwork(nn.Module):
     def __init__(self, cfg: StyleGAN2ADAConfig):
         super().__init__()
-        self.block_resolutions = [4 * 2 ** i for i in range(len(cfg.channels))]
+        self.block_resolutions = [4 * 2**i for i in range(len(cfg.channels))]
         for i, res in enumerate(self.block_resolutions):
             setattr(self, f"b{res}", SynthesisBlock(cfg, i))
 
@@ -391,23 +426,35 @@ def config_from_pickle(G: PersistentObject) -> StyleGAN2ADAConfig:
         embed = _shape(mapping.module("embed"), "weight")[0] if c_dim > 0 else 0
         clamp = conv.get("conv_clamp")
         cfg = StyleGAN2ADAConfig(
-            z_dim=int(G.get("z_dim")), c_dim=c_dim, w_dim=int(G.get("w_dim")),
-            img_resolution=int(G.get("img_resolution")), img_channels=int(G.get("img_channels")),
-            channels=tuple(channels), mapping_layers=int(mapping.get("num_layers")),
-            mapping_lr=float(fc0.get("bias_gain")), mapping_activation=str(fc0.get("activation")),
-            embed_features=embed, layer_features=fc0_shape[0],
+            z_dim=int(G.get("z_dim")),
+            c_dim=c_dim,
+            w_dim=int(G.get("w_dim")),
+            img_resolution=int(G.get("img_resolution")),
+            img_channels=int(G.get("img_channels")),
+            channels=tuple(channels),
+            mapping_layers=int(mapping.get("num_layers")),
+            mapping_lr=float(fc0.get("bias_gain")),
+            mapping_activation=str(fc0.get("activation")),
+            embed_features=embed,
+            layer_features=fc0_shape[0],
             architecture=str(blocks[0].get("architecture")),
-            kernel_size=_shape(conv, "weight")[-1], use_noise=bool(conv.get("use_noise")),
+            kernel_size=_shape(conv, "weight")[-1],
+            use_noise=bool(conv.get("use_noise")),
             activation=str(conv.get("activation")),
             conv_clamp=None if clamp is None else float(clamp),
-            filter_shape=_shape(blocks[0], "resample_filter"))
+            filter_shape=_shape(blocks[0], "resample_filter"),
+        )
     except (CheckpointError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise CheckpointError(f"G_ema does not have the stylegan2-ada layout ({e})") from None
-    if resolutions != [4 * 2 ** i for i in range(len(resolutions))] or \
-            resolutions[-1] != cfg.img_resolution:
-        raise CheckpointError(f"unexpected block resolutions {resolutions[:12]} for "
-                              f"img_resolution {cfg.img_resolution}: expected 4, 8, ..., "
-                              "img_resolution")
+    if (
+        resolutions != [4 * 2**i for i in range(len(resolutions))]
+        or resolutions[-1] != cfg.img_resolution
+    ):
+        raise CheckpointError(
+            f"unexpected block resolutions {resolutions[:12]} for "
+            f"img_resolution {cfg.img_resolution}: expected 4, 8, ..., "
+            "img_resolution"
+        )
     if cfg.architecture not in ("skip", "orig", "resnet"):
         raise CheckpointError(f"unknown architecture {cfg.architecture!r}")
     if cfg.activation not in _ACT_GAIN or cfg.mapping_activation not in _ACT_GAIN:
@@ -421,7 +468,8 @@ def _is_sg2ada(G: Any) -> bool:
     syn = G.children().get("synthesis")
     return isinstance(syn, PersistentObject) and any(
         isinstance(b, PersistentObject) and b.class_name == "SynthesisBlock"
-        for b in syn.children().values())
+        for b in syn.children().values()
+    )
 
 
 class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
@@ -435,9 +483,11 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
         and activation (:class:`CheckpointError` otherwise)."""
         n = len(config.channels)
         if config.img_resolution != 4 * 2 ** (n - 1):
-            raise CheckpointError(f"stylegan2-ada network: {n} blocks make "
-                                  f"{4 * 2 ** (n - 1)} px images, but it declares "
-                                  f"img_resolution {config.img_resolution}")
+            raise CheckpointError(
+                f"stylegan2-ada network: {n} blocks make "
+                f"{4 * 2 ** (n - 1)} px images, but it declares "
+                f"img_resolution {config.img_resolution}"
+            )
         if config.architecture not in ("skip", "orig", "resnet"):
             raise CheckpointError(f"unknown architecture {config.architecture!r}")
         if config.activation not in _ACT_GAIN or config.mapping_activation not in _ACT_GAIN:
@@ -464,8 +514,10 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
         c = torch.zeros(n, self.config.c_dim, device=self.device)
         if self.config.c_dim:
             if not 0 <= self.class_index < self.config.c_dim:
-                raise CheckpointError(f"class {self.class_index} out of range: this model has "
-                                      f"{self.config.c_dim} classes (0..{self.config.c_dim - 1})")
+                raise CheckpointError(
+                    f"class {self.class_index} out of range: this model has "
+                    f"{self.config.c_dim} classes (0..{self.config.c_dim - 1})"
+                )
             c[:, self.class_index] = 1
         return c
 
@@ -510,8 +562,11 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
         for name, _block, _j, conv in self._layer_list():
             c_out, c_in, k, _ = conv.weight.shape
             kind = "ModulatedConv2d-up" if conv.up > 1 else "ModulatedConv2d"
-            infos.append(LayerInfo(name, kind, c_in, c_out, conv.resolution // conv.up,
-                                   conv.resolution, k, 1, prev))
+            infos.append(
+                LayerInfo(
+                    name, kind, c_in, c_out, conv.resolution // conv.up, conv.resolution, k, 1, prev
+                )
+            )
             prev = name
         return infos
 
@@ -525,8 +580,14 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
     def _noises(self, n: int) -> list[torch.Tensor | None]:
         return [conv.noise_input(n, self.noise_mode) for *_, conv in self._layer_list()]
 
-    def _walk(self, ws: torch.Tensor, noise: list, stop: int | None = None,
-              resume: Split | None = None, taps: dict | None = None):
+    def _walk(
+        self,
+        ws: torch.Tensor,
+        noise: list,
+        stop: int | None = None,
+        resume: Split | None = None,
+        taps: dict | None = None,
+    ):
         """Run the synthesis network on ws. ``stop``: return the state at layer ``stop``'s
         input ``(x, state)``; ``resume``: continue after ``resume``'s layer from its values.
         ``taps`` (a dict) collects every layer's and ToRGB's output."""
@@ -536,9 +597,9 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
         start = -1 if resume is None else self._index(resume.layer)
         for block in self.synthesis.blocks():
             convs = block.convs
-            bws = ws[:, w_idx:w_idx + len(convs) + int(block.has_torgb)]
+            bws = ws[:, w_idx : w_idx + len(convs) + int(block.has_torgb)]
             w_idx += len(convs)
-            if start >= li + len(convs):          # resuming after this block
+            if start >= li + len(convs):  # resuming after this block
                 li += len(convs)
                 continue
             if resume is not None and li <= start:  # resuming inside this block
@@ -548,15 +609,26 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
                 first = 0
                 if block.in_channels == 0:
                     x = block.const.unsqueeze(0).repeat(n, 1, 1, 1)
-                y = block.skip(x, gain=math.sqrt(0.5)) \
-                    if block.in_channels and block.architecture == "resnet" else None
+                y = (
+                    block.skip(x, gain=math.sqrt(0.5))
+                    if block.in_channels and block.architecture == "resnet"
+                    else None
+                )
             for j in range(first, len(convs)):
                 if li + j == stop:
-                    return x, {"ws": ws, "noise": noise, "img": img, "y": y,
-                               "w": bws[:, j], "gain": block.conv_gain(j)}
+                    return x, {
+                        "ws": ws,
+                        "noise": noise,
+                        "img": img,
+                        "y": y,
+                        "w": bws[:, j],
+                        "gain": block.conv_gain(j),
+                    }
                 x = convs[j](x, bws[:, j], noise[li + j], gain=block.conv_gain(j))
                 if taps is not None:
-                    taps[f"b{block.resolution}.{'conv1' if convs[j] is block.conv1 else 'conv0'}"] = x
+                    taps[
+                        f"b{block.resolution}.{'conv1' if convs[j] is block.conv1 else 'conv0'}"
+                    ] = x
             if y is not None:
                 x = y + x
             if img is not None:
@@ -583,8 +655,12 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
         x, state = self._walk(ws, self._noises(z.shape[0]), stop=i)
         conv = self._layer_list()[i][3]
         keys, s = conv.keys(x, state["w"])
-        values = conv.tail(conv.linear(keys, conv.weight), conv.demod(conv.weight, s),
-                           state["noise"][i], state["gain"])
+        values = conv.tail(
+            conv.linear(keys, conv.weight),
+            conv.demod(conv.weight, s),
+            state["noise"][i],
+            state["gain"],
+        )
         return Split(layer=layer, keys=keys, values=values, extras=dict(state, style=s))
 
     def resume(self, split: Split) -> torch.Tensor:
@@ -604,9 +680,18 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
             return conv.tail(conv.linear(keys, weight), conv.demod(weight, s), noise, gain)
 
         return LayerFunction(
-            name=split.layer, weight=w0, in_axis=1, out_axis=0, linear=conv.linear,
-            scale=conv.demod(w0, s).detach(), shift=conv.shift(noise).detach(),
-            activation=act, negative_slope=0.2, gain=conv.act_gain * gain, exact=exact)
+            name=split.layer,
+            weight=w0,
+            in_axis=1,
+            out_axis=0,
+            linear=conv.linear,
+            scale=conv.demod(w0, s).detach(),
+            shift=conv.shift(noise).detach(),
+            activation=act,
+            negative_slope=0.2,
+            gain=conv.act_gain * gain,
+            exact=exact,
+        )
 
     # -- checkpoints -------------------------------------------------------
     signature_key = "G_ema (an NVIDIA stylegan2-ada network pickle)"

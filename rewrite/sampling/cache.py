@@ -21,23 +21,34 @@ from ..utils.fileio import atomic_path
 from .generate import batches, generate
 
 
-def sharded_generate(G: Generator, seeds: Sequence[int], batch_size: int = 32,
-                     progress: bool | None = None,
-                     dist: DistContext | None = None) -> np.ndarray:
+def sharded_generate(
+    G: Generator,
+    seeds: Sequence[int],
+    batch_size: int = 32,
+    progress: bool | None = None,
+    dist: DistContext | None = None,
+) -> np.ndarray:
     """``generate(G, seeds)`` with the batches shared out over ranks; every rank gets all
     images (uint8 [N, H, W, 3]), each batch computed as a single process would."""
     dist = dist or DistContext()
     if not dist.enabled:
         return generate(G, seeds, batch_size=batch_size, progress=progress)
-    mine = [generate(G, chunk, batch_size=batch_size, progress=False)
-            for chunk in dist.my_batches(seeds, batch_size)]
+    mine = [
+        generate(G, chunk, batch_size=batch_size, progress=False)
+        for chunk in dist.my_batches(seeds, batch_size)
+    ]
     n_batches = len(batches(list(seeds), batch_size))
     return np.concatenate(interleave(dist.gather(mine), n_batches))
 
 
-def cached_generate(G: Generator, seeds: Sequence[int], batch_size: int = 32,
-                    progress: bool | None = None, cache: bool = True,
-                    dist: DistContext | None = None) -> np.ndarray:
+def cached_generate(
+    G: Generator,
+    seeds: Sequence[int],
+    batch_size: int = 32,
+    progress: bool | None = None,
+    cache: bool = True,
+    dist: DistContext | None = None,
+) -> np.ndarray:
     """``generate(G, seeds)`` (uint8 [N, H, W, 3]), read from / written to the cache
     (rank 0 writes under torchrun)."""
     dist = dist or DistContext()
@@ -50,14 +61,16 @@ def cached_generate(G: Generator, seeds: Sequence[int], batch_size: int = 32,
             return read_cached_array(path, np.uint8, want)
         except (OSError, ValueError) as e:
             why = str(e)
-        print(f"warning: the cached samples {path} were refused ({why}); rendering again",
-              file=sys.stderr)
+        print(
+            f"warning: the cached samples {path} were refused ({why}); rendering again",
+            file=sys.stderr,
+        )
     keep = cache and dist.is_main and cache_usable("rendered samples")
     arr = sharded_generate(G, seeds, batch_size, progress, dist)
     if keep:
         try:
             with atomic_path(path) as tmp, open(tmp, "wb") as f:
                 np.save(f, arr)
-        except OutputPathError as e:        # e.g. the disk filled up: keep the result anyway
+        except OutputPathError as e:  # e.g. the disk filled up: keep the result anyway
             print(f"warning: samples not cached: {e}", file=sys.stderr)
     return arr

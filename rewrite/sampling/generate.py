@@ -19,8 +19,9 @@ from ..utils.images import to_uint8
 
 
 @torch.no_grad()
-def generate(G: Generator, indices: Sequence[int], batch_size: int = 32,
-             progress: bool | None = None) -> np.ndarray:
+def generate(
+    G: Generator, indices: Sequence[int], batch_size: int = 32, progress: bool | None = None
+) -> np.ndarray:
     """Render samples ``indices`` with ``G``.
 
     Args:

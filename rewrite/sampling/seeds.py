@@ -33,15 +33,19 @@ def parse_seeds(text: str) -> list[int]:
             else:
                 start, end = int(lo), int(hi)
         except ValueError:
-            raise SeedSpecError(f"cannot read {part!r} in seed list {text!r}: use non-negative "
-                                "integers and ranges like 0-31, separated by commas") from None
+            raise SeedSpecError(
+                f"cannot read {part!r} in seed list {text!r}: use non-negative "
+                "integers and ranges like 0-31, separated by commas"
+            ) from None
         if start < 0 or end < 0:
             raise SeedSpecError(f"seeds must be non-negative, got {part!r}")
         if end >= MAX_SAMPLES:
             raise SeedSpecError(f"seeds must be below {MAX_SAMPLES}, got {part!r}")
         if end < start:
-            raise SeedSpecError(f"seed range {part} is empty: its end is below its start "
-                                f"(did you mean {end}-{start}?)")
+            raise SeedSpecError(
+                f"seed range {part} is empty: its end is below its start "
+                f"(did you mean {end}-{start}?)"
+            )
         if len(seeds) + end - start + 1 > MAX_SEEDS:
             raise SeedSpecError(f"seed list {text!r} names more than {MAX_SEEDS} samples")
         seeds.extend(range(start, end + 1))

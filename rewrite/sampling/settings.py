@@ -20,9 +20,12 @@ from typing import Any
 from ..models.base import Generator
 
 
-def chosen_sampling(spec_sampling: Mapping[str, Any] | None = None, *,
-                    truncation: float | None = None,
-                    class_index: int | None = None) -> dict[str, Any]:
+def chosen_sampling(
+    spec_sampling: Mapping[str, Any] | None = None,
+    *,
+    truncation: float | None = None,
+    class_index: int | None = None,
+) -> dict[str, Any]:
     """The settings (keys of :meth:`Generator.sampling_settings`) to render with: each
     option given (not None) over the spec's ``sampling`` (None: none recorded)."""
     settings = dict(spec_sampling or {})
@@ -33,9 +36,14 @@ def chosen_sampling(spec_sampling: Mapping[str, Any] | None = None, *,
     return settings
 
 
-def use_sampling(G: Generator, spec_sampling: Mapping[str, Any] | None = None, *,
-                 truncation: float | None = None, noise: str | None = None,
-                 class_index: int | None = None) -> dict[str, Any]:
+def use_sampling(
+    G: Generator,
+    spec_sampling: Mapping[str, Any] | None = None,
+    *,
+    truncation: float | None = None,
+    noise: str | None = None,
+    class_index: int | None = None,
+) -> dict[str, Any]:
     """Set ``G`` to sample with :func:`chosen_sampling` and, given ``noise``, that noise
     mode (StyleGAN families; others take only "const"). Returns the settings applied.
     Raises :class:`RewriteError` naming what this model cannot do."""

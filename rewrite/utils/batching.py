@@ -11,4 +11,4 @@ def batches(indices: Sequence[int], batch_size: int) -> list[list[int]]:
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
     idx = list(indices)
-    return [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
+    return [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]

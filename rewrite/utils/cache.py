@@ -35,13 +35,16 @@ def cache_dir() -> Path:
 def _how_to_fix() -> str:
     env = os.environ.get("REWRITE_CACHE")
     if env:
-        return (f"REWRITE_CACHE is set to {env!r}: point it at a writable folder (it is "
-                "created if missing), or unset it to use ~/.cache/rewrite")
+        return (
+            f"REWRITE_CACHE is set to {env!r}: point it at a writable folder (it is "
+            "created if missing), or unset it to use ~/.cache/rewrite"
+        )
     return "set REWRITE_CACHE to a writable folder"
 
 
-def writable_cache_folder(folder: Path | None = None, what: str = "write to the cache",
-                          hint: str = "") -> Path:
+def writable_cache_folder(
+    folder: Path | None = None, what: str = "write to the cache", hint: str = ""
+) -> Path:
     """``folder`` (default: the cache root), created, for work that must store a file in
     the cache (a fetched model); unlike :func:`cache_usable` there is no going on without.
 
@@ -58,8 +61,10 @@ def writable_cache_folder(folder: Path | None = None, what: str = "write to the 
         except OSError as e:
             reason = f"{e.strerror or e}"
     if reason is not None:
-        raise CacheError(f"cannot {what}: the cache folder {root} cannot be written "
-                         f"({reason}); {_how_to_fix()}{hint}")
+        raise CacheError(
+            f"cannot {what}: the cache folder {root} cannot be written "
+            f"({reason}); {_how_to_fix()}{hint}"
+        )
     return folder
 
 
@@ -76,8 +81,11 @@ def cache_usable(what: str = "results") -> bool:
         return True
     if str(root) not in _WARNED:
         _WARNED.add(str(root))
-        print(f"warning: the cache folder {root} cannot be written ({reason}); {what} are "
-              f"computed but not cached. To keep them, {_how_to_fix()}", file=sys.stderr)
+        print(
+            f"warning: the cache folder {root} cannot be written ({reason}); {what} are "
+            f"computed but not cached. To keep them, {_how_to_fix()}",
+            file=sys.stderr,
+        )
     return False
 
 
@@ -110,14 +118,16 @@ def read_cached_array(path: str | os.PathLike, dtype, shape: tuple[int, ...]) ->
         if version not in ((1, 0), (2, 0)):
             raise ValueError(f"it cannot be read (.npy format version {version})")
         try:
-            got_shape, _, got_dtype = (fmt.read_array_header_1_0 if version == (1, 0)
-                                       else fmt.read_array_header_2_0)(f)
+            got_shape, _, got_dtype = (
+                fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            )(f)
         except (SyntaxError, tokenize.TokenError, TypeError) as e:
             # numpy parses the header as a Python literal: damage there surfaces as these.
             raise ValueError(f"its .npy header cannot be read ({type(e).__name__})") from None
         if got_dtype != np.dtype(dtype) or got_shape != tuple(shape):
-            raise ValueError(f"it holds {got_dtype} {got_shape}, not {np.dtype(dtype)} "
-                             f"{tuple(shape)}")
+            raise ValueError(
+                f"it holds {got_dtype} {got_shape}, not {np.dtype(dtype)} {tuple(shape)}"
+            )
         f.seek(0)
         try:
             arr = np.load(f, allow_pickle=False)

@@ -60,7 +60,7 @@ class DistContext:
 
     def my_batches(self, items: Sequence[int], batch_size: int) -> list[list[int]]:
         """This rank's batches: every ``world``-th batch of the single-process split."""
-        return batches(list(items), batch_size)[self.rank::self.world]
+        return batches(list(items), batch_size)[self.rank :: self.world]
 
     def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
         """Sum ``t`` over ranks (in place on a CPU copy for gloo); returns the sum."""

@@ -46,9 +46,11 @@ def _writable_folder(folder: Path) -> str | None:
     return None
 
 
-def check_outputs(outputs: Mapping[str, PathLike | None],
-                  inputs: Mapping[str, PathLike | None] | None = None,
-                  folders: tuple[str, ...] = ()) -> None:
+def check_outputs(
+    outputs: Mapping[str, PathLike | None],
+    inputs: Mapping[str, PathLike | None] | None = None,
+    folders: tuple[str, ...] = (),
+) -> None:
     """Refuse outputs that would lose data or cannot be written, before any work is done.
 
     Args:
@@ -69,11 +71,15 @@ def check_outputs(outputs: Mapping[str, PathLike | None],
         path = _resolved(raw)
         for in_name, in_path in ins.items():
             if path == in_path:
-                raise OutputPathError(f"{name} {raw} is also the input {in_name}; writing it "
-                                      "would replace that input. Choose another output path")
+                raise OutputPathError(
+                    f"{name} {raw} is also the input {in_name}; writing it "
+                    "would replace that input. Choose another output path"
+                )
         if path in seen:
-            raise OutputPathError(f"{name} and {seen[path]} name the same file {raw}; one would "
-                                  "overwrite the other. Give them different paths")
+            raise OutputPathError(
+                f"{name} and {seen[path]} name the same file {raw}; one would "
+                "overwrite the other. Give them different paths"
+            )
         seen[path] = name
         if name not in folders and path.is_dir():
             raise OutputPathError(f"{name} {raw} is a folder; give a file name")
@@ -94,8 +100,9 @@ NEARLY_FULL_BYTES = 1 << 20
 
 def _disk_full(path: Path) -> OutputPathError:
     """The error for a write to ``path`` that ran out of space."""
-    return OutputPathError(f"disk full while writing {path}; nothing was written. "
-                           "Free some space and run again")
+    return OutputPathError(
+        f"disk full while writing {path}; nothing was written. Free some space and run again"
+    )
 
 
 def _nearly_full(folder: Path) -> bool:

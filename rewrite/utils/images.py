@@ -36,8 +36,14 @@ def to_unit(images: torch.Tensor) -> np.ndarray:
     return ((images.detach().cpu().double().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
 
 
-def make_grid(images: np.ndarray, cols: int | None = None, labels: Sequence[str] | None = None,
-              scale: int = 1, pad: int = 2, background: int = 255) -> Image.Image:
+def make_grid(
+    images: np.ndarray,
+    cols: int | None = None,
+    labels: Sequence[str] | None = None,
+    scale: int = 1,
+    pad: int = 2,
+    background: int = 255,
+) -> Image.Image:
     """Tile uint8 images [N, H, W, C] into one RGB picture.
 
     Args:
@@ -66,8 +72,9 @@ def make_grid(images: np.ndarray, cols: int | None = None, labels: Sequence[str]
         box = font.getbbox("0123456789#")
         label_h = int(box[3]) + 4
     cell_h = th + label_h
-    grid = Image.new("RGB", (cols * tw + (cols + 1) * pad, rows * cell_h + (rows + 1) * pad),
-                     (background,) * 3)
+    grid = Image.new(
+        "RGB", (cols * tw + (cols + 1) * pad, rows * cell_h + (rows + 1) * pad), (background,) * 3
+    )
     draw = ImageDraw.Draw(grid)
     for i in range(n):
         r, col = divmod(i, cols)
@@ -99,8 +106,12 @@ def save_png(image: Image.Image, path: str | os.PathLike) -> Path:
     return path
 
 
-def heat_overlay(images: np.ndarray, heat: np.ndarray, alpha: float = 0.55,
-                 colour: tuple[int, int, int] = (255, 40, 40)) -> np.ndarray:
+def heat_overlay(
+    images: np.ndarray,
+    heat: np.ndarray,
+    alpha: float = 0.55,
+    colour: tuple[int, int, int] = (255, 40, 40),
+) -> np.ndarray:
     """Blend a heat map over images.
 
     Args:
