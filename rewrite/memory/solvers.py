@@ -49,6 +49,7 @@ import time
 
 import torch
 
+from ..utils.errors import EditError
 from .layer import ACTIVATIONS, LayerFunction
 from .registry import (
     MAX_ACTIVE_SET_ITERS,
@@ -340,8 +341,16 @@ def _solve_system(J, b, upper, m, ridge: float, active_set_iters: int,
     for _ in range(max(1, active_set_iters)):
         w = m[None] * (~upper | active)                                       # [out, P]
         A = torch.einsum("opq,op,opr->oqr", J, w, J) + rho * eye
+        # A floor on the diagonal keeps A invertible when both the data term and the
+        # penalty are singular (edits solved together with the same rule: equal columns).
+        floor = 1e-9 * torch.diagonal(A, dim1=-2, dim2=-1).abs().mean(-1).clamp_min(1e-300)
+        A = A + floor[:, None, None] * torch.eye(q, dtype=torch.float64, device=J.device)
         rhs = torch.einsum("opq,op,op->oq", J, w, b)
-        lam = torch.linalg.solve(A, rhs)                                      # [out, q]
+        try:
+            lam = torch.linalg.solve(A, rhs)                                  # [out, q]
+        except torch.linalg.LinAlgError as e:
+            raise EditError(f"the edit's least-squares system could not be solved ({e}); "
+                            "raise the solver's ridge, or lower the rank") from None
         new_active = upper & (torch.einsum("opq,oq->op", J, lam) > b + 1e-9)
         if torch.equal(new_active | active, active):
             break

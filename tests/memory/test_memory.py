@@ -318,3 +318,24 @@ def test_collateral_is_the_mean_squared_output_change():
     p = EditProblem(f, keys, f.forward(keys), mask, torch.eye(6)[:1], moment)
     want = float((f.linear(keys, dw).double() ** 2).mean() / (f.linear(keys, w0).double() ** 2).mean())
     assert p.collateral(dw) == pytest.approx(want, rel=1e-6)
+
+
+def test_the_ridge_solve_survives_a_singular_system():
+    """Two edits of one rule solved together give equal columns and a singular penalty
+    (was a 'singular matrix' crash in torch.linalg.solve): the solve returns a finite λ that
+    fits as well as the one-column system does."""
+    from rewrite.memory.solvers import _solve_system
+
+    gen = torch.Generator().manual_seed(0)
+    col = torch.randn(3, 40, 1, generator=gen, dtype=torch.float64)
+    b = 2.0 * col[..., 0] + 0.01 * torch.randn(3, 40, generator=gen, dtype=torch.float64)
+    upper = torch.zeros(3, 40, dtype=torch.bool)
+    m = torch.ones(40, dtype=torch.float64)
+    J = torch.cat([col, col], -1)                                   # equal columns
+    penalty = torch.ones(2, 2, dtype=torch.float64)                 # singular
+    lam = _solve_system(J, b, upper, m, 1e-3, 1, penalty)
+    one = _solve_system(col, b, upper, m, 1e-3, 1, torch.ones(1, 1, dtype=torch.float64))
+    assert torch.isfinite(lam).all()
+    fit2 = ((torch.einsum("opq,oq->op", J, lam) - b) ** 2).sum()
+    fit1 = ((torch.einsum("opq,oq->op", col, one) - b) ** 2).sum()
+    assert fit2 <= fit1 * 1.001
