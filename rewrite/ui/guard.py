@@ -31,7 +31,7 @@ def host_name(value: str) -> str:
     """``"127.0.0.1:8000"`` -> ``"127.0.0.1"``, ``"[::1]:8000"`` -> ``"::1"`` (lower case)."""
     value = value.strip().lower()
     if value.startswith("["):
-        return value[1:value.find("]")] if "]" in value else value
+        return value[1 : value.find("]")] if "]" in value else value
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
@@ -46,20 +46,26 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                   for k, v in scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         host = host_name(headers.get("host", ""))
         if host not in self.hosts:
-            return await _reply(send, 400, f"unknown host {host!r}: this server answers to "
-                                           f"{', '.join(sorted(self.hosts))}")
+            return await _reply(
+                send,
+                400,
+                f"unknown host {host!r}: this server answers to {', '.join(sorted(self.hosts))}",
+            )
         origin = headers.get("origin")
         if scope["method"] in CHANGING and origin is not None and origin != "null":
             if host_name(urlsplit(origin).netloc) not in self.hosts:
-                return await _reply(send, 403, f"requests from {origin} may not change this "
-                                               "server's state")
+                return await _reply(
+                    send, 403, f"requests from {origin} may not change this server's state"
+                )
         elif scope["method"] in CHANGING and origin == "null":
-            return await _reply(send, 403, "requests from an opaque origin may not change "
-                                           "this server's state")
+            return await _reply(
+                send, 403, "requests from an opaque origin may not change this server's state"
+            )
         size = headers.get("content-length")
         if size is not None and (not size.isdigit() or int(size) > self.max_body):
             return await _reply(send, 413, f"request body over {self.max_body // 1024} KiB")
@@ -90,7 +96,14 @@ class Guard:
 
 async def _reply(send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
