@@ -80,15 +80,33 @@ MAX_PRESERVE_WEIGHT = 1000.0
 DEFAULT_RANK = 4
 DEFAULT_DIRECTION = "zca"
 
-_TOP_KEYS = {"format", "version", "name", "description", "model", "layer", "kind", "rank",
-             "direction", "solver", "stats", "copy", "paste", "context", "erase", "preserve",
-             "preserve_weight", "strength", "sampling"}
+_TOP_KEYS = {
+    "format",
+    "version",
+    "name",
+    "description",
+    "model",
+    "layer",
+    "kind",
+    "rank",
+    "direction",
+    "solver",
+    "stats",
+    "copy",
+    "paste",
+    "context",
+    "erase",
+    "preserve",
+    "preserve_weight",
+    "strength",
+    "sampling",
+}
 
 
 #: Largest magnitude of an integer anywhere in a spec: every integer field (sample numbers,
 #: seeds, counts, solver settings) fits in 64 bits. A wider literal is refused by name
 #: before anything converts it (Python will not even print an int over 4300 digits).
-MAX_SPEC_INT = 2 ** 63 - 1
+MAX_SPEC_INT = 2**63 - 1
 _MAX_INT_DIGITS = len(str(MAX_SPEC_INT))
 
 
@@ -124,18 +142,27 @@ def wide_integers(obj: Any, limit: int = 5) -> list[str]:
     while stack:
         where, val = stack.pop()
         if isinstance(val, dict):
-            stack.extend((f"{where}.{k}" if where else str(k), v)
-                         for k, v in reversed(list(val.items())))
+            stack.extend(
+                (f"{where}.{k}" if where else str(k), v) for k, v in reversed(list(val.items()))
+            )
         elif isinstance(val, list):
             stack.extend((f"{where}[{i}]", v) for i, v in reversed(list(enumerate(val))))
         elif isinstance(val, _WideInt):
             found.append((where, f"{val.digits} digits"))
         elif isinstance(val, int) and not isinstance(val, bool) and abs(val) > MAX_SPEC_INT:
-            found.append((where, f"{len(str(abs(val)))} digits" if val.bit_length() < 10_000
-                          else f"about {int(val.bit_length() * math.log10(2)) + 1} digits"))
-    problems = [f"{where!r} is an integer of {size}; "
-                f"integers in an edit specification lie within +-{MAX_SPEC_INT} (2**63 - 1)"
-                for where, size in found[:limit]]
+            found.append(
+                (
+                    where,
+                    f"{len(str(abs(val)))} digits"
+                    if val.bit_length() < 10_000
+                    else f"about {int(val.bit_length() * math.log10(2)) + 1} digits",
+                )
+            )
+    problems = [
+        f"{where!r} is an integer of {size}; "
+        f"integers in an edit specification lie within +-{MAX_SPEC_INT} (2**63 - 1)"
+        for where, size in found[:limit]
+    ]
     if len(found) > limit:
         problems.append(f"... and {len(found) - limit} more integers that wide")
     return problems
@@ -202,10 +229,17 @@ class EditSpec:
             out["name"] = self.name
         if self.description:
             out["description"] = self.description
-        out.update({"model": self.model, "layer": self.layer, "kind": self.kind,
-                    "rank": self.rank, "direction": self.direction,
-                    "solver": {"name": self.solver, "params": dict(self.solver_params)},
-                    "stats": {"samples": self.stats_samples, "seed": self.stats_seed}})
+        out.update(
+            {
+                "model": self.model,
+                "layer": self.layer,
+                "kind": self.kind,
+                "rank": self.rank,
+                "direction": self.direction,
+                "solver": {"name": self.solver, "params": dict(self.solver_params)},
+                "stats": {"samples": self.stats_samples, "seed": self.stats_seed},
+            }
+        )
         if self.copy is not None:
             out["copy"] = self.copy.to_json()
         if self.paste is not None:
@@ -234,7 +268,7 @@ class EditSpec:
         return Path(path)
 
     @classmethod
-    def from_json(cls, obj: Any) -> "EditSpec":
+    def from_json(cls, obj: Any) -> EditSpec:
         """Parse the JSON form; every structural problem is reported in one :class:`SpecError`."""
         problems: list[str] = []
         if not isinstance(obj, dict):
@@ -248,8 +282,12 @@ class EditSpec:
         if isinstance(version, bool) or not isinstance(version, int):
             raise SpecError([f"'version' must be the integer {VERSION}, got {version!r}"])
         if version != VERSION:
-            raise SpecError([f"unknown spec version {version!r}; this rewrite reads version "
-                             f"{VERSION}. Upgrade rewrite, or re-save the edit with this version"])
+            raise SpecError(
+                [
+                    f"unknown spec version {version!r}; this rewrite reads version "
+                    f"{VERSION}. Upgrade rewrite, or re-save the edit with this version"
+                ]
+            )
         problems += unknown_keys(obj, _TOP_KEYS, "")
 
         def get(key, typ, default=None, required=False):
@@ -270,23 +308,31 @@ class EditSpec:
             if not isinstance(val, dict):
                 problems.append(f"{where} must be an object with 'sample' and 'mask'")
                 return None
-            problems.extend(unknown_keys(
-                val, {"sample", "mask"} | ({"offset"} if allow_offset else set()), where))
+            problems.extend(
+                unknown_keys(
+                    val, {"sample", "mask"} | ({"offset"} if allow_offset else set()), where
+                )
+            )
             s = val.get("sample")
             if isinstance(s, bool) or not isinstance(s, int):
                 problems.append(f"{where}: 'sample' must be an integer, got {s!r}")
                 s = None
             mask, offset = val.get("mask"), val.get("offset")
             if allow_offset and mask is None and offset is None:
-                problems.append(f"{where} needs a 'mask' (where to centre the object) or an "
-                                "'offset' [dx, dy] in pixels")
+                problems.append(
+                    f"{where} needs a 'mask' (where to centre the object) or an "
+                    "'offset' [dx, dy] in pixels"
+                )
             elif not allow_offset and mask is None:
                 problems.append(f"{where} needs a 'mask'")
             if allow_offset and mask is not None and offset is not None:
                 problems.append(f"{where}: give 'mask' or 'offset', not both")
             if offset is not None:
-                if (not isinstance(offset, list) or len(offset) != 2
-                        or not all(isinstance(v, int) and not isinstance(v, bool) for v in offset)):
+                if (
+                    not isinstance(offset, list)
+                    or len(offset) != 2
+                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in offset)
+                ):
                     problems.append(f"{where}: 'offset' must be [dx, dy] in whole pixels")
                     offset = None
                 else:
@@ -329,6 +375,14 @@ class EditSpec:
             if isinstance(k, bool) or not isinstance(k, int) or k < 0:
                 problems.append(f"'sampling.class' must be a class number >= 0, got {k!r}")
                 sampling.pop("class", None)
+
+        def solver_params() -> dict:
+            params = solver.get("params", {})
+            if isinstance(params, dict):
+                return params
+            problems.append("'solver.params' must be an object")
+            return {}
+
         spec = cls(
             model=get("model", str, "", required=True),
             layer=get("layer", str, "", required=True),
@@ -336,25 +390,30 @@ class EditSpec:
             rank=get("rank", int, DEFAULT_RANK),
             direction=get("direction", str, DEFAULT_DIRECTION),
             solver=solver.get("name", fallback),
-            solver_params=solver.get("params", {}) if isinstance(solver.get("params", {}), dict)
-            else (problems.append("'solver.params' must be an object") or {}),
+            solver_params=solver_params(),
             stats_samples=stats.get("samples", DEFAULT_STATS_SAMPLES),
             stats_seed=stats.get("seed", DEFAULT_STATS_SEED),
             copy=selection(obj["copy"], "copy") if "copy" in obj else None,
             paste=selection(obj["paste"], "paste", allow_offset=True) if "paste" in obj else None,
-            context=[c for i, v in enumerate(context_raw)
-                     if (c := selection(v, f"context[{i}]")) is not None],
+            context=[
+                c
+                for i, v in enumerate(context_raw)
+                if (c := selection(v, f"context[{i}]")) is not None
+            ],
             erase_units=erase.get("units", DEFAULT_ERASE_UNITS),
             erase_goal=erase.get("goal", DEFAULT_ERASE_GOAL),
-            preserve=[c for i, v in enumerate(preserve_raw)
-                      if (c := selection(v, f"preserve[{i}]")) is not None],
+            preserve=[
+                c
+                for i, v in enumerate(preserve_raw)
+                if (c := selection(v, f"preserve[{i}]")) is not None
+            ],
             strength=numbers["strength"],
             preserve_weight=numbers["preserve_weight"],
             sampling=sampling or None,
             name=get("name", str, ""),
             description=get("description", str, ""),
         )
-        if obj.get("kind") == "":        # (a missing kind is reported above)
+        if obj.get("kind") == "":  # (a missing kind is reported above)
             problems.append(f"'kind' must be one of {KINDS}, got ''")
         problems += spec._own_problems()
         if problems:
@@ -362,7 +421,7 @@ class EditSpec:
         return spec
 
     @classmethod
-    def load(cls, path: str | Path) -> "EditSpec":
+    def load(cls, path: str | Path) -> EditSpec:
         """Read and parse a spec file."""
         try:
             obj = loads(Path(path).read_text())
@@ -375,7 +434,7 @@ class EditSpec:
         return cls.from_json(obj)
 
     # -- changes -------------------------------------------------------------
-    def with_not_here(self, sample: int, rect) -> "EditSpec":
+    def with_not_here(self, sample: int, rect) -> EditSpec:
         """A copy of the spec with one more "not here" region: the rectangle ``rect``
         (``x0, y0, x1, y1`` in image pixels, ``x1`` and ``y1`` exclusive) of ``sample``
         joins ``preserve``, so the solve keeps it at its current values as far as the
@@ -383,7 +442,7 @@ class EditSpec:
         against the model with :meth:`validate_for`."""
         obj = self.to_json()
         rect = [int(v) if float(v).is_integer() else float(v) for v in rect]
-        obj["preserve"] = obj.get("preserve", []) + [{"sample": sample, "mask": {"rect": rect}}]
+        obj["preserve"] = [*obj.get("preserve", []), {"sample": sample, "mask": {"rect": rect}}]
         return EditSpec.from_json(obj)
 
     # -- checks ------------------------------------------------------------
@@ -409,32 +468,56 @@ class EditSpec:
             p.append(f"unknown solver {self.solver!r}; known: {', '.join(METHODS)}")
         else:
             p += method_param_problems(self.solver, self.solver_params)
-        if self.solver in METHODS and self.kind in KINDS \
-                and self.kind not in METHODS[self.solver].kinds:
-            p.append(f"solver {self.solver!r} applies to {' and '.join(METHODS[self.solver].kinds)} "
-                     f"edits, not {self.kind}")
-        if (isinstance(self.stats_samples, bool) or not isinstance(self.stats_samples, int)
-                or not 1 <= self.stats_samples <= MAX_STATS_SAMPLES):
-            p.append(f"'stats.samples' must be an integer from 1 to {MAX_STATS_SAMPLES}, got "
-                     f"{self.stats_samples!r}")
-        if (isinstance(self.stats_seed, bool) or not isinstance(self.stats_seed, int)
-                or not 0 <= self.stats_seed <= MAX_STATS_SEED):
-            p.append(f"'stats.seed' must be an integer from 0 to {MAX_STATS_SEED}, got "
-                     f"{self.stats_seed!r}")
-        if (isinstance(self.erase_units, bool) or not isinstance(self.erase_units, int)
-                or self.erase_units < 1):
+        if (
+            self.solver in METHODS
+            and self.kind in KINDS
+            and self.kind not in METHODS[self.solver].kinds
+        ):
+            p.append(
+                f"solver {self.solver!r} applies to {' and '.join(METHODS[self.solver].kinds)} "
+                f"edits, not {self.kind}"
+            )
+        if (
+            isinstance(self.stats_samples, bool)
+            or not isinstance(self.stats_samples, int)
+            or not 1 <= self.stats_samples <= MAX_STATS_SAMPLES
+        ):
+            p.append(
+                f"'stats.samples' must be an integer from 1 to {MAX_STATS_SAMPLES}, got "
+                f"{self.stats_samples!r}"
+            )
+        if (
+            isinstance(self.stats_seed, bool)
+            or not isinstance(self.stats_seed, int)
+            or not 0 <= self.stats_seed <= MAX_STATS_SEED
+        ):
+            p.append(
+                f"'stats.seed' must be an integer from 0 to {MAX_STATS_SEED}, got "
+                f"{self.stats_seed!r}"
+            )
+        if (
+            isinstance(self.erase_units, bool)
+            or not isinstance(self.erase_units, int)
+            or self.erase_units < 1
+        ):
             p.append(f"'erase.units' must be a positive integer, got {self.erase_units!r}")
         if not (math.isfinite(self.strength) and 0 <= self.strength <= MAX_STRENGTH):
-            p.append(f"'strength' must be a number from 0 to {MAX_STRENGTH:g}, got "
-                     f"{self.strength!r}")
-        if not (math.isfinite(self.preserve_weight)
-                and 0 < self.preserve_weight <= MAX_PRESERVE_WEIGHT):
-            p.append(f"'preserve_weight' must be a number above 0 and at most "
-                     f"{MAX_PRESERVE_WEIGHT:g}, got {self.preserve_weight!r}")
+            p.append(
+                f"'strength' must be a number from 0 to {MAX_STRENGTH:g}, got {self.strength!r}"
+            )
+        if not (
+            math.isfinite(self.preserve_weight) and 0 < self.preserve_weight <= MAX_PRESERVE_WEIGHT
+        ):
+            p.append(
+                f"'preserve_weight' must be a number above 0 and at most "
+                f"{MAX_PRESERVE_WEIGHT:g}, got {self.preserve_weight!r}"
+            )
         if self.preserve and self.solver in METHODS and not METHODS[self.solver].not_here:
             takers = [name for name, m in METHODS.items() if m.not_here]
-            p.append(f"'preserve' regions apply to the layer solvers ({', '.join(takers)}); "
-                     f"the {self.solver!r} baseline does not use them")
+            p.append(
+                f"'preserve' regions apply to the layer solvers ({', '.join(takers)}); "
+                f"the {self.solver!r} baseline does not use them"
+            )
         if self.erase_goal not in ERASE_GOALS:
             p.append(f"'erase.goal' must be one of {ERASE_GOALS}, got {self.erase_goal!r}")
         return p
@@ -451,7 +534,8 @@ class EditSpec:
         return out
 
     def validate_for(self, G) -> None:
-        """Check the spec against model ``G``; raise one :class:`SpecError` listing every problem."""
+        """Check the spec against model ``G``; raise one :class:`SpecError` listing every
+        problem."""
         problems = self._own_problems()
         if self.sampling:
             problems += G.sampling_problems(self.sampling)
@@ -460,16 +544,24 @@ class EditSpec:
         if info is None:
             problems.append(f"unknown layer {self.layer!r}; editable layers: {', '.join(names)}")
         elif isinstance(self.rank, int) and self.rank > info.in_channels:
-            problems.append(f"rank {self.rank} exceeds the {info.in_channels} key channels of "
-                            f"{self.layer}")
-        if self.kind == "erase" and info is not None and isinstance(self.erase_units, int) \
-                and self.erase_units > info.out_channels:
-            problems.append(f"'erase.units' {self.erase_units} exceeds the {info.out_channels} "
-                            f"units of {self.layer}")
+            problems.append(
+                f"rank {self.rank} exceeds the {info.in_channels} key channels of {self.layer}"
+            )
+        if (
+            self.kind == "erase"
+            and info is not None
+            and isinstance(self.erase_units, int)
+            and self.erase_units > info.out_channels
+        ):
+            problems.append(
+                f"'erase.units' {self.erase_units} exceeds the {info.out_channels} "
+                f"units of {self.layer}"
+            )
         for where, sel in self.selections():
             if not 0 <= sel.sample < MAX_SAMPLES:
-                problems.append(f"{where}: sample {sel.sample} is out of range "
-                                f"(0..{MAX_SAMPLES - 1})")
+                problems.append(
+                    f"{where}: sample {sel.sample} is out of range (0..{MAX_SAMPLES - 1})"
+                )
             if sel.mask is None:
                 continue
             mp = mask_problems(sel.mask, G.resolution)
@@ -477,19 +569,25 @@ class EditSpec:
             if mp or info is None:
                 continue
             mask = render_mask(sel.mask, G.resolution)
-            grid, thr = (("key", KEY_COVERAGE) if where.startswith(("context", "preserve"))
-                         else ("value", 0.0))
+            grid, thr = (
+                ("key", KEY_COVERAGE)
+                if where.startswith(("context", "preserve"))
+                else ("value", 0.0)
+            )
             window = layer_window(info, grid)
             cov, res = window_coverage(mask, window), window[2]
             if not (cov > thr).any():
                 need = "more than half of a cell" if thr else "any cell"
-                where_res = (f"{res}x{res} {grid} grid" if res == window[0] else
-                             f"{res}x{res} image window of the {window[0]}x{window[0]} "
-                             f"{grid} grid")
+                where_res = (
+                    f"{res}x{res} {grid} grid"
+                    if res == window[0]
+                    else f"{res}x{res} image window of the {window[0]}x{window[0]} {grid} grid"
+                )
                 problems.append(
                     f"{where}: the mask on sample {sel.sample} is empty at layer {self.layer} "
                     f"(it must cover {need} of the {where_res}, "
                     f"{G.resolution // res} px per cell); draw a larger region or pick a "
-                    "layer with a finer grid")
+                    "layer with a finer grid"
+                )
         if problems:
             raise SpecError(problems)
