@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 #: Host names a local server answers to besides the one it was started with.
@@ -37,6 +38,9 @@ def host_name(value: str) -> str:
 
 class Guard:
     """ASGI middleware enforcing the host, origin and body-size rules of the module."""
+
+    #: The FastAPI object it guards (routes, OpenAPI schema), set by ``create_app``.
+    api: Any
 
     def __init__(self, app, hosts: Iterable[str], max_body: int):
         self.app = app
