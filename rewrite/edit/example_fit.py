@@ -92,7 +92,7 @@ def preserve_projector(keys: torch.Tensor, energy: float) -> torch.Tensor:
     return (keep @ keep.T).to(keys.dtype)
 
 
-def rule_response(G: "Generator", layer: str, keys: torch.Tensor, D: torch.Tensor,
+def rule_response(G: Generator, layer: str, keys: torch.Tensor, D: torch.Tensor,
                   band: torch.Tensor) -> torch.Tensor:
     """How strongly each sample's keys respond to the rule inside the band.
 
@@ -109,14 +109,14 @@ def rule_response(G: "Generator", layer: str, keys: torch.Tensor, D: torch.Tenso
     return resp[:, cells.to(resp.device)].amax(1)
 
 
-def _pool_roles(G: "Generator", inputs: "EditInputs", p: ExampleFitParams):
+def _pool_roles(G: Generator, inputs: EditInputs, p: ExampleFitParams):
     """(examples, silent, keep) sample lists from :data:`POOL`, by the rule's response."""
     pool = list(POOL)
     with torch.no_grad():
         scores = torch.cat([rule_response(G, inputs.info.name,
                                           G.split(G.latents(pool[s:s + 128]),
                                                   inputs.info.name).keys,
-                                          inputs.D, inputs.band)
+                                          inputs.D, _band(inputs))
                             for s in range(0, len(pool), 128)])
     order = torch.argsort(scores, descending=True, stable=True).tolist()
     examples = [pool[i] for i in order[:p.examples]]
@@ -129,14 +129,20 @@ def _pool_roles(G: "Generator", inputs: "EditInputs", p: ExampleFitParams):
     return examples, silent, keep
 
 
-def _outside_keys(inputs: "EditInputs") -> torch.Tensor:
+def _band(inputs: EditInputs) -> torch.Tensor:
+    """The inputs' band, bool [R, R] (``build_inputs`` always sets it)."""
+    assert inputs.band is not None, "inputs without a band"
+    return inputs.band
+
+
+def _outside_keys(inputs: EditInputs) -> torch.Tensor:
     """1 at key cells outside the band (covered by it at most half), else 0: [1, 1, res, res]."""
-    cov = window_coverage(inputs.band.float().cpu().numpy(), layer_window(inputs.info, "key"))
+    cov = window_coverage(_band(inputs).float().cpu().numpy(), layer_window(inputs.info, "key"))
     return (cov <= 0.5).float()[None, None]
 
 
 @contextlib.contextmanager
-def frozen(G: "Generator"):
+def frozen(G: Generator):
     """Within the block no parameter of ``G`` asks for a gradient (restored afterwards)."""
     flags = [(t, t.requires_grad) for t in G.parameters()]
     try:
@@ -149,7 +155,7 @@ def frozen(G: "Generator"):
 
 
 @torch.no_grad()
-def _goals(G: "Generator", inputs: "EditInputs", samples: list[int], images: torch.Tensor):
+def _goals(G: Generator, inputs: EditInputs, samples: list[int], images: torch.Tensor):
     """Each example's goal image [N, 3, R, R] and where it counts [N, 1, R, R]."""
     R = G.resolution
     if inputs.pixel_paste is not None:                               # copy-paste
@@ -162,16 +168,16 @@ def _goals(G: "Generator", inputs: "EditInputs", samples: list[int], images: tor
         where = torch.zeros(len(samples), 1, R, R)
         where[:, :, top:top + h, left:left + w] = 1
         return goal, where
-    from .goals import inpaint_goal                                    # erase
+    from .goals import inpaint_goal  # erase
     info = inputs.info
-    region = window_coverage(inputs.band.float().cpu().numpy(), layer_window(info, "value")) > 0
+    region = window_coverage(_band(inputs).float().cpu().numpy(), layer_window(info, "value")) > 0
     split = G.split(G.latents(samples), info.name)
     values = inpaint_goal(G, info.name, split, region[None].expand(len(samples), -1, -1), inputs.D)
     goal = G.resume(split.with_values(values))
-    return goal, inputs.band[None, None].float().expand(len(samples), -1, -1, -1).clone()
+    return goal, _band(inputs)[None, None].float().expand(len(samples), -1, -1, -1).clone()
 
 
-def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams,
+def example_fit(G: Generator, inputs: EditInputs, p: ExampleFitParams,
                 step: StepCallback | None = None) -> Delta:
     """Fit the layer's whole weight to the request re-applied on many samples (see the module
     docstring). Returns a dense :class:`Delta` on the layer's weight; ``loss`` is the pixel
@@ -194,11 +200,11 @@ def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams,
     n_ex, n_sil = len(examples), len(silent)
     goal, where = _goals(G, inputs, examples, original[:n_ex])
     if inputs.pixel_paste is None:                   # erase: the user's own goals as built
-        for i, s in enumerate(own):
+        for i in range(len(own)):
             goal[i] = inputs.target_image[i]
     device = original.device
     goal, where = goal.to(device), where.to(device)
-    outside = (~inputs.band).float()[None, None].to(device)
+    outside = (~_band(inputs)).float()[None, None].to(device)
     w0 = f.weight.detach()
     if p.null_energy > 0:     # the silent samples' keys, and every sample's outside the band
         c_in = split.keys.shape[1]
@@ -221,6 +227,7 @@ def example_fit(G: "Generator", inputs: "EditInputs", p: ExampleFitParams,
     def layer_collateral(d):
         """tr(ΔW C ΔWᵀ) / tr(W0 C W0ᵀ): the mean squared change of the layer's linear output
         over every key the model sees, relative to the output."""
+        assert moment is not None                 # only called with collateral_weight > 0
         rows = torch.movedim(d, f.in_axis, -1).reshape(-1, d.shape[f.in_axis])
         base = torch.movedim(w0, f.in_axis, -1).reshape(-1, w0.shape[f.in_axis])
         return ((rows @ moment) * rows).sum() / ((base @ moment) * base).sum()

@@ -69,7 +69,7 @@ def solve_together(G: Generator, specs: list[EditSpec], stats: LayerStats,
     t0 = time.perf_counter()
     inputs = [build_inputs(G, s, stats) for s in specs]
     Ds = [inp.D for inp in inputs]
-    samples = [i for spec, inp in zip(specs, inputs)
+    samples = [i for spec, inp in zip(specs, inputs, strict=True)
                for i in inp.goal_samples + [sel.sample for sel in spec.preserve]]
     with torch.no_grad():
         split = G.split(G.latents(samples), layer)
@@ -80,12 +80,13 @@ def solve_together(G: Generator, specs: list[EditSpec], stats: LayerStats,
                           torch.cat([x.mask for x in inputs]), D, inputs[0].moment,
                           on_step=report_step if step is None else step)
     entry = METHODS[solver]
+    assert entry.solve is not None, solver    # joint entries are layer solvers
     p = entry.joint_params(method_params(solver, params), len(specs))   # each edit keeps its
     res = entry.solve(problem, p)                                       # own budget
     weight_name = G.weight_name(layer)
     deltas, start = [], 0
     total = f.weight + res.delta
-    for spec, inp, d in zip(specs, inputs, Ds):
+    for spec, inp, d in zip(specs, inputs, Ds, strict=True):
         r = d.shape[0]
         lam = res.lam[..., start:start + r].detach().cpu()
         start += r

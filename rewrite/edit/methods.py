@@ -37,10 +37,11 @@ if TYPE_CHECKING:
     from .goals import EditInputs
 
 
-def _layer_delta(G: "Generator", inputs: "EditInputs", entry: Method, params,
+def _layer_delta(G: Generator, inputs: EditInputs, entry: Method, params,
                  step: StepCallback | None) -> Delta:
     """A layer solver's edit: its problem built from ``inputs``, solved, as a delta."""
     problem = dataclasses.replace(inputs.problem(G), on_step=step)
+    assert entry.solve is not None, entry.name    # called for layer solvers only
     res = entry.solve(problem, params)
     f = problem.layer
     weight_name = G.weight_name(inputs.info.name)
@@ -59,7 +60,7 @@ def _layer_delta(G: "Generator", inputs: "EditInputs", entry: Method, params,
                  steps=res.steps, collateral=res.collateral)
 
 
-def compute_delta(G: "Generator", inputs: "EditInputs", name: str, params=None,
+def compute_delta(G: Generator, inputs: EditInputs, name: str, params=None,
                   step: StepCallback | None = None) -> Delta:
     """Method ``name``'s edit for ``inputs`` (the model is not changed).
 
@@ -74,6 +75,7 @@ def compute_delta(G: "Generator", inputs: "EditInputs", name: str, params=None,
     step = report_step if step is None else step
     if entry.solve is not None:
         return _layer_delta(G, inputs, entry, params, step)
+    assert entry.run is not None, name        # an entry has a solve or a run function
     return entry.run(G, inputs, params, step)
 
 
@@ -85,7 +87,7 @@ class FinetuneAllParams:
     lr: float = param(2e-4, MAX_LR)
 
 
-def finetune_all(G: "Generator", inputs: "EditInputs", p: FinetuneAllParams,
+def finetune_all(G: Generator, inputs: EditInputs, p: FinetuneAllParams,
                  step: StepCallback | None = None) -> Delta:
     """Baseline: fine-tune all weights so the image matches the pasted image in the box
     (the best iterate is kept, so the loss never rises)."""
@@ -127,7 +129,7 @@ class DissectParams:
     """No parameters: the units come from the spec's ``erase.units``."""
 
 
-def dissect_erase(G: "Generator", inputs: "EditInputs", p: DissectParams,
+def dissect_erase(G: Generator, inputs: EditInputs, p: DissectParams,
                   step: StepCallback | None = None) -> Delta:
     """Baseline: ablate the erased units at every position (GAN Dissection)."""
     t0 = time.perf_counter()

@@ -23,16 +23,16 @@ import json
 from ..memory.directions import DIRECTION_METHODS
 from ..models.latents import MAX_SAMPLES
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
-from .methods import DEFAULT_METHOD, METHODS, MODEL_DEFAULT_METHODS, default_method
 from .limits import MAX_STATS_SEED
+from .methods import DEFAULT_METHOD, METHODS, MODEL_DEFAULT_METHODS, default_method
 from .spec import (
     DEFAULT_DIRECTION,
     DEFAULT_ERASE_GOAL,
     DEFAULT_ERASE_UNITS,
+    DEFAULT_PRESERVE_WEIGHT,
     DEFAULT_RANK,
     ERASE_GOALS,
     FORMAT,
-    DEFAULT_PRESERVE_WEIGHT,
     KINDS,
     MAX_PRESERVE_WEIGHT,
     MAX_SPEC_INT,
@@ -43,9 +43,7 @@ from .spec import (
 )
 
 
-
-
-def _integer(minimum: int | None = None, maximum: int = MAX_SPEC_INT, **extra) -> dict:
+def _integer(minimum: int | None = None, maximum: float = MAX_SPEC_INT, **extra) -> dict:
     """An integer field; every integer of a spec lies within +-:data:`MAX_SPEC_INT`."""
     out: dict = {"type": "integer", "minimum": -MAX_SPEC_INT if minimum is None else minimum,
                  "maximum": maximum}
@@ -123,8 +121,9 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
     if model is not None:
         default = default_method(model)
         unnamed_params: dict = {"$ref": f"#/$defs/params-{default}"}
-        if _method_rules(default):
-            method_rules.append({"if": unnamed, "then": _method_rules(default)})
+        default_rules = _method_rules(default)
+        if default_rules:
+            method_rules.append({"if": unnamed, "then": default_rules})
         default_doc = f"{default} (the default for {model})"
     else:
         # The default depends on the model: its parameters and rules are checked per model.

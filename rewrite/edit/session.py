@@ -251,7 +251,7 @@ class Rewriter:
         The weights change only after the delta is complete and checked.
         """
         delta = self.compute(edit) if isinstance(edit, EditSpec) else edit
-        state = dict(self.model.named_parameters())
+        state: dict[str, torch.Tensor] = dict(self.model.named_parameters())
         state.update(dict(self.model.named_buffers()))
         why = self._low_rank_problem(delta, state)
         if why:
@@ -368,7 +368,7 @@ class Rewriter:
         self._original.clear()
 
     def _restore(self, tensors: dict[str, torch.Tensor]) -> None:
-        state = dict(self.model.named_parameters())
+        state: dict[str, torch.Tensor] = dict(self.model.named_parameters())
         state.update(dict(self.model.named_buffers()))
         with torch.no_grad():
             for name, t in tensors.items():
@@ -397,7 +397,7 @@ class Rewriter:
             raise DeltaFileError(
                 f"{path} was made for a model with fingerprint {base}, but this model's is "
                 f"{current}; apply it to the model it was computed on")
-        state = dict(self.model.named_parameters())
+        state: dict[str, torch.Tensor] = dict(self.model.named_parameters())
         state.update(dict(self.model.named_buffers()))
         for i, d in enumerate(deltas):
             why = self._low_rank_problem(d, state)

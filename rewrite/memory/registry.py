@@ -25,7 +25,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: ``callback(step, steps)``, called at every step of an iterative solve; may raise to stop.
 StepCallback = Callable[[int, int], None]

@@ -95,7 +95,7 @@ class EditProblem:
     on_step: StepCallback | None = None
 
     def __post_init__(self):
-        n, c_out, h, w = self.goal.shape
+        n, _, h, w = self.goal.shape
         assert self.keys.shape[0] == n, (tuple(self.keys.shape), tuple(self.goal.shape))
         assert self.mask.shape == (n, 1, h, w), (tuple(self.mask.shape), tuple(self.goal.shape))
         assert self.D.ndim == 2 and self.D.shape[1] == self.keys.shape[1], tuple(self.D.shape)
@@ -386,6 +386,7 @@ def closed_form_lambda(problem: EditProblem, ridge: float = 1e-3, active_set_ite
                                                                 f.out_axis))
         if best is None or loss < best[0]:
             best = (loss, lam)
+    assert best is not None                   # ridge_search > 1: the loop ran
     return best[1]
 
 
@@ -510,6 +511,7 @@ def solve(problem: EditProblem, name: str, overrides: dict | None = None) -> Sol
     if name not in SOLVERS:
         raise ValueError(f"unknown solver {name!r}; known: {', '.join(SOLVERS)}")
     entry = SOLVERS[name]
+    assert entry.solve is not None, name      # every SOLVERS entry is a layer solver
     return entry.solve(problem, entry.make_params(overrides))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -107,8 +107,10 @@ def goal_panel(G: Generator, spec: EditSpec, inputs, edited: np.ndarray | None =
     tiles, names = [], []
     with torch.no_grad():
         if spec.kind == "copy-paste":
-            tiles.append(to_uint8(G(G.latents([spec.copy.sample]))))
-            names.append(f"copy #{spec.copy.sample}")
+            source = spec.copy
+            assert source is not None, "a copy-paste spec has a copy selection"
+            tiles.append(to_uint8(G(G.latents([source.sample]))))
+            names.append(f"copy #{source.sample}")
         tiles.append(to_uint8(G(G.latents(inputs.goal_samples[:1]))))
         names.append(f"target #{inputs.goal_samples[0]}")
         if spec.kind == "copy-paste":

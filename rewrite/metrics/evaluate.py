@@ -38,7 +38,8 @@ import copy
 import dataclasses
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,6 +60,7 @@ from .pixels import colour_shift, efficacy, mean_change, psnr
 from .transfer import (
     REMOVAL_THRESHOLD,
     TRANSFER_THRESHOLD,
+    Box,
     erase_removal,
     goal_reproduction,
     object_transfer,
@@ -130,7 +132,7 @@ def _object_boxes(G: Generator, spec: EditSpec, inputs: EditInputs, response: np
     cell = G.resolution / own.shape[-1]
     peak = np.array(np.unravel_index(own.argmax(), own.shape)) + 0.5
     offset = centre - peak * cell
-    out = []
+    out: list[Box | None] = []
     for i in range(len(response)):
         if not fire[i].any():
             out.append(None)
@@ -145,6 +147,7 @@ def _best_aligned_transfer(before: np.ndarray, after: np.ndarray, shared: _Share
                            size: int, shifts=(-4, 0, 4)) -> np.ndarray:
     """``object_transfer`` per sample [N], at the best of a few small shifts of each box
     (the firing peak is only known to a key cell; the same box judges before and after)."""
+    assert shared.obj is not None and shared.obj_alpha is not None and shared.boxes is not None
     best = np.full(len(before), np.nan)
     h, w = shared.obj.shape[:2]
     for dr in shifts:
@@ -171,8 +174,10 @@ def _shared(session: Rewriter, spec: EditSpec, seeds: list[int], quantile: float
     goal_image = to_unit(inputs.target_image)
     goal_box = inputs.image_mask[:, 0].numpy() > 0
     if spec.kind == "copy-paste":
-        a = cached_generate(G, [spec.copy.sample], cache=cache)[0].astype(np.float64) / 255
-        m = render_mask(spec.copy.mask, G.resolution)
+        source = spec.copy
+        assert source is not None, "a copy-paste spec has a copy selection"
+        a = cached_generate(G, [source.sample], cache=cache)[0].astype(np.float64) / 255
+        m = render_mask(source.mask, G.resolution)
         colour = a[m > 0.5].mean(0)
         rows, cols = np.nonzero(m > 0)
         r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
@@ -231,7 +236,7 @@ def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, see
     # The best-matched held-out samples (what `rewrite match` shows first).
     peak = shared.response.reshape(len(seeds), -1).max(1)
     top = np.argsort(-peak, kind="stable")[:min(MATCHED, int(firing.sum()))]
-    m = {
+    m: dict[str, Any] = {
         "firing samples": int(firing.sum()),
         "firing pixels": float(fire.mean()),
         "goal reproduction": float(np.nanmean(repro)) if repro else float("nan"),
@@ -251,7 +256,7 @@ def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, see
     if shared.target_colour is not None:
         gain, closer = colour_shift(b, a, fire, shared.target_colour)
         m["colour gain"], m["closer fraction"] = gain, closer
-    if units:
+    if units and act_after is not None:
         m["erased-unit drop"] = (1 - act_after / act_before) if act_before else float("nan")
     change = delta.changes().get(weight_name)
     m["|ΔW|/|W0|"] = float(change.norm() / w0.norm()) if change is not None else 0.0
@@ -430,9 +435,8 @@ def cached_inception_features(net, images: np.ndarray, weights_id: str | None = 
         bar.close()
     if path is not None and cache_usable("Inception features"):
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, feats)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, feats)
     return feats
 
 
@@ -475,7 +479,7 @@ def add_standard_metrics(results: Sequence[Evaluation], inception=None, lpips=No
         if lpips is not None:
             bar = _bar(len(r.before), f"LPIPS {r.label}", progress)
             per = masked_lpips(lpips, r.before, r.after, ~r.fire, batch_size,
-                               progress=bar and (lambda done, total: bar.update(done - bar.n)))
+                               progress=bar and (lambda done, total, bar=bar: bar.update(done - bar.n)))
             if bar:
                 bar.close()
             silent = ~r.fire.any((1, 2))

@@ -24,7 +24,8 @@ import re
 import socket
 import threading
 import time
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -141,9 +142,11 @@ def create_app(state: AppState, hosts: Iterable[str] = LOCAL_HOSTS):
                                            [L.name for L in state.model.layers()]))
             schemas["MaskedSample"]["properties"]["mask"] = {
                 "$ref": "#/components/schemas/EditSpec_mask"}
+        assert app.openapi_schema is not None     # plain_openapi() stored it
         return app.openapi_schema
 
-    app.openapi = openapi
+    # FastAPI's documented way to extend its OpenAPI document; its stubs call it a method.
+    app.openapi = openapi  # type: ignore[method-assign]
     guarded = Guard(app, hosts, MAX_BODY)
     guarded.api = app             # the FastAPI object (routes, OpenAPI schema)
     return guarded

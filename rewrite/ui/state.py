@@ -340,9 +340,8 @@ class AppState:
             if (settings == self.original.sampling_settings()
                     and noise == getattr(self.original, "noise_mode", None)):
                 return                                           # nothing changed
-            if hasattr(self.model, "noise_mode"):
-                self.original.set_sampling(settings.get("truncation", 1.0),
-                                           self.model.noise_mode)
+            if noise is not None:                                # the family has noise modes
+                self.original.set_sampling(settings.get("truncation", 1.0), noise)
             self.original.apply_sampling(settings)
             self.version += 1
             self.sampling_epoch += 1
@@ -415,7 +414,7 @@ class AppState:
                 self.job = Job("failed", str(e), started, time.time(), kind="solve-together",
                                layer=layer)
                 raise
-            except Exception as e:                      # noqa: BLE001 - reported to the page
+            except Exception as e:                      # reported to the page, then raised
                 message = f"internal error: {type(e).__name__}: {e}"
                 self.job = Job("failed", message, started, time.time(), kind="solve-together",
                                layer=layer)
