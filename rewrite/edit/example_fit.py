@@ -83,7 +83,7 @@ def preserve_projector(keys: torch.Tensor, energy: float) -> torch.Tensor:
     if energy <= 0:
         return torch.eye(c_in, dtype=keys.dtype)
     k = keys.double()
-    evals, evecs = torch.linalg.eigh(k.T @ k / max(1, k.shape[0]))      # ascending
+    evals, evecs = torch.linalg.eigh(k.T @ k / max(1, k.shape[0]))  # ascending
     evals = evals.clamp_min(0).flip(0)
     evecs = evecs.flip(1)
     share = torch.cumsum(evals, 0) / evals.sum().clamp_min(1e-30)
@@ -92,8 +92,9 @@ def preserve_projector(keys: torch.Tensor, energy: float) -> torch.Tensor:
     return (keep @ keep.T).to(keys.dtype)
 
 
-def rule_response(G: Generator, layer: str, keys: torch.Tensor, D: torch.Tensor,
-                  band: torch.Tensor) -> torch.Tensor:
+def rule_response(
+    G: Generator, layer: str, keys: torch.Tensor, D: torch.Tensor, band: torch.Tensor
+) -> torch.Tensor:
     """How strongly each sample's keys respond to the rule inside the band.
 
     Args:
@@ -103,7 +104,7 @@ def rule_response(G: Generator, layer: str, keys: torch.Tensor, D: torch.Tensor,
     """
     info = G.layer(layer)
     cells = window_coverage(band.float().cpu().numpy(), layer_window(info, "key")) > 0.5
-    resp = torch.einsum("rc,nchw->nrhw", D.to(keys), keys).norm(dim=1)        # [N, h, w]
+    resp = torch.einsum("rc,nchw->nrhw", D.to(keys), keys).norm(dim=1)  # [N, h, w]
     if not cells.any():
         cells = torch.ones_like(cells)
     return resp[:, cells.to(resp.device)].amax(1)
@@ -113,19 +114,28 @@ def _pool_roles(G: Generator, inputs: EditInputs, p: ExampleFitParams):
     """(examples, silent, keep) sample lists from :data:`POOL`, by the rule's response."""
     pool = list(POOL)
     with torch.no_grad():
-        scores = torch.cat([rule_response(G, inputs.info.name,
-                                          G.split(G.latents(pool[s:s + 128]),
-                                                  inputs.info.name).keys,
-                                          inputs.D, _band(inputs))
-                            for s in range(0, len(pool), 128)])
+        scores = torch.cat(
+            [
+                rule_response(
+                    G,
+                    inputs.info.name,
+                    G.split(G.latents(pool[s : s + 128]), inputs.info.name).keys,
+                    inputs.D,
+                    _band(inputs),
+                )
+                for s in range(0, len(pool), 128)
+            ]
+        )
     order = torch.argsort(scores, descending=True, stable=True).tolist()
-    examples = [pool[i] for i in order[:p.examples]]
-    quiet = order[len(order) - max(p.silent, int(len(order) * p.silent_share)):]
+    examples = [pool[i] for i in order[: p.examples]]
+    quiet = order[len(order) - max(p.silent, int(len(order) * p.silent_share)) :]
     gen = torch.Generator().manual_seed(0)
-    silent = [pool[quiet[i]] for i in torch.randperm(len(quiet), generator=gen)[:p.silent].tolist()]
+    silent = [
+        pool[quiet[i]] for i in torch.randperm(len(quiet), generator=gen)[: p.silent].tolist()
+    ]
     taken = set(silent)
-    middle = [i for i in order[p.examples:] if pool[i] not in taken]
-    keep = [pool[middle[i]] for i in torch.randperm(len(middle), generator=gen)[:p.keep].tolist()]
+    middle = [i for i in order[p.examples :] if pool[i] not in taken]
+    keep = [pool[middle[i]] for i in torch.randperm(len(middle), generator=gen)[: p.keep].tolist()]
     return examples, silent, keep
 
 
@@ -158,17 +168,19 @@ def frozen(G: Generator):
 def _goals(G: Generator, inputs: EditInputs, samples: list[int], images: torch.Tensor):
     """Each example's goal image [N, 3, R, R] and where it counts [N, 1, R, R]."""
     R = G.resolution
-    if inputs.pixel_paste is not None:                               # copy-paste
+    if inputs.pixel_paste is not None:  # copy-paste
         src, alpha, (top, left) = inputs.pixel_paste
         h, w = alpha.shape
         goal = images.clone()
         a = alpha.to(images)
-        goal[:, :, top:top + h, left:left + w] = goal[:, :, top:top + h, left:left + w] * (1 - a) \
-            + src.to(images) * a
+        goal[:, :, top : top + h, left : left + w] = (
+            goal[:, :, top : top + h, left : left + w] * (1 - a) + src.to(images) * a
+        )
         where = torch.zeros(len(samples), 1, R, R)
-        where[:, :, top:top + h, left:left + w] = 1
+        where[:, :, top : top + h, left : left + w] = 1
         return goal, where
     from .goals import inpaint_goal  # erase
+
     info = inputs.info
     region = window_coverage(_band(inputs).float().cpu().numpy(), layer_window(info, "value")) > 0
     split = G.split(G.latents(samples), info.name)
@@ -177,8 +189,9 @@ def _goals(G: Generator, inputs: EditInputs, samples: list[int], images: torch.T
     return goal, _band(inputs)[None, None].float().expand(len(samples), -1, -1, -1).clone()
 
 
-def example_fit(G: Generator, inputs: EditInputs, p: ExampleFitParams,
-                step: StepCallback | None = None) -> Delta:
+def example_fit(
+    G: Generator, inputs: EditInputs, p: ExampleFitParams, step: StepCallback | None = None
+) -> Delta:
     """Fit the layer's whole weight to the request re-applied on many samples (see the module
     docstring). Returns a dense :class:`Delta` on the layer's weight; ``loss`` is the pixel
     L1 to the goals inside their regions, before and after. ``step(i, steps)`` is called at
@@ -186,7 +199,7 @@ def example_fit(G: Generator, inputs: EditInputs, p: ExampleFitParams,
     t0 = time.perf_counter()
     layer = inputs.info.name
     weight_name = G.weight_name(layer)
-    own = inputs.goal_samples[:inputs.goal_rows] if inputs.goal_rows else inputs.goal_samples
+    own = inputs.goal_samples[: inputs.goal_rows] if inputs.goal_rows else inputs.goal_samples
     examples, silent, keep = _pool_roles(G, inputs, p)
     context = list(dict.fromkeys(own + list(inputs.context_samples)))
     examples = context + [s for s in examples if s not in context]
@@ -199,35 +212,43 @@ def example_fit(G: Generator, inputs: EditInputs, p: ExampleFitParams,
         original = G.resume(split)
     n_ex, n_sil = len(examples), len(silent)
     goal, where = _goals(G, inputs, examples, original[:n_ex])
-    if inputs.pixel_paste is None:                   # erase: the user's own goals as built
+    if inputs.pixel_paste is None:  # erase: the user's own goals as built
         for i in range(len(own)):
             goal[i] = inputs.target_image[i]
     device = original.device
     goal, where = goal.to(device), where.to(device)
     outside = (~_band(inputs)).float()[None, None].to(device)
     w0 = f.weight.detach()
-    if p.null_energy > 0:     # the silent samples' keys, and every sample's outside the band
+    if p.null_energy > 0:  # the silent samples' keys, and every sample's outside the band
         c_in = split.keys.shape[1]
-        kept_keys = torch.cat([
-            split.keys[n_ex:n_ex + n_sil].movedim(1, -1).reshape(-1, c_in),
-            (split.keys * _outside_keys(inputs).to(split.keys)).movedim(1, -1).reshape(-1, c_in)])
+        kept_keys = torch.cat(
+            [
+                split.keys[n_ex : n_ex + n_sil].movedim(1, -1).reshape(-1, c_in),
+                (split.keys * _outside_keys(inputs).to(split.keys))
+                .movedim(1, -1)
+                .reshape(-1, c_in),
+            ]
+        )
         proj = preserve_projector(kept_keys, p.null_energy).to(w0)
 
     def projected(d):
         if p.null_energy <= 0:
             return d
-        return torch.movedim(torch.tensordot(torch.movedim(d, f.in_axis, -1), proj, dims=1), -1,
-                             f.in_axis)
+        return torch.movedim(
+            torch.tensordot(torch.movedim(d, f.in_axis, -1), proj, dims=1), -1, f.in_axis
+        )
 
     if p.collateral_weight > 0 and inputs.moment is None:
-        raise EditError("example-fit's collateral_weight needs the layer's key statistics; "
-                        "build the inputs with them (Rewriter.prepare does)")
+        raise EditError(
+            "example-fit's collateral_weight needs the layer's key statistics; "
+            "build the inputs with them (Rewriter.prepare does)"
+        )
     moment = inputs.moment.to(w0) if inputs.moment is not None else None
 
     def layer_collateral(d):
         """tr(ΔW C ΔWᵀ) / tr(W0 C W0ᵀ): the mean squared change of the layer's linear output
         over every key the model sees, relative to the output."""
-        assert moment is not None                 # only called with collateral_weight > 0
+        assert moment is not None  # only called with collateral_weight > 0
         rows = torch.movedim(d, f.in_axis, -1).reshape(-1, d.shape[f.in_axis])
         base = torch.movedim(w0, f.in_axis, -1).reshape(-1, w0.shape[f.in_axis])
         return ((rows @ moment) * rows).sum() / ((base @ moment) * base).sum()
@@ -241,14 +262,14 @@ def example_fit(G: Generator, inputs: EditInputs, p: ExampleFitParams,
         err = (img[:n_ex] - goal).abs().mean(1, keepdim=True)
         goal_term = (err * where).sum() / where.sum().clamp_min(1)
         change = (img - original).abs().mean(1, keepdim=True)
-        kept = torch.cat([change[:n_ex], change[n_ex + n_sil:]])
+        kept = torch.cat([change[:n_ex], change[n_ex + n_sil :]])
         keep_term = (kept * outside).sum() / (outside.sum() * kept.shape[0])
-        silent_term = change[n_ex:n_ex + n_sil].mean() if n_sil else img.new_zeros(())
+        silent_term = change[n_ex : n_ex + n_sil].mean() if n_sil else img.new_zeros(())
         return goal_term, keep_term, silent_term
 
     with torch.no_grad():
         before = float(losses(torch.zeros_like(w0))[0])
-    with frozen(G):                       # gradients for the layer's change only
+    with frozen(G):  # gradients for the layer's change only
         for i in range(p.steps):
             if step is not None:
                 step(i, p.steps)
@@ -263,9 +284,22 @@ def example_fit(G: Generator, inputs: EditInputs, p: ExampleFitParams,
     change = projected(delta.detach())
     with torch.no_grad():
         after = float(losses(change)[0])
-    problem = EditProblem(f, keys[:1], split.values[:1], torch.ones_like(split.values[:1, :1]),
-                          inputs.D.to(keys), inputs.moment)
-    return Delta(layer, "example-fit", dense={weight_name: change.cpu()}, loss_before=before,
-                 loss=after, loss_kind="pixel-L1", seconds=time.perf_counter() - t0,
-                 steps=p.steps, collateral=problem.collateral(change))
-
+    problem = EditProblem(
+        f,
+        keys[:1],
+        split.values[:1],
+        torch.ones_like(split.values[:1, :1]),
+        inputs.D.to(keys),
+        inputs.moment,
+    )
+    return Delta(
+        layer,
+        "example-fit",
+        dense={weight_name: change.cpu()},
+        loss_before=before,
+        loss=after,
+        loss_kind="pixel-L1",
+        seconds=time.perf_counter() - t0,
+        steps=p.steps,
+        collateral=problem.collateral(change),
+    )

@@ -42,8 +42,9 @@ from .spec import EditSpec
 JOINT_SOLVERS = tuple(name for name, m in METHODS.items() if m.joint)
 
 
-def solve_together(G: Generator, specs: list[EditSpec], stats: LayerStats,
-                   step: StepCallback | None = None) -> list[Delta]:
+def solve_together(
+    G: Generator, specs: list[EditSpec], stats: LayerStats, step: StepCallback | None = None
+) -> list[Delta]:
     """Solve edits of one layer jointly; returns one delta per spec (the model is not changed).
 
     Args:
@@ -60,45 +61,60 @@ def solve_together(G: Generator, specs: list[EditSpec], stats: LayerStats,
         raise EditError("edits solved together must be on the same layer")
     solver, params = specs[0].solver, specs[0].solver_params
     if solver not in JOINT_SOLVERS:
-        raise EditError(f"edits on the same layer are solved together in closed form; use one "
-                        f"of {', '.join(JOINT_SOLVERS)} (the spec names {solver!r})")
+        raise EditError(
+            f"edits on the same layer are solved together in closed form; use one "
+            f"of {', '.join(JOINT_SOLVERS)} (the spec names {solver!r})"
+        )
     if any((s.solver, s.solver_params) != (solver, params) for s in specs):
-        raise EditError("edits solved together must name the same solver and parameters; "
-                        + ", ".join(f"{s.name or i}: {s.solver} {s.solver_params}"
-                                    for i, s in enumerate(specs)))
+        raise EditError(
+            "edits solved together must name the same solver and parameters; "
+            + ", ".join(f"{s.name or i}: {s.solver} {s.solver_params}" for i, s in enumerate(specs))
+        )
     t0 = time.perf_counter()
     inputs = [build_inputs(G, s, stats) for s in specs]
     Ds = [inp.D for inp in inputs]
-    samples = [i for spec, inp in zip(specs, inputs, strict=True)
-               for i in inp.goal_samples + [sel.sample for sel in spec.preserve]]
+    samples = [
+        i
+        for spec, inp in zip(specs, inputs, strict=True)
+        for i in inp.goal_samples + [sel.sample for sel in spec.preserve]
+    ]
     with torch.no_grad():
         split = G.split(G.latents(samples), layer)
     f = G.layer_function(split)
     dtype = split.keys.dtype
     D = torch.cat(Ds).to(dtype)
-    problem = EditProblem(f, split.keys, torch.cat([x.goal for x in inputs]),
-                          torch.cat([x.mask for x in inputs]), D, inputs[0].moment,
-                          on_step=report_step if step is None else step)
+    problem = EditProblem(
+        f,
+        split.keys,
+        torch.cat([x.goal for x in inputs]),
+        torch.cat([x.mask for x in inputs]),
+        D,
+        inputs[0].moment,
+        on_step=report_step if step is None else step,
+    )
     entry = METHODS[solver]
-    assert entry.solve is not None, solver    # joint entries are layer solvers
-    p = entry.joint_params(method_params(solver, params), len(specs))   # each edit keeps its
-    res = entry.solve(problem, p)                                       # own budget
+    assert entry.solve is not None, solver  # joint entries are layer solvers
+    p = entry.joint_params(method_params(solver, params), len(specs))  # each edit keeps its
+    res = entry.solve(problem, p)  # own budget
     weight_name = G.weight_name(layer)
     deltas, start = [], 0
     total = f.weight + res.delta
     for spec, inp, d in zip(specs, inputs, Ds, strict=True):
         r = d.shape[0]
-        lam = res.lam[..., start:start + r].detach().cpu()
+        lam = res.lam[..., start : start + r].detach().cpu()
         start += r
         own = inp.problem(G, goal_only=True)
         low = LowRank(weight_name, lam, d.to(dtype).cpu(), f.in_axis, f.out_axis)
-        delta = Delta(layer, f"{solver} (together)", low_rank=low,
-                      loss_before=own.loss_of_weight(own.layer.weight),
-                      loss=own.loss_of_weight(total.to(own.layer.weight)),
-                      seconds=(time.perf_counter() - t0) / len(specs),
-                      collateral=problem.collateral(
-                          low_rank_delta(lam, low.D, f.in_axis, f.out_axis)),
-                      spec=spec.to_json(), strength=spec.strength)
+        delta = Delta(
+            layer,
+            f"{solver} (together)",
+            low_rank=low,
+            loss_before=own.loss_of_weight(own.layer.weight),
+            loss=own.loss_of_weight(total.to(own.layer.weight)),
+            seconds=(time.perf_counter() - t0) / len(specs),
+            collateral=problem.collateral(low_rank_delta(lam, low.D, f.in_axis, f.out_axis)),
+            spec=spec.to_json(),
+            strength=spec.strength,
+        )
         deltas.append(delta)
     return deltas
-

@@ -37,31 +37,47 @@ if TYPE_CHECKING:
     from .goals import EditInputs
 
 
-def _layer_delta(G: Generator, inputs: EditInputs, entry: Method, params,
-                 step: StepCallback | None) -> Delta:
+def _layer_delta(
+    G: Generator, inputs: EditInputs, entry: Method, params, step: StepCallback | None
+) -> Delta:
     """A layer solver's edit: its problem built from ``inputs``, solved, as a delta."""
     problem = dataclasses.replace(inputs.problem(G), on_step=step)
-    assert entry.solve is not None, entry.name    # called for layer solvers only
+    assert entry.solve is not None, entry.name  # called for layer solvers only
     res = entry.solve(problem, params)
     f = problem.layer
     weight_name = G.weight_name(inputs.info.name)
-    if inputs.goal_rows is not None:          # report the goal's loss, not the preserve rows'
+    if inputs.goal_rows is not None:  # report the goal's loss, not the preserve rows'
         own = inputs.problem(G, goal_only=True)
         res.loss_before = own.loss_of_weight(f.weight)
         res.loss = own.loss_of_weight(f.weight + res.delta)
     if res.lam is not None:
-        return Delta(inputs.info.name, entry.name,
-                     low_rank=LowRank(weight_name, res.lam.detach().cpu(),
-                                      problem.D.detach().cpu(), f.in_axis, f.out_axis),
-                     loss_before=res.loss_before, loss=res.loss, seconds=res.seconds,
-                     steps=res.steps, collateral=res.collateral)
-    return Delta(inputs.info.name, entry.name, dense={weight_name: res.delta.detach().cpu()},
-                 loss_before=res.loss_before, loss=res.loss, seconds=res.seconds,
-                 steps=res.steps, collateral=res.collateral)
+        return Delta(
+            inputs.info.name,
+            entry.name,
+            low_rank=LowRank(
+                weight_name, res.lam.detach().cpu(), problem.D.detach().cpu(), f.in_axis, f.out_axis
+            ),
+            loss_before=res.loss_before,
+            loss=res.loss,
+            seconds=res.seconds,
+            steps=res.steps,
+            collateral=res.collateral,
+        )
+    return Delta(
+        inputs.info.name,
+        entry.name,
+        dense={weight_name: res.delta.detach().cpu()},
+        loss_before=res.loss_before,
+        loss=res.loss,
+        seconds=res.seconds,
+        steps=res.steps,
+        collateral=res.collateral,
+    )
 
 
-def compute_delta(G: Generator, inputs: EditInputs, name: str, params=None,
-                  step: StepCallback | None = None) -> Delta:
+def compute_delta(
+    G: Generator, inputs: EditInputs, name: str, params=None, step: StepCallback | None = None
+) -> Delta:
     """Method ``name``'s edit for ``inputs`` (the model is not changed).
 
     Args:
@@ -75,7 +91,7 @@ def compute_delta(G: Generator, inputs: EditInputs, name: str, params=None,
     step = report_step if step is None else step
     if entry.solve is not None:
         return _layer_delta(G, inputs, entry, params, step)
-    assert entry.run is not None, name        # an entry has a solve or a run function
+    assert entry.run is not None, name  # an entry has a solve or a run function
     return entry.run(G, inputs, params, step)
 
 
@@ -87,8 +103,9 @@ class FinetuneAllParams:
     lr: float = param(2e-4, MAX_LR)
 
 
-def finetune_all(G: Generator, inputs: EditInputs, p: FinetuneAllParams,
-                 step: StepCallback | None = None) -> Delta:
+def finetune_all(
+    G: Generator, inputs: EditInputs, p: FinetuneAllParams, step: StepCallback | None = None
+) -> Delta:
     """Baseline: fine-tune all weights so the image matches the pasted image in the box
     (the best iterate is kept, so the loss never rises)."""
     t0 = time.perf_counter()
@@ -110,7 +127,7 @@ def finetune_all(G: Generator, inputs: EditInputs, p: FinetuneAllParams,
             step(i, p.steps)
         opt.zero_grad(set_to_none=True)
         loss = loss_of(params)
-        if float(loss.detach()) < best[0]:            # the iterate before this step
+        if float(loss.detach()) < best[0]:  # the iterate before this step
             best = (float(loss.detach()), {n: t.detach().clone() for n, t in params.items()})
         loss.backward()
         opt.step()
@@ -120,8 +137,16 @@ def finetune_all(G: Generator, inputs: EditInputs, p: FinetuneAllParams,
         best = (last, {n: t.detach().clone() for n, t in params.items()})
     after, chosen = best
     dense = {n: (chosen[n] - base[n]).cpu() for n in base}
-    return Delta(inputs.info.name, "finetune-all", dense=dense, loss_before=before, loss=after,
-                 loss_kind="pixel-L1", seconds=time.perf_counter() - t0, steps=p.steps)
+    return Delta(
+        inputs.info.name,
+        "finetune-all",
+        dense=dense,
+        loss_before=before,
+        loss=after,
+        loss_kind="pixel-L1",
+        seconds=time.perf_counter() - t0,
+        steps=p.steps,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,8 +154,9 @@ class DissectParams:
     """No parameters: the units come from the spec's ``erase.units``."""
 
 
-def dissect_erase(G: Generator, inputs: EditInputs, p: DissectParams,
-                  step: StepCallback | None = None) -> Delta:
+def dissect_erase(
+    G: Generator, inputs: EditInputs, p: DissectParams, step: StepCallback | None = None
+) -> Delta:
     """Baseline: ablate the erased units at every position (GAN Dissection)."""
     t0 = time.perf_counter()
     units = list(inputs.units or [])
@@ -143,8 +169,15 @@ def dissect_erase(G: Generator, inputs: EditInputs, p: DissectParams,
     with torch.no_grad():
         before = float(problem.loss(inputs.split.values))
         after = float(problem.loss(ablated))
-    return Delta(inputs.info.name, "dissect-erase", dense=dense, loss_before=before, loss=after,
-                 seconds=time.perf_counter() - t0, units=units)
+    return Delta(
+        inputs.info.name,
+        "dissect-erase",
+        dense=dense,
+        loss_before=before,
+        loss=after,
+        seconds=time.perf_counter() - t0,
+        units=units,
+    )
 
 
 #: Method name -> entry: every solver of :data:`rewrite.memory.solvers.SOLVERS`, then the
@@ -152,16 +185,29 @@ def dissect_erase(G: Generator, inputs: EditInputs, p: DissectParams,
 METHODS: dict[str, Method] = {
     **SOLVERS,
     **registry(
-        Method("example-fit", ExampleFitParams,
-               "the request re-applied on the samples where the rule fires most, the whole "
-               "layer fitted in image space with an image-space preserve set (locality from "
-               "the preserve terms, not from rank)", run=example_fit, not_here=True),
-        Method("finetune-all", FinetuneAllParams,
-               "baseline: every weight, pixel L1 to the pasted image", run=finetune_all,
-               kinds=("copy-paste",)),
-        Method("dissect-erase", DissectParams,
-               "baseline: zero the erased units everywhere (GAN Dissection)", run=dissect_erase,
-               kinds=("erase",)),
+        Method(
+            "example-fit",
+            ExampleFitParams,
+            "the request re-applied on the samples where the rule fires most, the whole "
+            "layer fitted in image space with an image-space preserve set (locality from "
+            "the preserve terms, not from rank)",
+            run=example_fit,
+            not_here=True,
+        ),
+        Method(
+            "finetune-all",
+            FinetuneAllParams,
+            "baseline: every weight, pixel L1 to the pasted image",
+            run=finetune_all,
+            kinds=("copy-paste",),
+        ),
+        Method(
+            "dissect-erase",
+            DissectParams,
+            "baseline: zero the erased units everywhere (GAN Dissection)",
+            run=dissect_erase,
+            kinds=("erase",),
+        ),
     ),
 }
 

@@ -45,8 +45,11 @@ from .spec import (
 
 def _integer(minimum: int | None = None, maximum: float = MAX_SPEC_INT, **extra) -> dict:
     """An integer field; every integer of a spec lies within +-:data:`MAX_SPEC_INT`."""
-    out: dict = {"type": "integer", "minimum": -MAX_SPEC_INT if minimum is None else minimum,
-                 "maximum": maximum}
+    out: dict = {
+        "type": "integer",
+        "minimum": -MAX_SPEC_INT if minimum is None else minimum,
+        "maximum": maximum,
+    }
     return {**out, **extra}
 
 
@@ -65,8 +68,12 @@ def solver_params_schema(name: str) -> dict:
             props[f.name] = {"type": "number", "minimum": 0, "default": f.default}
             if f.name in limits:
                 props[f.name]["maximum"] = limits[f.name]
-    return {"type": "object", "additionalProperties": False, "properties": props,
-            "description": f"Parameters of {name!r} (each optional): {METHODS[name].summary}."}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": props,
+        "description": f"Parameters of {name!r} (each optional): {METHODS[name].summary}.",
+    }
 
 
 def _method_rules(name: str) -> dict | None:
@@ -87,36 +94,90 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
     may be left out (the app fills it in); the default method is that model's. The
     ``max_stats_samples`` bound may be lowered (the app's is).
     """
-    mask = {"oneOf": [
-        {"type": "object", "additionalProperties": False, "required": ["rect"],
-         "properties": {"rect": {"type": "array", "items": {"type": "number"},
-                                 "minItems": 4, "maxItems": 4,
-                                 "description": "[x0, y0, x1, y1], x1 and y1 exclusive"}}},
-        {"type": "object", "additionalProperties": False, "required": ["polygon"],
-         "properties": {"polygon": {"type": "array", "minItems": 3,
-                                    "items": {"type": "array", "items": {"type": "number"},
-                                              "minItems": 2, "maxItems": 2}}}},
-        {"type": "object", "additionalProperties": False, "required": ["png"],
-         "properties": {"png": {"type": "string", "pattern": "^data:image/png;base64,",
-                                "description": "alpha (or grey) channel at the image resolution"}}},
-    ]}
+    mask = {
+        "oneOf": [
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["rect"],
+                "properties": {
+                    "rect": {
+                        "type": "array",
+                        "items": {"type": "number"},
+                        "minItems": 4,
+                        "maxItems": 4,
+                        "description": "[x0, y0, x1, y1], x1 and y1 exclusive",
+                    }
+                },
+            },
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["polygon"],
+                "properties": {
+                    "polygon": {
+                        "type": "array",
+                        "minItems": 3,
+                        "items": {
+                            "type": "array",
+                            "items": {"type": "number"},
+                            "minItems": 2,
+                            "maxItems": 2,
+                        },
+                    }
+                },
+            },
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["png"],
+                "properties": {
+                    "png": {
+                        "type": "string",
+                        "pattern": "^data:image/png;base64,",
+                        "description": "alpha (or grey) channel at the image resolution",
+                    }
+                },
+            },
+        ]
+    }
     # Which method a spec uses: the one it names (``"solver": NAME`` or ``{"name": NAME}``),
     # else its model's default. The solver object takes that method's parameters; some
     # methods also constrain the rest of the spec (_method_rules).
-    unnamed = {"anyOf": [{"not": {"required": ["solver"]}},
-                         {"properties": {"solver": {"type": "object",
-                                                    "not": {"required": ["name"]}}}}]}
-    named_solver = [{"type": "object", "additionalProperties": False, "required": ["name"],
-                     "properties": {"name": {"const": name},
-                                    "params": {"$ref": f"#/$defs/params-{name}"}}}
-                    for name in METHODS]
+    unnamed = {
+        "anyOf": [
+            {"not": {"required": ["solver"]}},
+            {"properties": {"solver": {"type": "object", "not": {"required": ["name"]}}}},
+        ]
+    }
+    named_solver = [
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {"name": {"const": name}, "params": {"$ref": f"#/$defs/params-{name}"}},
+        }
+        for name in METHODS
+    ]
     method_rules = []
     for name in METHODS:
         rules = _method_rules(name)
         if rules:
-            named = {"required": ["solver"], "properties": {"solver": {"anyOf": [
-                {"const": name},
-                {"type": "object", "required": ["name"], "properties": {"name": {"const": name}}}]}}}
+            named = {
+                "required": ["solver"],
+                "properties": {
+                    "solver": {
+                        "anyOf": [
+                            {"const": name},
+                            {
+                                "type": "object",
+                                "required": ["name"],
+                                "properties": {"name": {"const": name}},
+                            },
+                        ]
+                    }
+                },
+            }
             method_rules.append({"if": named, "then": rules})
     if model is not None:
         default = default_method(model)
@@ -128,24 +189,34 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
     else:
         # The default depends on the model: its parameters and rules are checked per model.
         unnamed_params = {"type": "object"}
-        others = {"not": {"required": ["model"],
-                          "properties": {"model": {"enum": list(MODEL_DEFAULT_METHODS)}}}}
-        defaults = [({"required": ["model"], "properties": {"model": {"const": m}}}, method)
-                    for m, method in MODEL_DEFAULT_METHODS.items()] + [(others, DEFAULT_METHOD)]
+        others = {
+            "not": {
+                "required": ["model"],
+                "properties": {"model": {"enum": list(MODEL_DEFAULT_METHODS)}},
+            }
+        }
+        defaults = [
+            ({"required": ["model"], "properties": {"model": {"const": m}}}, method)
+            for m, method in MODEL_DEFAULT_METHODS.items()
+        ] + [(others, DEFAULT_METHOD)]
         for condition, method in defaults:
             then = _method_rules(method) or {"properties": {}}
-            then["properties"]["solver"] = {"if": {"type": "object"}, "then": {
-                "properties": {"params": {"$ref": f"#/$defs/params-{method}"}}}}
+            then["properties"]["solver"] = {
+                "if": {"type": "object"},
+                "then": {"properties": {"params": {"$ref": f"#/$defs/params-{method}"}}},
+            }
             method_rules.append({"if": {"allOf": [unnamed, condition]}, "then": then})
-        default_doc = ", ".join(f"{m} for {model_}" for model_, m in
-                                MODEL_DEFAULT_METHODS.items()) + f", {DEFAULT_METHOD} for other models"
+        default_doc = (
+            ", ".join(f"{m} for {model_}" for model_, m in MODEL_DEFAULT_METHODS.items())
+            + f", {DEFAULT_METHOD} for other models"
+        )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://github.com/rewrite/rewrite/edit-spec.schema.json",
         "title": f"rewrite edit specification, version {VERSION}",
         "description": "One edit of a generator's rule: which model and layer, how to solve, and "
-                       "the copy / paste / context (or erase) selections on sample indices. "
-                       "Masks are in image pixels.",
+        "the copy / paste / context (or erase) selections on sample indices. "
+        "Masks are in image pixels.",
         "type": "object",
         "additionalProperties": False,
         "required": ["version", "layer", "kind"] + ([] if model else ["model"]),
@@ -154,24 +225,31 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
             "version": {"const": VERSION},
             "name": {"type": "string"},
             "description": {"type": "string"},
-            "model": ({"type": "string", "description": "Zoo name or checkpoint path."}
-                      if model is None else
-                      {"description": f"Ignored: the app edits {model} whatever this "
-                                      "says."}),
+            "model": (
+                {"type": "string", "description": "Zoo name or checkpoint path."}
+                if model is None
+                else {"description": f"Ignored: the app edits {model} whatever this says."}
+            ),
             "layer": {"type": "string", "description": "Editable layer (rewrite layers MODEL)."},
             "kind": {"enum": list(KINDS)},
-            "rank": _integer(1, default=DEFAULT_RANK,
-                             description="Rank of the change (at most the layer's key "
-                                         "channels); direction 'mean' takes rank 1 only."),
+            "rank": _integer(
+                1,
+                default=DEFAULT_RANK,
+                description="Rank of the change (at most the layer's key "
+                "channels); direction 'mean' takes rank 1 only.",
+            ),
             "direction": {"enum": list(DIRECTION_METHODS), "default": DEFAULT_DIRECTION},
             "solver": {
                 "description": f"The method and its parameters; default: {default_doc}.",
                 "anyOf": [
-                    {"enum": list(METHODS), "description": "Short for {\"name\": ...}."},
+                    {"enum": list(METHODS), "description": 'Short for {"name": ...}.'},
                     *named_solver,
-                    {"type": "object", "additionalProperties": False,
-                     "properties": {"params": unnamed_params},
-                     "description": "The default method, with these parameters."},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"params": unnamed_params},
+                        "description": "The default method, with these parameters.",
+                    },
                 ],
             },
             "stats": {
@@ -190,59 +268,89 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
                 "properties": {
                     "sample": {"$ref": "#/$defs/sample"},
                     "mask": {"$ref": "#/$defs/mask"},
-                    "offset": {"type": "array", "items": _integer(), "minItems": 2,
-                               "maxItems": 2,
-                               "description": "[dx, dy] in pixels from where the object was "
-                                              "copied."},
+                    "offset": {
+                        "type": "array",
+                        "items": _integer(),
+                        "minItems": 2,
+                        "maxItems": 2,
+                        "description": "[dx, dy] in pixels from where the object was copied.",
+                    },
                 },
                 "oneOf": [{"required": ["mask"]}, {"required": ["offset"]}],
             },
             "context": {"type": "array", "items": {"$ref": "#/$defs/selection"}},
-            "preserve": {"type": "array", "items": {"$ref": "#/$defs/selection"},
-                         "description": "\"Not here\": regions the rule must leave alone "
-                                        "(solved with their current values as the goal; layer "
-                                        f"solvers only: {', '.join(n for n, m in METHODS.items() if m.not_here)})."},
-            "preserve_weight": {"type": "number", "exclusiveMinimum": 0,
-                                "maximum": MAX_PRESERVE_WEIGHT,
-                                "default": DEFAULT_PRESERVE_WEIGHT,
-                                "description": "How much the \"not here\" regions count, all "
-                                               "together, relative to the goal."},
-            "strength": {"type": "number", "minimum": 0, "maximum": MAX_STRENGTH, "default": 1.0,
-                         "description": "Factor s on the solved change: the layer uses "
-                                        "W0 + s·ΔW (0: the original weight, 1: the edit)."},
+            "preserve": {
+                "type": "array",
+                "items": {"$ref": "#/$defs/selection"},
+                "description": '"Not here": regions the rule must leave alone '
+                "(solved with their current values as the goal; layer "
+                f"solvers only: {', '.join(n for n, m in METHODS.items() if m.not_here)}).",
+            },
+            "preserve_weight": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": MAX_PRESERVE_WEIGHT,
+                "default": DEFAULT_PRESERVE_WEIGHT,
+                "description": 'How much the "not here" regions count, all '
+                "together, relative to the goal.",
+            },
+            "strength": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": MAX_STRENGTH,
+                "default": 1.0,
+                "description": "Factor s on the solved change: the layer uses "
+                "W0 + s·ΔW (0: the original weight, 1: the edit).",
+            },
             "erase": {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
                     "units": _integer(1, default=DEFAULT_ERASE_UNITS),
-                    "goal": {"enum": list(ERASE_GOALS), "default": DEFAULT_ERASE_GOAL,
-                             "description": "inpaint: the region's values from the most similar "
-                                            "faces without the object; zero-units: the most "
-                                            "active units zeroed there."},
+                    "goal": {
+                        "enum": list(ERASE_GOALS),
+                        "default": DEFAULT_ERASE_GOAL,
+                        "description": "inpaint: the region's values from the most similar "
+                        "faces without the object; zero-units: the most "
+                        "active units zeroed there.",
+                    },
                 },
             },
             "sampling": {
                 "type": "object",
                 "additionalProperties": False,
                 "description": "How the sample indices were rendered when the edit was made "
-                               "(default: truncation 1, class 0); statistics, goals and "
-                               "evaluation use these settings.",
+                "(default: truncation 1, class 0); statistics, goals and "
+                "evaluation use these settings.",
                 "properties": {
-                    "truncation": {"type": "number", "minimum": 0, "maximum": 1,
-                                   "description": "Truncation toward the mean latent "
-                                                  "(StyleGAN families; 1 = none)."},
+                    "truncation": {
+                        "type": "number",
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": "Truncation toward the mean latent "
+                        "(StyleGAN families; 1 = none).",
+                    },
                     "class": _integer(0, description="Class of a class-conditional model."),
                 },
             },
         },
         "allOf": [
-            {"if": {"properties": {"kind": {"const": "copy-paste"}}},
-             "then": {"required": ["copy", "paste"]}},
-            {"if": {"properties": {"kind": {"const": "erase"}}},
-             "then": {"required": ["context"], "properties": {"context": {"minItems": 1}},
-                      "not": {"anyOf": [{"required": ["copy"]}, {"required": ["paste"]}]}}},
-            {"if": {"required": ["direction"], "properties": {"direction": {"const": "mean"}}},
-             "then": {"required": ["rank"], "properties": {"rank": {"const": 1}}}},
+            {
+                "if": {"properties": {"kind": {"const": "copy-paste"}}},
+                "then": {"required": ["copy", "paste"]},
+            },
+            {
+                "if": {"properties": {"kind": {"const": "erase"}}},
+                "then": {
+                    "required": ["context"],
+                    "properties": {"context": {"minItems": 1}},
+                    "not": {"anyOf": [{"required": ["copy"]}, {"required": ["paste"]}]},
+                },
+            },
+            {
+                "if": {"required": ["direction"], "properties": {"direction": {"const": "mean"}}},
+                "then": {"required": ["rank"], "properties": {"rank": {"const": 1}}},
+            },
             *method_rules,
         ],
         "$defs": {
@@ -251,8 +359,10 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["sample", "mask"],
-                "properties": {"sample": {"$ref": "#/$defs/sample"},
-                               "mask": {"$ref": "#/$defs/mask"}},
+                "properties": {
+                    "sample": {"$ref": "#/$defs/sample"},
+                    "mask": {"$ref": "#/$defs/mask"},
+                },
             },
             "mask": mask,
             **{f"params-{name}": solver_params_schema(name) for name in METHODS},

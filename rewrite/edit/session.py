@@ -58,8 +58,7 @@ Progress = Callable[[str, int, int], None]
 #: is to be called as samples are done; it may raise to cancel (let the exception through).
 #: The default computes them or reads them from the disk cache (:func:`layer_stats`); the
 #: app passes its in-memory, shared :class:`~rewrite.edit.stats_pool.StatsPool`.
-StatsProvider = Callable[[Generator, str, int, int, Callable[[int, int], None] | None],
-                         LayerStats]
+StatsProvider = Callable[[Generator, str, int, int, Callable[[int, int], None] | None], LayerStats]
 
 
 class Rewriter:
@@ -74,8 +73,13 @@ class Rewriter:
             computed, or read from the disk cache.
     """
 
-    def __init__(self, G: Generator, progress: bool | None = None, stats_cache: bool = True,
-                 stats_provider: StatsProvider | None = None):
+    def __init__(
+        self,
+        G: Generator,
+        progress: bool | None = None,
+        stats_cache: bool = True,
+        stats_provider: StatsProvider | None = None,
+    ):
         self.model = G
         self.progress = progress
         self.stats_cache = stats_cache
@@ -127,18 +131,34 @@ class Rewriter:
             self._report(phase, done, total)
 
     # -- the pipeline: statistics -> goal -> solve -----------------------------
-    def _computed_stats(self, G: Generator, layer: str, samples: int, seed: int,
-                        callback=None) -> LayerStats:
+    def _computed_stats(
+        self, G: Generator, layer: str, samples: int, seed: int, callback=None
+    ) -> LayerStats:
         """The default statistics provider: computed, or read from the disk cache."""
-        return layer_stats(G, layer, n=samples, seed=seed, progress=self.progress,
-                           cache=self.stats_cache, callback=callback)
+        return layer_stats(
+            G,
+            layer,
+            n=samples,
+            seed=seed,
+            progress=self.progress,
+            cache=self.stats_cache,
+            callback=callback,
+        )
 
-    def layer_stats(self, layer: str, samples: int = DEFAULT_STATS_SAMPLES,
-                    seed: int = DEFAULT_STATS_SEED, sampling: dict | None = None) -> LayerStats:
+    def layer_stats(
+        self,
+        layer: str,
+        samples: int = DEFAULT_STATS_SAMPLES,
+        seed: int = DEFAULT_STATS_SEED,
+        sampling: dict | None = None,
+    ) -> LayerStats:
         """Statistics of ``layer`` of the current model from the session's provider, with
         ``sampling`` settings (None: as the model samples now); progress is reported."""
-        report = None if self._report is None else (
-            lambda done, total: self._progress("statistics", done, total))
+        report = (
+            None
+            if self._report is None
+            else (lambda done, total: self._progress("statistics", done, total))
+        )
         with self.model.using_sampling(sampling):
             return self.stats_provider(self.model, layer, samples, seed, report)
 
@@ -163,25 +183,33 @@ class Rewriter:
             self._progress("goal")
             return build_inputs(self.model, spec, stats)
 
-    def compute(self, spec: EditSpec, inputs: EditInputs | None = None,
-                step: StepCallback | None = None) -> Delta:
+    def compute(
+        self, spec: EditSpec, inputs: EditInputs | None = None, step: StepCallback | None = None
+    ) -> Delta:
         """The delta for ``spec`` on the current model; the model is not changed.
         ``step(step, steps)`` is called at every step of an iterative solve (it may raise to
         stop it)."""
         inputs = inputs or self.prepare(spec)
         self._progress("solving")
-        with self.model.using_sampling(spec.sampling):      # finetune-all renders samples
-            delta = compute_delta(self.model, inputs, spec.solver,
-                                  method_params(spec.solver, spec.solver_params), step)
+        with self.model.using_sampling(spec.sampling):  # finetune-all renders samples
+            delta = compute_delta(
+                self.model,
+                inputs,
+                spec.solver,
+                method_params(spec.solver, spec.solver_params),
+                step,
+            )
         delta.spec = spec.to_json()
         delta.strength = spec.strength
         with self.model.using_sampling(spec.sampling):
             delta.visible_collateral = visible_collateral(
-                self.model, spec.layer, delta.unscaled_changes(), inputs.band)
+                self.model, spec.layer, delta.unscaled_changes(), inputs.band
+            )
         return delta
 
-    def compute_together(self, specs: list[EditSpec],
-                         step: StepCallback | None = None) -> list[Delta]:
+    def compute_together(
+        self, specs: list[EditSpec], step: StepCallback | None = None
+    ) -> list[Delta]:
         """Deltas for edits of one layer solved jointly (see :mod:`rewrite.edit.joint`);
         the model is not changed. One spec is computed as by :meth:`compute`."""
         from .joint import solve_together
@@ -192,9 +220,11 @@ class Rewriter:
             return [self.compute(specs[0], step=step)]
         settings = [spec.sampling or {} for spec in specs]
         if any(s != settings[0] for s in settings):
-            raise EditError("edits solved together must share their sampling settings "
-                            f"(found {', '.join(sorted({str(s or 'defaults') for s in settings}))}); "
-                            "solve them in sequence instead")
+            raise EditError(
+                "edits solved together must share their sampling settings "
+                f"(found {', '.join(sorted({str(s or 'defaults') for s in settings}))}); "
+                "solve them in sequence instead"
+            )
         with self.model.using_sampling(specs[0].sampling):
             stats = self.stats(specs[0])
             self._progress("solving")
@@ -226,8 +256,10 @@ class Rewriter:
         old = self.deltas
         idx = [i for i, d in enumerate(old) if d.layer == layer and d.spec is not None]
         if len(idx) < 2:
-            raise EditError(f"{len(idx)} applied edit(s) of {layer} carry their spec; solving "
-                            "together needs at least two")
+            raise EditError(
+                f"{len(idx)} applied edit(s) of {layer} carry their spec; solving "
+                "together needs at least two"
+            )
         specs = [EditSpec.from_json(old[i].spec) for i in idx]
         first = idx[0]
         for _ in old[first:]:
@@ -261,12 +293,14 @@ class Rewriter:
             if name not in state:
                 raise EditError(f"the edit changes {name!r}, which this model does not have")
             if change.shape != state[name].shape:
-                raise EditError(f"the edit's change to {name} has shape {tuple(change.shape)}, "
-                                f"the model's is {tuple(state[name].shape)}")
+                raise EditError(
+                    f"the edit's change to {name} has shape {tuple(change.shape)}, "
+                    f"the model's is {tuple(state[name].shape)}"
+                )
             if not torch.isfinite(change).all():
                 raise EditError(f"the edit's change to {name} is not finite; nothing applied")
         before = {n: state[n].detach().clone() for n in changes}
-        if self._base_fingerprint is None:          # the weights before the first edit
+        if self._base_fingerprint is None:  # the weights before the first edit
             self._base_fingerprint = self.model.fingerprint()
         with torch.no_grad():
             for name, change in changes.items():
@@ -284,8 +318,7 @@ class Rewriter:
             return None
         if not isinstance(lr.param, str) or lr.param not in state:
             return f"it changes {lr.param!r}, which this model does not have"
-        return low_rank_problem(lr.lam, lr.D, lr.in_axis, lr.out_axis,
-                                tuple(state[lr.param].shape))
+        return low_rank_problem(lr.lam, lr.D, lr.in_axis, lr.out_axis, tuple(state[lr.param].shape))
 
     def undo(self) -> Delta | None:
         """Revert the last applied edit exactly; returns it (None if there is none)."""
@@ -316,14 +349,16 @@ class Rewriter:
 
         strength = float(strength)
         if not (0 <= strength <= MAX_STRENGTH):
-            raise EditError(f"strength must be a number from 0 to {MAX_STRENGTH:g}, "
-                            f"got {strength!r}")
+            raise EditError(
+                f"strength must be a number from 0 to {MAX_STRENGTH:g}, got {strength!r}"
+            )
         self._check_index(index)
 
         def change(deltas):
             deltas[index] = dataclasses.replace(deltas[index], strength=strength)
             if deltas[index].spec is not None:
                 deltas[index].spec = {**deltas[index].spec, "strength": strength}
+
         return self._replay(index, change)[index]
 
     def remove(self, index: int) -> Delta:
@@ -334,10 +369,15 @@ class Rewriter:
         return gone
 
     def _check_index(self, index: int) -> None:
-        if isinstance(index, bool) or not isinstance(index, int) \
-                or not 0 <= index < len(self._history):
-            raise EditError(f"no applied edit number {index!r}; there are "
-                            f"{len(self._history)} (numbered from 0)")
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, int)
+            or not 0 <= index < len(self._history)
+        ):
+            raise EditError(
+                f"no applied edit number {index!r}; there are "
+                f"{len(self._history)} (numbered from 0)"
+            )
 
     def _replay(self, index: int, change) -> list[Delta]:
         """Undo back to before edit ``index``, let ``change`` alter the list of all applied
@@ -396,14 +436,16 @@ class Rewriter:
         if check_base and base and base != current:
             raise DeltaFileError(
                 f"{path} was made for a model with fingerprint {base}, but this model's is "
-                f"{current}; apply it to the model it was computed on")
+                f"{current}; apply it to the model it was computed on"
+            )
         state: dict[str, torch.Tensor] = dict(self.model.named_parameters())
         state.update(dict(self.model.named_buffers()))
         for i, d in enumerate(deltas):
             why = self._low_rank_problem(d, state)
             if why:
-                raise DeltaFileError(f"{path}: edit {i} ({d.layer}) does not fit this model: "
-                                     f"{why}; nothing applied")
+                raise DeltaFileError(
+                    f"{path}: edit {i} ({d.layer}) does not fit this model: {why}; nothing applied"
+                )
         applied = 0
         try:
             for d in deltas:

@@ -46,8 +46,14 @@ class StatsPool:
         self._pending: dict[tuple, _Pending] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, G: Generator, layer: str, samples: int, seed: int = DEFAULT_STATS_SEED,
-                 callback: Callable[[int, int], None] | None = None) -> LayerStats:
+    def __call__(
+        self,
+        G: Generator,
+        layer: str,
+        samples: int,
+        seed: int = DEFAULT_STATS_SEED,
+        callback: Callable[[int, int], None] | None = None,
+    ) -> LayerStats:
         """Statistics of ``layer`` of ``G`` (whose weights must not change meanwhile):
         kept, or computed now (``callback(done, total)`` after each batch), or being
         computed by another caller (``callback`` every 0.1 s while waiting). An exception
@@ -67,7 +73,7 @@ class StatsPool:
                 if pending is None:
                     pending = self._pending[key] = _Pending(layer, samples)
                     break
-            while not pending.finished.wait(0.1):           # another caller computes it
+            while not pending.finished.wait(0.1):  # another caller computes it
                 if callback:
                     callback(pending.done, pending.total)
 
@@ -89,5 +95,6 @@ class StatsPool:
     def running(self) -> list[dict]:
         """Statistics being computed now: layer, samples done, samples in all."""
         with self._lock:
-            return [{"layer": p.layer, "done": p.done, "total": p.total}
-                    for p in self._pending.values()]
+            return [
+                {"layer": p.layer, "done": p.done, "total": p.total} for p in self._pending.values()
+            ]

@@ -107,16 +107,21 @@ class Method:
 
     def limits(self) -> dict[str, float]:
         """Parameter name -> upper bound, for the parameters that have one."""
-        return {f.name: f.metadata["maximum"] for f in dataclasses.fields(self.params)
-                if "maximum" in f.metadata}
+        return {
+            f.name: f.metadata["maximum"]
+            for f in dataclasses.fields(self.params)
+            if "maximum" in f.metadata
+        }
 
     def make_params(self, overrides: dict | None = None):
         """The parameter dataclass with ``overrides`` applied; ValueError naming unknown ones."""
         fields = {f.name for f in dataclasses.fields(self.params)}
         unknown = sorted(set(overrides or {}) - fields)
         if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown} for solver {self.name!r}; "
-                             f"it takes {sorted(fields)}")
+            raise ValueError(
+                f"unknown parameter(s) {unknown} for solver {self.name!r}; "
+                f"it takes {sorted(fields)}"
+            )
         return self.params(**(overrides or {}))
 
     def param_problems(self, overrides: dict) -> list[str]:
@@ -127,11 +132,13 @@ class Method:
             if key not in fields:
                 close = difflib.get_close_matches(str(key), sorted(fields), n=1, cutoff=0.6)
                 if close:
-                    problems.append(f"solver {name!r} has no parameter {key!r}; did you mean "
-                                    f"{close[0]!r}?")
+                    problems.append(
+                        f"solver {name!r} has no parameter {key!r}; did you mean {close[0]!r}?"
+                    )
                     continue
-                problems.append(f"solver {name!r} has no parameter {key!r}; it takes "
-                                f"{sorted(fields) or 'none'}")
+                problems.append(
+                    f"solver {name!r} has no parameter {key!r}; it takes {sorted(fields) or 'none'}"
+                )
                 continue
             want = type(fields[key].default)
             limit = fields[key].metadata.get("maximum", float("inf"))
@@ -145,15 +152,17 @@ class Method:
             elif want in (int, float) and val < 0:
                 problems.append(f"solver parameter {key!r} must not be negative, got {val!r}")
             elif want in (int, float) and val > limit:
-                problems.append(f"solver parameter {key!r} must be at most {limit:g}, "
-                                f"got {val!r}")
+                problems.append(f"solver parameter {key!r} must be at most {limit:g}, got {val!r}")
         return problems
 
     def joint_params(self, params, n: int):
         """``params`` for ``n`` edits solved together: each ``per_edit`` allowance summed
         (each edit is allowed what it would be allowed alone)."""
-        scaled = {f.name: getattr(params, f.name) * n for f in dataclasses.fields(params)
-                  if f.metadata.get("per_edit")}
+        scaled = {
+            f.name: getattr(params, f.name) * n
+            for f in dataclasses.fields(params)
+            if f.metadata.get("per_edit")
+        }
         return dataclasses.replace(params, **scaled)
 
 

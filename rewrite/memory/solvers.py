@@ -226,8 +226,9 @@ def _step_size(weight: torch.Tensor, lr: float, relative: bool) -> float:
 # -- solvers ----------------------------------------------------------------
 
 
-def _adam_on_weight(problem: EditProblem, lr: float, steps: int,
-                    project_every: int | None) -> torch.Tensor:
+def _adam_on_weight(
+    problem: EditProblem, lr: float, steps: int, project_every: int | None
+) -> torch.Tensor:
     """Adam on the whole weight, projected onto span(D) every ``project_every`` steps
     (never when None). Returns the best weight seen: among the projected iterates
     when projecting, else among all iterates; W0 counts, so the loss never rises."""
@@ -239,7 +240,7 @@ def _adam_on_weight(problem: EditProblem, lr: float, steps: int,
         problem.step(step, steps)
         opt.zero_grad(set_to_none=True)
         loss = problem.loss(f.forward(problem.keys, weight))
-        if not project_every and float(loss.detach()) < best[0]:   # the iterate before the step
+        if not project_every and float(loss.detach()) < best[0]:  # the iterate before the step
             best = (float(loss.detach()), weight.detach().clone())
         loss.backward()
         opt.step()
@@ -263,13 +264,19 @@ def solve_adam(problem: EditProblem, p: AdamParams = AdamParams()) -> SolveResul
     f, w0 = problem.layer, problem.layer.weight
     ax = (f.in_axis, f.out_axis)
     loss_before = problem.loss_of_weight(w0)
-    weight = _adam_on_weight(problem, _step_size(w0, p.lr, p.lr_relative), p.steps,
-                             p.project_every)
+    weight = _adam_on_weight(problem, _step_size(w0, p.lr, p.lr_relative), p.steps, p.project_every)
     final = project_onto_span(weight, w0, problem.D, *ax)
     lam = lambda_of(final, w0, problem.D, *ax)
     delta = low_rank_delta(lam, problem.D, *ax)
-    return SolveResult(delta, lam, loss_before, problem.loss_of_weight(w0 + delta),
-                       time.perf_counter() - t0, p.steps, problem.collateral(delta))
+    return SolveResult(
+        delta,
+        lam,
+        loss_before,
+        problem.loss_of_weight(w0 + delta),
+        time.perf_counter() - t0,
+        p.steps,
+        problem.collateral(delta),
+    )
 
 
 def _goal_targets(f: LayerFunction, goal: torch.Tensor, z0: torch.Tensor):
@@ -298,12 +305,12 @@ def _least_squares_system(problem: EditProblem):
     """``(J [out, P, q], b [out, P], upper [out, P], m [P], shape)`` of the closed form."""
     f, D = problem.layer, problem.D
     w0, ax = f.weight, (f.in_axis, f.out_axis)
-    shape = lambda_shape(w0, *ax, D.shape[0])                                 # [out, rest..., r]
+    shape = lambda_shape(w0, *ax, D.shape[0])  # [out, rest..., r]
     c_out, q = shape[0], int(torch.tensor(shape[1:]).prod())
-    sel = problem.mask[:, 0] > 0                                              # [N, H, W]
-    m = problem.mask[:, 0][sel].to(torch.float64)                             # [P]
+    sel = problem.mask[:, 0] > 0  # [N, H, W]
+    m = problem.mask[:, 0][sel].to(torch.float64)  # [P]
 
-    def masked(x):                                                            # [N, C, H, W] -> [C, P]
+    def masked(x):  # [N, C, H, W] -> [C, P]
         return x.permute(1, 0, 2, 3)[:, sel]
 
     with torch.no_grad():
@@ -316,14 +323,15 @@ def _least_squares_system(problem: EditProblem):
             basis[:, j] = 1
             dw = low_rank_delta(basis.reshape(shape), D, *ax)
             cols.append(masked(scale * f.linear(problem.keys, dw)).to(torch.float64))
-        J = torch.stack(cols, -1)                                             # [out, P, q]
+        J = torch.stack(cols, -1)  # [out, P, q]
         target, upper = _goal_targets(f, problem.goal, z0)
-        b = masked(target - z0).to(torch.float64)                             # [out, P]
+        b = masked(target - z0).to(torch.float64)  # [out, P]
     return J, b, masked(upper), m, shape
 
 
-def _solve_system(J, b, upper, m, ridge: float, active_set_iters: int,
-                  penalty: torch.Tensor | None = None) -> torch.Tensor:
+def _solve_system(
+    J, b, upper, m, ridge: float, active_set_iters: int, penalty: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-channel ridge solve with the one-sided clipped rows; λ [out, q] float64.
 
     The penalty is ``ρ λᵀ P λ`` with ``P`` = ``penalty`` [q, q] (identity when None),
@@ -333,13 +341,15 @@ def _solve_system(J, b, upper, m, ridge: float, active_set_iters: int,
     eye = torch.eye(q, dtype=torch.float64, device=J.device)
     if penalty is not None:
         eye = penalty.to(torch.float64)
-    rho = ridge * float((J * J * m[None, :, None]).sum(1).mean()) / float(
-        torch.diagonal(eye).mean()) + 1e-12
+    rho = (
+        ridge * float((J * J * m[None, :, None]).sum(1).mean()) / float(torch.diagonal(eye).mean())
+        + 1e-12
+    )
     # Clipped goals enter as a one-sided penalty max(0, z - bound)²: solve, put the
     # violated ones in, solve again, until the set of violated rows is stable.
     active = torch.zeros_like(upper)
     for _ in range(max(1, active_set_iters)):
-        w = m[None] * (~upper | active)                                       # [out, P]
+        w = m[None] * (~upper | active)  # [out, P]
         A = torch.einsum("opq,op,opr->oqr", J, w, J) + rho * eye
         # A floor on the diagonal keeps A invertible when both the data term and the
         # penalty are singular (edits solved together with the same rule: equal columns).
@@ -347,10 +357,12 @@ def _solve_system(J, b, upper, m, ridge: float, active_set_iters: int,
         A = A + floor[:, None, None] * torch.eye(q, dtype=torch.float64, device=J.device)
         rhs = torch.einsum("opq,op,op->oq", J, w, b)
         try:
-            lam = torch.linalg.solve(A, rhs)                                  # [out, q]
+            lam = torch.linalg.solve(A, rhs)  # [out, q]
         except torch.linalg.LinAlgError as e:
-            raise EditError(f"the edit's least-squares system could not be solved ({e}); "
-                            "raise the solver's ridge, or lower the rank") from None
+            raise EditError(
+                f"the edit's least-squares system could not be solved ({e}); "
+                "raise the solver's ridge, or lower the rank"
+            ) from None
         new_active = upper & (torch.einsum("opq,oq->op", J, lam) > b + 1e-9)
         if torch.equal(new_active | active, active):
             break
@@ -358,8 +370,9 @@ def _solve_system(J, b, upper, m, ridge: float, active_set_iters: int,
     return lam
 
 
-def closed_form_lambda(problem: EditProblem, ridge: float = 1e-3, active_set_iters: int = 20,
-                       ridge_search: int = 1) -> torch.Tensor:
+def closed_form_lambda(
+    problem: EditProblem, ridge: float = 1e-3, active_set_iters: int = 20, ridge_search: int = 1
+) -> torch.Tensor:
     """Ridge least-squares ``Λ`` [out, rest..., r] at the pre-activation output.
 
     Output channel ``o`` depends only on ``Λ[o]``, so the solve splits into one small
@@ -378,27 +391,37 @@ def closed_form_lambda(problem: EditProblem, ridge: float = 1e-3, active_set_ite
     f = problem.layer
     best = None
     for i in range(max(1, ridge_search)):
-        lam = _solve_system(J, b, upper, m, ridge * 10 ** i, active_set_iters)
+        lam = _solve_system(J, b, upper, m, ridge * 10**i, active_set_iters)
         lam = lam.to(f.weight.dtype).reshape(shape)
         if ridge_search <= 1:
             return lam
-        loss = problem.loss_of_weight(f.weight + low_rank_delta(lam, problem.D, f.in_axis,
-                                                                f.out_axis))
+        loss = problem.loss_of_weight(
+            f.weight + low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)
+        )
         if best is None or loss < best[0]:
             best = (loss, lam)
-    assert best is not None                   # ridge_search > 1: the loop ran
+    assert best is not None  # ridge_search > 1: the loop ran
     return best[1]
 
 
-def solve_closed_form(problem: EditProblem, p: ClosedFormParams = ClosedFormParams()) -> SolveResult:
+def solve_closed_form(
+    problem: EditProblem, p: ClosedFormParams = ClosedFormParams()
+) -> SolveResult:
     """Least squares for Λ at the pre-activation output (see :func:`closed_form_lambda`)."""
     t0 = time.perf_counter()
     f = problem.layer
     loss_before = problem.loss_of_weight(f.weight)
     lam = closed_form_lambda(problem, p.ridge, p.active_set_iters, p.ridge_search)
     delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)
-    return SolveResult(delta, lam, loss_before, problem.loss_of_weight(f.weight + delta),
-                       time.perf_counter() - t0, 0, problem.collateral(delta))
+    return SolveResult(
+        delta,
+        lam,
+        loss_before,
+        problem.loss_of_weight(f.weight + delta),
+        time.perf_counter() - t0,
+        0,
+        problem.collateral(delta),
+    )
 
 
 def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParams()) -> SolveResult:
@@ -415,7 +438,7 @@ def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParam
         problem.step(step, p.steps)
         opt.zero_grad(set_to_none=True)
         loss = problem.loss(f.forward(problem.keys, w0 + low_rank_delta(lam, problem.D, *ax)))
-        if float(loss.detach()) < best[0]:          # the loss of the iterate before this step
+        if float(loss.detach()) < best[0]:  # the loss of the iterate before this step
             best = (float(loss.detach()), lam.detach().clone())
         loss.backward()
         opt.step()
@@ -424,23 +447,33 @@ def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParam
         best = (final, lam.detach().clone())
     lam_best = best[1]
     delta = low_rank_delta(lam_best, problem.D, *ax)
-    return SolveResult(delta, lam_best, loss_before, problem.loss_of_weight(w0 + delta),
-                       time.perf_counter() - t0, p.steps, problem.collateral(delta))
+    return SolveResult(
+        delta,
+        lam_best,
+        loss_before,
+        problem.loss_of_weight(w0 + delta),
+        time.perf_counter() - t0,
+        p.steps,
+        problem.collateral(delta),
+    )
 
 
-def collateral_penalty(D: torch.Tensor, moment: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+def collateral_penalty(
+    D: torch.Tensor, moment: torch.Tensor, shape: tuple[int, ...]
+) -> torch.Tensor:
     """The matrix ``P`` [q, q] with ``λᵀ P λ`` = the collateral ``tr(ΔW C ΔWᵀ)`` of one
     output channel's Λ (q = rest·r, r last): ``I_rest ⊗ (D C Dᵀ)``."""
     d = D.to(torch.float64)
-    g = d @ moment.to(torch.float64).to(d.device) @ d.T                      # [r, r]
+    g = d @ moment.to(torch.float64).to(d.device) @ d.T  # [r, r]
     rest = 1
     for n in shape[1:-1]:
         rest *= int(n)
     return torch.kron(torch.eye(rest, dtype=torch.float64, device=d.device), g)
 
 
-def solve_least_collateral(problem: EditProblem,
-                           p: LeastCollateralParams = LeastCollateralParams()) -> SolveResult:
+def solve_least_collateral(
+    problem: EditProblem, p: LeastCollateralParams = LeastCollateralParams()
+) -> SolveResult:
     """Least squares for Λ at the pre-activation output, penalised by the predicted
     collateral ``tr(ΔW C ΔWᵀ)`` (see the module docstring); needs ``problem.moment``.
 
@@ -464,20 +497,35 @@ def solve_least_collateral(problem: EditProblem,
         collateral = problem.collateral(delta)
         if not collateral > p.budget:
             break
-        weight *= 2 ** 0.5
-    return SolveResult(delta, lam, loss_before, problem.loss_of_weight(f.weight + delta),
-                       time.perf_counter() - t0, 0, collateral)
+        weight *= 2**0.5
+    return SolveResult(
+        delta,
+        lam,
+        loss_before,
+        problem.loss_of_weight(f.weight + delta),
+        time.perf_counter() - t0,
+        0,
+        collateral,
+    )
 
 
-def solve_finetune_layer(problem: EditProblem,
-                         p: FinetuneLayerParams = FinetuneLayerParams()) -> SolveResult:
+def solve_finetune_layer(
+    problem: EditProblem, p: FinetuneLayerParams = FinetuneLayerParams()
+) -> SolveResult:
     """Baseline: Adam on the whole weight of the layer, no constraint (D is ignored)."""
     t0 = time.perf_counter()
     w0 = problem.layer.weight
     loss_before = problem.loss_of_weight(w0)
     delta = _adam_on_weight(problem, _step_size(w0, p.lr, p.lr_relative), p.steps, None) - w0
-    return SolveResult(delta, None, loss_before, problem.loss_of_weight(w0 + delta),
-                       time.perf_counter() - t0, p.steps, problem.collateral(delta))
+    return SolveResult(
+        delta,
+        None,
+        loss_before,
+        problem.loss_of_weight(w0 + delta),
+        time.perf_counter() - t0,
+        p.steps,
+        problem.collateral(delta),
+    )
 
 
 # -- the registry -------------------------------------------------------------
@@ -485,21 +533,49 @@ def solve_finetune_layer(problem: EditProblem,
 #: Layer solver name -> entry. The CLI's and the spec's choices come from here (through
 #: :data:`rewrite.edit.methods.METHODS`, which adds the whole-model methods).
 SOLVERS: dict[str, Method] = registry(
-    Method("least-collateral", LeastCollateralParams,
-           "least squares for Λ penalised by the predicted collateral tr(ΔW C ΔWᵀ), within "
-           "a collateral budget (default)",
-           solve=solve_least_collateral, constrained=True, joint=True, not_here=True,
-           budgeted=True),
-    Method("closed-form+refine", RefineParams,
-           "ridge least squares for Λ, then {steps} Adam steps on Λ",
-           solve=solve_closed_form_refine, constrained=True, not_here=True),
-    Method("closed-form", ClosedFormParams, "ridge least squares for Λ at the pre-activation",
-           solve=solve_closed_form, constrained=True, joint=True, not_here=True),
-    Method("adam", AdamParams,
-           "the paper's schedule: {steps} Adam steps on W, projected onto span(D)",
-           solve=solve_adam, constrained=True, not_here=True),
-    Method("finetune-layer", FinetuneLayerParams, "baseline: the same layer, no constraint",
-           solve=solve_finetune_layer, not_here=True),
+    Method(
+        "least-collateral",
+        LeastCollateralParams,
+        "least squares for Λ penalised by the predicted collateral tr(ΔW C ΔWᵀ), within "
+        "a collateral budget (default)",
+        solve=solve_least_collateral,
+        constrained=True,
+        joint=True,
+        not_here=True,
+        budgeted=True,
+    ),
+    Method(
+        "closed-form+refine",
+        RefineParams,
+        "ridge least squares for Λ, then {steps} Adam steps on Λ",
+        solve=solve_closed_form_refine,
+        constrained=True,
+        not_here=True,
+    ),
+    Method(
+        "closed-form",
+        ClosedFormParams,
+        "ridge least squares for Λ at the pre-activation",
+        solve=solve_closed_form,
+        constrained=True,
+        joint=True,
+        not_here=True,
+    ),
+    Method(
+        "adam",
+        AdamParams,
+        "the paper's schedule: {steps} Adam steps on W, projected onto span(D)",
+        solve=solve_adam,
+        constrained=True,
+        not_here=True,
+    ),
+    Method(
+        "finetune-layer",
+        FinetuneLayerParams,
+        "baseline: the same layer, no constraint",
+        solve=solve_finetune_layer,
+        not_here=True,
+    ),
 )
 
 #: The solver used when a spec names none (benchmarks/edit_benchmark.py measures why).
@@ -511,7 +587,7 @@ def solve(problem: EditProblem, name: str, overrides: dict | None = None) -> Sol
     if name not in SOLVERS:
         raise ValueError(f"unknown solver {name!r}; known: {', '.join(SOLVERS)}")
     entry = SOLVERS[name]
-    assert entry.solve is not None, name      # every SOLVERS entry is a layer solver
+    assert entry.solve is not None, name  # every SOLVERS entry is a layer solver
     return entry.solve(problem, entry.make_params(overrides))
 
 

@@ -26,8 +26,13 @@ from ..utils.images import make_grid, to_uint8, to_unit
 from .transfer import goal_reproduction
 
 
-def before_after(G: Generator, edit: EditSpec, seeds: Sequence[int], batch_size: int = 32,
-                 progress: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def before_after(
+    G: Generator,
+    edit: EditSpec,
+    seeds: Sequence[int],
+    batch_size: int = 32,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Images of ``seeds`` without and with the edit: two uint8 arrays [N, H, W, 3].
 
     The edit is applied to ``G`` and undone afterwards, leaving ``G`` as it was.
@@ -36,9 +41,13 @@ def before_after(G: Generator, edit: EditSpec, seeds: Sequence[int], batch_size:
     return before, after
 
 
-def before_after_solved(G: Generator, edit: EditSpec, seeds: Sequence[int],
-                        batch_size: int = 32, progress: bool | None = None
-                        ) -> tuple[np.ndarray, np.ndarray, Delta, float]:
+def before_after_solved(
+    G: Generator,
+    edit: EditSpec,
+    seeds: Sequence[int],
+    batch_size: int = 32,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray, Delta, float]:
     """:func:`before_after`, and what the solve gave: ``(before, after, delta,
     reproduction)``, the last two as :func:`apply_judged` returns them (for
     :func:`solve_line`). ``G`` is left as it was."""
@@ -70,13 +79,21 @@ def solve_line(delta: Delta, reproduction: float = float("nan")) -> str:
     the method and layer, the layer loss before -> after, the goal reproduction of the
     user's own example (when measured: 0 = the request exactly, 1 = no closer than
     unedited) and the predicted collateral."""
-    repro = (f", goal reproduction {reproduction:.2f}" if np.isfinite(reproduction) else "")
-    return (f"solved with {delta.method} at {delta.layer}: layer loss {delta.loss_before:.4f} "
-            f"-> {delta.loss:.4f}{repro}, predicted collateral {delta.collateral:.4f}")
+    repro = f", goal reproduction {reproduction:.2f}" if np.isfinite(reproduction) else ""
+    return (
+        f"solved with {delta.method} at {delta.layer}: layer loss {delta.loss_before:.4f} "
+        f"-> {delta.loss:.4f}{repro}, predicted collateral {delta.collateral:.4f}"
+    )
 
 
-def before_after_grid(before: np.ndarray, after: np.ndarray, seeds: Sequence[int],
-                      cols: int | None = None, scale: int = 2, labels: bool = True) -> Image.Image:
+def before_after_grid(
+    before: np.ndarray,
+    after: np.ndarray,
+    seeds: Sequence[int],
+    cols: int | None = None,
+    scale: int = 2,
+    labels: bool = True,
+) -> Image.Image:
     """Original rows above edited rows, ``cols`` samples per row pair (default up to 16)."""
     n = len(seeds)
     assert before.shape == after.shape and before.shape[0] == n
@@ -86,16 +103,18 @@ def before_after_grid(before: np.ndarray, after: np.ndarray, seeds: Sequence[int
         chunk = list(range(start, min(start + cols, n)))
         pad = cols - len(chunk)
         blank = np.full_like(before[:1], 255)
-        tiles += [before[i:i + 1] for i in chunk] + [blank] * pad
+        tiles += [before[i : i + 1] for i in chunk] + [blank] * pad
         names += [f"#{seeds[i]}" for i in chunk] + [""] * pad
-        tiles += [after[i:i + 1] for i in chunk] + [blank] * pad
+        tiles += [after[i : i + 1] for i in chunk] + [blank] * pad
         names += [f"#{seeds[i]} edited" for i in chunk] + [""] * pad
-    return make_grid(np.concatenate(tiles), cols=cols, labels=names if labels else None,
-                     scale=scale)
+    return make_grid(
+        np.concatenate(tiles), cols=cols, labels=names if labels else None, scale=scale
+    )
 
 
-def goal_panel(G: Generator, spec: EditSpec, inputs, edited: np.ndarray | None = None,
-               scale: int = 3) -> Image.Image:
+def goal_panel(
+    G: Generator, spec: EditSpec, inputs, edited: np.ndarray | None = None, scale: int = 3
+) -> Image.Image:
     """What the edit asks for, before solving, and what it got.
 
     Tiles (uint8, labelled): for copy-paste the copy source, the paste target, the
@@ -136,8 +155,9 @@ class GoalPreview:
     edited: np.ndarray | None
 
 
-def goal_preview(session: Rewriter, spec: EditSpec, solved: bool = False,
-                 inputs=None) -> GoalPreview:
+def goal_preview(
+    session: Rewriter, spec: EditSpec, solved: bool = False, inputs=None
+) -> GoalPreview:
     """The goal preview of ``rewrite goal`` and of the app: :func:`goal_panel` and
     :func:`goal_fidelity` of ``spec`` on ``session``'s model.
 
@@ -172,19 +192,25 @@ def goal_notes(spec: EditSpec, fidelity: float, delta=None) -> list[str]:
     """
     notes = []
     if not np.isnan(fidelity):
-        notes.append(f"the goal at {spec.layer} reproduces the pasted request to {fidelity:.2f} "
-                     "of the unedited distance (0 = exactly)")
+        notes.append(
+            f"the goal at {spec.layer} reproduces the pasted request to {fidelity:.2f} "
+            "of the unedited distance (0 = exactly)"
+        )
         if fidelity > GOAL_FIDELITY_WARN:
-            notes.append(f"warning: the goal at {spec.layer} does not show the pasted object "
-                         "well; an edit of this layer cannot show it either. Try a finer layer "
-                         "(rewrite suggest-layer) or align the boxes to the layer's cells")
+            notes.append(
+                f"warning: the goal at {spec.layer} does not show the pasted object "
+                "well; an edit of this layer cannot show it either. Try a finer layer "
+                "(rewrite suggest-layer) or align the boxes to the layer's cells"
+            )
     budgeted = delta is not None and delta.method in METHODS and METHODS[delta.method].budgeted
     if budgeted and delta.loss > HELD_BACK * delta.loss_before:
-        notes.append("note: the collateral budget held this edit back (the rule's context is "
-                      "common, so a strong edit would change many images). Make the context "
-                      "more specific, raise the strength (the slider from 'local' to 'strong' "
-                      "in the app, 'strength' in the spec) or the solver's 'budget', or try "
-                      "the 'example-fit' solver, which fits the object itself")
+        notes.append(
+            "note: the collateral budget held this edit back (the rule's context is "
+            "common, so a strong edit would change many images). Make the context "
+            "more specific, raise the strength (the slider from 'local' to 'strong' "
+            "in the app, 'strength' in the spec) or the solver's 'budget', or try "
+            "the 'example-fit' solver, which fits the object itself"
+        )
     return notes
 
 
@@ -192,16 +218,21 @@ def erase_goal_note(spec: EditSpec) -> str:
     """The reproduction note of an erase edit: its goal is defined at the layer, and the
     goal rendered is the request itself, so it reproduces the request exactly; what is
     left to judge is whether the rendered goal shows the object gone."""
-    how = ("inpainted from the most similar samples without the object"
-           if spec.erase_goal == "inpaint"
-           else f"with its {spec.erase_units} most active units zeroed")
-    return (f"the goal at {spec.layer} is the erase request itself (the marked region {how}, "
-            f"rendered through the rest of the network), so it reproduces the request exactly; "
-            f"check that the 'goal at {spec.layer}' tile shows the object gone")
+    how = (
+        "inpainted from the most similar samples without the object"
+        if spec.erase_goal == "inpaint"
+        else f"with its {spec.erase_units} most active units zeroed"
+    )
+    return (
+        f"the goal at {spec.layer} is the erase request itself (the marked region {how}, "
+        f"rendered through the rest of the network), so it reproduces the request exactly; "
+        f"check that the 'goal at {spec.layer}' tile shows the object gone"
+    )
 
 
-def goal_report(spec: EditSpec, fidelity: float, delta: Delta | None = None,
-                reproduction: float = float("nan")) -> list[str]:
+def goal_report(
+    spec: EditSpec, fidelity: float, delta: Delta | None = None, reproduction: float = float("nan")
+) -> list[str]:
     """The lines ``rewrite goal`` prints before naming its picture, in this order: the
     solve line (:func:`solve_line`, when ``delta`` is given), the reproduction note (the
     copy-paste goal's ``fidelity`` from :func:`goal_fidelity`, or
@@ -242,18 +273,22 @@ def collateral_warning(delta) -> list[str]:
     visibly (empty list otherwise, or when unknown)."""
     out = []
     c = getattr(delta, "collateral", float("nan"))
-    c = c * getattr(delta, "strength", 1.0) ** 2            # tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ)
+    c = c * getattr(delta, "strength", 1.0) ** 2  # tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ)
     if c > COLLATERAL_WARN:
-        out.append(f"warning: predicted collateral {c:.3f} is above {COLLATERAL_WARN:g}: images "
-                   "where the rule does not fire are expected to change visibly. Lower the "
-                   "strength, mark the false positives as \"not here\", or lower the solver's "
-                   "budget")
+        out.append(
+            f"warning: predicted collateral {c:.3f} is above {COLLATERAL_WARN:g}: images "
+            "where the rule does not fire are expected to change visibly. Lower the "
+            'strength, mark the false positives as "not here", or lower the solver\'s '
+            "budget"
+        )
     v = visible_at_strength(delta)
     if v > VISIBLE_WARN:
-        out.append(f"warning: visible change outside the rule's region {v:.3f} (mean pixel "
-                   f"change on fixed samples) is above {VISIBLE_WARN:g}: other parts of the "
-                   "images change visibly. Move the strength toward 'local', or edit a "
-                   "coarser layer")
+        out.append(
+            f"warning: visible change outside the rule's region {v:.3f} (mean pixel "
+            f"change on fixed samples) is above {VISIBLE_WARN:g}: other parts of the "
+            "images change visibly. Move the strength toward 'local', or edit a "
+            "coarser layer"
+        )
     return out
 
 
@@ -283,5 +318,9 @@ def goal_fidelity(G: Generator, inputs) -> float:
     with torch.no_grad():
         unedited = G(G.latents(inputs.goal_samples[:1]))
     box = inputs.image_mask[0, 0].cpu().numpy() > 0
-    return goal_reproduction(to_unit(unedited)[0], to_unit(inputs.goal_image[:1])[0],
-                             to_unit(inputs.target_image[:1])[0], box)
+    return goal_reproduction(
+        to_unit(unedited)[0],
+        to_unit(inputs.goal_image[:1])[0],
+        to_unit(inputs.target_image[:1])[0],
+        box,
+    )

@@ -112,23 +112,29 @@ class _Shared:
     threshold: float
     fire: np.ndarray
     target_colour: np.ndarray | None
-    goal_before: np.ndarray          # the goal samples without the edit [G, R, R, 3] 0-1
-    goal_image: np.ndarray           # what the user asked for [G, R, R, 3] 0-1
-    goal_box: np.ndarray             # where it counts, bool [G, R, R]
-    obj: np.ndarray | None = None    # the copied object [h, w, 3] 0-1 and its alpha [h, w]
+    goal_before: np.ndarray  # the goal samples without the edit [G, R, R, 3] 0-1
+    goal_image: np.ndarray  # what the user asked for [G, R, R, 3] 0-1
+    goal_box: np.ndarray  # where it counts, bool [G, R, R]
+    obj: np.ndarray | None = None  # the copied object [h, w, 3] 0-1 and its alpha [h, w]
     obj_alpha: np.ndarray | None = None
-    boxes: list | None = None        # per held-out sample: the object's box where it fires
+    boxes: list | None = None  # per held-out sample: the object's box where it fires
 
 
-def _object_boxes(G: Generator, spec: EditSpec, inputs: EditInputs, response: np.ndarray,
-                  fire: np.ndarray, size_hw: tuple[int, int]) -> list:
+def _object_boxes(
+    G: Generator,
+    spec: EditSpec,
+    inputs: EditInputs,
+    response: np.ndarray,
+    fire: np.ndarray,
+    size_hw: tuple[int, int],
+) -> list:
     """Where the object should appear on each held-out sample: the box of the pasted
     object, placed relative to the sample's strongest response as the paste box sits
     relative to the paste target's strongest response (None where the rule is silent)."""
     box = inputs.image_mask[0, 0].numpy() > 0
     rows, cols = np.nonzero(box)
     centre = np.array([(rows.min() + rows.max() + 1) / 2, (cols.min() + cols.max() + 1) / 2])
-    own = key_response(G, spec.layer, inputs.D, inputs.goal_samples)[0].numpy()   # [h, w]
+    own = key_response(G, spec.layer, inputs.D, inputs.goal_samples)[0].numpy()  # [h, w]
     cell = G.resolution / own.shape[-1]
     peak = np.array(np.unravel_index(own.argmax(), own.shape)) + 0.5
     offset = centre - peak * cell
@@ -143,8 +149,9 @@ def _object_boxes(G: Generator, spec: EditSpec, inputs: EditInputs, response: np
     return out
 
 
-def _best_aligned_transfer(before: np.ndarray, after: np.ndarray, shared: _Shared,
-                           size: int, shifts=(-4, 0, 4)) -> np.ndarray:
+def _best_aligned_transfer(
+    before: np.ndarray, after: np.ndarray, shared: _Shared, size: int, shifts=(-4, 0, 4)
+) -> np.ndarray:
     """``object_transfer`` per sample [N], at the best of a few small shifts of each box
     (the firing peak is only known to a key cell; the same box judges before and after)."""
     assert shared.obj is not None and shared.obj_alpha is not None and shared.boxes is not None
@@ -152,16 +159,29 @@ def _best_aligned_transfer(before: np.ndarray, after: np.ndarray, shared: _Share
     h, w = shared.obj.shape[:2]
     for dr in shifts:
         for dc in shifts:
-            boxes = [None if bx is None else
-                     place_box(((bx[0] + bx[1]) / 2 + dr, (bx[2] + bx[3]) / 2 + dc), (h, w),
-                               (size, size)) for bx in shared.boxes]
+            boxes = [
+                None
+                if bx is None
+                else place_box(
+                    ((bx[0] + bx[1]) / 2 + dr, (bx[2] + bx[3]) / 2 + dc), (h, w), (size, size)
+                )
+                for bx in shared.boxes
+            ]
             score = object_transfer(before, after, shared.obj, shared.obj_alpha, boxes)
             best = np.fmax(best, score)
     return best
 
 
-def _shared(session: Rewriter, spec: EditSpec, seeds: list[int], quantile: float,
-            batch_size: int, progress, cache: bool, dist: DistContext) -> _Shared:
+def _shared(
+    session: Rewriter,
+    spec: EditSpec,
+    seeds: list[int],
+    quantile: float,
+    batch_size: int,
+    progress,
+    cache: bool,
+    dist: DistContext,
+) -> _Shared:
     G = session.model
     inputs = session.prepare(spec)
     before = cached_generate(G, seeds, batch_size, progress, cache, dist)
@@ -183,19 +203,32 @@ def _shared(session: Rewriter, spec: EditSpec, seeds: list[int], quantile: float
         r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
         obj, alpha = a[r0:r1, c0:c1], m[r0:r1, c0:c1].astype(np.float64)
         boxes = _object_boxes(G, spec, inputs, response, fire, (r1 - r0, c1 - c0))
-    return _Shared(inputs, before, response, threshold, fire, colour, goal_before, goal_image,
-                   goal_box, obj, alpha, boxes)
+    return _Shared(
+        inputs,
+        before,
+        response,
+        threshold,
+        fire,
+        colour,
+        goal_before,
+        goal_image,
+        goal_box,
+        obj,
+        alpha,
+        boxes,
+    )
 
 
 @torch.no_grad()
-def _unit_activation(G: Generator, layer: str, units: list[int], seeds: list[int],
-                     fire: np.ndarray, batch_size: int) -> float:
+def _unit_activation(
+    G: Generator, layer: str, units: list[int], seeds: list[int], fire: np.ndarray, batch_size: int
+) -> float:
     """Mean activation of ``units`` at ``layer`` over the firing cells of ``seeds``."""
     total, count = 0.0, 0
     for start in range(0, len(seeds), batch_size):
-        chunk = seeds[start:start + batch_size]
-        v = G.split(G.latents(chunk), layer).values[:, units]                 # [B, U, H, W]
-        f = torch.from_numpy(fire[start:start + len(chunk)]).float()[:, None]
+        chunk = seeds[start : start + batch_size]
+        v = G.split(G.latents(chunk), layer).values[:, units]  # [B, U, H, W]
+        f = torch.from_numpy(fire[start : start + len(chunk)]).float()[:, None]
         f = window_coverage(f[:, 0], layer_window(G.layer(layer), "value")) > 0
         sel = f[:, None].expand_as(v)
         total += float(v[sel].sum())
@@ -203,29 +236,46 @@ def _unit_activation(G: Generator, layer: str, units: list[int], seeds: list[int
     return total / count if count else float("nan")
 
 
-def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, seeds: list[int],
-             batch_size: int, progress, cache: bool, dist: DistContext,
-             delta: Delta | None = None) -> Evaluation:
+def _measure(
+    session: Rewriter,
+    spec: EditSpec,
+    label: str,
+    shared: _Shared,
+    seeds: list[int],
+    batch_size: int,
+    progress,
+    cache: bool,
+    dist: DistContext,
+    delta: Delta | None = None,
+) -> Evaluation:
     G = session.model
     weight_name = G.weight_name(spec.layer)
     w0 = G.state_dict()[weight_name].detach().clone()
     units = shared.inputs.units
-    act_before = (_unit_activation(G, spec.layer, units, seeds, shared.fire, batch_size)
-                  if units else None)
+    act_before = (
+        _unit_activation(G, spec.layer, units, seeds, shared.fire, batch_size) if units else None
+    )
     delta = session.apply(spec if delta is None else delta)
     try:
         after = cached_generate(G, seeds, batch_size, progress, cache, dist)
         with torch.no_grad():
             goal_after = to_unit(G(G.latents(shared.inputs.goal_samples)))
-        act_after = (_unit_activation(G, spec.layer, units, seeds, shared.fire, batch_size)
-                     if units else None)
+        act_after = (
+            _unit_activation(G, spec.layer, units, seeds, shared.fire, batch_size)
+            if units
+            else None
+        )
     finally:
         session.undo()
     b, a = shared.before.astype(np.float64) / 255, after.astype(np.float64) / 255
     fire = shared.fire
-    silent = ~fire.any((1, 2))                                               # never fires
-    repro = [goal_reproduction(shared.goal_before[i], goal_after[i], shared.goal_image[i],
-                               shared.goal_box[i]) for i in range(len(goal_after))]
+    silent = ~fire.any((1, 2))  # never fires
+    repro = [
+        goal_reproduction(
+            shared.goal_before[i], goal_after[i], shared.goal_image[i], shared.goal_box[i]
+        )
+        for i in range(len(goal_after))
+    ]
     if spec.kind == "copy-paste":
         toward = _best_aligned_transfer(b, a, shared, G.resolution)
         threshold = TRANSFER_THRESHOLD
@@ -235,22 +285,27 @@ def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, see
     firing = ~silent
     # The best-matched held-out samples (what `rewrite match` shows first).
     peak = shared.response.reshape(len(seeds), -1).max(1)
-    top = np.argsort(-peak, kind="stable")[:min(MATCHED, int(firing.sum()))]
+    top = np.argsort(-peak, kind="stable")[: min(MATCHED, int(firing.sum()))]
     m: dict[str, Any] = {
         "firing samples": int(firing.sum()),
         "firing pixels": float(fire.mean()),
         "goal reproduction": float(np.nanmean(repro)) if repro else float("nan"),
         "efficacy": float(np.mean(toward[firing] >= threshold)) if firing.any() else float("nan"),
         "matched efficacy": float(np.mean(toward[top] >= threshold)) if len(top) else float("nan"),
-        ("object transfer" if spec.kind == "copy-paste" else "erase removal"):
-            float(np.nanmean(toward[firing])) if firing.any() else float("nan"),
+        ("object transfer" if spec.kind == "copy-paste" else "erase removal"): float(
+            np.nanmean(toward[firing])
+        )
+        if firing.any()
+        else float("nan"),
         "change inside": mean_change(b, a, fire),
         "change outside": mean_change(b, a, ~fire),
         "PSNR outside": psnr(b, a, ~fire),
         "silent change": mean_change(b[silent], a[silent], ~fire[silent])
-        if silent.any() else float("nan"),
+        if silent.any()
+        else float("nan"),
         "PSNR, silent samples": psnr(b[silent], a[silent], ~fire[silent])
-        if silent.any() else float("nan"),
+        if silent.any()
+        else float("nan"),
         "changed fraction": efficacy(b, a, fire),
     }
     if shared.target_colour is not None:
@@ -264,14 +319,30 @@ def _measure(session: Rewriter, spec: EditSpec, label: str, shared: _Shared, see
     m["goal loss before"], m["goal loss"] = delta.loss_before, delta.loss
     m["loss kind"] = delta.loss_kind
     m["seconds"] = delta.seconds
-    return Evaluation(label, spec.to_json(), seeds, shared.threshold, fire, shared.response,
-                      shared.before, after, m, delta)
+    return Evaluation(
+        label,
+        spec.to_json(),
+        seeds,
+        shared.threshold,
+        fire,
+        shared.response,
+        shared.before,
+        after,
+        m,
+        delta,
+    )
 
 
-def evaluate(G: Generator, spec: EditSpec, seeds: Sequence[int],
-             quantile: float = DEFAULT_QUANTILE, batch_size: int = 32,
-             progress: bool | None = None, cache: bool = True,
-             dist: DistContext | None = None) -> Evaluation:
+def evaluate(
+    G: Generator,
+    spec: EditSpec,
+    seeds: Sequence[int],
+    quantile: float = DEFAULT_QUANTILE,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    cache: bool = True,
+    dist: DistContext | None = None,
+) -> Evaluation:
     """Measure ``spec`` on held-out ``seeds`` (``G`` is left unedited); see the module docstring.
 
     Under torchrun (``dist``) every rank computes the same edit (bit-identical) and renders
@@ -280,10 +351,11 @@ def evaluate(G: Generator, spec: EditSpec, seeds: Sequence[int],
     seeds, dist = list(seeds), dist or DistContext()
     session = Rewriter(G, progress=progress and dist.is_main)
     spec.validate_for(G)
-    with G.using_sampling(spec.sampling):                  # held-out samples as the edit's
+    with G.using_sampling(spec.sampling):  # held-out samples as the edit's
         shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
-        return _measure(session, spec, _label(spec), shared, seeds, batch_size, progress,
-                        cache, dist)
+        return _measure(
+            session, spec, _label(spec), shared, seeds, batch_size, progress, cache, dist
+        )
 
 
 #: The strengths, as factors of the spec's own, at which ``rewrite eval`` also measures the
@@ -291,11 +363,17 @@ def evaluate(G: Generator, spec: EditSpec, seeds: Sequence[int],
 CURVE_FACTORS = (0.5, 1.5)
 
 
-def evaluate_curve(G: Generator, spec: EditSpec, seeds: Sequence[int],
-                   factors: Sequence[float] = CURVE_FACTORS,
-                   quantile: float = DEFAULT_QUANTILE, batch_size: int = 32,
-                   progress: bool | None = None, cache: bool = True,
-                   dist: DistContext | None = None) -> list[Evaluation]:
+def evaluate_curve(
+    G: Generator,
+    spec: EditSpec,
+    seeds: Sequence[int],
+    factors: Sequence[float] = CURVE_FACTORS,
+    quantile: float = DEFAULT_QUANTILE,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    cache: bool = True,
+    dist: DistContext | None = None,
+) -> list[Evaluation]:
     """:func:`evaluate` of ``spec``, then the same solved edit re-weighted to each
     ``factor`` x the spec's strength (clipped to ``MAX_STRENGTH``; no new solve), measured on
     the same samples and firing regions. Returns the evaluations ordered by strength; the
@@ -305,16 +383,29 @@ def evaluate_curve(G: Generator, spec: EditSpec, seeds: Sequence[int],
     spec.validate_for(G)
     with G.using_sampling(spec.sampling):
         shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
-        main = _measure(session, spec, _label(spec), shared, seeds, batch_size, progress,
-                        cache, dist)
+        main = _measure(
+            session, spec, _label(spec), shared, seeds, batch_size, progress, cache, dist
+        )
         out = [main]
         for f in factors:
             s = min(MAX_STRENGTH, f * spec.strength)
             if any(abs(e.delta.strength - s) < 1e-9 for e in out):
                 continue
             d = dataclasses.replace(main.delta, strength=s)
-            out.append(_measure(session, spec, f"{_label(spec)} strength {s:g}", shared, seeds,
-                                batch_size, progress, cache, dist, delta=d))
+            out.append(
+                _measure(
+                    session,
+                    spec,
+                    f"{_label(spec)} strength {s:g}",
+                    shared,
+                    seeds,
+                    batch_size,
+                    progress,
+                    cache,
+                    dist,
+                    delta=d,
+                )
+            )
     return sorted(out, key=lambda e: e.delta.strength)
 
 
@@ -322,33 +413,41 @@ def curve_table(curve: Sequence[Evaluation], own_strength: float) -> str:
     """Markdown: per strength, silent change, goal reproduction, transfer or removal and the
     visible collateral; the spec's own strength marked."""
     toward = "object transfer" if "object transfer" in curve[0].metrics else "erase removal"
-    lines = [f"| strength | silent change | goal reproduction | {toward} | visible collateral |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"| strength | silent change | goal reproduction | {toward} | visible collateral |",
+        "|---|---|---|---|---|",
+    ]
     for e in curve:
         m, s = e.metrics, e.delta.strength
         mark = " (this spec)" if abs(s - own_strength) < 1e-9 else ""
         vis = e.delta.visible_collateral * s
-        lines.append(f"| {s:g}{mark} | {m['silent change']:.4f} | {m['goal reproduction']:.3f} | "
-                     f"{m[toward]:.3f} | {vis:.4f} |")
+        lines.append(
+            f"| {s:g}{mark} | {m['silent change']:.4f} | {m['goal reproduction']:.3f} | "
+            f"{m[toward]:.3f} | {vis:.4f} |"
+        )
     return "\n".join(lines)
 
 
 def _label(spec: EditSpec) -> str:
-    """``least-collateral r4``, ``adam r1``, ``least-collateral r4 budget=0.03``, ``finetune-all``."""
+    """``least-collateral r4``, ``adam r1``, ``least-collateral r4 budget=0.03``,
+    ``finetune-all``."""
     label = spec.solver
     if spec.solver in METHODS and METHODS[spec.solver].constrained:
         label += f" r{spec.rank}"
-    return label + "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}"
-                           for k, v in sorted(spec.solver_params.items()))
+    return label + "".join(
+        f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}"
+        for k, v in sorted(spec.solver_params.items())
+    )
 
 
-def variant(spec: EditSpec, solver: str, rank: int | None = None,
-            params: dict | None = None) -> EditSpec:
+def variant(
+    spec: EditSpec, solver: str, rank: int | None = None, params: dict | None = None
+) -> EditSpec:
     """A copy of ``spec`` solved by ``solver`` with ``params`` (and at ``rank``: ``zca``
     directions above 1, ``mean`` at 1); the whole-model baselines drop ``preserve``."""
     s = copy.deepcopy(spec)
     s.solver, s.solver_params = solver, dict(params or {})
-    if not METHODS[solver].not_here:         # the whole-model baselines take no "not here"
+    if not METHODS[solver].not_here:  # the whole-model baselines take no "not here"
         s.preserve = []
     if rank is not None:
         s.rank, s.direction = rank, ("zca" if rank > 1 else "mean")
@@ -361,14 +460,18 @@ def method_variants(spec: EditSpec) -> list[EditSpec]:
     (``closed-form+refine`` at rank 1), the paper's schedule (``adam`` at rank 1), the
     unconstrained ``finetune-layer``, and ``finetune-all`` (copy-paste) or
     ``dissect-erase`` (erase). Duplicates (the spec is one of them) are dropped."""
-    out = [copy.deepcopy(spec),
-           *[variant(spec, DEFAULT_SOLVER, DEFAULT_RANK, {"budget": b})
-             for b in COMPARED_BUDGETS],
-           variant(spec, "closed-form+refine", 1),
-           variant(spec, "adam", 1),
-           variant(spec, "finetune-layer"),
-           *[variant(spec, name) for name in ("finetune-all", "dissect-erase")
-             if spec.kind in METHODS[name].kinds]]
+    out = [
+        copy.deepcopy(spec),
+        *[variant(spec, DEFAULT_SOLVER, DEFAULT_RANK, {"budget": b}) for b in COMPARED_BUDGETS],
+        variant(spec, "closed-form+refine", 1),
+        variant(spec, "adam", 1),
+        variant(spec, "finetune-layer"),
+        *[
+            variant(spec, name)
+            for name in ("finetune-all", "dissect-erase")
+            if spec.kind in METHODS[name].kinds
+        ],
+    ]
     seen, unique = set(), []
     for s in out:
         key = json.dumps(s.to_json(), sort_keys=True)
@@ -378,21 +481,39 @@ def method_variants(spec: EditSpec) -> list[EditSpec]:
     return unique
 
 
-def compare_methods(G: Generator, spec: EditSpec, seeds: Sequence[int],
-                    variants: list[EditSpec] | None = None, quantile: float = DEFAULT_QUANTILE,
-                    batch_size: int = 32, progress: bool | None = None,
-                    cache: bool = True, dist: DistContext | None = None) -> list[Evaluation]:
+def compare_methods(
+    G: Generator,
+    spec: EditSpec,
+    seeds: Sequence[int],
+    variants: list[EditSpec] | None = None,
+    quantile: float = DEFAULT_QUANTILE,
+    batch_size: int = 32,
+    progress: bool | None = None,
+    cache: bool = True,
+    dist: DistContext | None = None,
+) -> list[Evaluation]:
     """Evaluate every variant of ``spec`` on the same held-out samples and the same
     firing regions (those of ``spec``'s own directions)."""
     seeds, dist = list(seeds), dist or DistContext()
     session = Rewriter(G, progress=progress and dist.is_main)
     spec.validate_for(G)
     results = []
-    with G.using_sampling(spec.sampling):                  # held-out samples as the edit's
+    with G.using_sampling(spec.sampling):  # held-out samples as the edit's
         shared = _shared(session, spec, seeds, quantile, batch_size, progress, cache, dist)
         for variant in variants or method_variants(spec):
-            results.append(_measure(session, variant, _label(variant), shared, seeds,
-                                    batch_size, progress, cache, dist))
+            results.append(
+                _measure(
+                    session,
+                    variant,
+                    _label(variant),
+                    shared,
+                    seeds,
+                    batch_size,
+                    progress,
+                    cache,
+                    dist,
+                )
+            )
     return results
 
 
@@ -406,14 +527,20 @@ def _feature_cache_path(kind: str, weights_id: str, images: np.ndarray):
     import hashlib
 
     from ..utils.cache import cache_dir
+
     h = hashlib.sha256(np.ascontiguousarray(images).tobytes())
     h.update(repr(images.shape).encode())
     return cache_dir() / kind / weights_id / f"{h.hexdigest()[:32]}.npy"
 
 
-def cached_inception_features(net, images: np.ndarray, weights_id: str | None = None,
-                              batch_size: int = 50, progress: bool | None = None,
-                              cache: bool = True) -> np.ndarray:
+def cached_inception_features(
+    net,
+    images: np.ndarray,
+    weights_id: str | None = None,
+    batch_size: int = 50,
+    progress: bool | None = None,
+    cache: bool = True,
+) -> np.ndarray:
     """pool3 features [N, 2048] of uint8 images [N, H, W, 3], kept on disk under
     ``<cache>/inception/<weights_id>/<hash of the images>.npy`` (the images' content
     stands for the model and its edit, as the sample cache's fingerprint does)."""
@@ -426,11 +553,18 @@ def cached_inception_features(net, images: np.ndarray, weights_id: str | None = 
         try:
             return read_cached_array(path, np.float64, (len(images), 2048))
         except (OSError, ValueError) as e:
-            print(f"warning: the cached Inception features {path} were refused ({e}); "
-                  "computing them again", file=sys.stderr)
+            print(
+                f"warning: the cached Inception features {path} were refused ({e}); "
+                "computing them again",
+                file=sys.stderr,
+            )
     bar = _bar(len(images), "Inception features", progress)
-    feats = inception_features(net, images, batch_size=batch_size,
-                               progress=bar and (lambda done, total: bar.update(done - bar.n)))
+    feats = inception_features(
+        net,
+        images,
+        batch_size=batch_size,
+        progress=bar and (lambda done, total: bar.update(done - bar.n)),
+    )
     if bar:
         bar.close()
     if path is not None and cache_usable("Inception features"):
@@ -444,12 +578,19 @@ def _bar(total: int, desc: str, progress: bool | None):
     if not progress:
         return None
     from tqdm import tqdm
+
     return tqdm(total=total, desc=desc, leave=False)
 
 
-def add_standard_metrics(results: Sequence[Evaluation], inception=None, lpips=None,
-                         inception_id: str | None = None, batch_size: int = 16,
-                         progress: bool | None = None, cache: bool = True) -> None:
+def add_standard_metrics(
+    results: Sequence[Evaluation],
+    inception=None,
+    lpips=None,
+    inception_id: str | None = None,
+    batch_size: int = 16,
+    progress: bool | None = None,
+    cache: bool = True,
+) -> None:
     """Add the field's standard figures to each result's ``metrics`` (in place):
 
     * ``FID``, ``KID``: between the unedited and the edited held-out samples, on the
@@ -472,28 +613,40 @@ def add_standard_metrics(results: Sequence[Evaluation], inception=None, lpips=No
             key = id(r.before)
             if key not in before_feats:
                 before_feats[key] = cached_inception_features(
-                    inception, r.before, inception_id, batch_size, progress, cache)
-            after = cached_inception_features(inception, r.after, inception_id, batch_size,
-                                              progress, cache)
+                    inception, r.before, inception_id, batch_size, progress, cache
+                )
+            after = cached_inception_features(
+                inception, r.after, inception_id, batch_size, progress, cache
+            )
             r.metrics.update(fid_kid(before_feats[key], after))
         if lpips is not None:
             bar = _bar(len(r.before), f"LPIPS {r.label}", progress)
-            per = masked_lpips(lpips, r.before, r.after, ~r.fire, batch_size,
-                               progress=bar and (lambda done, total, bar=bar: bar.update(done - bar.n)))
+            per = masked_lpips(
+                lpips,
+                r.before,
+                r.after,
+                ~r.fire,
+                batch_size,
+                progress=bar and (lambda done, total, bar=bar: bar.update(done - bar.n)),
+            )
             if bar:
                 bar.close()
             silent = ~r.fire.any((1, 2))
-            r.metrics["LPIPS outside"] = float(np.nanmean(per)) if np.isfinite(per).any() \
-                else float("nan")
-            r.metrics["LPIPS, silent samples"] = float(per[silent].mean()) if silent.any() \
-                else float("nan")
+            r.metrics["LPIPS outside"] = (
+                float(np.nanmean(per)) if np.isfinite(per).any() else float("nan")
+            )
+            r.metrics["LPIPS, silent samples"] = (
+                float(per[silent].mean()) if silent.any() else float("nan")
+            )
 
 
 def standard_table(results: Sequence[Evaluation]) -> str:
     """The standard figures of ``results`` as a Markdown table (one row per method)."""
     cols = [k for k in STANDARD_METRICS if any(k in r.metrics for r in results)]
-    fmt = lambda v: "–" if v != v else f"{v:.4g}"                        # noqa: E731
+    fmt = lambda v: "–" if v != v else f"{v:.4g}"  # noqa: E731
     lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join([r.label] + [fmt(r.metrics.get(k, float("nan"))) for k in cols])
-              + " |" for r in results]
+    lines += [
+        "| " + " | ".join([r.label] + [fmt(r.metrics.get(k, float("nan"))) for k in cols]) + " |"
+        for r in results
+    ]
     return "\n".join(lines)

@@ -70,8 +70,13 @@ def spec_components(model: str, layers: list[str]) -> dict[str, dict]:
 
 def _spec_body(what: str) -> dict:
     """OpenAPI of a request whose JSON body is an edit specification (``openapi_extra``)."""
-    return {"requestBody": {"required": True, "description": what,
-                            "content": {"application/json": {"schema": {"$ref": SPEC_REF}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": what,
+            "content": {"application/json": {"schema": {"$ref": SPEC_REF}}},
+        }
+    }
 
 
 async def spec_json(request: Request) -> Any:
@@ -83,8 +88,9 @@ async def spec_json(request: Request) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SpecError([f"the request body is not valid JSON ({e})"]) from None
     except RecursionError:
-        raise SpecError(["the request body is nested too deeply to be an edit "
-                         "specification"]) from None
+        raise SpecError(
+            ["the request body is nested too deeply to be an edit specification"]
+        ) from None
 
 
 class MaskedSample(BaseModel):
@@ -138,23 +144,28 @@ def create_app(state: AppState, hosts: Iterable[str] = LOCAL_HOSTS):
         if app.openapi_schema is None:
             doc = plain_openapi()
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-            schemas.update(spec_components(state.model_name,
-                                           [L.name for L in state.model.layers()]))
+            schemas.update(
+                spec_components(state.model_name, [L.name for L in state.model.layers()])
+            )
             schemas["MaskedSample"]["properties"]["mask"] = {
-                "$ref": "#/components/schemas/EditSpec_mask"}
-        assert app.openapi_schema is not None     # plain_openapi() stored it
+                "$ref": "#/components/schemas/EditSpec_mask"
+            }
+        assert app.openapi_schema is not None  # plain_openapi() stored it
         return app.openapi_schema
 
     # FastAPI's documented way to extend its OpenAPI document; its stubs call it a method.
     app.openapi = openapi  # type: ignore[method-assign]
     guarded = Guard(app, hosts, MAX_BODY)
-    guarded.api = app             # the FastAPI object (routes, OpenAPI schema)
+    guarded.api = app  # the FastAPI object (routes, OpenAPI schema)
     return guarded
 
 
 def _api(state: AppState) -> FastAPI:
-    app = FastAPI(title="rewrite", version="1",
-                  description="Rewrite the rules of a generator: copy, paste, context, erase.")
+    app = FastAPI(
+        title="rewrite",
+        version="1",
+        description="Rewrite the rules of a generator: copy, paste, context, erase.",
+    )
 
     @app.exception_handler(SpecError)
     async def spec_error(request, exc: SpecError):
@@ -181,37 +192,66 @@ def _api(state: AppState) -> FastAPI:
         """The model, its editable layers, its sampling settings that differ from the defaults
         (truncation, class), the solvers, and the session's state."""
         G = state.model
-        return {"model": state.model_name, "family": G.family, "resolution": G.resolution,
-                "max_sample": MAX_SAMPLES - 1, "sampling": G.sampling_changes(),
-                "sampling_options": {"truncation": "truncation" in G.sampling_settings(),
-                                     "classes": G.num_classes},
-                "layers": [{"name": L.name, "kind": L.kind, "in_channels": L.in_channels,
-                            "out_channels": L.out_channels, "key_resolution": L.key_resolution,
-                            "value_resolution": L.value_resolution} for L in G.layers()],
-                "solvers": list(METHODS), "directions": list(DIRECTION_METHODS),
-                "spec_defaults": {"rank": DEFAULT_RANK, "direction": DEFAULT_DIRECTION,
-                                  "solver": default_method(state.model_name)},
-                "edits": [d.figures() for d in state.session.deltas], "version": state.version,
-                "stats_ready": sorted(state.ready_layers),
-                "stats_running": state.stats_progress(),
-                "job": state.job.__dict__}
+        return {
+            "model": state.model_name,
+            "family": G.family,
+            "resolution": G.resolution,
+            "max_sample": MAX_SAMPLES - 1,
+            "sampling": G.sampling_changes(),
+            "sampling_options": {
+                "truncation": "truncation" in G.sampling_settings(),
+                "classes": G.num_classes,
+            },
+            "layers": [
+                {
+                    "name": L.name,
+                    "kind": L.kind,
+                    "in_channels": L.in_channels,
+                    "out_channels": L.out_channels,
+                    "key_resolution": L.key_resolution,
+                    "value_resolution": L.value_resolution,
+                }
+                for L in G.layers()
+            ],
+            "solvers": list(METHODS),
+            "directions": list(DIRECTION_METHODS),
+            "spec_defaults": {
+                "rank": DEFAULT_RANK,
+                "direction": DEFAULT_DIRECTION,
+                "solver": default_method(state.model_name),
+            },
+            "edits": [d.figures() for d in state.session.deltas],
+            "version": state.version,
+            "stats_ready": sorted(state.ready_layers),
+            "stats_running": state.stats_progress(),
+            "job": state.job.__dict__,
+        }
 
     @app.get("/api/sample/{index}.png", responses={200: {"content": {"image/png": {}}}})
     def sample(index: int, edited: bool = Query(True)) -> Response:
         """Sample ``index`` rendered by the edited (default) or the original model."""
         if not 0 <= index < MAX_SAMPLES:
             raise HTTPException(422, f"sample index must be in 0..{MAX_SAMPLES - 1}")
-        return Response(state.render_png(index, edited), media_type="image/png",
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            state.render_png(index, edited),
+            media_type="image/png",
+            headers={"Cache-Control": "no-store"},
+        )
 
     @app.post("/api/heatmap")
     def heatmap(req: HeatmapRequest) -> dict:
         """How strongly the rule defined by ``context`` fires on each of ``samples``."""
         if any(not 0 <= s < MAX_SAMPLES for s in req.samples):
             raise HTTPException(422, f"sample indices must be in 0..{MAX_SAMPLES - 1}")
-        spec = EditSpec(model=state.model_name, layer=req.layer, kind="erase", rank=req.rank,
-                        direction=req.direction, stats_samples=state.stats_samples,
-                        context=[Selection(c.sample, c.mask) for c in req.context])
+        spec = EditSpec(
+            model=state.model_name,
+            layer=req.layer,
+            kind="erase",
+            rank=req.rank,
+            direction=req.direction,
+            stats_samples=state.stats_samples,
+            context=[Selection(c.sample, c.mask) for c in req.context],
+        )
         return state.heatmap(spec, req.samples)
 
     def with_app_sampling(parsed: EditSpec) -> EditSpec:
@@ -221,17 +261,21 @@ def _api(state: AppState) -> FastAPI:
             parsed.sampling = state.model.sampling_changes() or None
         elif not state.model.samples_as(parsed.sampling):
             flags = " ".join(f"--{k} {v:g}" for k, v in parsed.sampling.items())
-            raise SpecError([f"this edit was made with sampling {parsed.sampling}, the app "
-                             f"samples with {state.model.sampling_changes() or 'the defaults'}; "
-                             f"set them under Samples on the page (or start the app with "
-                             f"{flags}) to use it"])
+            raise SpecError(
+                [
+                    f"this edit was made with sampling {parsed.sampling}, the app "
+                    f"samples with {state.model.sampling_changes() or 'the defaults'}; "
+                    f"set them under Samples on the page (or start the app with "
+                    f"{flags}) to use it"
+                ]
+            )
         return parsed
 
     def parse(spec: Any) -> EditSpec:
         """A spec posted by the page: the app's model, the app's statistics by default, the
         app's sampling settings."""
         if not isinstance(spec, dict):
-            EditSpec.from_json(spec)      # refuses it, saying what it must be
+            EditSpec.from_json(spec)  # refuses it, saying what it must be
         parsed = with_app_sampling(EditSpec.from_json({**spec, "model": state.model_name}))
         if "stats" not in spec:
             parsed.stats_samples = state.stats_samples
@@ -241,13 +285,20 @@ def _api(state: AppState) -> FastAPI:
         """The spec, if the app may run it (the published schema's ``stats.samples`` bound)."""
         if parsed.stats_samples > MAX_APP_STATS:
             # An edit holds the app's one edit slot: keep each to minutes, not hours.
-            raise SpecError([f"'stats.samples' is at most {MAX_APP_STATS} in the app, got "
-                             f"{parsed.stats_samples}; compute larger statistics with "
-                             "`rewrite stats` first"])
+            raise SpecError(
+                [
+                    f"'stats.samples' is at most {MAX_APP_STATS} in the app, got "
+                    f"{parsed.stats_samples}; compute larger statistics with "
+                    "`rewrite stats` first"
+                ]
+            )
         return parsed
 
-    @app.post("/api/apply", status_code=202,
-              openapi_extra=_spec_body("The edit ('model' may be left out: the app's)."))
+    @app.post(
+        "/api/apply",
+        status_code=202,
+        openapi_extra=_spec_body("The edit ('model' may be left out: the app's)."),
+    )
     def apply(spec: Any = Depends(spec_json)) -> dict:
         """Start an edit (the spec format of ``rewrite edit``); poll ``/api/job``."""
         return state.start_apply(parse(spec)).__dict__
@@ -289,8 +340,11 @@ def _api(state: AppState) -> FastAPI:
         """Sample with this truncation / class from now on (the applied edits stay; new
         edits record the settings); 409 while an edit runs, 422 for settings the model
         cannot take."""
-        settings = {k: v for k, v in (("truncation", req.truncation),
-                                      ("class", req.class_)) if v is not None}
+        settings = {
+            k: v
+            for k, v in (("truncation", req.truncation), ("class", req.class_))
+            if v is not None
+        }
         try:
             changes = state.set_sampling(settings)
         except RewriteError as e:
@@ -302,8 +356,12 @@ def _api(state: AppState) -> FastAPI:
         """The running or last edit: state (idle, running, done, failed, cancelled), what it
         is doing (``phase``, ``done`` of ``total``), message and figures; ``stats_running``
         lists statistics being computed now (also by the warm-up or a heat map)."""
-        return {**state.job.__dict__, "version": state.version,
-                "edits": len(state.session.deltas), "stats_running": state.stats_progress()}
+        return {
+            **state.job.__dict__,
+            "version": state.version,
+            "edits": len(state.session.deltas),
+            "stats_running": state.stats_progress(),
+        }
 
     @app.post("/api/cancel")
     def cancel() -> dict:
@@ -332,15 +390,23 @@ def _api(state: AppState) -> FastAPI:
         path = state.spec_path(name)
         if not isinstance(spec, dict):
             EditSpec.from_json(spec)
-        parsed = within_app_limits(with_app_sampling(
-            EditSpec.from_json({**spec, "model": state.model_name})))
+        parsed = within_app_limits(
+            with_app_sampling(EditSpec.from_json({**spec, "model": state.model_name}))
+        )
         parsed.validate_for(state.model)
         parsed.save(path)
         return {"saved": name}
 
-    @app.get("/api/specs/{name}", response_model=None, responses={200: {
-        "description": "The spec as saved.",
-        "content": {"application/json": {"schema": {"$ref": SPEC_REF}}}}})
+    @app.get(
+        "/api/specs/{name}",
+        response_model=None,
+        responses={
+            200: {
+                "description": "The spec as saved.",
+                "content": {"application/json": {"schema": {"$ref": SPEC_REF}}},
+            }
+        },
+    )
     def load_spec(name: str) -> dict:
         """A saved spec."""
         path = state.spec_path(name)
@@ -348,7 +414,9 @@ def _api(state: AppState) -> FastAPI:
             raise HTTPException(404, f"no saved spec named {name!r}")
         return json.loads(path.read_text())
 
-    @app.get("/api/export/checkpoint", responses={200: {"content": {"application/octet-stream": {}}}})
+    @app.get(
+        "/api/export/checkpoint", responses={200: {"content": {"application/octet-stream": {}}}}
+    )
     def export_checkpoint() -> FileResponse:
         """The edited model in its family's checkpoint format (``edited.pkl`` for an NVIDIA
         network pickle, else ``edited.pt``)."""
@@ -358,8 +426,11 @@ def _api(state: AppState) -> FastAPI:
     @app.get("/api/export/delta", responses={200: {"content": {"application/octet-stream": {}}}})
     def export_delta() -> FileResponse:
         """The applied edits as a delta file (Λ and D per edit, plus the specs)."""
-        return FileResponse(state.export_deltas(), filename="edits.safetensors",
-                            media_type="application/octet-stream")
+        return FileResponse(
+            state.export_deltas(),
+            filename="edits.safetensors",
+            media_type="application/octet-stream",
+        )
 
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="static")
     return app
@@ -369,18 +440,21 @@ class BackgroundApp:
     """The app served by uvicorn on a daemon thread of this process; see
     :func:`serve_in_background`. ``url`` is the page; :meth:`stop` shuts the server down."""
 
-    def __init__(self, state: AppState, host: str = "127.0.0.1", port: int = 0,
-                 start_timeout: float = 30.0):
+    def __init__(
+        self, state: AppState, host: str = "127.0.0.1", port: int = 0, start_timeout: float = 30.0
+    ):
         import uvicorn
 
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        sock.bind((host, port))                   # port 0: a free one, chosen by the system
+        sock.bind((host, port))  # port 0: a free one, chosen by the system
         self.port = sock.getsockname()[1]
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
-        self._server = uvicorn.Server(uvicorn.Config(create_app(state, {*LOCAL_HOSTS, host}),
-                                                     log_level="warning"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name="rewrite-app", daemon=True)
+        self._server = uvicorn.Server(
+            uvicorn.Config(create_app(state, {*LOCAL_HOSTS, host}), log_level="warning")
+        )
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="rewrite-app", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + start_timeout
         while not self._server.started:
@@ -408,4 +482,3 @@ def serve_in_background(state: AppState, host: str = "127.0.0.1", port: int = 0)
     this process, e.g. to show it in a notebook (``IFrame(app.url, ...)``); returns once it
     answers. Stop it with ``app.stop()``."""
     return BackgroundApp(state, host, port)
-

@@ -39,8 +39,12 @@ class StartingApp:
         self._done.set()
 
     async def __call__(self, scope, receive, send):
-        if self.app is None and scope["type"] == "http" \
-                and not scope["path"].startswith("/api/") and self.failure is None:
+        if (
+            self.app is None
+            and scope["type"] == "http"
+            and not scope["path"].startswith("/api/")
+            and self.failure is None
+        ):
             return await self._files(scope, receive, send)
         if not self._done.is_set():
             await anyio.to_thread.run_sync(self._done.wait)
@@ -49,7 +53,14 @@ class StartingApp:
         if scope["type"] != "http":
             return
         body = json.dumps({"detail": f"the app could not start: {self.failure}"}).encode()
-        await send({"type": "http.response.start", "status": 503,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -75,17 +75,17 @@ class Cancelled(Exception):
 class Job:
     """The state of the current or last edit."""
 
-    state: str = "idle"            # idle | running | done | failed | cancelled
+    state: str = "idle"  # idle | running | done | failed | cancelled
     message: str = ""
     started: float = 0.0
     finished: float = 0.0
     figures: dict = dataclasses.field(default_factory=dict)
     warnings: list = dataclasses.field(default_factory=list)
-    phase: str = ""                # what a running edit is doing ("statistics 3400/10000 samples")
-    done: int = 0                  # progress of the phase, when it has one
+    phase: str = ""  # what a running edit is doing ("statistics 3400/10000 samples")
+    done: int = 0  # progress of the phase, when it has one
     total: int = 0
-    kind: str = ""                 # the edit's kind ("solve-together" for a joint solve),
-    name: str = ""                 # name and layer, for every page to show
+    kind: str = ""  # the edit's kind ("solve-together" for a joint solve),
+    name: str = ""  # name and layer, for every page to show
     layer: str = ""
 
 
@@ -99,8 +99,15 @@ class AppState:
         stats_samples: samples for layer statistics.
     """
 
-    def __init__(self, model: str, workspace: str | Path, weights=None, arch=None,
-                 device="cpu", stats_samples: int = 10_000):
+    def __init__(
+        self,
+        model: str,
+        workspace: str | Path,
+        weights=None,
+        arch=None,
+        device="cpu",
+        stats_samples: int = 10_000,
+    ):
         self.model_name = model
         self.model = load_model(model, weights=weights, arch=arch, device=device)
         self.original = copy.deepcopy(self.model)
@@ -118,7 +125,7 @@ class AppState:
         self._png_cache: OrderedDict = OrderedDict()
         self.cancel_event = threading.Event()
         self._snap: tuple[int, object] | None = None
-        self.sampling_epoch = 0          # bumped when the sampling options change
+        self.sampling_epoch = 0  # bumped when the sampling options change
 
     # -- statistics (never under the render lock) ------------------------------
     def snapshot(self):
@@ -180,16 +187,24 @@ class AppState:
     def heatmap(self, spec: EditSpec, samples: list[int]) -> dict:
         """Response of the context direction on ``samples``, scaled to [0, 1] by the largest."""
         spec.validate_for(self.model)
-        G = self.snapshot()                 # renders go on while this computes
+        G = self.snapshot()  # renders go on while this computes
         info = G.layer(spec.layer)
         D = self._session_on(G).directions(spec)
         resp = key_response(G, spec.layer, D, samples) if samples else torch.zeros(0)
         scaled = heat(resp)
         scores = resp.flatten(1).max(1).values if resp.numel() else torch.zeros(0)
-        return {"layer": spec.layer, "grid": layer_window(info, "key")[2],
-                "samples": [{"sample": s, "score": float(scores[i]),
-                             "heat": [[round(float(v), 3) for v in row] for row in scaled[i]]}
-                            for i, s in enumerate(samples)]}
+        return {
+            "layer": spec.layer,
+            "grid": layer_window(info, "key")[2],
+            "samples": [
+                {
+                    "sample": s,
+                    "score": float(scores[i]),
+                    "heat": [[round(float(v), 3) for v in row] for row in scaled[i]],
+                }
+                for i, s in enumerate(samples)
+            ],
+        }
 
     # -- edits -------------------------------------------------------------------
     def start_apply(self, spec: EditSpec) -> Job:
@@ -199,9 +214,15 @@ class AppState:
         if not self._take_slot():
             raise Conflict("an edit is already running; wait for it to finish or cancel it")
         self.cancel_event = threading.Event()
-        self.job = Job("running", f"computing the {spec.kind} edit at {spec.layer} ...",
-                       time.time(), phase="starting", kind=spec.kind, name=spec.name or "",
-                       layer=spec.layer)
+        self.job = Job(
+            "running",
+            f"computing the {spec.kind} edit at {spec.layer} ...",
+            time.time(),
+            phase="starting",
+            kind=spec.kind,
+            name=spec.name or "",
+            layer=spec.layer,
+        )
         threading.Thread(target=self._run, args=(spec, self.cancel_event), daemon=True).start()
         return self.job
 
@@ -221,11 +242,14 @@ class AppState:
     def _progress(self, cancel: threading.Event, solving: str = "solving"):
         """The session's ``progress(phase, done, total)`` for the job: the phase the page
         shows, and :class:`Cancelled` once ``cancel`` is set."""
+
         def report(phase: str, done: int, total: int) -> None:
-            text = {"statistics": f"statistics {done}/{total} samples",
-                    "goal": "building the goal"}.get(phase) or \
-                (f"{solving}: step {done} of {total}" if total else solving)
+            text = {
+                "statistics": f"statistics {done}/{total} samples",
+                "goal": "building the goal",
+            }.get(phase) or (f"{solving}: step {done} of {total}" if total else solving)
             self._phase(cancel, text, done, total)
+
         return report
 
     def _run(self, spec: EditSpec, cancel: threading.Event) -> None:
@@ -245,21 +269,44 @@ class AppState:
                 self.session.apply(delta)
                 self.version += 1
             repro = own_goal_reproduction(self.model, inputs, unedited)
-            delta_figures = {**delta.figures(),
-                             "goal reproduction": repro if math.isfinite(repro) else None}
-            self.job = Job("done", self._summary(spec, delta, repro), job.started, time.time(),
-                           delta_figures, goal_notes(spec, math.nan, delta)
-                           + collateral_warning(delta), kind=spec.kind, name=spec.name or "",
-                           layer=spec.layer)
+            delta_figures = {
+                **delta.figures(),
+                "goal reproduction": repro if math.isfinite(repro) else None,
+            }
+            self.job = Job(
+                "done",
+                self._summary(spec, delta, repro),
+                job.started,
+                time.time(),
+                delta_figures,
+                goal_notes(spec, math.nan, delta) + collateral_warning(delta),
+                kind=spec.kind,
+                name=spec.name or "",
+                layer=spec.layer,
+            )
         except Cancelled:
-            self.job = Job("cancelled", "cancelled: nothing was changed", job.started,
-                           time.time(), kind=spec.kind, name=spec.name or "", layer=spec.layer)
+            self.job = Job(
+                "cancelled",
+                "cancelled: nothing was changed",
+                job.started,
+                time.time(),
+                kind=spec.kind,
+                name=spec.name or "",
+                layer=spec.layer,
+            )
         except RewriteError as e:
-            self.job = Job("failed", str(e), job.started, time.time(), kind=spec.kind,
-                           layer=spec.layer)
-        except Exception as e:                              # noqa: BLE001 - reported to the page
-            self.job = Job("failed", f"internal error: {type(e).__name__}: {e}",
-                           job.started, time.time(), kind=spec.kind, layer=spec.layer)
+            self.job = Job(
+                "failed", str(e), job.started, time.time(), kind=spec.kind, layer=spec.layer
+            )
+        except Exception as e:  # noqa: BLE001 - reported to the page
+            self.job = Job(
+                "failed",
+                f"internal error: {type(e).__name__}: {e}",
+                job.started,
+                time.time(),
+                kind=spec.kind,
+                layer=spec.layer,
+            )
         finally:
             self.job_lock.release()
 
@@ -268,16 +315,24 @@ class AppState:
         """What a person reads after an edit: what was applied, how close your own example
         came to the request, how much other images are predicted to change, and the time."""
         what = f"{spec.kind} edit" + (f" '{spec.name}'" if spec.name else "") + f" at {spec.layer}"
-        c = delta.collateral * delta.strength ** 2
-        side = (f"predicted change elsewhere (collateral) {c:.3f}"
-                + (" — low" if c <= COLLATERAL_WARN else " — high") if math.isfinite(c)
-                else "predicted change elsewhere: not known for this solver")
+        c = delta.collateral * delta.strength**2
+        side = (
+            f"predicted change elsewhere (collateral) {c:.3f}"
+            + (" — low" if c <= COLLATERAL_WARN else " — high")
+            if math.isfinite(c)
+            else "predicted change elsewhere: not known for this solver"
+        )
         v = visible_at_strength(delta)
         if math.isfinite(v):
-            side += (f"; visible change outside the rule's region {v:.3f}"
-                     + (" — low" if v <= VISIBLE_WARN else " — high"))
-        own = (f"your example reproduced to {repro:.2f} of the way from the request "
-               "(0 = exactly, 1 = unchanged); " if math.isfinite(repro) else "")
+            side += f"; visible change outside the rule's region {v:.3f}" + (
+                " — low" if v <= VISIBLE_WARN else " — high"
+            )
+        own = (
+            f"your example reproduced to {repro:.2f} of the way from the request "
+            "(0 = exactly, 1 = unchanged); "
+            if math.isfinite(repro)
+            else ""
+        )
         return f"applied the {what}: {own}{side}; {delta.seconds:.1f} s"
 
     def _take_slot(self) -> bool:
@@ -337,10 +392,11 @@ class AppState:
         with self.render_lock:
             settings = self.model.sampling_settings()
             noise = getattr(self.model, "noise_mode", None)
-            if (settings == self.original.sampling_settings()
-                    and noise == getattr(self.original, "noise_mode", None)):
-                return                                           # nothing changed
-            if noise is not None:                                # the family has noise modes
+            if settings == self.original.sampling_settings() and noise == getattr(
+                self.original, "noise_mode", None
+            ):
+                return  # nothing changed
+            if noise is not None:  # the family has noise modes
                 self.original.set_sampling(settings.get("truncation", 1.0), noise)
             self.original.apply_sampling(settings)
             self.version += 1
@@ -359,12 +415,20 @@ class AppState:
         out = []
         for i, d in enumerate(deltas):
             spec = d.spec or {}
-            c = d.collateral * d.strength ** 2       # tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ)
-            out.append({"index": i, "name": spec.get("name", ""), "kind": spec.get("kind", ""),
-                        "layer": d.layer, "method": d.method, "strength": d.strength,
-                        "collateral": c if math.isfinite(c) else None,
-                        "visible": v if math.isfinite(v := visible_at_strength(d)) else None,
-                        "warnings": collateral_warning(d)})
+            c = d.collateral * d.strength**2  # tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ)
+            out.append(
+                {
+                    "index": i,
+                    "name": spec.get("name", ""),
+                    "kind": spec.get("kind", ""),
+                    "layer": d.layer,
+                    "method": d.method,
+                    "strength": d.strength,
+                    "collateral": c if math.isfinite(c) else None,
+                    "visible": v if math.isfinite(v := visible_at_strength(d)) else None,
+                    "warnings": collateral_warning(d),
+                }
+            )
         return out
 
     def set_strength(self, index: int, strength: float) -> dict:
@@ -394,41 +458,64 @@ class AppState:
         with self._exclusive():
             cancel = self.cancel_event = threading.Event()
             started = time.time()
-            self.job = Job("running", f"solving the edits of {layer} together ...", started,
-                           phase="solving together", kind="solve-together", layer=layer)
+            self.job = Job(
+                "running",
+                f"solving the edits of {layer} together ...",
+                started,
+                phase="solving together",
+                kind="solve-together",
+                layer=layer,
+            )
             old = self.session.deltas
             try:
                 with self.session.reporting(self._progress(cancel, "solving together")):
                     self.session.solve_together(layer)
-                if cancel.is_set():                 # too late to stop: put the old ones back
+                if cancel.is_set():  # too late to stop: put the old ones back
                     self.session.reset()
                     for d in old:
                         self.session.apply(d)
                     raise Cancelled()
             except Cancelled:
-                self.job = Job("cancelled", "cancelled: nothing was changed", started,
-                               time.time(), kind="solve-together", layer=layer)
-                raise Conflict("solving together was cancelled: the applied edits are as "
-                               "before") from None
+                self.job = Job(
+                    "cancelled",
+                    "cancelled: nothing was changed",
+                    started,
+                    time.time(),
+                    kind="solve-together",
+                    layer=layer,
+                )
+                raise Conflict(
+                    "solving together was cancelled: the applied edits are as before"
+                ) from None
             except RewriteError as e:
-                self.job = Job("failed", str(e), started, time.time(), kind="solve-together",
-                               layer=layer)
+                self.job = Job(
+                    "failed", str(e), started, time.time(), kind="solve-together", layer=layer
+                )
                 raise
-            except Exception as e:                      # reported to the page, then raised
+            except Exception as e:  # reported to the page, then raised
                 message = f"internal error: {type(e).__name__}: {e}"
-                self.job = Job("failed", message, started, time.time(), kind="solve-together",
-                               layer=layer)
+                self.job = Job(
+                    "failed", message, started, time.time(), kind="solve-together", layer=layer
+                )
                 raise RewriteError(message) from e
             self.version += 1
-            self.job = Job("done", f"solved the edits of {layer} together", started,
-                           time.time(), kind="solve-together", layer=layer)
+            self.job = Job(
+                "done",
+                f"solved the edits of {layer} together",
+                started,
+                time.time(),
+                kind="solve-together",
+                layer=layer,
+            )
         return self.edits()
 
     def _check_index(self, index: int) -> None:
         n = len(self.session.deltas)
         if not 0 <= index < n:
-            raise Missing(f"no applied edit number {index}; there "
-                          f"{'is' if n == 1 else 'are'} {n} (numbered from 0)")
+            raise Missing(
+                f"no applied edit number {index}; there "
+                f"{'is' if n == 1 else 'are'} {n} (numbered from 0)"
+            )
 
     # -- goal preview ----------------------------------------------------------------
     def goal(self, spec: EditSpec, solved: bool = False) -> dict:
@@ -457,9 +544,13 @@ class AppState:
         preview.panel.save(buf, format="PNG")
         fidelity = preview.fidelity
         notes = goal_notes(spec, fidelity, last) + (collateral_warning(last) if last else [])
-        return {"png": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(),
-                "notes": notes, "fidelity": fidelity if math.isfinite(fidelity) else None,
-                "edited": preview.edited is not None, "layer": spec.layer}
+        return {
+            "png": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(),
+            "notes": notes,
+            "fidelity": fidelity if math.isfinite(fidelity) else None,
+            "edited": preview.edited is not None,
+            "layer": spec.layer,
+        }
 
     def _last_applied(self, spec: EditSpec):
         """The last applied delta, if its spec is ``spec`` (strength aside); Conflict if not."""
@@ -470,16 +561,20 @@ class AppState:
         want = {k: v for k, v in spec.to_json().items() if k not in drop}
         have = {k: v for k, v in (last.spec or {}).items() if k not in drop}
         if want != have:
-            raise Conflict("the last applied edit is not this spec; preview the goal without "
-                           "'solved', or apply the spec first")
+            raise Conflict(
+                "the last applied edit is not this spec; preview the goal without "
+                "'solved', or apply the spec first"
+            )
         return last
 
     # -- files ---------------------------------------------------------------------
     def spec_path(self, name: str) -> Path:
         """``<workspace>/specs/<name>.json`` for a safe name; ValueError otherwise."""
         if not SAFE_NAME.match(name) or ".." in name:
-            raise ValueError(f"invalid name {name!r}: use letters, digits, '-', '_' and '.' "
-                             "(at most 64 characters)")
+            raise ValueError(
+                f"invalid name {name!r}: use letters, digits, '-', '_' and '.' "
+                "(at most 64 characters)"
+            )
         return self.workspace / "specs" / f"{name}.json"
 
     def export_checkpoint(self) -> Path:
