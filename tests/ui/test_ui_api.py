@@ -176,7 +176,7 @@ def test_openapi_schema_fuzz_has_no_server_errors(app_state):
         if operation.path.startswith("/api/apply"):
             continue            # starts real edits; covered above
 
-        @settings(max_examples=15, deadline=None, database=None,
+        @settings(max_examples=15, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def check(case):
