@@ -100,9 +100,10 @@ export function createEdits(state, gallery, { history, goal, editor, heat }) {
         }
         if (job.kind === "solve-together") {
           state.version = job.version;
+          await history.refresh();
           status("solved together", "done");
           say(`The edits of ${job.layer} were solved again together.`);
-          gallery.refresh(); history.refresh();
+          gallery.refresh();
           break;
         }
         let version = job.version, count = job.edits;
@@ -112,6 +113,8 @@ export function createEdits(state, gallery, { history, goal, editor, heat }) {
         }
         state.version = version;
         if (spec) { state.applied = { index: count - 1 }; showKind(); }
+        // The edit list first (exports and Undo read it), then the news that it is applied.
+        await history.refresh();
         status(`applied (${count} edit${count === 1 ? "" : "s"})`, "done");
         const warnings = job.warnings || [];
         const replaced = old ? ` It replaces the earlier version of this edit (edit ${old.index + 1}).` : "";
@@ -121,7 +124,6 @@ export function createEdits(state, gallery, { history, goal, editor, heat }) {
         state.edited = true; $("show-edited").checked = true;
         if (state.heat) heat.hide(true);      // the overlay would hide what changed
         gallery.refresh();
-        history.refresh();
         if (spec && spec.kind === "copy-paste" && goal.isOpen()) goal.preview(true, spec);
         break;
       }
