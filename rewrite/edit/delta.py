@@ -3,8 +3,13 @@
 ``Delta.changes(G)`` gives the additive change of each parameter it touches;
 :func:`save_deltas` / :func:`load_deltas` store a sequence of deltas as one
 safetensors file (``Λ`` and ``D`` per constrained edit, dense tensors for the
-baselines, the spec and figures as JSON metadata) that re-applies to the
-original model.
+baselines, the gate of a gated edit, the spec and figures as JSON metadata) that
+re-applies to the original model.
+
+A gated edit (``gate`` set) is not a weight change: its ``dense`` change applies only where
+the gate on the layer's keys is open (:mod:`rewrite.memory.gate`), so it is applied by
+wrapping the layer's values (:meth:`rewrite.models.base.Generator.wrap_values`), saved in
+delta files, and refused by the families' checkpoint formats.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ..memory.gate import Gate
 from ..memory.update import low_rank_delta
 from ..utils.errors import DeltaFileError
 from ..utils.fileio import atomic_path
@@ -58,6 +64,9 @@ class Delta:
         units: erased units, for erase edits.
         strength: the factor ``s`` on the change: the model gets ``W0 + s·ΔW`` (it scales
             the weight change, not the image). Set it after solving; 0 gives W0 exactly.
+        gate: for a gated edit, where on the layer's keys the change applies (then
+            ``dense`` holds the layer weight's change ``ΔW``, applied through the gate, not
+            added to the weight); None for a weight change.
     """
 
     layer: str
@@ -74,6 +83,7 @@ class Delta:
     spec: dict | None = None
     units: list[int] | None = None
     strength: float = 1.0
+    gate: Gate | None = None
 
     def changes(self, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
         """Additive change ``s·ΔW`` of each touched parameter, ``{state-dict name: tensor}``."""
@@ -113,6 +123,7 @@ class Delta:
             "visible_collateral": self.visible_collateral,
             "strength": self.strength,
             "rank": None if self.low_rank is None else int(self.low_rank.D.shape[0]),
+            "gated": self.gate is not None,
         }
 
 
@@ -129,6 +140,9 @@ def save_deltas(deltas: list[Delta], path: str | Path, base_fingerprint: str) ->
             entry["low_rank"] = {"param": lr.param, "in_axis": lr.in_axis, "out_axis": lr.out_axis}
         for name, t in d.dense.items():
             tensors[f"edit.{i}.dense.{name}"] = t.detach().cpu().contiguous()
+        if d.gate is not None:
+            tensors[f"edit.{i}.gate.u"] = d.gate.u.detach().cpu().float().contiguous()
+            entry["gate"] = {"b": float(d.gate.b), "tau": float(d.gate.tau)}
         entries.append(entry)
     meta = {
         "format": DELTA_FORMAT,
@@ -251,6 +265,18 @@ def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
                 f"{path}: edit {i} ({low.param}) is damaged: {why}; refusing to apply it"
             )
     dense = {n: tensors[f"edit.{i}.dense.{n}"] for n in e["dense"]}
+    gate = None
+    if "gate" in e:
+        g = e["gate"]
+        gate = Gate(tensors[f"edit.{i}.gate.u"], g["b"], g["tau"])
+        u = gate.u
+        why = gate.problem(int(u.shape[0]) if isinstance(u, torch.Tensor) and u.ndim == 1 else -1)
+        if why is None and len(dense) != 1:
+            why = f"a gated edit changes one weight, this one names {len(dense)}"
+        if why:
+            raise DeltaFileError(
+                f"{path}: edit {i} has a damaged gate: {why}; refusing to apply it"
+            )
     steps, units, spec = fig.get("steps", 0), fig.get("units"), e.get("spec")
     loss_kind = fig.get("loss_kind", "layer-L1")
     return Delta(
@@ -268,6 +294,7 @@ def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
         spec=spec if isinstance(spec, dict) else None,
         units=(units if isinstance(units, list) and all(type(u) is int for u in units) else None),
         strength=_strength(fig.get("strength", 1.0), path, i),
+        gate=gate,
     )
 
 

@@ -42,7 +42,8 @@ from .delta import Delta
 from .masks import layer_window, window_coverage
 
 if TYPE_CHECKING:
-    from ..models.base import Generator
+    from ..memory.layer import LayerFunction
+    from ..models.base import Generator, Split
     from .goals import EditInputs
 
 #: Samples the method draws its examples and preserve set from.
@@ -189,16 +190,50 @@ def _goals(G: Generator, inputs: EditInputs, samples: list[int], images: torch.T
     return goal, _band(inputs)[None, None].float().expand(len(samples), -1, -1, -1).clone()
 
 
-def example_fit(
-    G: Generator, inputs: EditInputs, p: ExampleFitParams, step: StepCallback | None = None
-) -> Delta:
-    """Fit the layer's whole weight to the request re-applied on many samples (see the module
-    docstring). Returns a dense :class:`Delta` on the layer's weight; ``loss`` is the pixel
-    L1 to the goals inside their regions, before and after. ``step(i, steps)`` is called at
-    every Adam step (it may raise to stop)."""
-    t0 = time.perf_counter()
+@dataclasses.dataclass
+class FitSamples:
+    """What an image-space fit works on (:func:`fit_samples`).
+
+    Attributes:
+        samples: the examples, then the silent samples, then the keep samples.
+        n_ex, n_sil: how many examples and silent samples lead ``samples``.
+        split: the generator split at the layer for ``samples``; f: the layer there.
+        original: the unedited images [N, 3, R, R].
+        goal, where: each example's goal image [n_ex, 3, R, R] and where it counts
+            [n_ex, 1, R, R].
+        outside: 1 outside the rule's band, [1, 1, R, R].
+    """
+
+    samples: list[int]
+    n_ex: int
+    n_sil: int
+    split: Split
+    f: LayerFunction
+    original: torch.Tensor
+    goal: torch.Tensor
+    where: torch.Tensor
+    outside: torch.Tensor
+
+    def losses(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(goal, keep, silent) terms for rendered ``img`` [N, 3, R, R]: the examples' L1 to
+        their goals inside their regions, the L1 change outside the band of the examples and
+        keep samples, and the L1 change of the silent samples."""
+        n_ex, n_sil = self.n_ex, self.n_sil
+        err = (img[:n_ex] - self.goal).abs().mean(1, keepdim=True)
+        goal_term = (err * self.where).sum() / self.where.sum().clamp_min(1)
+        change = (img - self.original).abs().mean(1, keepdim=True)
+        kept = torch.cat([change[:n_ex], change[n_ex + n_sil :]])
+        keep_term = (kept * self.outside).sum() / (self.outside.sum() * kept.shape[0])
+        silent_term = change[n_ex : n_ex + n_sil].mean() if n_sil else img.new_zeros(())
+        return goal_term, keep_term, silent_term
+
+
+def fit_samples(G: Generator, inputs: EditInputs, p) -> FitSamples:
+    """The examples (the user's own, the context samples, then the pool's most responsive),
+    the preserve samples (the spec's "not here" samples and the pool's least responsive, kept
+    whole; more pool samples kept outside the band) and each example's goal. ``p`` has the
+    fields ``examples``, ``silent``, ``silent_share`` and ``keep`` (:class:`ExampleFitParams`)."""
     layer = inputs.info.name
-    weight_name = G.weight_name(layer)
     own = inputs.goal_samples[: inputs.goal_rows] if inputs.goal_rows else inputs.goal_samples
     examples, silent, keep = _pool_roles(G, inputs, p)
     context = list(dict.fromkeys(own + list(inputs.context_samples)))
@@ -216,8 +251,24 @@ def example_fit(
         for i in range(len(own)):
             goal[i] = inputs.target_image[i]
     device = original.device
-    goal, where = goal.to(device), where.to(device)
     outside = (~_band(inputs)).float()[None, None].to(device)
+    return FitSamples(
+        samples, n_ex, n_sil, split, f, original, goal.to(device), where.to(device), outside
+    )
+
+
+def example_fit(
+    G: Generator, inputs: EditInputs, p: ExampleFitParams, step: StepCallback | None = None
+) -> Delta:
+    """Fit the layer's whole weight to the request re-applied on many samples (see the module
+    docstring). Returns a dense :class:`Delta` on the layer's weight; ``loss`` is the pixel
+    L1 to the goals inside their regions, before and after. ``step(i, steps)`` is called at
+    every Adam step (it may raise to stop)."""
+    t0 = time.perf_counter()
+    layer = inputs.info.name
+    weight_name = G.weight_name(layer)
+    fs = fit_samples(G, inputs, p)
+    split, f, n_ex, n_sil = fs.split, fs.f, fs.n_ex, fs.n_sil
     w0 = f.weight.detach()
     if p.null_energy > 0:  # the silent samples' keys, and every sample's outside the band
         c_in = split.keys.shape[1]
@@ -258,14 +309,7 @@ def example_fit(
     keys = split.keys.detach()
 
     def losses(d):
-        img = G.resume(split.with_values(f.forward(keys, w0 + d)))
-        err = (img[:n_ex] - goal).abs().mean(1, keepdim=True)
-        goal_term = (err * where).sum() / where.sum().clamp_min(1)
-        change = (img - original).abs().mean(1, keepdim=True)
-        kept = torch.cat([change[:n_ex], change[n_ex + n_sil :]])
-        keep_term = (kept * outside).sum() / (outside.sum() * kept.shape[0])
-        silent_term = change[n_ex : n_ex + n_sil].mean() if n_sil else img.new_zeros(())
-        return goal_term, keep_term, silent_term
+        return fs.losses(G.resume(split.with_values(f.forward(keys, w0 + d))))
 
     with torch.no_grad():
         before = float(losses(torch.zeros_like(w0))[0])

@@ -31,6 +31,7 @@ from ..memory.registry import MAX_LR, MAX_STEPS, Method, StepCallback, param, re
 from ..memory.solvers import DEFAULT_SOLVER, SOLVERS, report_step
 from .delta import Delta, LowRank
 from .example_fit import ExampleFitParams, example_fit
+from .gated_fit import GatedParams, gated_fit
 
 if TYPE_CHECKING:
     from ..models.base import Generator
@@ -192,6 +193,15 @@ METHODS: dict[str, Method] = {
             "layer fitted in image space with an image-space preserve set (locality from "
             "the preserve terms, not from rank)",
             run=example_fit,
+            not_here=True,
+        ),
+        Method(
+            "gated",
+            GatedParams,
+            "example-fit's examples and preserve set, the whole layer fitted behind a gate on "
+            "its keys (LDA, shut on {quantile:g} of the examples' band cells): the change "
+            "applies only where the gate opens; saved as a delta file, not a checkpoint",
+            run=gated_fit,
             not_here=True,
         ),
         Method(

@@ -44,6 +44,7 @@ from ..metrics.visible import visible_collateral
 from ..models.base import Generator
 from ..utils.errors import DeltaFileError, EditError
 from .delta import Delta, load_deltas, low_rank_problem, save_deltas
+from .gated import apply_gated, gated_problem
 from .goals import EditInputs, build_inputs, rule_directions
 from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED, LayerStats, layer_stats
 from .limits import MAX_STRENGTH
@@ -87,7 +88,8 @@ class Rewriter:
         self._base_fingerprint: str | None = None
         self._report: Progress | None = None
         self._original: dict[str, torch.Tensor] = {}
-        self._history: list[tuple[Delta, dict[str, torch.Tensor]]] = []
+        # (delta, the weights it changed as they were before, remove() of a gated edit's wrap)
+        self._history: list[tuple[Delta, dict[str, torch.Tensor], Callable[[], None] | None]] = []
 
     @property
     def base_fingerprint(self) -> str:
@@ -100,7 +102,7 @@ class Rewriter:
     @property
     def deltas(self) -> list[Delta]:
         """Applied deltas, oldest first."""
-        return [d for d, _ in self._history]
+        return [d for d, _, _ in self._history]
 
     # -- progress ------------------------------------------------------------
     @contextlib.contextmanager
@@ -203,7 +205,7 @@ class Rewriter:
         delta.strength = spec.strength
         with self.model.using_sampling(spec.sampling):
             delta.visible_collateral = visible_collateral(
-                self.model, spec.layer, delta.unscaled_changes(), inputs.band
+                self.model, spec.layer, delta.unscaled_changes(), inputs.band, gate=delta.gate
             )
         return delta
 
@@ -283,6 +285,12 @@ class Rewriter:
         The weights change only after the delta is complete and checked.
         """
         delta = self.compute(edit) if isinstance(edit, EditSpec) else edit
+        if delta.gate is not None:  # the layer's values wrapped, no weight changed
+            if self._base_fingerprint is None:
+                self._base_fingerprint = self.model.fingerprint()
+            remove = apply_gated(self.model, delta)
+            self._history.append((delta, {}, remove))
+            return delta
         state: dict[str, torch.Tensor] = dict(self.model.named_parameters())
         state.update(dict(self.model.named_buffers()))
         why = self._low_rank_problem(delta, state)
@@ -306,7 +314,7 @@ class Rewriter:
             for name, change in changes.items():
                 self._original.setdefault(name, before[name])
                 state[name].copy_(before[name] + change.to(state[name].device, state[name].dtype))
-        self._history.append((delta, before))
+        self._history.append((delta, before, None))
         return delta
 
     @staticmethod
@@ -324,7 +332,9 @@ class Rewriter:
         """Revert the last applied edit exactly; returns it (None if there is none)."""
         if not self._history:
             return None
-        delta, before = self._history.pop()
+        delta, before, remove = self._history.pop()
+        if remove is not None:
+            remove()
         self._restore(before)
         return delta
 
@@ -403,6 +413,9 @@ class Rewriter:
 
     def reset(self) -> None:
         """Revert every edit: the model's weights are the original ones again, bit for bit."""
+        for _, _, remove in reversed(self._history):
+            if remove is not None:
+                remove()
         self._restore(self._original)
         self._history.clear()
         self._original.clear()
@@ -416,7 +429,8 @@ class Rewriter:
 
     # -- export ------------------------------------------------------------
     def export_checkpoint(self, path: str | Path) -> Path:
-        """Save the edited model in its family's checkpoint format (atomically)."""
+        """Save the edited model in its family's checkpoint format (atomically). EditError
+        when a gated edit is applied (the format holds weights only; export deltas instead)."""
         self.model.save(path)
         return Path(path)
 
@@ -441,7 +455,9 @@ class Rewriter:
         state: dict[str, torch.Tensor] = dict(self.model.named_parameters())
         state.update(dict(self.model.named_buffers()))
         for i, d in enumerate(deltas):
-            why = self._low_rank_problem(d, state)
+            why = (
+                self._low_rank_problem(d, state) if d.gate is None else gated_problem(self.model, d)
+            )
             if why:
                 raise DeltaFileError(
                     f"{path}: edit {i} ({d.layer}) does not fit this model: {why}; nothing applied"

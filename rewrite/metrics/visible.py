@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from ..memory.gate import Gate, gated_values
 from ..models.base import Generator
 
 #: The samples the visible collateral is measured on.
@@ -33,6 +34,7 @@ def visible_collateral(
     band: torch.Tensor | None,
     samples=VISIBLE_SAMPLES,
     batch: int = 32,
+    gate: Gate | None = None,
 ) -> float:
     """Mean |Δpixel| (0-1) outside ``band`` over ``samples`` when ``changes`` (additive, by
     parameter name) are made to ``G``; ``G`` is left as it was.
@@ -40,6 +42,9 @@ def visible_collateral(
     Args:
         layer: the edited layer (its weight is ``G.weight_name(layer)``).
         band: bool [R, R], where the rule may change the image (None: the whole image counts).
+        gate: for a gated edit, where the layer weight's change applies
+            (:func:`rewrite.memory.gate.gated_values`); ``changes`` must then hold that
+            weight only.
     Returns:
         float; nan above :data:`MAX_RESOLUTION` or without any change.
     """
@@ -61,10 +66,16 @@ def visible_collateral(
             split = G.split(z, layer)
             f = G.layer_function(split)
             before = G.resume(split)
-            after = G.resume(
-                split.with_values(
-                    f.forward(split.keys, f.weight + changes[weight_name].to(f.weight))
-                )
+            change = changes[weight_name].to(f.weight)
+            values = (
+                f.forward(split.keys, f.weight + change)
+                if gate is None
+                else gated_values(f, split.keys, split.values, change, gate)
+            )
+            after = G.resume(split.with_values(values))
+        elif gate is not None:
+            raise ValueError(
+                f"a gated change must change {weight_name} only, got {sorted(changes)}"
             )
         else:
             before = G(z)

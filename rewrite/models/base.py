@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..memory.layer import LayerFunction
-from ..utils.errors import LayerNotFoundError, RewriteError
+from ..utils.errors import EditError, LayerNotFoundError, RewriteError
 from .checkpoint_file import save_checkpoint_file
 from .latents import LatentTable
 
@@ -176,6 +176,62 @@ class Generator(nn.Module):
         """State-dict name of the weight that an edit of ``layer`` rewrites."""
         raise NotImplementedError
 
+    def layer_modules(self, layer: str) -> tuple[nn.Module, nn.Module] | None:
+        """The module whose input is ``layer``'s keys and the module whose output is its
+        values (after the tail), for :meth:`wrap_values`; None where the family cannot wrap a
+        layer's values (then gated edits are not available on it)."""
+        return None
+
+    def wrap_values(self, layer: str, fn, tag: str):
+        """From now on, every forward pass (``forward``, ``split`` of this or a later layer)
+        replaces ``layer``'s values by ``fn(keys, values)`` (tensors as in :class:`Split`).
+
+        ``tag`` names the wrap (e.g. a hash of what ``fn`` does): it becomes part of
+        :meth:`fingerprint` and of the :meth:`key_fingerprint` of later layers, so caches
+        keyed by them never mix wrapped and unwrapped features. While a wrap is active the
+        model has no weight-only form: :meth:`save` refuses.
+
+        Returns:
+            ``remove()``: undoes the wrap (call it exactly once).
+        Raises:
+            EditError: the family cannot wrap ``layer``.
+        """
+        self.layer(layer)
+        mods = self.layer_modules(layer)
+        if mods is None:
+            raise EditError(
+                f"this {self.family} model cannot gate the values of {layer} (gated edits are "
+                "available where the family exposes the layer's modules, e.g. DCGAN); use "
+                "another method"
+            )
+        key_mod, value_mod = mods
+        seen: dict[str, torch.Tensor] = {}
+
+        def keep_keys(_mod, args):
+            seen["keys"] = args[0]
+
+        def replace_values(_mod, _args, out):
+            return fn(seen.pop("keys"), out)
+
+        handles = [
+            key_mod.register_forward_pre_hook(keep_keys),
+            value_mod.register_forward_hook(replace_values),
+        ]
+        wraps = self.__dict__.setdefault("_value_wraps", [])
+        entry = (layer, tag)
+        wraps.append(entry)
+
+        def remove() -> None:
+            for h in handles:
+                h.remove()
+            wraps.remove(entry)
+
+        return remove
+
+    def value_wraps(self) -> list[tuple[str, str]]:
+        """The active value wraps, ``(layer, tag)``, oldest first."""
+        return list(self.__dict__.get("_value_wraps", []))
+
     def unit_ablation(self, layer: str, units: Iterable[int]) -> dict[str, torch.Tensor]:
         """New values of the parameters that make ``units`` of ``layer`` output zero
         everywhere (GAN-Dissection ablation); ``{state-dict name: tensor}``."""
@@ -200,8 +256,23 @@ class Generator(nn.Module):
         raise NotImplementedError
 
     def save(self, path) -> None:
-        """Write ``checkpoint()`` to ``path`` atomically."""
+        """Write ``checkpoint()`` to ``path`` atomically. EditError while a value wrap
+        (a gated edit) is active: the family's format holds weights only."""
+        self.check_weight_only()
         save_checkpoint_file(self.checkpoint(), path)
+
+    def check_weight_only(self) -> None:
+        """EditError when the model is not its weights alone (a gated edit is applied)."""
+        wraps = self.value_wraps()
+        if wraps:
+            layers = ", ".join(sorted({layer for layer, _ in wraps}))
+            raise EditError(
+                f"the gated edit of {layers} cannot be written into a {self.family} "
+                "checkpoint: the family's format holds weights only, and the gate is a "
+                "function of the layer's keys. Save the edits as a delta file instead "
+                "(`rewrite edit SPEC --delta FILE.safetensors`, or Export delta in the app), "
+                "which keeps the gate and re-applies to the original model"
+            )
 
     @property
     def checkpoint_suffix(self) -> str:
@@ -356,7 +427,16 @@ class Generator(nn.Module):
     def _hash_tensors(self, names: tuple[str, ...] | None) -> str:
         state = self.state_dict()
         chosen = list(state.items()) if names is None else [(n, state[n]) for n in names]
-        version = tuple((n, t.data_ptr(), t._version, tuple(t.shape), t.dtype) for n, t in chosen)
+        # Value wraps of layers whose weight is among the hashed tensors count too.
+        wraps = tuple(
+            tag
+            for layer, tag in self.value_wraps()
+            if names is None or self.weight_name(layer) in names
+        )
+        version = (
+            tuple((n, t.data_ptr(), t._version, tuple(t.shape), t.dtype) for n, t in chosen),
+            wraps,
+        )
         memo = self.__dict__.setdefault("_hash_memo", {})
         hit = memo.get(names)
         if hit is not None and hit[0] == version:
@@ -365,6 +445,8 @@ class Generator(nn.Module):
         for name, t in chosen:
             h.update(name.encode())
             h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        for tag in wraps:
+            h.update(b"wrap:" + tag.encode())
         digest = h.hexdigest()[:16]
         memo[names] = (version, digest)
         return digest

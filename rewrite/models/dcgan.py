@@ -140,6 +140,12 @@ class DCGANGenerator(Generator):
         _, stop = self._block_range(self._block_of(split.layer))
         return self.main[stop:](split.values)
 
+    def layer_modules(self, layer: str) -> tuple[nn.Module, nn.Module]:
+        """The block's transposed convolution (its input: the keys) and its last module
+        (ReLU, or Tanh for the last block; its output: the values)."""
+        start, stop = self._block_range(self._block_of(layer))
+        return self.main[start], self.main[stop - 1]
+
     def weight_name(self, layer: str) -> str:
         self.layer(layer)
         return f"{layer}.weight"

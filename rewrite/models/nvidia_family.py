@@ -223,6 +223,7 @@ class NvidiaPickleGenerator(Generator):
     def save(self, path) -> None:
         """A ``.pkl`` path writes NVIDIA's format (:meth:`nvidia_pickle`); others the
         tensors-only :meth:`checkpoint`."""
+        self.check_weight_only()
         if str(path).endswith(".pkl"):
             data = self.nvidia_pickle()
             with atomic_path(path) as tmp, open(tmp, "wb") as f:

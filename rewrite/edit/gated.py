@@ -1,0 +1,78 @@
+"""Applying a gated edit to a model: the layer's values wrapped, its weight left alone.
+
+A gated :class:`~rewrite.edit.delta.Delta` (``gate`` set) holds the layer weight's change
+``ΔW`` and the :class:`~rewrite.memory.gate.Gate` on the layer's keys; while applied, every
+forward pass gives the layer the values
+``v0 + g(k) · (f(k, W + s·ΔW) − f(k, W))`` (:func:`~rewrite.memory.gate.gated_values`,
+``s`` the edit's strength), through :meth:`~rewrite.models.base.Generator.wrap_values`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import torch
+
+from ..memory.gate import gated_values
+from ..models.base import Generator, Split
+from ..utils.errors import EditError
+from .delta import Delta
+
+
+def gated_problem(G: Generator, delta: Delta) -> str | None:
+    """Why the gated ``delta`` cannot be applied to ``G``, or None."""
+    assert delta.gate is not None
+    info = G.layer(delta.layer)
+    weight_name = G.weight_name(delta.layer)
+    if set(delta.dense) != {weight_name} or delta.low_rank is not None:
+        return f"a gated edit of {delta.layer} must change {weight_name} only"
+    why = delta.gate.problem(info.in_channels)
+    if why:
+        return why
+    weight = dict(G.named_parameters())[weight_name]
+    change = delta.dense[weight_name]
+    if tuple(change.shape) != tuple(weight.shape):
+        return (
+            f"its change to {weight_name} has shape {tuple(change.shape)}, "
+            f"the model's is {tuple(weight.shape)}"
+        )
+    if not torch.isfinite(change).all():
+        return f"its change to {weight_name} is not finite"
+    return None
+
+
+def gate_tag(delta: Delta) -> str:
+    """A name for what the gated ``delta`` does at its strength (for fingerprints)."""
+    assert delta.gate is not None
+    h = hashlib.sha256(delta.layer.encode())
+    h.update(delta.gate.u.detach().cpu().float().contiguous().numpy().tobytes())
+    h.update(repr((float(delta.gate.b), float(delta.gate.tau), float(delta.strength))).encode())
+    for name in sorted(delta.dense):
+        h.update(delta.dense[name].detach().cpu().float().contiguous().numpy().tobytes())
+    return "gated:" + h.hexdigest()[:16]
+
+
+def apply_gated(G: Generator, delta: Delta) -> Callable[[], None]:
+    """Wrap ``G``'s layer so it follows the gated ``delta``; returns ``remove()``.
+
+    Strength 0 wraps nothing (the model stays exactly as it was). EditError when the delta
+    does not fit ``G`` or the family cannot wrap the layer; then nothing changed.
+    """
+    why = gated_problem(G, delta)
+    if why:
+        raise EditError(f"the gated edit of {delta.layer} cannot be applied: {why}")
+    if delta.strength == 0:
+        return lambda: None
+    gate = delta.gate
+    assert gate is not None
+    layer = delta.layer
+    change = delta.dense[G.weight_name(layer)] * delta.strength
+    device_change: dict[torch.device, torch.Tensor] = {}
+
+    def wrapped(keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        f = G.layer_function(Split(layer, keys, values))
+        c = device_change.setdefault(f.weight.device, change.to(f.weight))
+        return gated_values(f, keys, values, c, gate)
+
+    return G.wrap_values(layer, wrapped, gate_tag(delta))

@@ -1,0 +1,137 @@
+"""``gated``: a full-capacity change of the layer, applied only where a gate on its keys
+opens (locality from the gate, not from rank or from preserve terms alone).
+
+Why: example-fit fits the whole layer weight to the request re-applied on many samples,
+but one shared weight moves every face a little, and the layer-space collateral term
+that keeps it quiet also holds the object back (``benchmarks/FRONTIER.md``). Here the
+change is confined by a gate (Perfusion's gated rank-one edit is the published anchor):
+
+* **gate**: the LDA direction on the layer's key cells separating the cells inside the
+  rule's band on the examples (positives) from the cells outside the band and every cell of
+  the silent samples (negatives); its threshold leaves the gate shut on ``quantile`` of the
+  positives, its softness is ``softness`` × the spread of the read-out
+  (:func:`rewrite.memory.gate.fit_gate`);
+* **fit**: the examples, goals and preserve terms of example-fit
+  (:func:`rewrite.edit.example_fit.fit_samples`), Adam on the layer weight's change seen
+  *through the gate*: values ``v0 + g(k) (f(k, W0 + ΔW) − f(k, W0))``.
+
+The result is a :class:`~rewrite.edit.delta.Delta` with a gate: applied by wrapping the
+layer's values (:mod:`rewrite.edit.gated`), saved in delta files, refused by the families'
+checkpoint formats; ``strength`` scales ``ΔW``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..memory.gate import fit_gate, gated_values
+from ..memory.registry import MAX_LR, MAX_STEPS, StepCallback, param
+from ..utils.errors import EditError
+from .delta import Delta
+from .example_fit import fit_samples, frozen
+from .masks import layer_window, window_coverage
+
+if TYPE_CHECKING:
+    from ..models.base import Generator
+    from .goals import EditInputs
+
+
+@dataclasses.dataclass(frozen=True)
+class GatedParams:
+    """``examples``, ``silent``, ``silent_share``, ``keep``, ``keep_weight``,
+    ``silent_weight``, ``steps``, ``lr``: as example-fit's; ``quantile``: the share of the
+    examples' band cells on which the gate stays shut (higher: more selective, less of the
+    object); ``softness``: the gate's ramp relative to the read-out's spread; ``shrink``:
+    the LDA's covariance shrinkage. Defaults chosen on the tuning edits with samples
+    2000-2255 (benchmarks/FRONTIER.md)."""
+
+    examples: int = param(12, 256)
+    silent: int = param(16, 256)
+    silent_share: float = param(0.0625, 1.0)
+    keep: int = param(8, 256)
+    steps: int = param(100, MAX_STEPS)
+    lr: float = param(0.05, MAX_LR)
+    keep_weight: float = 3.0
+    silent_weight: float = 5.0
+    quantile: float = param(0.5, 0.99)
+    softness: float = param(0.25, 10.0)
+    shrink: float = param(0.1, 100.0)
+
+
+def gated_fit(
+    G: Generator, inputs: EditInputs, p: GatedParams, step: StepCallback | None = None
+) -> Delta:
+    """Fit a gate and the layer weight's change behind it (see the module docstring).
+
+    Returns a :class:`Delta` with ``gate`` set and ``dense`` the weight's change ``ΔW``;
+    ``loss`` is the pixel L1 to the goals inside their regions, before and after.
+    ``step(i, steps)`` is called at every Adam step (it may raise to stop). EditError when
+    the family cannot gate the layer or the band covers no key cell.
+    """
+    t0 = time.perf_counter()
+    layer = inputs.info.name
+    if G.layer_modules(layer) is None:
+        raise EditError(
+            f"the gated method needs a layer whose values can be wrapped; this {G.family} "
+            "model's cannot (use example-fit or least-collateral)"
+        )
+    weight_name = G.weight_name(layer)
+    fs = fit_samples(G, inputs, p)
+    split, f = fs.split, fs.f
+    keys = split.keys.detach()
+    assert inputs.band is not None
+    inside = torch.as_tensor(
+        window_coverage(inputs.band.float().cpu().numpy(), layer_window(inputs.info, "key")) > 0.5
+    ).to(keys.device)
+    if not inside.any() or inside.all():
+        raise EditError(
+            f"the marked regions cover {'no' if not inside.any() else 'every'} key cell of "
+            f"{layer}; a gate needs cells inside and outside the rule's place (mark a "
+            "smaller or larger region, or edit another layer)"
+        )
+    c_in = keys.shape[1]
+    cells = keys.permute(0, 2, 3, 1)  # [N, h, w, C]
+    positives = cells[: fs.n_ex][:, inside].reshape(-1, c_in)
+    negatives = torch.cat(
+        [
+            cells[:, ~inside].reshape(-1, c_in),
+            cells[fs.n_ex : fs.n_ex + fs.n_sil].reshape(-1, c_in),
+        ]
+    )
+    gate, _, _ = fit_gate(positives, negatives, p.quantile, p.softness, p.shrink)
+    w0 = f.weight.detach()
+    values = split.values.detach()
+    delta = torch.zeros_like(w0, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=p.lr * float(w0.std()))
+
+    def losses(d):
+        return fs.losses(G.resume(split.with_values(gated_values(f, keys, values, d, gate))))
+
+    with torch.no_grad():
+        before = float(losses(torch.zeros_like(w0))[0])
+    with frozen(G):  # gradients for the layer's change only
+        for i in range(p.steps):
+            if step is not None:
+                step(i, p.steps)
+            opt.zero_grad(set_to_none=True)
+            g, k, s = losses(delta)
+            (g + p.keep_weight * k + p.silent_weight * s).backward()
+            opt.step()
+    change = delta.detach()
+    with torch.no_grad():
+        after = float(losses(change)[0])
+    return Delta(
+        layer,
+        "gated",
+        dense={weight_name: change.cpu()},
+        loss_before=before,
+        loss=after,
+        loss_kind="pixel-L1",
+        seconds=time.perf_counter() - t0,
+        steps=p.steps,
+        gate=gate,
+    )
