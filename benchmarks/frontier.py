@@ -129,6 +129,11 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
                                                  for s in (0.75, 1.0)]),
     "example-fit cw=200": ("example-fit", None, [{"collateral_weight": 200.0, "strength": s}
                                                  for s in (1.0, 1.25)]),
+    # The gate's selectivity (quantile of the examples' band cells it stays shut on) and the
+    # strength of the change behind it.
+    "gated": ("gated", None, [{"strength": s} for s in (0.5, 0.75, 1.0, 1.5)]),
+    "gated q=0.3": ("gated", None, [{"quantile": 0.3, "strength": s} for s in (0.5, 1.0)]),
+    "gated q=0.7": ("gated", None, [{"quantile": 0.7, "strength": s} for s in (0.5, 1.0, 1.5)]),
 }
 
 

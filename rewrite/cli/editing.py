@@ -28,15 +28,16 @@ _MAX_STRENGTH = spec_rules()["max_strength"]
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
-    required=True,
-    help="Edited checkpoint to write (the family's own format).",
+    default=None,
+    help="Edited checkpoint to write (the family's own format). Give --out, --delta or both.",
 )
 @click.option(
     "--delta",
     "delta_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Also write the edit(s) as a small delta file (.safetensors).",
+    help="Write the edit(s) as a small delta file (.safetensors); the only output a gated "
+    "edit has.",
 )
 @click.option(
     "--solver",
@@ -76,9 +77,12 @@ def edit(
       rewrite edit add-beard.json close-mouth.json --out both.pt
     """
     from ..edit import EditSpec, Rewriter
+    from ..edit.methods import METHODS
     from ..metrics.before_after import collateral_warning, solve_line, visible_at_strength
     from ..models import load_model
 
+    if not out and not delta_path:
+        raise click.UsageError("give --out (an edited checkpoint), --delta (a delta file) or both")
     inputs = {f"SPEC.json ({i + 1})": p for i, p in enumerate(spec_paths)}
     check_outputs(
         {"--out": out, "--delta": delta_path}, model=model, weights=weights, inputs=inputs
@@ -92,6 +96,12 @@ def edit(
         if strength is not None:
             spec.strength = strength
         spec.validate_for(G)
+        if out and not METHODS[spec.solver].weights_only:
+            raise click.UsageError(
+                f"{spec.name or 'the spec'} uses the {spec.solver} method, whose edit no "
+                f"{G.family} checkpoint can hold (it is not a weight change); drop --out and "
+                "write a delta file with --delta FILE.safetensors"
+            )
     session = Rewriter(G, progress=True)
     for spec in specs:
         click.echo(
@@ -111,8 +121,9 @@ def edit(
         )
         for line in collateral_warning(d):
             click.echo(line, err=True)
-    session.export_checkpoint(out)
-    click.echo(f"wrote {out}")
+    if out:
+        session.export_checkpoint(out)
+        click.echo(f"wrote {out}")
     if delta_path:
         session.export_deltas(delta_path)
         click.echo(f"wrote {delta_path}")

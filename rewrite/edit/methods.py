@@ -203,6 +203,7 @@ METHODS: dict[str, Method] = {
             "applies only where the gate opens; saved as a delta file, not a checkpoint",
             run=gated_fit,
             not_here=True,
+            weights_only=False,
         ),
         Method(
             "finetune-all",

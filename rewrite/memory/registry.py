@@ -79,6 +79,8 @@ class Method:
             deltas keep their own Λ).
         not_here: it takes the spec's "not here" (preserve) regions.
         budgeted: a collateral budget may hold its edit back (the loss then stays high).
+        weights_only: its edit is a change of weights, so a family's checkpoint can hold it
+            (False for a gated edit: it is saved as a delta file only).
     """
 
     name: str
@@ -91,6 +93,7 @@ class Method:
     joint: bool = False
     not_here: bool = False
     budgeted: bool = False
+    weights_only: bool = True
 
     def __post_init__(self):
         assert (self.solve is None) != (self.run is None), f"{self.name}: solve or run, not both"

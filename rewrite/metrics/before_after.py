@@ -76,13 +76,17 @@ def apply_judged(session: Rewriter, spec: EditSpec, inputs=None) -> tuple[Delta,
 
 def solve_line(delta: Delta, reproduction: float = float("nan")) -> str:
     """The solve summary of every command that solves an edit, one line, in this order:
-    the method and layer, the layer loss before -> after, the goal reproduction of the
-    user's own example (when measured: 0 = the request exactly, 1 = no closer than
-    unedited) and the predicted collateral."""
+    the method and layer, the loss before -> after (the layer's, or the pixels' for methods
+    fitted in image space), the goal reproduction of the user's own example (when measured:
+    0 = the request exactly, 1 = no closer than unedited) and the predicted collateral (when
+    the method predicts one)."""
     repro = f", goal reproduction {reproduction:.2f}" if np.isfinite(reproduction) else ""
+    loss = "pixel loss" if getattr(delta, "loss_kind", "") == "pixel-L1" else "layer loss"
+    coll = f", predicted collateral {delta.collateral:.4f}" if np.isfinite(delta.collateral) else ""
+    gate = ", gated" if getattr(delta, "gate", None) is not None else ""
     return (
-        f"solved with {delta.method} at {delta.layer}: layer loss {delta.loss_before:.4f} "
-        f"-> {delta.loss:.4f}{repro}, predicted collateral {delta.collateral:.4f}"
+        f"solved with {delta.method} at {delta.layer}{gate}: {loss} {delta.loss_before:.4f} "
+        f"-> {delta.loss:.4f}{repro}{coll}"
     )
 
 
