@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..memory.gate import gated_values
+from ..memory.gate import Gate, gated_values
 from ..models.base import Generator, Split
 from ..utils.errors import EditError
 from .delta import Delta
@@ -64,15 +64,21 @@ def apply_gated(G: Generator, delta: Delta) -> Callable[[], None]:
         raise EditError(f"the gated edit of {delta.layer} cannot be applied: {why}")
     if delta.strength == 0:
         return lambda: None
-    gate = delta.gate
-    assert gate is not None
-    layer = delta.layer
-    change = delta.dense[G.weight_name(layer)] * delta.strength
-    device_change: dict[torch.device, torch.Tensor] = {}
+    assert delta.gate is not None
+    change = delta.dense[G.weight_name(delta.layer)] * delta.strength
+    return G.wrap_values(
+        delta.layer, GatedValues(G, delta.layer, change, delta.gate), gate_tag(delta)
+    )
 
-    def wrapped(keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        f = G.layer_function(Split(layer, keys, values))
-        c = device_change.setdefault(f.weight.device, change.to(f.weight))
-        return gated_values(f, keys, values, c, gate)
 
-    return G.wrap_values(layer, wrapped, gate_tag(delta))
+class GatedValues:
+    """``(keys, values) -> values`` of a layer under a gated change (for
+    :meth:`~rewrite.models.base.Generator.wrap_values`): an object, so that a deep copy of
+    the model computes with the copy's weights."""
+
+    def __init__(self, G: Generator, layer: str, change: torch.Tensor, gate: Gate):
+        self.G, self.layer, self.change, self.gate = G, layer, change, gate
+
+    def __call__(self, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        f = self.G.layer_function(Split(self.layer, keys, values))
+        return gated_values(f, keys, values, self.change.to(f.weight), self.gate)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -101,6 +102,23 @@ SAMPLING_DEFAULTS: dict[str, Any] = {"truncation": 1.0, "class": 0}
 
 def _non_default(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if v != SAMPLING_DEFAULTS.get(k)}
+
+
+class _ValueWrap:
+    """The hooks of one value wrap (:meth:`Generator.wrap_values`): the keys seen by the
+    layer's first module, per thread, handed to ``fn`` with the values of its last. Bound
+    methods of an object, not closures, so that ``copy.deepcopy`` of the model copies them
+    (with their own keys) instead of sharing the original's."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.keys: dict[int, torch.Tensor] = {}
+
+    def keep_keys(self, _mod, args):
+        self.keys[threading.get_ident()] = args[0]
+
+    def replace_values(self, _mod, _args, out):
+        return self.fn(self.keys.pop(threading.get_ident()), out)
 
 
 class Generator(nn.Module):
@@ -186,7 +204,9 @@ class Generator(nn.Module):
         """From now on, every forward pass (``forward``, ``split`` of this or a later layer)
         replaces ``layer``'s values by ``fn(keys, values)`` (tensors as in :class:`Split`).
 
-        ``tag`` names the wrap (e.g. a hash of what ``fn`` does): it becomes part of
+        ``fn`` should be an object (not a closure) when the model may be deep-copied: a copy
+        of the model then gets a copy of ``fn`` whose references to this model point to the
+        copy. ``tag`` names the wrap (e.g. a hash of what ``fn`` does): it becomes part of
         :meth:`fingerprint` and of the :meth:`key_fingerprint` of later layers, so caches
         keyed by them never mix wrapped and unwrapped features. While a wrap is active the
         model has no weight-only form: :meth:`save` refuses.
@@ -205,17 +225,10 @@ class Generator(nn.Module):
                 "another method"
             )
         key_mod, value_mod = mods
-        seen: dict[str, torch.Tensor] = {}
-
-        def keep_keys(_mod, args):
-            seen["keys"] = args[0]
-
-        def replace_values(_mod, _args, out):
-            return fn(seen.pop("keys"), out)
-
+        hooks = _ValueWrap(fn)
         handles = [
-            key_mod.register_forward_pre_hook(keep_keys),
-            value_mod.register_forward_hook(replace_values),
+            key_mod.register_forward_pre_hook(hooks.keep_keys),
+            value_mod.register_forward_hook(hooks.replace_values),
         ]
         wraps = self.__dict__.setdefault("_value_wraps", [])
         entry = (layer, tag)

@@ -486,3 +486,21 @@ def test_gated_draws_on_its_examples_and_leaves_the_samples_its_gate_shuts_out(f
             session.undo()
     rand_change = (x1 - x0).abs().mean() / 2
     assert shut_change < 0.25 * rand_change, (float(shut_change), float(rand_change))
+
+
+def test_a_deep_copy_of_a_gated_model_is_frozen_and_separate(tiny_dcgan):
+    """The app renders from deep copies (snapshots) while the live model goes on: a copy of a
+    model with a gated edit renders as the model did when copied, whatever later happens to
+    the live model's weights; undoing the live edit leaves the copy's wrap."""
+    G = tiny_dcgan
+    session = Rewriter(G, progress=False)
+    session.apply(_gated_delta(G))
+    with torch.no_grad():
+        edited = _images(G)
+        C = copy.deepcopy(G)
+        assert torch.equal(_images(C), edited)
+        dict(G.named_parameters())["main.9.weight"].mul_(2)   # after the gated layer
+        assert not torch.equal(_images(G), edited)
+        assert torch.equal(_images(C), edited)
+    session.undo()
+    assert G.value_wraps() == [] and len(C.value_wraps()) == 1
