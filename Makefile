@@ -1,8 +1,7 @@
 # One command for the main job, one for the tests; each sets itself up.
 #   make demo   -> outputs/: 32 faces from the default model, then the demo edit
 #                  "add sunglasses" (examples/demo-sunglasses.json: the face model's default
-#                  method, example-fit, at strength 1.5): edited checkpoint, delta file,
-#                  before/after grid
+#                  method, gated, at strength 1): delta file, before/after grid
 #   make test   -> the test suite (installs chromium for the browser tests when it can)
 #   make docs   -> the documentation site in site/ (mkdocs.yml), strict: a broken link fails
 #   make lint   -> ruff (lint and format check) and mypy over rewrite/ (pyproject.toml's settings)
@@ -24,8 +23,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/rewrite sample dcgan-digiface64 --seeds 0-31 --out outputs/demo_grid.png
-	$(VENV)/bin/rewrite edit examples/demo-sunglasses.json --out outputs/sunglasses.pt \
-	    --delta outputs/sunglasses.safetensors
+	$(VENV)/bin/rewrite edit examples/demo-sunglasses.json --delta outputs/sunglasses.safetensors
 	$(VENV)/bin/rewrite compare examples/demo-sunglasses.json \
 	    --seeds 100-115 --out outputs/demo_compare.png
 

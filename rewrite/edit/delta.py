@@ -142,7 +142,7 @@ def save_deltas(deltas: list[Delta], path: str | Path, base_fingerprint: str) ->
             tensors[f"edit.{i}.dense.{name}"] = t.detach().cpu().contiguous()
         if d.gate is not None:
             tensors[f"edit.{i}.gate.u"] = d.gate.u.detach().cpu().float().contiguous()
-            entry["gate"] = {"b": float(d.gate.b), "tau": float(d.gate.tau)}
+            entry["gate"] = {"b": float(d.gate.b), "tau": float(d.gate.tau), "at": d.gate.at}
         entries.append(entry)
     meta = {
         "format": DELTA_FORMAT,
@@ -268,7 +268,7 @@ def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
     gate = None
     if "gate" in e:
         g = e["gate"]
-        gate = Gate(tensors[f"edit.{i}.gate.u"], g["b"], g["tau"])
+        gate = Gate(tensors[f"edit.{i}.gate.u"], g["b"], g["tau"], g.get("at", "values"))
         u = gate.u
         why = gate.problem(int(u.shape[0]) if isinstance(u, torch.Tensor) and u.ndim == 1 else -1)
         if why is None and len(dense) != 1:

@@ -23,6 +23,11 @@ from .delta import Delta
 def gated_problem(G: Generator, delta: Delta) -> str | None:
     """Why the gated ``delta`` cannot be applied to ``G``, or None."""
     assert delta.gate is not None
+    names = [i.name for i in G.layers()]
+    if delta.layer not in names:
+        return (
+            f"this {G.family} model has no layer {delta.layer!r} (its layers: {', '.join(names)})"
+        )
     info = G.layer(delta.layer)
     weight_name = G.weight_name(delta.layer)
     if set(delta.dense) != {weight_name} or delta.low_rank is not None:
@@ -47,7 +52,11 @@ def gate_tag(delta: Delta) -> str:
     assert delta.gate is not None
     h = hashlib.sha256(delta.layer.encode())
     h.update(delta.gate.u.detach().cpu().float().contiguous().numpy().tobytes())
-    h.update(repr((float(delta.gate.b), float(delta.gate.tau), float(delta.strength))).encode())
+    h.update(
+        repr(
+            (float(delta.gate.b), float(delta.gate.tau), delta.gate.at, float(delta.strength))
+        ).encode()
+    )
     for name in sorted(delta.dense):
         h.update(delta.dense[name].detach().cpu().float().contiguous().numpy().tobytes())
     return "gated:" + h.hexdigest()[:16]

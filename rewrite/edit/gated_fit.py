@@ -6,14 +6,14 @@ but one shared weight moves every face a little, and the layer-space collateral 
 that keeps it quiet also holds the object back (``benchmarks/FRONTIER.md``). Here the
 change is confined by a gate (Perfusion's gated rank-one edit is the published anchor):
 
-* **gate**: the LDA direction on the layer's key cells separating the cells inside the
-  rule's band on the examples (positives) from the cells outside the band and every cell of
-  the silent samples (negatives); its threshold leaves the gate shut on ``quantile`` of the
-  positives, its softness is ``softness`` × the spread of the read-out
-  (:func:`rewrite.memory.gate.fit_gate`);
+* **gate**: at the keys (the change reads ``g(k)·k``); the LDA direction on the layer's key
+  cells separating the cells inside the rule's band on the examples (positives) from the
+  cells outside the band and every cell of the silent samples (negatives); its threshold
+  leaves the gate shut on ``quantile`` of the positives, its softness is ``softness`` × the
+  spread of the read-out (:func:`rewrite.memory.gate.fit_gate`);
 * **fit**: the examples, goals and preserve terms of example-fit
   (:func:`rewrite.edit.example_fit.fit_samples`), Adam on the layer weight's change seen
-  *through the gate*: values ``v0 + g(k) (f(k, W0 + ΔW) − f(k, W0))``.
+  *through the gate*: values ``v0 + tail(lin(k, W0) + lin(g(k)·k, ΔW)) − f(k, W0)``.
 
 The result is a :class:`~rewrite.edit.delta.Delta` with a gate: applied by wrapping the
 layer's values (:mod:`rewrite.edit.gated`), saved in delta files, refused by the families'
@@ -40,14 +40,25 @@ if TYPE_CHECKING:
     from .goals import EditInputs
 
 
+#: Where the method's gate acts (:data:`rewrite.memory.gate.GATE_PLACES`): at the keys, so the
+#: change spreads over each kernel's footprint (at the values, the nearest-upsampled gate left
+#: block edges: dark squares for sunglasses; on the tuning edits add-cap and add-glasses the
+#: instrument's goal_gap 0.68 -> 0.62 and 0.52 -> 0.47, toward_structure 0.11 -> 0.17 and
+#: 0.10 -> 0.19 at silent change 0.001-0.002; benchmarks/FRONTIER.md §8).
+GATE_AT = "keys"
+
+
 @dataclasses.dataclass(frozen=True)
 class GatedParams:
     """``examples``, ``silent``, ``silent_share``, ``keep``, ``keep_weight``,
     ``silent_weight``, ``steps``, ``lr``: as example-fit's; ``quantile``: the share of the
     examples' band cells on which the gate stays shut (higher: more selective, less of the
     object); ``softness``: the gate's ramp relative to the read-out's spread; ``shrink``:
-    the LDA's covariance shrinkage. Defaults chosen on the tuning edits with samples
-    2000-2255 (benchmarks/FRONTIER.md)."""
+    the LDA's covariance shrinkage; ``scale``: the share of the fitted change the edit keeps
+    (the spec's strength multiplies it further: a change fitted to reproduce the examples
+    fully overshoots on other faces, and 0.75 of it was the tuning frontier's best point at
+    silent change <= 0.010). Defaults chosen on the tuning edits with samples 2000-2255
+    (benchmarks/FRONTIER.md)."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -60,6 +71,7 @@ class GatedParams:
     quantile: float = param(0.5, 0.99)
     softness: float = param(0.25, 10.0)
     shrink: float = param(0.1, 100.0)
+    scale: float = param(0.75, 4.0)
 
 
 def gated_fit(
@@ -102,7 +114,7 @@ def gated_fit(
             cells[fs.n_ex : fs.n_ex + fs.n_sil].reshape(-1, c_in),
         ]
     )
-    gate, _, _ = fit_gate(positives, negatives, p.quantile, p.softness, p.shrink)
+    gate, _, _ = fit_gate(positives, negatives, p.quantile, p.softness, p.shrink, GATE_AT)
     w0 = f.weight.detach()
     values = split.values.detach()
     delta = torch.zeros_like(w0, requires_grad=True)
@@ -121,7 +133,7 @@ def gated_fit(
             g, k, s = losses(delta)
             (g + p.keep_weight * k + p.silent_weight * s).backward()
             opt.step()
-    change = delta.detach()
+    change = delta.detach() * p.scale
     with torch.no_grad():
         after = float(losses(change)[0])
     return Delta(

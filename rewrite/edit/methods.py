@@ -225,12 +225,13 @@ METHODS: dict[str, Method] = {
 #: The method a spec gets when it names none and its model has no entry below.
 DEFAULT_METHOD = DEFAULT_SOLVER
 
-#: Models whose default method was chosen on their own tuning frontier (issue 27): the face
-#: model's tuning edits (benchmarks/edits/tune/, samples 2000-2255) put ``example-fit`` ahead
-#: of ``least-collateral`` at silent change <= 0.010 (benchmarks/FRONTIER.md). Other models
-#: keep ``least-collateral``: nothing was measured on them, and ``example-fit`` renders the
-#: generator's tail at every step, which costs minutes on a 1024-px model.
-MODEL_DEFAULT_METHODS = {"dcgan-digiface64": "example-fit"}
+#: Models whose default method was chosen on their own tuning frontier (issue 27): on the face
+#: model's tuning edits (benchmarks/edits/tune/, samples 2000-2255) ``gated`` reaches a median
+#: goal reproduction of 0.18 at silent change <= 0.010, against example-fit's 0.64 and
+#: least-collateral's 0.82 (benchmarks/FRONTIER.md §8). Its edits are saved as delta files, not
+#: checkpoints. Other models keep ``least-collateral``: nothing was measured on them, and
+#: the image-space methods render the generator's tail at every step (minutes at 1024 px).
+MODEL_DEFAULT_METHODS = {"dcgan-digiface64": "gated"}
 
 
 def default_method(model: str | None) -> str:

@@ -3,11 +3,16 @@
 A gated edit leaves the weight alone and changes the layer's values only where the gate is
 open::
 
-    values = v0 + g(k) · (f(k, W + s·ΔW) − f(k, W))       g(k) = sigmoid((u·k − b) / τ)
+    at "values":  values = v0 + g(k) · (f(k, W + s·ΔW) − f(k, W))
+    at "keys":    values = v0 + tail(lin(k, W) + lin(g(k)·k, s·ΔW)) − f(k, W)
 
-``g`` is computed per key cell and nearest-upsampled to the value grid, so an edit whose
-keys never pass the threshold leaves the image as it was, whatever ``ΔW`` does elsewhere:
-locality comes from the gate, and ``ΔW`` may use the layer's whole capacity.
+with ``g(k) = sigmoid((u·k − b) / τ)`` per key cell. At "values" the gate is
+nearest-upsampled to the value grid (each value cell takes the gate of the key cell it lies
+over: sharp block edges); at "keys" the change reads the gated keys, so each key cell's
+change spreads over its kernel's footprint as the layer's own output does (smooth edges).
+Either way an edit whose keys never pass the threshold leaves the image as it was, whatever
+``ΔW`` does elsewhere: locality comes from the gate, and ``ΔW`` may use the layer's whole
+capacity.
 
 :func:`fit_gate` learns ``u`` by linear discriminant analysis: key cells where the rule
 should hold (positives) against cells where it should not (negatives).
@@ -22,6 +27,9 @@ import torch.nn.functional as F
 
 from .layer import LayerFunction
 
+#: Where a gate may act (:class:`Gate`'s ``at``).
+GATE_PLACES = ("values", "keys")
+
 
 @dataclasses.dataclass
 class Gate:
@@ -31,11 +39,14 @@ class Gate:
         u: the read-out direction [C_in] (unit length).
         b: the threshold on ``u·k``.
         tau: the softness (> 0): the width of the sigmoid's ramp in units of ``u·k``.
+        at: ``"values"`` (the change's output is gated) or ``"keys"`` (the change reads
+            gated keys); see the module docstring.
     """
 
     u: torch.Tensor
     b: float
     tau: float
+    at: str = "values"
 
     def open(self, keys: torch.Tensor) -> torch.Tensor:
         """How open the gate is at each key cell: [N, 1, h, w] in (0, 1) for keys
@@ -65,6 +76,8 @@ class Gate:
                 return f"the gate's {name} must be a finite number, got {v!r}"
         if self.tau <= 0:
             return f"the gate's softness must be above 0, got {self.tau!r}"
+        if self.at not in GATE_PLACES:
+            return f"the gate acts at {self.at!r}; it must be one of {list(GATE_PLACES)}"
         return None
 
 
@@ -83,10 +96,18 @@ def gated_values(
         change: the (already scaled) weight change, shaped like ``f.weight``.
         gate: where the change applies.
     Returns:
-        ``values + g · (f(k, W + change) − f(k, W))``, shaped like ``values``; a zero change
-        returns ``values`` exactly.
+        the values of the module docstring for ``gate.at``, shaped like ``values``; a zero
+        change returns ``values`` exactly.
     """
-    moved = f.forward(keys, f.weight + change.to(f.weight)) - f.forward(keys)
+    change = change.to(f.weight)
+    if gate.at == "keys" and f.exact is None:
+        pre = f.linear(keys, f.weight) + f.linear(gate.open(keys) * keys, change)
+        return values + (f.tail(pre) - f.forward(keys))
+    if gate.at == "keys":
+        raise ValueError(
+            f"a gate at the keys needs a layer of the form tail(linear(...)) ({f.name})"
+        )
+    moved = f.forward(keys, f.weight + change) - f.forward(keys)
     size = (int(values.shape[-2]), int(values.shape[-1]))
     return values + gate.map(keys, size) * moved
 
@@ -97,6 +118,7 @@ def fit_gate(
     quantile: float = 0.5,
     softness: float = 0.25,
     shrink: float = 0.1,
+    at: str = "values",
 ) -> tuple[Gate, float, float]:
     """A gate separating key cells ``positives`` [P, C] from ``negatives`` [M, C] (LDA).
 
@@ -124,4 +146,4 @@ def fit_gate(
     tau = float(softness * torch.cat([sp, sn]).std().clamp_min(1e-12))
     cover = float((sp > b).double().mean())
     leak = float((sn > b).double().mean())
-    return Gate(u.float(), b, tau), cover, leak
+    return Gate(u.float(), b, tau, at), cover, leak

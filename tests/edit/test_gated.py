@@ -136,6 +136,39 @@ def test_gated_values_zero_change_shut_and_open(layer_case):
 
 
 @torch.no_grad()
+def test_a_gate_at_the_keys_reads_gated_keys(layer_case):
+    """At the keys: no change gives the values exactly; wide open, the whole change (the layer
+    is linear in its weight); shut, nothing; half open, exactly the change computed from the
+    keys scaled by their own gate (not the change's output scaled, as at the values)."""
+    keys, values, f = layer_case
+    W = f.weight
+    change = torch.randn(W.shape, generator=torch.Generator().manual_seed(5)) * float(W.std())
+    u = _unit(keys.shape[1], 6)
+    reads = _reads(u, keys)
+    tau = 0.25 * float(reads.std())
+    at = "keys"
+    half = Gate(u, float(reads.median()), tau, at)
+    assert torch.equal(gated_values(f, keys, values, torch.zeros_like(W), half), values)
+    moved = f.forward(keys, W + change) - f.forward(keys)
+    scale = float(values.abs().max()) + float(moved.abs().max())
+    opened = gated_values(f, keys, values, change, Gate(u, float(reads.min()) - 40 * tau, tau, at))
+    assert torch.allclose(opened, values + moved, rtol=0, atol=16 * EPS * scale)
+    shut = gated_values(
+        f, keys, values, change, Gate(u, float(reads.max()) + 40 * tau, tau, at))
+    assert torch.allclose(shut, values, rtol=0, atol=16 * EPS * scale)
+    got = gated_values(f, keys, values, change, half)
+    g = torch.sigmoid((reads - half.b) / tau)[:, None]
+    want = values + f.tail(f.linear(keys, W) + f.linear(g * keys, change)) - f.forward(keys)
+    assert torch.allclose(got, want, rtol=0, atol=16 * EPS * scale)
+    at_values = gated_values(f, keys, values, change, Gate(u, half.b, tau, "values"))
+    assert not torch.allclose(got, at_values, rtol=0, atol=1e-3 * scale)
+
+
+def test_a_gate_at_an_unknown_place_is_a_problem():
+    assert "acts at" in Gate(torch.ones(3), 0.0, 1.0, "pixels").problem(3)
+
+
+@torch.no_grad()
 def test_gated_values_take_the_gate_of_the_key_cell_above(layer_case):
     """Half open: each value cell gets the sigmoid of its own key cell (nearest, 2x up), per
     sample."""
