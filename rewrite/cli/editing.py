@@ -104,11 +104,12 @@ def edit(
             )
     session = Rewriter(G, progress=True)
     for spec in specs:
-        click.echo(
-            f"editing {spec.layer} of {spec.model} with {spec.solver} "
-            f"(rank {spec.rank}, {spec.direction} direction) ...",
-            err=True,
+        how = (
+            f" (rank {spec.rank}, {spec.direction} direction)"
+            if METHODS[spec.solver].constrained
+            else ""
         )
+        click.echo(f"editing {spec.layer} of {spec.model} with {spec.solver}{how} ...", err=True)
     if len(specs) == 1 or sequential:
         deltas = [session.apply(spec) for spec in specs]
     else:

@@ -51,17 +51,14 @@ POOL = range(800_000, 800_512)
 
 
 @dataclasses.dataclass(frozen=True)
-class ExampleFitParams:
-    """``examples``: pool samples (most responsive) that get the request re-applied;
+class FitSampleParams:
+    """The samples and schedule of an image-space fit (example-fit's, gated's).
+
+    ``examples``: pool samples (most responsive) that get the request re-applied;
     ``silent``: pool samples drawn from the least responsive ``silent_share`` of the
     pool, kept whole; ``keep``: further pool samples kept outside the band; ``steps``,
     ``lr`` (relative to std(W0)): the Adam schedule; ``keep_weight``, ``silent_weight``:
-    the preserve terms relative to the goal term (higher = more local); ``null_energy``:
-    project the change away from the preserved keys' top directions holding that share of
-    their energy (0 = off); ``collateral_weight``: weight of the layer-space collateral
-    ``tr(ΔW C ΔWᵀ)/tr(W0 C W0ᵀ)`` over every key the model sees (removes the diffuse change a
-    full-capacity fit to few samples leaves everywhere). Defaults chosen on the tuning edits
-    with samples 2000-2255 (benchmarks/FRONTIER.md)."""
+    the preserve terms relative to the goal term (higher = more local)."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -71,6 +68,17 @@ class ExampleFitParams:
     lr: float = param(0.05, MAX_LR)
     keep_weight: float = 3.0
     silent_weight: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleFitParams(FitSampleParams):
+    """:class:`FitSampleParams`, and ``null_energy``: project the change away from the
+    preserved keys' top directions holding that share of their energy (0 = off);
+    ``collateral_weight``: weight of the layer-space collateral ``tr(ΔW C ΔWᵀ)/tr(W0 C W0ᵀ)``
+    over every key the model sees (removes the diffuse change a full-capacity fit to few
+    samples leaves everywhere). Defaults chosen on the tuning edits with samples 2000-2255
+    (benchmarks/FRONTIER.md)."""
+
     null_energy: float = param(0.0, 0.999)
     collateral_weight: float = 100.0
 
@@ -111,7 +119,7 @@ def rule_response(
     return resp[:, cells.to(resp.device)].amax(1)
 
 
-def _pool_roles(G: Generator, inputs: EditInputs, p: ExampleFitParams):
+def _pool_roles(G: Generator, inputs: EditInputs, p: FitSampleParams):
     """(examples, silent, keep) sample lists from :data:`POOL`, by the rule's response."""
     pool = list(POOL)
     with torch.no_grad():
@@ -228,11 +236,10 @@ class FitSamples:
         return goal_term, keep_term, silent_term
 
 
-def fit_samples(G: Generator, inputs: EditInputs, p) -> FitSamples:
+def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamples:
     """The examples (the user's own, the context samples, then the pool's most responsive),
     the preserve samples (the spec's "not here" samples and the pool's least responsive, kept
-    whole; more pool samples kept outside the band) and each example's goal. ``p`` has the
-    fields ``examples``, ``silent``, ``silent_share`` and ``keep`` (:class:`ExampleFitParams`)."""
+    whole; more pool samples kept outside the band) and each example's goal."""
     layer = inputs.info.name
     own = inputs.goal_samples[: inputs.goal_rows] if inputs.goal_rows else inputs.goal_samples
     examples, silent, keep = _pool_roles(G, inputs, p)

@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..memory.gate import fit_gate, gated_values
-from ..memory.registry import MAX_LR, MAX_STEPS, StepCallback, param
+from ..memory.registry import StepCallback, param
 from ..utils.errors import EditError
 from .delta import Delta
-from .example_fit import fit_samples, frozen
+from .example_fit import FitSampleParams, fit_samples, frozen
 from .masks import layer_window, window_coverage
 
 if TYPE_CHECKING:
@@ -49,25 +49,16 @@ GATE_AT = "keys"
 
 
 @dataclasses.dataclass(frozen=True)
-class GatedParams:
-    """``examples``, ``silent``, ``silent_share``, ``keep``, ``keep_weight``,
-    ``silent_weight``, ``steps``, ``lr``: as example-fit's; ``quantile``: the share of the
-    examples' band cells on which the gate stays shut (higher: more selective, less of the
-    object); ``softness``: the gate's ramp relative to the read-out's spread; ``shrink``:
-    the LDA's covariance shrinkage; ``scale``: the share of the fitted change the edit keeps
-    (the spec's strength multiplies it further: a change fitted to reproduce the examples
-    fully overshoots on other faces, and 0.75 of it was the tuning frontier's best point at
-    silent change <= 0.010). Defaults chosen on the tuning edits with samples 2000-2255
-    (benchmarks/FRONTIER.md)."""
+class GatedParams(FitSampleParams):
+    """:class:`~rewrite.edit.example_fit.FitSampleParams` (example-fit's samples and
+    schedule), and ``quantile``: the share of the examples' band cells on which the gate
+    stays shut (higher: more selective, less of the object); ``softness``: the gate's ramp
+    relative to the read-out's spread; ``shrink``: the LDA's covariance shrinkage; ``scale``:
+    the share of the fitted change the edit keeps (the spec's strength multiplies it further:
+    a change fitted to reproduce the examples fully overshoots on other faces, and 0.75 of it
+    was the tuning frontier's best point at silent change <= 0.010). Defaults chosen on the
+    tuning edits with samples 2000-2255 (benchmarks/FRONTIER.md)."""
 
-    examples: int = param(12, 256)
-    silent: int = param(16, 256)
-    silent_share: float = param(0.0625, 1.0)
-    keep: int = param(8, 256)
-    steps: int = param(100, MAX_STEPS)
-    lr: float = param(0.05, MAX_LR)
-    keep_weight: float = 3.0
-    silent_weight: float = 5.0
     quantile: float = param(0.5, 0.99)
     softness: float = param(0.25, 10.0)
     shrink: float = param(0.1, 100.0)
