@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -519,3 +520,30 @@ def test_the_status_says_how_close_the_own_example_came(client):
     assert 0 < repro < 1, job
     assert f"your example reproduced to {repro:.2f}" in job["message"]
     assert "loss" not in job["message"]
+
+
+def test_a_gated_edit_exports_as_a_delta_not_a_checkpoint(client, tmp_path):
+    """The face model's default method makes gated edits: the app applies them (the edited
+    gallery changes), refuses the checkpoint export with a message that names the delta file,
+    and exports the delta, which re-applies to a fresh model with the same images."""
+    spec = _spec(solver={"name": "gated",
+                         "params": {"steps": 5, "examples": 4, "silent": 4, "keep": 2}})
+    before = _bytes(client, 9, edited=False)
+    _apply(client, spec)
+    assert _bytes(client, 9) != before
+    ckpt = client.get("/api/export/checkpoint")
+    assert ckpt.status_code == 422 and "delta file" in ckpt.json()["detail"]
+    delta = client.get("/api/export/delta")
+    assert delta.status_code == 200
+    path = tmp_path / "edits.safetensors"
+    path.write_bytes(delta.content)
+    G = load_model("dcgan-digiface64")
+    from rewrite.edit import Rewriter
+
+    Rewriter(G, progress=False).apply_delta_file(path)
+    again = client.get("/api/sample/9.png?edited=true")
+    with torch.no_grad():
+        img = G(G.latents([9]))
+    served = _png(again).astype(np.float32)
+    mine = ((img[0].clamp(-1, 1) + 1) * 127.5).round().permute(1, 2, 0).numpy()
+    assert np.abs(served - mine).max() <= 1.0
