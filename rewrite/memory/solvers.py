@@ -155,6 +155,30 @@ class SolveResult:
     steps: int
     collateral: float = float("nan")
 
+    @classmethod
+    def of(
+        cls,
+        problem: EditProblem,
+        delta: torch.Tensor,
+        lam: torch.Tensor | None,
+        loss_before: float,
+        started: float,
+        steps: int,
+        collateral: float | None = None,
+    ) -> SolveResult:
+        """The result for ``delta`` (and ``Λ``) on ``problem``: its loss with ``W0 + ΔW``,
+        the seconds since ``started`` (a ``time.perf_counter()`` value) and its predicted
+        collateral (computed unless given)."""
+        return cls(
+            delta,
+            lam,
+            loss_before,
+            problem.loss_of_weight(problem.layer.weight + delta),
+            time.perf_counter() - started,
+            steps,
+            problem.collateral(delta) if collateral is None else collateral,
+        )
+
 
 # -- parameters -------------------------------------------------------------
 
@@ -268,15 +292,7 @@ def solve_adam(problem: EditProblem, p: AdamParams = AdamParams()) -> SolveResul
     final = project_onto_span(weight, w0, problem.D, *ax)
     lam = lambda_of(final, w0, problem.D, *ax)
     delta = low_rank_delta(lam, problem.D, *ax)
-    return SolveResult(
-        delta,
-        lam,
-        loss_before,
-        problem.loss_of_weight(w0 + delta),
-        time.perf_counter() - t0,
-        p.steps,
-        problem.collateral(delta),
-    )
+    return SolveResult.of(problem, delta, lam, loss_before, t0, p.steps)
 
 
 def _goal_targets(f: LayerFunction, goal: torch.Tensor, z0: torch.Tensor):
@@ -413,15 +429,7 @@ def solve_closed_form(
     loss_before = problem.loss_of_weight(f.weight)
     lam = closed_form_lambda(problem, p.ridge, p.active_set_iters, p.ridge_search)
     delta = low_rank_delta(lam, problem.D, f.in_axis, f.out_axis)
-    return SolveResult(
-        delta,
-        lam,
-        loss_before,
-        problem.loss_of_weight(f.weight + delta),
-        time.perf_counter() - t0,
-        0,
-        problem.collateral(delta),
-    )
+    return SolveResult.of(problem, delta, lam, loss_before, t0, 0)
 
 
 def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParams()) -> SolveResult:
@@ -447,15 +455,7 @@ def solve_closed_form_refine(problem: EditProblem, p: RefineParams = RefineParam
         best = (final, lam.detach().clone())
     lam_best = best[1]
     delta = low_rank_delta(lam_best, problem.D, *ax)
-    return SolveResult(
-        delta,
-        lam_best,
-        loss_before,
-        problem.loss_of_weight(w0 + delta),
-        time.perf_counter() - t0,
-        p.steps,
-        problem.collateral(delta),
-    )
+    return SolveResult.of(problem, delta, lam_best, loss_before, t0, p.steps)
 
 
 def collateral_penalty(
@@ -498,15 +498,7 @@ def solve_least_collateral(
         if not collateral > p.budget:
             break
         weight *= 2**0.5
-    return SolveResult(
-        delta,
-        lam,
-        loss_before,
-        problem.loss_of_weight(f.weight + delta),
-        time.perf_counter() - t0,
-        0,
-        collateral,
-    )
+    return SolveResult.of(problem, delta, lam, loss_before, t0, 0, collateral)
 
 
 def solve_finetune_layer(
@@ -517,15 +509,7 @@ def solve_finetune_layer(
     w0 = problem.layer.weight
     loss_before = problem.loss_of_weight(w0)
     delta = _adam_on_weight(problem, _step_size(w0, p.lr, p.lr_relative), p.steps, None) - w0
-    return SolveResult(
-        delta,
-        None,
-        loss_before,
-        problem.loss_of_weight(w0 + delta),
-        time.perf_counter() - t0,
-        p.steps,
-        problem.collateral(delta),
-    )
+    return SolveResult.of(problem, delta, None, loss_before, t0, p.steps)
 
 
 # -- the registry -------------------------------------------------------------
