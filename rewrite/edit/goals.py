@@ -165,20 +165,15 @@ def region_keys(G: Generator, layer: str, selections, what: str = "context") -> 
     return torch.cat(rows) if rows else torch.zeros(0, info.in_channels)
 
 
-def context_keys(G: Generator, spec: EditSpec, info: LayerInfo) -> torch.Tensor:
+def context_keys(G: Generator, spec: EditSpec) -> torch.Tensor:
     """Key vectors [M, C_in] under the context masks (cells covered more than half)."""
     return region_keys(G, spec.layer, spec.context, "context")
-
-
-def preserve_keys(G: Generator, spec: EditSpec) -> torch.Tensor:
-    """Key vectors [M_p, C_in] under the "not here" (``preserve``) masks."""
-    return region_keys(G, spec.layer, spec.preserve, "preserve")
 
 
 def rule_directions(G: Generator, spec: EditSpec, stats: LayerStats) -> torch.Tensor:
     """The rule's directions ``D`` [rank, C_in] (float64, orthonormal rows) from the keys
     under ``spec``'s context masks and the layer's second moment."""
-    keys = context_keys(G, spec, G.layer(spec.layer))
+    keys = context_keys(G, spec)
     return context_directions(keys, stats.keys.moment(), spec.rank, spec.direction)
 
 
@@ -204,10 +199,10 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
     moment = stats.keys.moment()
     if spec.kind == "copy-paste":
         inputs = _copy_paste(G, spec, info, cell)
-        keys = context_keys(G, spec, info) if spec.context else inputs.context_keys
+        keys = context_keys(G, spec) if spec.context else inputs.context_keys
         D = context_directions(keys, moment, spec.rank, spec.direction)
     else:
-        keys = context_keys(G, spec, info)
+        keys = context_keys(G, spec)
         D = context_directions(keys, moment, spec.rank, spec.direction)
         inputs = _erase(G, spec, info, stats, D)
     inputs.D = D
