@@ -96,10 +96,6 @@ class PersistentObject:
     def init_kwargs(self) -> dict:
         return dict(self.state.get("_init_kwargs") or {})
 
-    @property
-    def init_args(self) -> tuple:
-        return tuple(self.state.get("_init_args") or ())
-
     def children(self) -> dict[str, PersistentObject | None]:
         """Submodules in registration order (``_modules``)."""
         return dict(self._group("_modules"))
