@@ -15,10 +15,12 @@ responses fire, grown by one cell and upsampled to pixels
   (``object transfer`` >= 0.1: the patch aligned to the object's box moved
   closer to the object in structure, not only in mean colour); for erase,
   whose firing region now looks like its surroundings (``erase removal`` >=
-  0.2); ``matched efficacy`` is the same fraction among the 16 samples where
-  the rule responds most (those ``rewrite match`` shows). ``changed fraction``
-  is the old count of regions that merely changed by more than 0.05;
-  ``colour gain`` and ``erased-unit drop`` are kept;
+  0.2); firing samples whose score cannot be measured (nan) are left out of the
+  fraction (:func:`~rewrite.metrics.transfer.transferred`,
+  :func:`~rewrite.metrics.transfer.removed`); ``matched efficacy`` is the same fraction
+  among the 16 samples where the rule responds most (those ``rewrite match`` shows).
+  ``changed fraction`` is the old count of regions that merely changed by more than
+  0.05; ``colour gain`` and ``erased-unit drop`` are kept;
 * locality: mean absolute change and PSNR outside the firing regions, and the
   ``silent change``: the whole-image change on the samples where the rule does
   not fire at all;
@@ -58,13 +60,13 @@ from ..utils.images import to_unit
 from .firing import firing_mask, key_response, quantile_threshold
 from .pixels import colour_shift, efficacy, mean_change, psnr
 from .transfer import (
-    REMOVAL_THRESHOLD,
-    TRANSFER_THRESHOLD,
     Box,
     erase_removal,
     goal_reproduction,
     object_transfer,
     place_box,
+    removed,
+    transferred,
 )
 
 DEFAULT_QUANTILE = 0.99
@@ -278,10 +280,10 @@ def _measure(
     ]
     if spec.kind == "copy-paste":
         toward = _best_aligned_transfer(b, a, shared, G.resolution)
-        threshold = TRANSFER_THRESHOLD
+        rate = transferred
     else:
         toward = erase_removal(b, a, fire)
-        threshold = REMOVAL_THRESHOLD
+        rate = removed
     firing = ~silent
     # The best-matched held-out samples (what `rewrite match` shows first).
     peak = shared.response.reshape(len(seeds), -1).max(1)
@@ -290,8 +292,8 @@ def _measure(
         "firing samples": int(firing.sum()),
         "firing pixels": float(fire.mean()),
         "goal reproduction": float(np.nanmean(repro)) if repro else float("nan"),
-        "efficacy": float(np.mean(toward[firing] >= threshold)) if firing.any() else float("nan"),
-        "matched efficacy": float(np.mean(toward[top] >= threshold)) if len(top) else float("nan"),
+        "efficacy": rate(toward[firing]),
+        "matched efficacy": rate(toward[top]),
         ("object transfer" if spec.kind == "copy-paste" else "erase removal"): float(
             np.nanmean(toward[firing])
         )

@@ -15,11 +15,11 @@ Recipe::
     boxes = [place_box(centre, obj.shape[:2], before.shape[1:3]) if centre is not None
              else None for centre in centres]                     # one per sample
     scores = object_transfer(before, after, obj, obj_alpha, boxes)  # [N], 1 = became it
-    rate = transferred(scores)                                     # fraction above 0.1
+    rate = transferred(scores)                                     # fraction >= 0.1
 
     # Held-out samples: is the marked object gone (does it look like its surroundings)?
     scores = erase_removal(before, after, region)                  # [N], 1 = gone
-    rate = removed(scores)                                         # fraction above 0.2
+    rate = removed(scores)                                         # fraction >= 0.2
 
 Why a wash cannot pass.  Patches are compared to the target with a *structure*
 distance: the weighted mean absolute difference after removing each patch's own
@@ -47,11 +47,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: A sample counts as transferred when ``object_transfer`` exceeds this. A wash, a blur or a
-#: smear scores at most 0 (the structure requirement), so any clear structural progress
-#: toward the object counts; 0.1 = a tenth of the way to the object's layout.
+#: A sample counts as transferred when ``object_transfer`` reaches this (>=). A wash, a
+#: blur or a smear scores at most 0 (the structure requirement), so any clear structural
+#: progress toward the object counts; 0.1 = a tenth of the way to the object's layout.
 TRANSFER_THRESHOLD = 0.1
-#: A sample counts as erased when ``erase_removal`` exceeds this.
+#: A sample counts as erased when ``erase_removal`` reaches this (>=).
 REMOVAL_THRESHOLD = 0.2
 #: Weight of the mean-colour term next to the structure term.
 COLOUR_WEIGHT = 0.25
@@ -207,16 +207,20 @@ def object_transfer(
     return out
 
 
-def _fraction_above(scores: np.ndarray, threshold: float) -> float:
+def _fraction_reaching(scores: np.ndarray, threshold: float) -> float:
+    """Fraction of the non-nan ``scores`` that are ``>= threshold`` (nan if none is)."""
     scores = np.asarray(scores, dtype=np.float64)
     valid = scores[~np.isnan(scores)]
-    return float((valid > threshold).mean()) if valid.size else float("nan")
+    return float((valid >= threshold).mean()) if valid.size else float("nan")
 
 
 def transferred(scores: np.ndarray, threshold: float = TRANSFER_THRESHOLD) -> float:
-    """Fraction of the non-nan ``object_transfer`` scores [N] above ``threshold``
-    (nan if all are nan)."""
-    return _fraction_above(scores, threshold)
+    """Fraction of the ``object_transfer`` scores [N] that reach ``threshold`` (>=).
+
+    A nan score (nothing could be measured: no box, or no structure to move toward) is
+    dropped from the rate, neither a success nor a failure; nan if all are nan or there
+    are none. This is the efficacy that :mod:`rewrite.metrics.evaluate` reports."""
+    return _fraction_reaching(scores, threshold)
 
 
 def _dilate(mask: np.ndarray, ring: int) -> np.ndarray:
@@ -267,6 +271,9 @@ def erase_removal(
 
 
 def removed(scores: np.ndarray, threshold: float = REMOVAL_THRESHOLD) -> float:
-    """Fraction of the non-nan ``erase_removal`` scores [N] above ``threshold``
-    (nan if all are nan)."""
-    return _fraction_above(scores, threshold)
+    """Fraction of the ``erase_removal`` scores [N] that reach ``threshold`` (>=).
+
+    A nan score (nothing could be measured: empty region or surroundings, or no contrast
+    before) is dropped from the rate, neither a success nor a failure; nan if all are nan
+    or there are none. This is the efficacy that :mod:`rewrite.metrics.evaluate` reports."""
+    return _fraction_reaching(scores, threshold)

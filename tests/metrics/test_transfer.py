@@ -142,7 +142,9 @@ def test_object_transfer_weighs_colour_below_structure(transfer_case):
 
 
 def test_transferred_rate():
-    assert transferred(np.array([0.5, 0.1, np.nan, 0.3])) == pytest.approx(2 / 3)
+    # A score at the threshold counts (>=, as the efficacy reports); nan is left out.
+    assert transferred(np.array([0.5, 0.1, np.nan, 0.3])) == 1.0
+    assert transferred(np.array([0.5, 0.09, np.nan, 0.3])) == pytest.approx(2 / 3)
     assert transferred(np.array([0.5, 0.1]), threshold=0.6) == 0
     assert np.isnan(transferred(np.array([np.nan])))
 
