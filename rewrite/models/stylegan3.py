@@ -37,7 +37,8 @@ demodulation frozen at W0 (exact for ToRGB but for the clamp).
 The feature maps carry a margin around the image (``margin_size``, 10 cells in
 NVIDIA's configs: a 36-px map at sampling rate 16 holds the image in its central
 16 cells). Each layer's :class:`LayerInfo` says where the image lies on its key and
-value grids (:meth:`StyleGAN3Generator.image_window`), and the edit engine maps
+value grids (``key_margin``/``key_cells``, ``value_margin``/``value_cells``: the
+central ``sampling_rate`` cells, :func:`image_window`), and the edit engine maps
 masks through that window, so every layer can be edited.
 
 Usage::
@@ -457,6 +458,16 @@ def _mapping_config(cfg: StyleGAN3Config) -> MappingConfig:
 # -- the generator ------------------------------------------------------------------
 
 
+def image_window(size: int, sampling_rate: float | None) -> tuple[int, int]:
+    """Where the image lies on a ``size``-cell feature map: ``(margin, cells)``, the image
+    spanning cells ``margin .. margin + cells - 1`` of each axis (stylegan3's feature maps
+    carry a margin around the image: the central ``sampling_rate`` cells are the image;
+    no rate: the whole map). Each layer's :class:`LayerInfo` carries it for its key and
+    value grids, and the engine's masks go through those fields."""
+    cells = round(sampling_rate) if sampling_rate is not None else size
+    return (size - cells) // 2, cells
+
+
 class StyleGAN3Generator(NvidiaPickleGenerator):
     """An NVIDIA stylegan3 (-T or -R) generator; see the module docstring."""
 
@@ -542,16 +553,8 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
         infos, prev = [], "input"
         for L in self.config.layers:
             kind = "ModConv2d-ToRGB" if L.is_torgb else "ModConv2d-filtered"
-            # The image window of each grid, (margin, cells), as image_window (which cannot
-            # be called here: it looks the layer up through layers()).
-            (km, kc), (vm, vc) = [
-                ((size - cells) // 2, cells)
-                for size, rate in (
-                    (L.in_size, L.in_sampling_rate),
-                    (L.out_size, L.out_sampling_rate),
-                )
-                for cells in [round(rate) if rate is not None else size]
-            ]
+            km, kc = image_window(L.in_size, L.in_sampling_rate)
+            vm, vc = image_window(L.out_size, L.out_sampling_rate)
             infos.append(
                 LayerInfo(
                     L.name,
@@ -574,22 +577,6 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
 
     def _index(self, layer: str) -> int:
         return self.synthesis.layer_names.index(self.layer(layer).name)
-
-    def image_window(self, layer: str) -> dict[str, tuple[int, int]]:
-        """Where the image lies on ``layer``'s key and value grids: ``{"key": (margin,
-        cells), "value": (margin, cells)}``, the image spanning cells ``margin ..
-        margin + cells - 1`` of each axis (stylegan3's feature maps carry a margin around
-        the image: the central ``sampling_rate`` cells are the image). For the engine's
-        masks (through ``LayerInfo``'s window fields)."""
-        L = self.config.layers[self._index(layer)]
-        out = {}
-        for part, size, rate in (
-            ("key", L.in_size, L.in_sampling_rate),
-            ("value", L.out_size, L.out_sampling_rate),
-        ):
-            cells = round(rate) if rate is not None else size
-            out[part] = ((size - cells) // 2, cells)
-        return out
 
     def weight_name(self, layer: str) -> str:
         return f"synthesis.{self.layer(layer).name}.weight"

@@ -59,10 +59,11 @@ def test_without_a_margin_the_window_is_the_grid():
 
 def test_stylegan3_layers_carry_their_image_window(fixtures_dir):
     _, G = _sg3(fixtures_dir)
-    for info in G.layers():
-        win = G.image_window(info.name)
-        assert layer_window(info, "key") == (info.key_resolution, *win["key"])
-        assert layer_window(info, "value") == (info.value_resolution, *win["value"])
+    # The image is the central sampling-rate cells of each grid.
+    for info, L in zip(G.layers(), G.config.layers, strict=True):
+        for part, size, rate in (("key", L.in_size, L.in_sampling_rate),
+                                 ("value", L.out_size, L.out_sampling_rate)):
+            assert layer_window(info, part) == (size, (size - round(rate)) // 2, round(rate))
     assert layer_window(G.layer(G.layers()[0].name), "key") == (36, 10, 16)
 
 

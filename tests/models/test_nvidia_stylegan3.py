@@ -85,11 +85,15 @@ def test_split_resume_equals_forward(G):
 
 
 def test_image_window(G):
-    names = [i.name for i in G.layers()]
-    assert G.image_window(names[0]) == {"key": (10, 16), "value": (10, 16)}
-    assert G.image_window(names[4]) == {"key": (10, 16), "value": (10, 32)}
-    assert G.image_window(names[13]) == {"key": (10, 64), "value": (0, 64)}
-    assert G.image_window(names[14]) == {"key": (0, 64), "value": (0, 64)}
+    def window(info):
+        return {"key": (info.key_margin, info.key_cells),
+                "value": (info.value_margin, info.value_cells)}
+
+    infos = G.layers()
+    assert window(infos[0]) == {"key": (10, 16), "value": (10, 16)}
+    assert window(infos[4]) == {"key": (10, 16), "value": (10, 32)}
+    assert window(infos[13]) == {"key": (10, 64), "value": (0, 64)}
+    assert window(infos[14]) == {"key": (0, 64), "value": (0, 64)}
 
 
 def test_a_sample_renders_the_same_in_any_batch(G):
