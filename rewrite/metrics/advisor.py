@@ -11,8 +11,8 @@ their strongest response.
 
 Usage::
 
-    for row in suggest_layers(G, spec): print(row)
-    top = match(G, spec, range(1000), top=16)         # [(sample, score), ...]
+    for row in suggest_layers(G, spec): print(row)    # LayerAdvice, best first
+    samples, scores, responses = match(G, spec, range(1000), top=16)   # best first
 """
 
 from __future__ import annotations
@@ -151,7 +151,9 @@ def suggest_layers(
 
 
 def advice_summary(advice: list[LayerAdvice], spec_layer: str) -> list[str]:
-    """The verdict of :func:`suggest_layers` in one or two lines (suggestion, warning)."""
+    """The verdict of :func:`suggest_layers` as lines: the suggestion (or why none can be
+    made), then up to two warnings (no layer separates the rule's place; no layer
+    reproduces the request well)."""
     best = advice[0]
     if not best.usable:
         return ["no layer can be suggested: " + best.note]
@@ -175,8 +177,9 @@ def match(
 ) -> tuple[list[int], np.ndarray, torch.Tensor]:
     """The ``top`` samples of ``seeds`` with the strongest response to the spec's directions.
 
-    Returns ``(samples, scores, responses)``: sample indices best first, their scores
-    (maximum response over positions), and the responses [top, h, w].
+    Returns ``(samples, scores, responses)``: the samples (members of ``seeds``) best
+    first, their scores (maximum response over positions, float [top]), and their
+    responses [top, h, w].
     """
     inputs = Rewriter(G, progress=progress).prepare(spec)
     resp = key_response(G, spec.layer, inputs.D, list(seeds))

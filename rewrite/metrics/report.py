@@ -3,7 +3,10 @@
 Usage::
 
     results = compare_methods(G, spec, range(1000, 1512))
-    write_outputs(results, "eval-out/")     # metrics.csv, metrics.md, tradeoff.png, report.html
+    paths = write_outputs(results, "eval-out/", "add sunglasses")
+    # eval-out/: metrics.csv, metrics.md, metrics.json, tradeoff.png (more than one
+    # method), figure-0.png ..., report.html; paths maps "csv", "md", "json", "plot",
+    # each figure's title and "html" to those files
 """
 
 from __future__ import annotations
@@ -92,7 +95,8 @@ def write_csv(table: list[dict], path: Path) -> Path:
 
 
 def tradeoff_plot(results: Sequence[Evaluation]) -> Image.Image:
-    """Efficacy (change inside firing regions) against locality damage (change outside),
+    """The plot, as an RGB image: efficacy (the fraction of firing samples that moved
+    toward the request) against locality damage (change outside the firing regions),
     one point per method."""
     import matplotlib
 
@@ -128,7 +132,9 @@ def _pick(result: Evaluation, n: int) -> list[int]:
 
 
 def figures(results: Sequence[Evaluation], n: int = 16) -> dict[str, Image.Image]:
-    """The report's pictures: firing overlays and one before/after grid per method."""
+    """The report's pictures, title -> image: ``"firing regions"`` (the firing overlays of
+    the first evaluation) and ``"before / after: <label>"`` per method (up to ``n``
+    samples, the strongest responses first)."""
     first = results[0]
     idx = _pick(first, n)
     seeds = [first.seeds[i] for i in idx]
@@ -153,7 +159,7 @@ def report_html(
     plot: Image.Image | None,
     pictures: dict[str, Image.Image],
 ) -> str:
-    """One self-contained HTML page: every image is embedded as a data URL."""
+    """One self-contained HTML page, as text: every image is embedded as a data URL."""
     first = results[0]
     table = rows(results)
     cols = _columns(table)
@@ -200,7 +206,12 @@ def write_outputs(
     results: Sequence[Evaluation], out_dir: str | Path, title: str
 ) -> dict[str, Path]:
     """Write ``metrics.csv``, ``metrics.md``, ``metrics.json``, ``tradeoff.png`` (with more
-    than one method), the pictures, and ``report.html`` into ``out_dir``."""
+    than one method), the pictures (``figure-<i>.png``, in :func:`figures`' order) and
+    ``report.html`` (titled ``title``) into ``out_dir``.
+
+    Returns:
+        name -> path of each file written: ``"csv"``, ``"md"``, ``"json"``, ``"plot"``
+        (only with more than one method), each picture's title, ``"html"``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = rows(results)

@@ -192,9 +192,9 @@ def load_model(
         model: zoo name (see ``ZOO``) or path to a checkpoint.
         weights: optional local file replacing the zoo download; its family is detected
             from its content (:func:`weights_family`), whatever ``model`` names.
-        arch: family name to force (``dcgan``, ``stylegan2``, ``proggan``, ...); default:
-            detected from the file's content (for a zoo name without ``weights``, the
-            entry's family).
+        arch: family name to force, a key of ``FAMILIES`` (``dcgan``, ``stylegan2``,
+            ``proggan``, ``stylegan2-ada``, ``stylegan3``); default: detected from the
+            file's content (for a zoo name without ``weights``, the entry's family).
         device: where to put the model.
     """
     path, family = resolve_weights(model, weights)

@@ -14,7 +14,9 @@ FIR ``resample_filter``), per-layer noise with ``noise_strength``, bias, leaky
 ReLU times sqrt(2), ``conv_clamp``, ToRGB layers without demodulation, and the
 ``skip`` (default), ``orig`` and ``resnet`` architectures. Everything runs in
 float32: ``use_fp16`` / ``num_fp16_res`` are ignored (the stored weights are
-float32 either way). Only ``skip`` is checked against NVIDIA's own outputs.
+float32 either way). All three architectures are checked against NVIDIA's own outputs
+(``skip`` unconditional and class-conditional, ``orig`` and ``resnet``: the fixtures of
+``tests/fixtures/`` and ``tests/fixtures/nvlabs/``).
 
 Sampling: sample ``i``'s z is row ``i`` of the seeded stream; ws = mapping(z, c)
 broadcast to every layer; ``truncation`` < 1 lerps the first ``truncation_cutoff``
