@@ -271,13 +271,20 @@ def visible_at_strength(delta) -> float:
     return v * getattr(delta, "strength", 1.0)
 
 
+def collateral_at_strength(delta) -> float:
+    """The predicted collateral of ``delta`` at its strength: ``Delta.collateral`` (strength
+    1) times strength², exact for the layer-space figure (tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ));
+    nan when unknown."""
+    c = getattr(delta, "collateral", float("nan"))
+    return c * getattr(delta, "strength", 1.0) ** 2
+
+
 def collateral_warning(delta) -> list[str]:
     """Warning lines when ``delta``'s predicted collateral (layer space) or its visible
     collateral (image space) says that images where the rule does not fire will change
     visibly (empty list otherwise, or when unknown)."""
     out = []
-    c = getattr(delta, "collateral", float("nan"))
-    c = c * getattr(delta, "strength", 1.0) ** 2  # tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ)
+    c = collateral_at_strength(delta)
     if c > COLLATERAL_WARN:
         out.append(
             f"warning: predicted collateral {c:.3f} is above {COLLATERAL_WARN:g}: images "

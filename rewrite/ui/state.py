@@ -45,6 +45,7 @@ from ..edit.stats_pool import StatsPool
 from ..metrics.before_after import (
     COLLATERAL_WARN,
     VISIBLE_WARN,
+    collateral_at_strength,
     collateral_warning,
     goal_notes,
     goal_preview,
@@ -315,7 +316,7 @@ class AppState:
         """What a person reads after an edit: what was applied, how close your own example
         came to the request, how much other images are predicted to change, and the time."""
         what = f"{spec.kind} edit" + (f" '{spec.name}'" if spec.name else "") + f" at {spec.layer}"
-        c = delta.collateral * delta.strength**2
+        c = collateral_at_strength(delta)
         side = (
             f"predicted change elsewhere (collateral) {c:.3f}"
             + (" — low" if c <= COLLATERAL_WARN else " — high")
@@ -415,7 +416,7 @@ class AppState:
         out = []
         for i, d in enumerate(deltas):
             spec = d.spec or {}
-            c = d.collateral * d.strength**2  # tr(sΔW C sΔWᵀ) = s² tr(ΔW C ΔWᵀ)
+            c = collateral_at_strength(d)
             out.append(
                 {
                     "index": i,
