@@ -240,15 +240,11 @@ class Rewriter:
         for spec in specs:
             groups.setdefault(spec.layer, []).append(spec)
         applied: list[Delta] = []
-        try:
+        with self._all_or_nothing():
             for group in groups.values():
                 for d in self.compute_together(group):
                     self.apply(d)
                     applied.append(d)
-        except Exception:
-            for _ in applied:
-                self.undo()
-            raise
         return applied
 
     def solve_together(self, layer: str, step: StepCallback | None = None) -> list[Delta]:
@@ -266,17 +262,11 @@ class Rewriter:
         first = idx[0]
         for _ in old[first:]:
             self.undo()
-        try:
+        with self._all_or_nothing(restore=old[first:]):
             new = self.compute_together(specs, step)
             rest = [d for j, d in enumerate(old) if j > first and j not in idx]
             for d in new + rest:
                 self.apply(d)
-        except Exception:
-            while len(self._history) > first:
-                self.undo()
-            for d in old[first:]:
-                self.apply(d)
-            raise
         return new
 
     def apply(self, edit: EditSpec | Delta) -> Delta:
@@ -398,18 +388,26 @@ class Rewriter:
         change(new)
         for _ in old[index:]:
             self.undo()
-        applied = 0
-        try:
+        with self._all_or_nothing(restore=old[index:]):
             for d in new[index:]:
                 self.apply(d)
-                applied += 1
+        return self.deltas
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self, restore: list[Delta] | None = None) -> Iterator[None]:
+        """A block that applies edits, all or nothing: when it raises, the edits it applied
+        are undone (newest first), then ``restore`` (the edits the caller undid just before
+        the block, oldest first) is applied again, and the exception goes on. The model and
+        the list of applied edits are then as they were before the caller began."""
+        mark = len(self._history)
+        try:
+            yield
         except Exception:
-            for _ in range(applied):
+            while len(self._history) > mark:
                 self.undo()
-            for d in old[index:]:
+            for d in restore or ():
                 self.apply(d)
             raise
-        return self.deltas
 
     def reset(self) -> None:
         """Revert every edit: the model's weights are the original ones again, bit for bit."""
@@ -462,13 +460,7 @@ class Rewriter:
                 raise DeltaFileError(
                     f"{path}: edit {i} ({d.layer}) does not fit this model: {why}; nothing applied"
                 )
-        applied = 0
-        try:
+        with self._all_or_nothing():
             for d in deltas:
                 self.apply(d)
-                applied += 1
-        except Exception:
-            for _ in range(applied):
-                self.undo()
-            raise
         return deltas

@@ -117,3 +117,35 @@ def test_a_hand_made_delta_with_a_bad_axis_is_an_edit_error(tiny_dcgan):
     with pytest.raises(EditError, match="'main.99.weight', which this model does not have"):
         session.apply(missing)
     assert session.deltas == []
+
+
+def test_a_failure_part_way_leaves_the_session_as_it_was(tiny_dcgan, tmp_path, monkeypatch):
+    """Replaying edits (strength, remove) and applying a delta file are all or nothing: when
+    an apply fails part way, the edits applied so far are undone and the old ones restored,
+    bit for bit."""
+    session = Rewriter(tiny_dcgan, progress=False)
+    first, second = _good_delta(), _good_delta(2)
+    path = tmp_path / "two.safetensors"
+    save_deltas([first, second], path, tiny_dcgan.fingerprint())
+    session.apply(first)
+    session.apply(second)
+    weights = {k: v.clone() for k, v in tiny_dcgan.state_dict().items()}
+    history = session.deltas
+    real, calls, fail_at = session.apply, [], [0]
+
+    def flaky(edit):
+        calls.append(edit)
+        if len(calls) == fail_at[0]:
+            raise RuntimeError("cancelled")
+        return real(edit)
+
+    monkeypatch.setattr(session, "apply", flaky)
+    # Each fails at its last apply (the replays after undoing all, the file after one).
+    for attempt, fail_at[0] in ((lambda: session.set_strength(0, 0.5), 2),
+                                (lambda: session.remove(0), 1),
+                                (lambda: session.apply_delta_file(path, check_base=False), 2)):
+        calls.clear()
+        with pytest.raises(RuntimeError, match="cancelled"):
+            attempt()
+        assert all(a is b for a, b in zip(session.deltas, history, strict=True))
+        assert all(torch.equal(tiny_dcgan.state_dict()[k], weights[k]) for k in weights)
