@@ -4,8 +4,8 @@ A checkpoint is ``{'g_ema': state_dict, 'latent_avg': [style_dim]}`` or a bare
 state dict. Size, style_dim, n_mlp and the per-resolution channel widths are
 read off the tensor shapes; the mapping network's learning-rate multiplier is
 not stored and defaults to rosinality's 0.01. No custom CUDA ops: the FIR
-filters (``upfirdn2d``) and the fused leaky ReLU are written with ordinary
-tensor operations, so the model runs on any device.
+filters (``upfirdn2d``, also stylegan2-ada's and stylegan3's) and the fused leaky ReLU
+are written with ordinary tensor operations, so the model runs on any device.
 
 Sampling: sample ``i``'s z is row ``i`` of the seeded stream (see
 :mod:`rewrite.models.latents`); the mapping network gives w, broadcast to every
@@ -49,20 +49,36 @@ SQRT2 = math.sqrt(2.0)
 
 
 def upfirdn2d(
-    x: torch.Tensor, kernel: torch.Tensor, up: int = 1, pad: tuple[int, int] = (0, 0)
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    up: int = 1,
+    down: int = 1,
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+    gain: float = 1.0,
 ) -> torch.Tensor:
-    """Upsample by zero insertion, pad, and filter with ``kernel`` (true convolution).
+    """``upfirdn2d`` (NVIDIA's, flip_filter False; rosinality's is the same op): zero-insertion
+    upsampling, padding ``[x0, x1, y0, y1]`` (negative crops), FIR filter ``f`` (1-D =
+    separable, 2-D, or None = identity; a true convolution) scaled by ``gain``, then
+    keeping every ``down``-th pixel. The one used by all three StyleGAN families.
 
-    x [N, C, H, W]; kernel [kh, kw]; returns [N, C, H*up + p0 + p1 - kh + 1, ...].
-    """
+    x [N, C, H, W]; returns [N, C, (H*up + y0 + y1 - kh + 1) / down, ...] (ceil)."""
     n, c, h, w = x.shape
     if up > 1:
         x = x.reshape(n, c, h, 1, w, 1)
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(n, c, h * up, w * up)
-    x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-    k = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(c, 1, *kernel.shape)
-    return F.conv2d(x, k, groups=c)
+    px0, px1, py0, py1 = padding
+    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+    x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
+    if f is None:
+        return x[:, :, ::down, ::down] if down > 1 else x
+    f = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
+    if f.ndim == 2:
+        return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c, stride=down)
+    x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, f.numel()), groups=c, stride=(1, down))
+    return F.conv2d(
+        x, f.reshape(1, 1, -1, 1).expand(c, 1, f.numel(), 1), groups=c, stride=(down, 1)
+    )
 
 
 def fused_lrelu(x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -166,7 +182,8 @@ class ModulatedConv2d(nn.Module):
             out = F.conv_transpose2d(keys, wt.transpose(0, 1), stride=2)
             kh = self.blur.kernel.shape[0]
             p = (kh - 2) - (wt.shape[-1] - 1)
-            return upfirdn2d(out, self.blur.kernel, pad=((p + 1) // 2 + 1, p // 2 + 1))
+            a, b = (p + 1) // 2 + 1, p // 2 + 1
+            return upfirdn2d(out, self.blur.kernel, padding=(a, b, a, b))
         return F.conv2d(keys, wt, padding=self.padding)
 
     def demod(self, weight: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -210,7 +227,8 @@ class ToRGB(nn.Module):
         if skip is not None:
             kh = self.upsample.kernel.shape[0]
             p = kh - 2
-            out = out + upfirdn2d(skip, self.upsample.kernel, up=2, pad=((p + 1) // 2 + 1, p // 2))
+            a, b = (p + 1) // 2 + 1, p // 2
+            out = out + upfirdn2d(skip, self.upsample.kernel, up=2, padding=(a, b, a, b))
         return out
 
 

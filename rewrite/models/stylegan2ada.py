@@ -96,7 +96,8 @@ def upsample2d(x: torch.Tensor, f: torch.Tensor, up: int = 2) -> torch.Tensor:
     """``upfirdn2d.upsample2d``: zero-insertion upsampling and the FIR filter (gain up²)."""
     f = filter_2d(f)
     fw = f.shape[-1]
-    return upfirdn2d(x, f * up**2, up=up, pad=((fw + up - 1) // 2, (fw - up) // 2))
+    a, b = (fw + up - 1) // 2, (fw - up) // 2
+    return upfirdn2d(x, f * up**2, up=up, padding=(a, b, a, b))
 
 
 def conv_up(
@@ -108,14 +109,14 @@ def conv_up(
     kw, fw = weight.shape[-1], f.shape[-1]
     if kw == 1:
         x = F.conv2d(x, weight)
-        return upfirdn2d(
-            x, f * up**2, up=up, pad=(padding + (fw + up - 1) // 2, padding + (fw - up) // 2)
-        )
+        a, b = padding + (fw + up - 1) // 2, padding + (fw - up) // 2
+        return upfirdn2d(x, f * up**2, up=up, padding=(a, b, a, b))
     p0 = padding + (fw + up - 1) // 2 - (kw - 1)
     p1 = padding + (fw - up) // 2 - (kw - up)
     pt = max(min(-p0, -p1), 0)
     x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=up, padding=pt)
-    return upfirdn2d(x, f * up**2, pad=(p0 + pt, p1 + pt))
+    a, b = p0 + pt, p1 + pt
+    return upfirdn2d(x, f * up**2, padding=(a, b, a, b))
 
 
 class FullyConnectedLayer(nn.Module):

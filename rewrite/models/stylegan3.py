@@ -65,6 +65,7 @@ from ..utils.errors import CheckpointError, EditError
 from .base import LayerInfo, Split
 from .nvidia_family import NvidiaPickleGenerator, known_config_fields
 from .nvidia_pickle import PersistentObject
+from .stylegan2 import upfirdn2d
 from .stylegan2ada import (
     FullyConnectedLayer,
     MappingConfig,
@@ -76,37 +77,7 @@ from .stylegan2ada import (
 SQRT2 = math.sqrt(2.0)
 
 
-# -- ops (reference paths of NVIDIA's upfirdn2d / filtered_lrelu) ------------------
-
-
-def upfirdn2d(
-    x: torch.Tensor,
-    f: torch.Tensor | None,
-    up: int = 1,
-    down: int = 1,
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0),
-    gain: float = 1.0,
-) -> torch.Tensor:
-    """NVIDIA's ``upfirdn2d`` (flip_filter False): zero-insertion upsampling, padding
-    ``[x0, x1, y0, y1]`` (negative crops), FIR filter ``f`` (1-D = separable, 2-D, or
-    None = identity) scaled by ``gain``, then keeping every ``down``-th pixel."""
-    n, c, h, w = x.shape
-    if up > 1:
-        x = x.reshape(n, c, h, 1, w, 1)
-        x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
-        x = x.reshape(n, c, h * up, w * up)
-    px0, px1, py0, py1 = padding
-    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
-    x = x[:, :, max(-py0, 0) : x.shape[2] - max(-py1, 0), max(-px0, 0) : x.shape[3] - max(-px1, 0)]
-    if f is None:
-        return x[:, :, ::down, ::down] if down > 1 else x
-    f = (f * gain ** (f.ndim / 2)).to(x.dtype).flip(list(range(f.ndim)))
-    if f.ndim == 2:
-        return F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c, stride=down)
-    x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, f.numel()), groups=c, stride=(1, down))
-    return F.conv2d(
-        x, f.reshape(1, 1, -1, 1).expand(c, 1, f.numel(), 1), groups=c, stride=(down, 1)
-    )
+# -- ops (reference path of NVIDIA's filtered_lrelu; upfirdn2d: stylegan2's, shared) ---
 
 
 def filtered_lrelu(
