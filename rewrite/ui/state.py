@@ -424,6 +424,8 @@ class AppState:
                     "kind": spec.get("kind", ""),
                     "layer": d.layer,
                     "method": d.method,
+                    # not a weight change: no family checkpoint can hold it (delta file only)
+                    "gated": d.gate is not None,
                     "strength": d.strength,
                     "collateral": c if math.isfinite(c) else None,
                     "visible": v if math.isfinite(v := visible_at_strength(d)) else None,

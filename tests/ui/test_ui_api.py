@@ -531,6 +531,7 @@ def test_a_gated_edit_exports_as_a_delta_not_a_checkpoint(client, tmp_path):
     before = _bytes(client, 9, edited=False)
     _apply(client, spec)
     assert _bytes(client, 9) != before
+    assert [e["gated"] for e in client.get("/api/edits").json()] == [True]
     ckpt = client.get("/api/export/checkpoint")
     assert ckpt.status_code == 422 and "delta file" in ckpt.json()["detail"]
     delta = client.get("/api/export/delta")

@@ -558,6 +558,32 @@ def test_not_here_over_a_context_region_is_named(page, server):
 
 # -- item 10: exports ---------------------------------------------------------------------------
 
+def test_a_gated_edit_exports_as_a_delta_and_the_checkpoint_link_says_why_not(page, server):
+    """With a gated edit applied (the face model's default method), "edited model" downloads
+    nothing and says the checkpoint cannot hold it; "delta" downloads the delta file."""
+    _fresh(page, server)
+    spec = json.loads((ROOT / "examples" / "add-sunglasses.json").read_text())
+    spec["solver"] = {"name": "gated",
+                      "params": {"steps": 5, "examples": 4, "silent": 4, "keep": 2}}
+    spec["stats"] = {"samples": 2000, "seed": 0}
+    _post(server, "api/apply", spec)
+    _until(lambda: _get(server, "api/job")["state"] != "running", timeout=120)
+    assert _get(server, "api/job")["state"] == "done"
+    page.evaluate("location.reload()")
+    page.wait_for_selector(".tile img")
+    page.wait_for_function("document.querySelectorAll('#edit-list li').length === 1")
+    n = len(page.downloads)
+    page.evaluate("document.querySelector('#message').className = ''")
+    page.click("#dl-checkpoint")
+    page.wait_for_function("document.querySelector('#message').className === 'error'")
+    assert "gated edit" in page.inner_text("#message") and "delta" in page.inner_text("#message")
+    page.wait_for_timeout(500)
+    assert len(page.downloads) == n
+    with page.expect_download():
+        page.click("#dl-delta")
+    assert page.errors == []
+
+
 def test_export_without_an_applied_edit_says_so(page, server):
     _fresh(page, server)
     n = len(page.downloads)

@@ -88,6 +88,12 @@ function wireControls() {
   // An export needs an applied edit: without one, say so instead of a file that is not edited.
   for (const [id, what] of [["dl-checkpoint", "the edited model would be the original one"], ["dl-delta", "there is no delta to export"]]) {
     $(id).addEventListener("click", (ev) => {
+      const gated = state.edits.filter((e) => e.gated).length;
+      if (id === "dl-checkpoint" && gated) {
+        ev.preventDefault();
+        say(`${gated} of the applied edits ${gated === 1 ? "is a gated edit" : "are gated edits"}: not a weight change, so the model's checkpoint format cannot hold ${gated === 1 ? "it" : "them"}. Export the delta file instead (it keeps the gate and re-applies to the original model).`, "error");
+        return;
+      }
       if (state.edits.length) { say(`Downloading ${id === "dl-delta" ? "the delta of" : "the model with"} the ${state.edits.length} applied edit(s)…`); return; }
       ev.preventDefault();
       say(`No edit is applied yet, so ${what}: Apply an edit first.`, "error");
