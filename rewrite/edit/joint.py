@@ -28,7 +28,7 @@ import time
 import torch
 
 from ..memory.registry import StepCallback
-from ..memory.solvers import EditProblem, report_step
+from ..memory.solvers import EditProblem
 from ..memory.update import low_rank_delta
 from ..models.base import Generator
 from ..utils.errors import EditError
@@ -52,9 +52,8 @@ def solve_together(
         specs: at least two validated specs of the same layer, all naming the same
             closed-form solver (:data:`JOINT_SOLVERS`) with the same parameters.
         stats: the layer's statistics.
-        step: called as ``step(step, steps)`` by an iterative solve; may raise to stop it.
-            None: the check installed by :func:`~rewrite.memory.solvers.step_check` in
-            this thread, if any.
+        step: called as ``step(step, steps)`` by an iterative solve; may raise to stop it
+            (None: no callback).
     """
     layer = specs[0].layer
     if any(s.layer != layer for s in specs):
@@ -90,7 +89,7 @@ def solve_together(
         torch.cat([x.mask for x in inputs]),
         D,
         inputs[0].moment,
-        on_step=report_step if step is None else step,
+        on_step=step,
     )
     entry = METHODS[solver]
     assert entry.solve is not None, solver  # joint entries are layer solvers

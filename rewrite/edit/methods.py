@@ -28,7 +28,7 @@ import torch
 from torch.func import functional_call
 
 from ..memory.registry import MAX_LR, MAX_STEPS, Method, StepCallback, param, registry
-from ..memory.solvers import DEFAULT_SOLVER, SOLVERS, report_step
+from ..memory.solvers import DEFAULT_SOLVER, SOLVERS
 from .delta import Delta, LowRank
 from .example_fit import ExampleFitParams, example_fit
 from .gated_fit import GatedParams, gated_fit
@@ -84,12 +84,11 @@ def compute_delta(
     Args:
         params: the method's parameter dataclass (:func:`method_params`); None: defaults.
         step: called as ``step(step, steps)`` at every step of an iterative method; may
-            raise to stop it. None: the check installed by
-            :func:`~rewrite.memory.solvers.step_check` in this thread, if any.
+            raise to stop it. None: no callback (a session passes its own,
+            :meth:`~rewrite.edit.session.Rewriter.reporting`).
     """
     entry = METHODS[name]
     params = entry.make_params() if params is None else params
-    step = report_step if step is None else step
     if entry.solve is not None:
         return _layer_delta(G, inputs, entry, params, step)
     assert entry.run is not None, name  # an entry has a solve or a run function

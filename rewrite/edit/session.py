@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-from ..memory.solvers import StepCallback, step_check
+from ..memory.solvers import StepCallback
 from ..metrics.visible import visible_collateral
 from ..models.base import Generator
 from ..utils.errors import DeltaFileError, EditError
@@ -107,7 +107,7 @@ class Rewriter:
     # -- progress ------------------------------------------------------------
     @contextlib.contextmanager
     def reporting(self, progress: Progress) -> Iterator[Rewriter]:
-        """Within the block (in this thread), the session's work calls
+        """Within the block, the session's work calls
         ``progress(phase, done, total)``:
 
         - ``"statistics"``: after each batch of samples computed (``done``/``total``
@@ -123,14 +123,21 @@ class Rewriter:
         outer = self._report
         self._report = progress
         try:
-            with step_check(lambda step, steps: progress("solving", step + 1, steps)):
-                yield self
+            yield self
         finally:
             self._report = outer
 
     def _progress(self, phase: str, done: int = 0, total: int = 0) -> None:
         if self._report is not None:
             self._report(phase, done, total)
+
+    def _step(self, step: StepCallback | None) -> StepCallback | None:
+        """The step callback of a solve: ``step`` when given, else one that reports
+        ``("solving", i + 1, n)`` to the :meth:`reporting` callback, if any."""
+        if step is not None or self._report is None:
+            return step
+        report = self._report
+        return lambda i, n: report("solving", i + 1, n)
 
     # -- the pipeline: statistics -> goal -> solve -----------------------------
     def _computed_stats(
@@ -199,7 +206,7 @@ class Rewriter:
                 inputs,
                 spec.solver,
                 method_params(spec.solver, spec.solver_params),
-                step,
+                self._step(step),
             )
         delta.spec = spec.to_json()
         delta.strength = spec.strength
@@ -230,7 +237,7 @@ class Rewriter:
         with self.model.using_sampling(specs[0].sampling):
             stats = self.stats(specs[0])
             self._progress("solving")
-            return solve_together(self.model, specs, stats, step)
+            return solve_together(self.model, specs, stats, self._step(step))
 
     def apply_together(self, specs: list[EditSpec]) -> list[Delta]:
         """Apply several edits: those on the same layer solved together, layers in the

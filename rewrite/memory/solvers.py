@@ -31,8 +31,8 @@ the edit kinds it serves, what it can do, and a summary built from its defaults)
 
 An iterative solver calls ``problem.step(step, steps)`` at every step: the problem's
 ``on_step`` callback, which may raise to stop the solve (a cancelled edit) or record
-progress. :func:`step_check` / :func:`report_step` adapt it to callers that install the
-check for a block of code instead of passing it along.
+progress. Nothing else carries it: a session passes its reporting callback along
+(:meth:`rewrite.edit.session.Rewriter.reporting`).
 
 Step sizes: the paper's lr 0.05 assumes weights rescaled at run time (stored
 weights of magnitude about 1). With ``lr_relative`` (default) the step is
@@ -42,9 +42,7 @@ std 0.044, step 0.0022) and on rescaled ones.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import threading
 import time
 
 import torch
@@ -573,32 +571,3 @@ def solve(problem: EditProblem, name: str, overrides: dict | None = None) -> Sol
     entry = SOLVERS[name]
     assert entry.solve is not None, name  # every SOLVERS entry is a layer solver
     return entry.solve(problem, entry.make_params(overrides))
-
-
-# -- the step check of a block of code ----------------------------------------
-# An adapter for callers that cannot pass ``on_step`` along (the app wraps a session
-# call): the whole-edit entry points (rewrite.edit.methods.compute_delta, joint solves)
-# fall back on :func:`report_step` when given no callback. The solvers never read it.
-
-_STOP = threading.local()
-
-
-@contextlib.contextmanager
-def step_check(check: StepCallback):
-    """Within this block (in this thread), edits computed without a step callback of their
-    own call ``check(step, steps)`` at every step; ``check`` may raise to stop the solve
-    (e.g. a cancelled edit in the app) or record progress."""
-    previous = getattr(_STOP, "check", None)
-    _STOP.check = check
-    try:
-        yield
-    finally:
-        _STOP.check = previous
-
-
-def report_step(step: int, steps: int) -> None:
-    """The callback of a solve given none: runs the check installed by :func:`step_check`
-    in this thread (which may raise to stop the solve), if any."""
-    check = getattr(_STOP, "check", None)
-    if check is not None:
-        check(step, steps)

@@ -11,7 +11,7 @@ from rewrite.edit.joint import JOINT_SOLVERS
 from rewrite.edit.methods import METHODS, PARAM_LIMITS, method_param_problems, method_params
 from rewrite.edit.schema import solver_params_schema
 from rewrite.memory.registry import Method, param
-from rewrite.memory.solvers import SOLVERS, solve, step_check
+from rewrite.memory.solvers import SOLVERS, solve
 
 from ..conftest import make_tiny_dcgan
 from ..memory.test_memory import _random_problem
@@ -99,13 +99,11 @@ def test_the_step_callback_travels_in_the_problem():
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
         solve(dataclasses.replace(problem, on_step=stop), "adam", {"steps": 10})
-    # The solvers read no thread-local: a check installed for the block is not seen by a
-    # problem that carries none.
-    with step_check(stop):
-        solve(dataclasses.replace(problem, on_step=None), "adam", {"steps": 10})
+    # A problem that carries no callback runs to the end.
+    solve(dataclasses.replace(problem, on_step=None), "adam", {"steps": 10})
 
 
-def test_a_session_passes_the_step_callback_and_step_check_still_adapts(tmp_path):
+def test_a_session_passes_the_step_callback_and_its_reporting_callback(tmp_path):
     path = tmp_path / "tiny-dcgan.pt"
     make_tiny_dcgan().save(path)
     session = Rewriter(make_tiny_dcgan(), progress=False, stats_cache=False)
@@ -121,7 +119,7 @@ def test_a_session_passes_the_step_callback_and_step_check_still_adapts(tmp_path
         passed, installed = [], []
         session.compute(spec, inputs, step=lambda i, n: passed.append(i))
         assert passed == [0, 1, 2], solver
-        with step_check(lambda i, n: installed.append(i)):      # the app's adapter
-            session.compute(spec, inputs)
-        assert installed == [0, 1, 2], solver
+        with session.reporting(lambda phase, i, n: installed.append((phase, i, n))):
+            session.compute(spec, inputs)                       # the app's way
+        assert installed == [("solving", 0, 0)] + [("solving", i, 3) for i in (1, 2, 3)], solver
     assert session.deltas == []                                 # compute leaves the model

@@ -338,7 +338,6 @@ def test_a_cancelled_joint_solve_changes_nothing(tmp_path, monkeypatch):
     import threading
     import time
 
-    from rewrite.memory.solvers import report_step
     from rewrite.ui.state import AppState, Conflict
 
     state = AppState("dcgan-digiface64", tmp_path, stats_samples=200)
@@ -347,7 +346,7 @@ def test_a_cancelled_joint_solve_changes_nothing(tmp_path, monkeypatch):
     def stepping(layer):                   # an iterative solve: checks at every step
         calls.append(layer)
         for i in range(2000):
-            report_step(i, 2000)
+            state.session._progress("solving", i + 1, 2000)   # the session's reporting callback
             time.sleep(0.005)
 
     def closed_form(layer):                # no steps: finishes, then the cancel is seen
