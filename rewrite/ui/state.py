@@ -52,6 +52,7 @@ from ..metrics.before_after import (
     own_goal_reproduction,
     visible_at_strength,
 )
+from ..metrics.feasibility import feasibility
 from ..metrics.firing import heat, key_response
 from ..models import load_model
 from ..sampling.generate import generate
@@ -534,8 +535,11 @@ class AppState:
         spec.validate_for(self.model)
         reader = self._session_on(self.snapshot())
         last = None
+        ahead: list[str] = []
         if not solved:
             preview = goal_preview(reader, spec)
+            # Before the solve: can this layer tell the rule's place from the rest?
+            ahead = [feasibility(reader.model, spec, reader.stats(spec)).line()]
         else:
             # Statistics outside every lock; the solved preview finds them in the pool (same
             # layer key: the last edit is of this layer).
@@ -546,7 +550,9 @@ class AppState:
         buf = io.BytesIO()
         preview.panel.save(buf, format="PNG")
         fidelity = preview.fidelity
-        notes = goal_notes(spec, fidelity, last) + (collateral_warning(last) if last else [])
+        notes = (
+            ahead + goal_notes(spec, fidelity, last) + (collateral_warning(last) if last else [])
+        )
         return {
             "png": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode(),
             "notes": notes,

@@ -290,6 +290,9 @@ def test_goal_preview_before_and_after_solving(client):
     assert 0 <= body["fidelity"] < 0.5 and body["edited"] is False
     assert any("reproduces the pasted request" in n for n in body["notes"])
     assert not any(n.startswith("warning") for n in body["notes"])
+    # Before the solve, the layer's feasibility for this rule (issue: feasibility first).
+    assert body["notes"][0].startswith("feasibility at main.6: ")
+    assert any(v in body["notes"][0] for v in ("separates", "partly", "does not separate"))
     assert client.get("/api/job").json()["state"] == "idle"          # nothing was solved
     assert client.get("/api/edits").json() == []
     # A box misaligned to main.3's 16-pixel cells: the layer cannot show it, said before a solve.

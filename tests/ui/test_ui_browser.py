@@ -244,6 +244,7 @@ def test_not_here_goal_preview_and_strength(page):
     page.wait_for_function("!document.querySelector('#goal-panel').hidden && "
                            "document.querySelector('#goal-img').naturalWidth > 0")
     assert "reproduces the pasted request" in page.inner_text("#goal-notes")
+    assert "feasibility at main.6" in page.inner_text("#goal-notes")   # before any solve
     assert "edited" not in page.inner_text("#goal-state")
     # Saved with the spec and restored on load.
     page.fill("#spec-name", "kept-eyes")
