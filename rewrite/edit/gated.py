@@ -2,9 +2,10 @@
 
 A gated :class:`~rewrite.edit.delta.Delta` (``gate`` set) holds the layer weight's change
 ``ΔW`` and the :class:`~rewrite.memory.gate.Gate` on the layer's keys; while applied, every
-forward pass gives the layer the values
-``v0 + g(k) · (f(k, W + s·ΔW) − f(k, W))`` (:func:`~rewrite.memory.gate.gated_values`,
-``s`` the edit's strength), through :meth:`~rewrite.models.base.Generator.wrap_values`.
+forward pass gives the layer the gated values of :func:`~rewrite.memory.gate.gated_values`
+for the change ``s·ΔW`` (``s`` the edit's strength; at the keys, the method's choice:
+``v0 + tail(lin(k, W) + lin(g(k)·k, s·ΔW)) − f(k, W)``), through
+:meth:`~rewrite.models.base.Generator.wrap_values`.
 """
 
 from __future__ import annotations
