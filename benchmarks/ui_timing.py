@@ -8,8 +8,11 @@ the time from opening the page to a gallery of 24 rendered samples; from
 pressing Apply (the add-sunglasses example, loaded from the workspace) to the
 edited gallery; from pressing Apply on a second spec of the same layer
 (benchmarks/edits/tune/add-cap.json, on top of the first) to the edited gallery,
-which reuses the layer's statistics; and from releasing a strength slider to
-the re-weighted gallery. Targets: under 2 s, 3 s, 3 s and 1 s.
+which reuses the layer's statistics; from releasing a strength slider to
+the re-weighted gallery; and from pressing Apply on a spec that names no solver
+(examples/demo-sunglasses.json: the face model's default method, gated, whose
+fit renders the generator's tail at each of its 100 steps; the page shows a step
+counter meanwhile). Targets: under 2 s, 3 s, 3 s, 1 s and 3 s.
 
 Before those, on a server started with an empty statistics cache (the model's weights
 linked in): from starting the server to a gallery of 24 rendered samples while the
@@ -134,6 +137,7 @@ def main() -> None:
     (ws / "specs").mkdir()
     shutil.copy(ROOT / "examples" / "add-sunglasses.json", ws / "specs" / "sunglasses.json")
     shutil.copy(ROOT / "benchmarks" / "edits" / "tune" / "add-cap.json", ws / "specs" / "cap.json")
+    shutil.copy(ROOT / "examples" / "demo-sunglasses.json", ws / "specs" / "default.json")
     server = subprocess.Popen([sys.executable, "-m", "rewrite", "ui", "--port", str(port),
                                "--workspace", str(ws)], cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
@@ -147,7 +151,7 @@ def main() -> None:
             except OSError:
                 pass
             time.sleep(0.5)
-        opened, applied, second, strength = [], [], [], []
+        opened, applied, second, strength, default = [], [], [], [], []
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -175,6 +179,11 @@ def main() -> None:
                 page.click("#reset")
                 page.wait_for_function("document.querySelector('#status').textContent"
                                        ".startsWith('reset')")
+                _load(page, "default")                 # the face model's default method
+                default.append(_apply(page, 1))
+                page.click("#reset")
+                page.wait_for_function("document.querySelector('#status').textContent"
+                                       ".startsWith('reset')")
                 page.close()
             browser.close()
     finally:
@@ -194,7 +203,9 @@ def main() -> None:
             {"measure": "second Apply, same layer (add-cap) -> edited gallery",
              "seconds": statistics.median(second), "target": "< 3 s"},
             {"measure": "release strength slider -> re-weighted gallery",
-             "seconds": statistics.median(strength), "target": "< 1 s"}]
+             "seconds": statistics.median(strength), "target": "< 1 s"},
+            {"measure": "press Apply, the default method (gated) -> edited gallery",
+             "seconds": statistics.median(default), "target": "< 3 s"}]
     print(f"face model, median of {args.rounds} rounds "
           f"(each round: {', '.join(f'{x:.2f}' for x in second)} s for the second Apply)\n")
     print(table(rows, ["measure", "seconds", "target"]))
