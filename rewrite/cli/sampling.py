@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
@@ -70,6 +71,14 @@ from .common import (
     show_default=True,
     help="Print the sample index above each image.",
 )
+@click.option(
+    "--delta",
+    "delta_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Render the model with the edits of this delta file applied (from `rewrite edit "
+    "--delta`; the way to see a gated edit, which no checkpoint can hold).",
+)
 @sampling_options
 def sample(
     model,
@@ -84,11 +93,12 @@ def sample(
     cols,
     scale,
     labels,
+    delta_path,
     truncation,
     noise,
     class_index,
 ):
-    """Render samples of MODEL into a PNG grid.
+    """Render samples of MODEL (with a delta file's edits, if given) into a PNG grid.
 
     \b
     Examples:
@@ -99,6 +109,7 @@ def sample(
       rewrite sample --weights netdissect_church.pth --arch proggan --seeds 0-7 --out c.png
       rewrite sample --weights network-snapshot.pkl --seeds 0-7 --out nv.png
       rewrite sample --seeds 0-49999 --out-dir samples/           # bulk, resumable
+      rewrite sample --delta edit.safetensors --seeds 0-31 --out edited.png
       torchrun --nproc-per-node 2 -m rewrite sample --seeds 0-49999 --npz samples.npz
     """
     from ..models import load_model
@@ -115,6 +126,7 @@ def sample(
         {"--out-dir": out_dir, "--npz": npz} if bulk else {"--out": out},
         model=model,
         weights=weights,
+        inputs={"--delta": delta_path},
         folders=("--out-dir",),
     )
     if not bulk and d.enabled:
@@ -125,6 +137,12 @@ def sample(
     G = load_model(model, weights=weights, arch=arch, device=d.device(device(device_name)))
     set_sampling(G, truncation=truncation, noise=noise, class_index=class_index)
     model = model_label(model, weights)
+    if delta_path:
+        from ..edit import Rewriter
+
+        # Refused whole (wrong model, damaged file) before anything is rendered.
+        applied = Rewriter(G, progress=False).apply_delta_file(delta_path)
+        model = f"{model} + {len(applied)} edit(s) from {Path(delta_path).name}"
     if bulk:
         summary = bulk_sample(
             G,
