@@ -1,14 +1,17 @@
-"""The JSON Schema of edit specifications, generated from the rules in :mod:`.spec`.
+"""The JSON Schema of edit specifications, generated from the field table in :mod:`.spec_fields`.
 
 The validator is :meth:`rewrite.edit.spec.EditSpec.from_json` (used by the
 CLI, the library and the app alike); this module derives the schema from the
-same constants (kinds, methods and their parameter classes and limits,
-directions, erase goals, defaults, bounds), so that a client can know what the
-parser takes. ``tests/edit/test_spec_schema.py`` checks that the two give the
-same verdict at every bound and on random specs. The shipped
-``edit-spec.schema.json`` is this function's output (a test checks that it is
-up to date); the app publishes :func:`spec_schema` for its model in
-``/openapi.json``.
+same definition: each field's type, bounds, choices, default and description
+from :data:`.spec_fields.FIELDS` (which the parser checks too), the methods'
+parameters from their registry entries, and here the rules between fields
+(kinds and the selections each needs, the methods' kinds and "not here"
+regions), so that a client can know what the parser takes.
+``tests/edit/test_spec_schema.py`` checks that the two give the same verdict at
+every bound and on random specs, ``tests/edit/test_spec_fields.py`` that every
+bound of the table is in both. The shipped ``edit-spec.schema.json`` is this
+function's output (a test checks that it is up to date); the app publishes
+:func:`spec_schema` for its model in ``/openapi.json``.
 
 Usage::
 
@@ -20,37 +23,49 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from ..memory.directions import DIRECTION_METHODS
-from ..models.latents import MAX_SAMPLES
-from .layer_stats import DEFAULT_STATS_SAMPLES, DEFAULT_STATS_SEED
-from .limits import MAX_STATS_SEED
+from .limits import MAX_STATS_SEED as MAX_STATS_SEED  # (importable from here)
 from .methods import DEFAULT_METHOD, METHODS, MODEL_DEFAULT_METHODS, default_method
-from .spec import (
-    DEFAULT_DIRECTION,
-    DEFAULT_ERASE_GOAL,
-    DEFAULT_ERASE_UNITS,
-    DEFAULT_PRESERVE_WEIGHT,
-    DEFAULT_RANK,
-    ERASE_GOALS,
-    FORMAT,
+from .spec import SCHEMA_PATH
+from .spec_fields import (
     KINDS,
-    MAX_PRESERVE_WEIGHT,
-    MAX_SPEC_INT,
-    MAX_STATS_SAMPLES,
-    MAX_STRENGTH,
-    SCHEMA_PATH,
+    OFFSET_DESCRIPTION,
+    PASTE_KEYS,
+    SAMPLE,
+    SELECTION_KEYS,
     VERSION,
+    Field,
+    fields_of,
 )
 
 
-def _integer(minimum: int | None = None, maximum: float = MAX_SPEC_INT, **extra) -> dict:
-    """An integer field; every integer of a spec lies within +-:data:`MAX_SPEC_INT`."""
-    out: dict = {
-        "type": "integer",
-        "minimum": -MAX_SPEC_INT if minimum is None else minimum,
-        "maximum": maximum,
-    }
-    return {**out, **extra}
+def field_schema(f: Field, **bounds: float) -> dict:
+    """The schema of a plain field of the table: its value (``const``, ``enum`` or type
+    and bounds, every integer within +-:data:`.spec_fields.MAX_SPEC_INT`), default and
+    description.
+    ``bounds`` (``maximum=...``) replace the table's."""
+    if f.const is not None:
+        return {"const": f.const}
+    out: dict = {"enum": list(f.choices)} if f.choices is not None else {"type": f.type}
+    lo, hi = bounds.get("minimum", f.lowest), bounds.get("maximum", f.highest)
+    if lo is not None:
+        out["exclusiveMinimum" if f.exclusive_minimum else "minimum"] = lo
+    if hi is not None:
+        out["maximum"] = hi
+    if f.default not in (None, ""):
+        out["default"] = f.default
+    if f.description:
+        out["description"] = f.description
+    return out
+
+
+def section_schema(f: Field, bounds: dict[str, dict]) -> dict:
+    """The schema of section ``f`` (``stats``): an object of the fields under it, no others.
+    ``bounds`` maps a field's key to bounds that replace the table's."""
+    out: dict = {"type": "object", "additionalProperties": False}
+    if f.description:
+        out["description"] = f.description
+    out["properties"] = {s.name: field_schema(s, **bounds.get(s.key, {})) for s in fields_of(f.key)}
+    return out
 
 
 def solver_params_schema(name: str) -> dict:
@@ -60,14 +75,11 @@ def solver_params_schema(name: str) -> dict:
     props = {}
     limits = METHODS[name].limits()
     for f in dataclasses.fields(METHODS[name].params):
-        if isinstance(f.default, bool):
-            props[f.name] = {"type": "boolean", "default": f.default}
-        elif isinstance(f.default, int):
-            props[f.name] = _integer(0, limits.get(f.name, MAX_SPEC_INT), default=f.default)
-        else:
-            props[f.name] = {"type": "number", "minimum": 0, "default": f.default}
-            if f.name in limits:
-                props[f.name]["maximum"] = limits[f.name]
+        kind = {bool: "boolean", int: "integer"}.get(type(f.default), "number")
+        low = None if kind == "boolean" else 0
+        props[f.name] = field_schema(
+            Field(f.name, kind, f.default, minimum=low, maximum=limits.get(f.name))
+        )
     return {
         "type": "object",
         "additionalProperties": False,
@@ -87,12 +99,12 @@ def _method_rules(name: str) -> dict | None:
     return {"properties": props} if props else None
 
 
-def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAMPLES) -> dict:
+def spec_schema(model: str | None = None, max_stats_samples: int | None = None) -> dict:
     """The JSON Schema (draft 2020-12) of an edit specification, as a dict.
 
     ``model`` given (the app): the schema of a spec for that model, whose ``model`` field
     may be left out (the app fills it in); the default method is that model's. The
-    ``max_stats_samples`` bound may be lowered (the app's is).
+    ``max_stats_samples`` bound may be lowered from the table's (the app's is).
     """
     mask = {
         "oneOf": [
@@ -210,6 +222,51 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
             ", ".join(f"{m} for {model_}" for model_, m in MODEL_DEFAULT_METHODS.items())
             + f", {DEFAULT_METHOD} for other models"
         )
+    solver = {
+        "description": f"The method and its parameters; default: {default_doc}.",
+        "anyOf": [
+            {"enum": list(METHODS), "description": 'Short for {"name": ...}.'},
+            *named_solver,
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"params": unnamed_params},
+                "description": "The default method, with these parameters.",
+            },
+        ],
+    }
+    offset = {
+        "type": "array",
+        "items": field_schema(Field("offset", "integer")),
+        "minItems": 2,
+        "maxItems": 2,
+        "description": OFFSET_DESCRIPTION,
+    }
+    paste = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [SAMPLE.key],
+        "properties": {
+            key: offset if key == "offset" else {"$ref": f"#/$defs/{key}"} for key in PASTE_KEYS
+        },
+        "oneOf": [{"required": ["mask"]}, {"required": ["offset"]}],
+    }
+    # The fields of the table: plain ones and sections from their entries, the others by shape.
+    top, properties = fields_of(""), {}
+    ref = "#/$defs/selection"
+    shaped: dict[str, dict] = {"solver": solver, "selection": {"$ref": ref}, "paste": paste}
+    bounds = {} if max_stats_samples is None else {"stats.samples": {"maximum": max_stats_samples}}
+    for f in top:
+        if f.shape == "section":
+            properties[f.key] = section_schema(f, bounds)
+        elif f.shape == "selections":
+            properties[f.key] = {"type": "array", "items": {"$ref": ref}}
+            if f.description:
+                properties[f.key]["description"] = f.description
+        else:
+            properties[f.key] = shaped[f.shape] if f.shape else field_schema(f)
+    if model is not None:
+        properties["model"] = {"description": f"Ignored: the app edits {model} whatever this says."}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://github.com/rewrite/rewrite/edit-spec.schema.json",
@@ -219,121 +276,8 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
         "Masks are in image pixels.",
         "type": "object",
         "additionalProperties": False,
-        "required": ["version", "layer", "kind"] + ([] if model else ["model"]),
-        "properties": {
-            "format": {"const": FORMAT},
-            "version": {"const": VERSION},
-            "name": {"type": "string"},
-            "description": {"type": "string"},
-            "model": (
-                {"type": "string", "description": "Zoo name or checkpoint path."}
-                if model is None
-                else {"description": f"Ignored: the app edits {model} whatever this says."}
-            ),
-            "layer": {"type": "string", "description": "Editable layer (rewrite layers MODEL)."},
-            "kind": {"enum": list(KINDS)},
-            "rank": _integer(
-                1,
-                default=DEFAULT_RANK,
-                description="Rank of the change (at most the layer's key "
-                "channels); direction 'mean' takes rank 1 only.",
-            ),
-            "direction": {"enum": list(DIRECTION_METHODS), "default": DEFAULT_DIRECTION},
-            "solver": {
-                "description": f"The method and its parameters; default: {default_doc}.",
-                "anyOf": [
-                    {"enum": list(METHODS), "description": 'Short for {"name": ...}.'},
-                    *named_solver,
-                    {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {"params": unnamed_params},
-                        "description": "The default method, with these parameters.",
-                    },
-                ],
-            },
-            "stats": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "samples": _integer(1, max_stats_samples, default=DEFAULT_STATS_SAMPLES),
-                    "seed": _integer(0, MAX_STATS_SEED, default=DEFAULT_STATS_SEED),
-                },
-            },
-            "copy": {"$ref": "#/$defs/selection"},
-            "paste": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["sample"],
-                "properties": {
-                    "sample": {"$ref": "#/$defs/sample"},
-                    "mask": {"$ref": "#/$defs/mask"},
-                    "offset": {
-                        "type": "array",
-                        "items": _integer(),
-                        "minItems": 2,
-                        "maxItems": 2,
-                        "description": "[dx, dy] in pixels from where the object was copied.",
-                    },
-                },
-                "oneOf": [{"required": ["mask"]}, {"required": ["offset"]}],
-            },
-            "context": {"type": "array", "items": {"$ref": "#/$defs/selection"}},
-            "preserve": {
-                "type": "array",
-                "items": {"$ref": "#/$defs/selection"},
-                "description": '"Not here": regions the rule must leave alone '
-                "(solved with their current values as the goal; layer "
-                f"solvers only: {', '.join(n for n, m in METHODS.items() if m.not_here)}).",
-            },
-            "preserve_weight": {
-                "type": "number",
-                "exclusiveMinimum": 0,
-                "maximum": MAX_PRESERVE_WEIGHT,
-                "default": DEFAULT_PRESERVE_WEIGHT,
-                "description": 'How much the "not here" regions count, all '
-                "together, relative to the goal.",
-            },
-            "strength": {
-                "type": "number",
-                "minimum": 0,
-                "maximum": MAX_STRENGTH,
-                "default": 1.0,
-                "description": "Factor s on the solved change: the layer uses "
-                "W0 + s·ΔW (0: the original weight, 1: the edit).",
-            },
-            "erase": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "units": _integer(1, default=DEFAULT_ERASE_UNITS),
-                    "goal": {
-                        "enum": list(ERASE_GOALS),
-                        "default": DEFAULT_ERASE_GOAL,
-                        "description": "inpaint: the region's values from the most similar "
-                        "faces without the object; zero-units: the most "
-                        "active units zeroed there.",
-                    },
-                },
-            },
-            "sampling": {
-                "type": "object",
-                "additionalProperties": False,
-                "description": "How the sample indices were rendered when the edit was made "
-                "(default: truncation 1, class 0); statistics, goals and "
-                "evaluation use these settings.",
-                "properties": {
-                    "truncation": {
-                        "type": "number",
-                        "minimum": 0,
-                        "maximum": 1,
-                        "description": "Truncation toward the mean latent "
-                        "(StyleGAN families; 1 = none).",
-                    },
-                    "class": _integer(0, description="Class of a class-conditional model."),
-                },
-            },
-        },
+        "required": [f.key for f in top if f.required and not (model and f.key == "model")],
+        "properties": properties,
         "allOf": [
             {
                 "if": {"properties": {"kind": {"const": "copy-paste"}}},
@@ -354,15 +298,12 @@ def spec_schema(model: str | None = None, max_stats_samples: int = MAX_STATS_SAM
             *method_rules,
         ],
         "$defs": {
-            "sample": {"type": "integer", "minimum": 0, "maximum": MAX_SAMPLES - 1},
+            "sample": field_schema(SAMPLE),
             "selection": {
                 "type": "object",
                 "additionalProperties": False,
-                "required": ["sample", "mask"],
-                "properties": {
-                    "sample": {"$ref": "#/$defs/sample"},
-                    "mask": {"$ref": "#/$defs/mask"},
-                },
+                "required": list(SELECTION_KEYS),
+                "properties": {key: {"$ref": f"#/$defs/{key}"} for key in SELECTION_KEYS},
             },
             "mask": mask,
             **{f"params-{name}": solver_params_schema(name) for name in METHODS},
