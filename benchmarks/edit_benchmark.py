@@ -52,8 +52,8 @@ from rewrite.metrics.standard import load_standard_nets  # noqa: E402
 from rewrite.sampling.seeds import parse_seeds  # noqa: E402
 from rewrite.utils.images import save_png, to_uint8  # noqa: E402
 
-COLUMNS = ["edit", "method", "goal reproduction", "efficacy", "matched efficacy", "object transfer",
-           "erase removal", "silent change", "change outside", "firing samples", "seconds"]
+COLUMNS = ["edit", "method", "goal reproduction", "efficacy", "matched efficacy",
+           "structure transfer", "object transfer", "erase removal", "silent change", "change outside", "firing samples", "seconds"]
 
 
 def spec_paths(names: list[str] | None) -> list[Path]:

@@ -39,10 +39,13 @@ all points of an edit are judged on the same places):
 * ``goal reproduction`` (lower = better): on the user's own example, the distance to the
   requested image inside the goal box, as a fraction of the unedited distance (0 = the
   request reproduced, 1 = no closer than doing nothing).
-* ``object transfer`` (copy-paste; higher = better): on the firing held-out samples, how
-  much the patch aligned to the object's box moved toward the copied object in structure,
-  not only in colour (mean over the firing samples). ``erase removal`` (erase; higher =
-  better) is how much the firing region moved toward its surroundings.
+* ``structure transfer`` (copy-paste; higher = better): on the firing held-out samples, the
+  share of the copied object's structure (its band-pass, :mod:`rewrite.metrics.structure`)
+  drawn into the box aligned to the object (mean over the firing samples); a wash, a blur or
+  a fade scores at most 0. It replaced ``object transfer`` (still in ``points.json``), which
+  needs the whole patch to beat a flat one and read about 0 on edits whose object shows by
+  eye (benchmarks/FRONTIER.md §11). ``erase removal`` (erase; higher = better) is how much
+  the firing region moved toward its surroundings.
 * ``matched efficacy``: the fraction of the 16 best-matched held-out samples that moved
   toward the request; ``predicted collateral``: the solver's predicted collateral of the
   SOLVED change (strength 1; at strength ``s`` the predicted collateral is ``s²`` times it);
@@ -141,8 +144,8 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
 
 
 def toward_key(kind: str) -> str:
-    """The efficacy figure of an edit kind: ``object transfer`` or ``erase removal``."""
-    return "object transfer" if kind == "copy-paste" else "erase removal"
+    """The efficacy figure of an edit kind: ``structure transfer`` or ``erase removal``."""
+    return "structure transfer" if kind == "copy-paste" else "erase removal"
 
 
 def _finite(v) -> bool:

@@ -21,6 +21,11 @@ responses fire, grown by one cell and upsampled to pixels
   among the 16 samples where the rule responds most (those ``rewrite match`` shows).
   ``changed fraction`` is the old count of regions that merely changed by more than
   0.05; ``colour gain`` and ``erased-unit drop`` are kept;
+* structure transfer (copy-paste): the share of the copied object's structure (its
+  band-pass, :mod:`rewrite.metrics.structure`) drawn into the object's box, best of the
+  same small shifts, averaged over the firing samples and over the 16 best matched
+  (``matched structure transfer``); a wash, a blur or a fade scores at most 0, a faint or
+  partly drawn object the share it drew;
 * locality: mean absolute change and PSNR outside the firing regions, and the
   ``silent change``: the whole-image change on the samples where the rule does
   not fire at all;
@@ -59,6 +64,7 @@ from ..utils.distributed import DistContext
 from ..utils.images import to_unit
 from .firing import firing_mask, key_response, quantile_threshold
 from .pixels import colour_shift, efficacy, mean_change, psnr
+from .structure import structure_transfer
 from .transfer import (
     Box,
     erase_removal,
@@ -151,11 +157,24 @@ def _object_boxes(
     return out
 
 
+def _nanmean(x: np.ndarray) -> float:
+    """Mean of the finite entries of ``x``; nan if there are none."""
+    x = np.asarray(x, np.float64)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
 def _best_aligned_transfer(
-    before: np.ndarray, after: np.ndarray, shared: _Shared, size: int, shifts=(-4, 0, 4)
+    before: np.ndarray,
+    after: np.ndarray,
+    shared: _Shared,
+    size: int,
+    shifts=(-4, 0, 4),
+    score_fn=object_transfer,
 ) -> np.ndarray:
-    """``object_transfer`` per sample [N], at the best of a few small shifts of each box
-    (the firing peak is only known to a key cell; the same box judges before and after)."""
+    """``score_fn`` (``object_transfer`` or ``structure_transfer``) per sample [N], at the
+    best of a few small shifts of each box (the firing peak is only known to a key cell; the
+    same box judges before and after)."""
     assert shared.obj is not None and shared.obj_alpha is not None and shared.boxes is not None
     best = np.full(len(before), np.nan)
     h, w = shared.obj.shape[:2]
@@ -169,7 +188,7 @@ def _best_aligned_transfer(
                 )
                 for bx in shared.boxes
             ]
-            score = object_transfer(before, after, shared.obj, shared.obj_alpha, boxes)
+            score = score_fn(before, after, shared.obj, shared.obj_alpha, boxes)
             best = np.fmax(best, score)
     return best
 
@@ -278,8 +297,10 @@ def _measure(
         )
         for i in range(len(goal_after))
     ]
+    structure = None
     if spec.kind == "copy-paste":
         toward = _best_aligned_transfer(b, a, shared, G.resolution)
+        structure = _best_aligned_transfer(b, a, shared, G.resolution, score_fn=structure_transfer)
         rate = transferred
     else:
         toward = erase_removal(b, a, fire)
@@ -310,6 +331,9 @@ def _measure(
         else float("nan"),
         "changed fraction": efficacy(b, a, fire),
     }
+    if structure is not None:  # the object's structure (rewrite.metrics.structure)
+        m["structure transfer"] = _nanmean(structure[firing])
+        m["matched structure transfer"] = _nanmean(structure[top])
     if shared.target_colour is not None:
         gain, closer = colour_shift(b, a, fire, shared.target_colour)
         m["colour gain"], m["closer fraction"] = gain, closer
@@ -414,7 +438,7 @@ def evaluate_curve(
 def curve_table(curve: Sequence[Evaluation], own_strength: float) -> str:
     """Markdown: per strength, silent change, goal reproduction, transfer or removal and the
     visible collateral; the spec's own strength marked."""
-    toward = "object transfer" if "object transfer" in curve[0].metrics else "erase removal"
+    toward = "structure transfer" if "structure transfer" in curve[0].metrics else "erase removal"
     lines = [
         f"| strength | silent change | goal reproduction | {toward} | visible collateral |",
         "|---|---|---|---|---|",

@@ -34,6 +34,8 @@ COLUMNS = [
     "efficacy",
     "matched efficacy",
     "object transfer",
+    "structure transfer",
+    "matched structure transfer",
     "erase removal",
     "silent change",
     "change outside",

@@ -90,6 +90,8 @@ def test_second_evaluation_reuses_rendered_samples(model, tmp_path, monkeypatch)
     again = evaluate(model, spec, SEEDS[:8])
     assert np.array_equal(again.after, first.after)
     assert again.metrics["change outside"] == first.metrics["change outside"]
+    for key in ("structure transfer", "matched structure transfer"):
+        assert -1 <= first.metrics[key] <= 1, first.metrics
 
 
 def test_erase_evaluation_reports_removal_not_transfer(model):
@@ -98,6 +100,7 @@ def test_erase_evaluation_reports_removal_not_transfer(model):
     assert 0 <= r.metrics["goal reproduction"] < 1          # closer to the inpainted goal
     assert "erase removal" in r.metrics
     assert "colour gain" not in r.metrics and "object transfer" not in r.metrics
+    assert "structure transfer" not in r.metrics
 
 
 def test_layer_advice_comes_from_a_trial_edit_on_held_out_samples(model):
