@@ -8,7 +8,9 @@ A family module (``dcgan.py``, ...) subclasses :class:`Generator` and provides:
 * ``split(z, layer)``: the layer's input features (keys), its output after the
   layer's non-linear tail (values), and whatever else rendering needs;
 * ``resume(split)``: finish rendering from (possibly edited) values;
-* ``checkpoint()`` / ``from_checkpoint(obj)``: the family's own file format.
+* ``checkpoint()`` / ``from_checkpoint(obj)``: the family's own file format;
+* ``sampling_fields`` / ``noise_modes``: which :class:`~rewrite.models.sampling.Sampling`
+  settings its rendering reads from ``self.sampling`` (none by default).
 
 Usage::
 
@@ -34,6 +36,13 @@ from ..memory.layer import LayerFunction
 from ..utils.errors import EditError, LayerNotFoundError, RewriteError
 from .checkpoint_file import save_checkpoint_file
 from .latents import LatentTable
+from .sampling import (
+    DEFAULT_SAMPLING,
+    Sampling,
+    from_settings,
+    non_default,
+    sampling_problems,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,14 +105,6 @@ class Split:
         return dataclasses.replace(self, values=values)
 
 
-#: Sampling settings a spec without ``sampling`` means (see :meth:`Generator.sampling_settings`).
-SAMPLING_DEFAULTS: dict[str, Any] = {"truncation": 1.0, "class": 0}
-
-
-def _non_default(settings: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if v != SAMPLING_DEFAULTS.get(k)}
-
-
 class _ValueWrap:
     """The hooks of one value wrap (:meth:`Generator.wrap_values`): the keys seen by the
     layer's first module, per thread, handed to ``fn`` with the values of its last. Bound
@@ -134,6 +135,7 @@ class Generator(nn.Module):
         super().__init__()
         self.latent_seed = latent_seed
         self._latent_tables: dict[int, LatentTable] = {}
+        self._sampling = DEFAULT_SAMPLING
 
     # -- latents -----------------------------------------------------------
     @property
@@ -293,98 +295,87 @@ class Generator(nn.Module):
         :meth:`save` to a path with this suffix writes that format."""
         return ".pt"
 
-    def sampling_tag(self) -> str:
-        """A suffix naming sampling settings that change the features (e.g. truncation);
-        empty by default. Statistics are cached under fingerprint + tag."""
-        return ""
-
-    def set_sampling(self, truncation: float = 1.0, noise: str = "const") -> None:
-        """Set the sampling options (truncation toward the mean latent, noise mode).
-
-        Families without such options accept only the defaults. Raises
-        :class:`RewriteError` naming the family otherwise.
-        """
-        if truncation != 1.0 or noise != "const":
-            raise RewriteError(
-                f"truncation and noise options apply to StyleGAN2 models; this "
-                f"is a {self.family} model"
-            )
-
-    # -- sampling settings recorded in edit specs -----------------------------
-    def sampling_settings(self) -> dict[str, Any]:
-        """The sampling options that decide what a sample index renders, as an edit spec's
-        ``sampling`` field: ``truncation`` (families that truncate toward a mean latent)
-        and ``class`` (class-conditional models). Empty for families without options."""
-        out: dict[str, Any] = {}
-        truncation = getattr(self, "truncation", None)
-        if truncation is not None:
-            out["truncation"] = float(truncation)
-        if self.num_classes:
-            out["class"] = int(getattr(self, "class_index", 0))
-        return out
-
-    def sampling_changes(self) -> dict[str, Any]:
-        """The :meth:`sampling_settings` that differ from :data:`SAMPLING_DEFAULTS`: what a
-        spec made with this model records as ``sampling``."""
-        return _non_default(self.sampling_settings())
-
-    def samples_as(self, settings: Mapping[str, Any] | None) -> bool:
-        """Whether the model now samples as a spec's ``sampling`` (None: the defaults) says."""
-        return _non_default(settings or {}) == self.sampling_changes()
+    # -- sampling (rewrite.models.sampling) -------------------------------------
+    #: The :class:`Sampling` fields this family's rendering reads (``class_index`` only
+    #: on class-conditional models, see :attr:`num_classes`); the others keep their
+    #: defaults. They decide the checks, the cache tag and what a spec records.
+    sampling_fields: ClassVar[frozenset[str]] = frozenset()
+    #: The noise modes the family accepts (``Sampling.noise``).
+    noise_modes: ClassVar[tuple[str, ...]] = ("const",)
 
     @property
     def num_classes(self) -> int:
         """Number of classes of a class-conditional model; 0 otherwise."""
-        return int(getattr(getattr(self, "config", None), "c_dim", 0) or 0)
+        return 0
+
+    @property
+    def sampling(self) -> Sampling:
+        """How the model samples now (read-only: :meth:`set_sampling` replaces it)."""
+        return self._sampling
+
+    def set_sampling(self, **changes: Any) -> None:
+        """Sample with ``changes`` (:class:`Sampling` fields: ``truncation``, ``cutoff``,
+        ``noise``, ``class_index``) from now on, the other fields as they are: the one way
+        to change how the model samples. Raises :class:`RewriteError` listing what this
+        model cannot take (:func:`rewrite.models.sampling.sampling_problems`)."""
+        problems = self._sampling_problems(changes)
+        if problems:
+            raise RewriteError("; ".join(problems))
+        if "truncation" in changes:
+            changes["truncation"] = float(changes["truncation"])
+        if "class_index" in changes:
+            changes["class_index"] = int(changes["class_index"])
+        self._sampling = self.sampling.replace(**changes)
+
+    def _sampling_problems(self, changes: Mapping[str, Any]) -> list[str]:
+        return sampling_problems(
+            changes,
+            family=self.family,
+            fields=self._fields_read(),
+            noise_modes=self.noise_modes,
+            classes=self.num_classes,
+        )
+
+    def _fields_read(self) -> frozenset[str]:
+        """:attr:`sampling_fields`, without the class on a model without classes."""
+        if self.num_classes:
+            return self.sampling_fields
+        return self.sampling_fields - {"class_index"}
+
+    def sampling_tag(self) -> str:
+        """The suffix naming the sampling settings in cache keys (statistics and samples
+        are cached under fingerprint + tag; :meth:`Sampling.tag`). Empty at the defaults,
+        but for the class of a class-conditional model (``-class0``)."""
+        return self.sampling.tag(self._fields_read())
+
+    def sampling_settings(self) -> dict[str, Any]:
+        """The sampling as an edit spec's ``sampling`` field records it: ``truncation``
+        (families that truncate toward a mean latent) and ``class`` (class-conditional
+        models). Empty for families without either."""
+        return self.sampling.settings(self._fields_read())
+
+    def sampling_changes(self) -> dict[str, Any]:
+        """The :meth:`sampling_settings` that differ from the defaults: what a spec made
+        with this model records as ``sampling``."""
+        return non_default(self.sampling_settings())
 
     def sampling_problems(self, settings: Mapping[str, Any]) -> list[str]:
         """What in ``settings`` (a spec's ``sampling``) this model cannot do; [] if fine."""
-        have = self.sampling_settings()
-        problems = []
-        t = settings.get("truncation", 1.0)
-        if "truncation" not in have and t != 1.0:
-            problems.append(
-                f"'sampling.truncation' {t:g}: a {self.family} model has no "
-                "truncation; leave it out"
-            )
-        if "class" in settings:
-            if not self.num_classes:
-                problems.append(
-                    f"'sampling.class': this {self.family} model is not "
-                    "class-conditional; leave it out"
-                )
-            elif not 0 <= settings["class"] < self.num_classes:
-                problems.append(
-                    f"'sampling.class' {settings['class']} is out of range: this "
-                    f"model has {self.num_classes} classes "
-                    f"(0..{self.num_classes - 1})"
-                )
-        return problems
-
-    def apply_sampling(self, settings: Mapping[str, Any]) -> None:
-        """Set the options in ``settings`` (keys of :meth:`sampling_settings`; the noise mode
-        is kept). Raises :class:`RewriteError` listing :meth:`sampling_problems`."""
-        problems = self.sampling_problems(settings)
-        if problems:
-            raise RewriteError("; ".join(problems))
-        if "truncation" in settings and hasattr(self, "truncation"):
-            self.set_sampling(float(settings["truncation"]), getattr(self, "noise_mode", "const"))
-        if "class" in settings:
-            self.class_index = int(settings["class"])
+        return self._sampling_problems(from_settings(settings))
 
     @contextlib.contextmanager
     def using_sampling(self, settings: Mapping[str, Any] | None):
-        """Within the block the model samples with ``settings`` (None: as it is); the
-        previous settings come back afterwards, also after an error."""
+        """Within the block the model samples with ``settings`` (a spec's ``sampling``;
+        None: as it is); the previous sampling comes back afterwards, also after an error."""
         if not settings:
             yield self
             return
-        before = self.sampling_settings()
-        self.apply_sampling(settings)
+        before = self.sampling
+        self.set_sampling(**from_settings(settings))
         try:
             yield self
         finally:
-            self.apply_sampling(before)
+            self.set_sampling(**before.changes_from(self.sampling))
 
     def fingerprint(self) -> str:
         """SHA-256 (hex, first 16 digits) of every parameter and buffer, in order.

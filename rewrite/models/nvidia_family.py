@@ -173,6 +173,11 @@ class NvidiaPickleGenerator(Generator):
         #: The family's config dataclass (``to_dict`` / ``from_dict``).
         self.config = config
 
+    @property
+    def num_classes(self) -> int:
+        """The number of class labels the network takes (``c_dim``; 0: unconditional)."""
+        return int(self.config.c_dim)
+
     @staticmethod
     def pickle_config(G: PersistentObject) -> Any:
         """The family's config read off a persisted ``G_ema`` (each family sets it)."""

@@ -9,8 +9,8 @@ are written with ordinary tensor operations, so the model runs on any device.
 
 Sampling: sample ``i``'s z is row ``i`` of the seeded stream (see
 :mod:`rewrite.models.latents`); the mapping network gives w, broadcast to every
-layer (no style mixing); ``truncation`` < 1 pulls w toward ``latent_avg``;
-noise comes from the stored ``noises.noise_i`` buffers (``noise_mode='const'``,
+layer (no style mixing); ``G.sampling.truncation`` < 1 pulls w toward ``latent_avg``;
+noise comes from the stored ``noises.noise_i`` buffers (``G.sampling.noise`` ``'const'``,
 deterministic, the default) or is drawn afresh (``'random'``).
 
 Editable layers are the StyledConvs, ``conv1`` and ``convs.0`` ... ``convs.{2L-1}``.
@@ -24,7 +24,7 @@ image so rendering resumes where it stopped.
 Usage::
 
     G = load_model("stylegan2-ffhq.pt")           # or StyleGAN2Generator.from_checkpoint(obj)
-    G.truncation = 0.7
+    G.set_sampling(truncation=0.7)
     images = G(G.latents(range(4)))              # [4, 3, size, size] in about [-1, 1]
 """
 
@@ -289,6 +289,8 @@ class StyleGAN2Generator(Generator):
     """A rosinality-layout StyleGAN2 generator; see the module docstring."""
 
     family = "stylegan2"
+    sampling_fields = frozenset({"truncation", "noise"})
+    noise_modes = ("const", "random")
     latent_avg: torch.Tensor  # buffer
 
     def __init__(self, config: StyleGAN2Config, latent_seed: int = 1):
@@ -313,8 +315,6 @@ class StyleGAN2Generator(Generator):
             self.noises.register_buffer(f"noise_{i}", torch.zeros(1, 1, r, r))
         self.register_buffer("latent_avg", torch.zeros(sd))
         self.has_latent_avg = False
-        self.truncation = 1.0
-        self.noise_mode = "const"
         self.z_shape = (sd,)
         self.resolution = config.size
         self.eval()
@@ -323,13 +323,14 @@ class StyleGAN2Generator(Generator):
     def mapping(self, z: torch.Tensor) -> torch.Tensor:
         """w [N, style_dim] from z [N, style_dim], truncated toward ``latent_avg``."""
         w = self.style(z)
-        if self.truncation != 1.0:
+        truncation = self.sampling.truncation
+        if truncation != 1.0:
             if not self.has_latent_avg:
                 raise CheckpointError(
                     "truncation needs 'latent_avg', which this checkpoint "
                     "lacks; use truncation 1 or a checkpoint saved with it"
                 )
-            w = self.latent_avg + self.truncation * (w - self.latent_avg)
+            w = self.latent_avg + truncation * (w - self.latent_avg)
         return w
 
     def broadcast_latents(self, z: torch.Tensor) -> torch.Tensor:
@@ -338,20 +339,9 @@ class StyleGAN2Generator(Generator):
 
     def _noise(self, n: int) -> list[torch.Tensor]:
         bufs = [getattr(self.noises, f"noise_{i}") for i in range(self.config.num_layers)]
-        if self.noise_mode == "const":
+        if self.sampling.noise == "const":
             return bufs
-        if self.noise_mode == "random":
-            return [torch.randn(n, 1, *b.shape[2:], device=b.device) for b in bufs]
-        raise ValueError(f"noise_mode must be 'const' or 'random', got {self.noise_mode!r}")
-
-    def set_sampling(self, truncation: float = 1.0, noise: str = "const") -> None:
-        """Truncation toward ``latent_avg`` (1 = none) and ``const`` or ``random`` noise."""
-        self.truncation, self.noise_mode = truncation, noise
-
-    def sampling_tag(self) -> str:
-        """``-t<truncation>`` and ``-noise-random`` when those differ from the defaults."""
-        tag = f"-t{self.truncation:g}" if self.truncation != 1.0 else ""
-        return tag + ("-noise-random" if self.noise_mode != "const" else "")
+        return [torch.randn(n, 1, *b.shape[2:], device=b.device) for b in bufs]
 
     # -- layers ------------------------------------------------------------
     def _conv(self, index: int) -> StyledConv:

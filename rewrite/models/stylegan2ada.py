@@ -19,11 +19,11 @@ float32 either way). All three architectures are checked against NVIDIA's own ou
 ``tests/fixtures/`` and ``tests/fixtures/nvlabs/``).
 
 Sampling: sample ``i``'s z is row ``i`` of the seeded stream; ws = mapping(z, c)
-broadcast to every layer; ``truncation`` < 1 lerps the first ``truncation_cutoff``
-ws (all when None) toward ``w_avg``; noise is ``'const'`` (the stored
-``noise_const`` buffers, deterministic, default), ``'random'`` or ``'none'``.
-Class-conditional models (``c_dim > 0``) use the one-hot label ``class_index``
-(default 0).
+broadcast to every layer; ``G.sampling.truncation`` < 1 lerps the first
+``G.sampling.cutoff`` ws (all when None) toward ``w_avg``; noise is ``'const'`` (the
+stored ``noise_const`` buffers, deterministic, default), ``'random'`` or ``'none'``.
+Class-conditional models (``c_dim > 0``) use the one-hot label of
+``G.sampling.class_index`` (default 0).
 
 Editable layers are the SynthesisLayers ``b4.conv1``, ``b8.conv0``, ``b8.conv1``, ...
 The key is the layer's input after per-channel style modulation; the rewritten
@@ -34,7 +34,7 @@ weight exactly as the unedited model does.
 Usage::
 
     G = load_model("ffhq.pkl")                     # content-detected
-    G.set_sampling(truncation=0.7)
+    G.set_sampling(truncation=0.7)                 # or class_index=3, cutoff=8, noise=...
     images = G(G.latents(range(4)))               # [4, 3, R, R], about [-1, 1]
 """
 
@@ -479,6 +479,8 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
     """An NVIDIA stylegan2-ada-pytorch generator; see the module docstring."""
 
     family = "stylegan2-ada"
+    sampling_fields = frozenset({"truncation", "cutoff", "noise", "class_index"})
+    noise_modes = ("const", "random", "none")
 
     @classmethod
     def check_config(cls, config: StyleGAN2ADAConfig) -> None:
@@ -501,10 +503,6 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
         self.synthesis = SynthesisNetwork(config)
         self.mapping = MappingNetwork(config)
         self.num_ws = config.num_ws
-        self.truncation = 1.0
-        self.truncation_cutoff: int | None = None
-        self.noise_mode = "const"
-        self.class_index = 0
         self.z_shape = (config.z_dim,)
         self.resolution = config.img_resolution
         #: The source pickle's objects (kept to write the file back), if loaded from one.
@@ -513,43 +511,25 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
 
     # -- latents -----------------------------------------------------------
     def labels(self, n: int) -> torch.Tensor:
-        """Class labels c [N, c_dim]: one-hot ``class_index`` (empty when unconditional)."""
+        """Class labels c [N, c_dim]: one-hot ``sampling.class_index`` (empty when
+        unconditional; :meth:`set_sampling` keeps the class in range)."""
         c = torch.zeros(n, self.config.c_dim, device=self.device)
         if self.config.c_dim:
-            if not 0 <= self.class_index < self.config.c_dim:
-                raise CheckpointError(
-                    f"class {self.class_index} out of range: this model has "
-                    f"{self.config.c_dim} classes (0..{self.config.c_dim - 1})"
-                )
-            c[:, self.class_index] = 1
+            c[:, self.sampling.class_index] = 1
         return c
 
     def broadcast_latents(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """ws [N, num_ws, w_dim], truncated toward ``w_avg`` as set by :meth:`set_sampling`."""
+        """ws [N, num_ws, w_dim], truncated toward ``w_avg`` as :attr:`sampling` says."""
         c = self.labels(z.shape[0]) if c is None else c
         ws = self.mapping(z, c).unsqueeze(1).repeat(1, self.num_ws, 1)
-        if self.truncation != 1:
+        psi, k = self.sampling.truncation, self.sampling.cutoff
+        if psi != 1:
             avg = self.mapping.w_avg
-            if self.truncation_cutoff is None:
-                ws = avg.lerp(ws, self.truncation)
+            if k is None:
+                ws = avg.lerp(ws, psi)
             else:
-                k = self.truncation_cutoff
-                ws = torch.cat([avg.lerp(ws[:, :k], self.truncation), ws[:, k:]], dim=1)
+                ws = torch.cat([avg.lerp(ws[:, :k], psi), ws[:, k:]], dim=1)
         return ws
-
-    def set_sampling(self, truncation: float = 1.0, noise: str = "const") -> None:
-        """Truncation toward ``w_avg`` (1 = none) and ``const``, ``random`` or ``none`` noise."""
-        if noise not in ("const", "random", "none"):
-            raise ValueError(f"noise must be 'const', 'random' or 'none', got {noise!r}")
-        self.truncation, self.noise_mode = truncation, noise
-
-    def sampling_tag(self) -> str:
-        tag = f"-t{self.truncation:g}" if self.truncation != 1.0 else ""
-        if self.truncation != 1.0 and self.truncation_cutoff is not None:
-            tag += f"c{self.truncation_cutoff}"
-        if self.config.c_dim:
-            tag += f"-class{self.class_index}"
-        return tag + (f"-noise-{self.noise_mode}" if self.noise_mode != "const" else "")
 
     # -- layers ------------------------------------------------------------
     def _layer_list(self) -> list[tuple[str, SynthesisBlock, int, SynthesisLayer]]:
@@ -581,7 +561,7 @@ class StyleGAN2ADAGenerator(NvidiaPickleGenerator):
 
     # -- forward / split ---------------------------------------------------
     def _noises(self, n: int) -> list[torch.Tensor | None]:
-        return [conv.noise_input(n, self.noise_mode) for *_, conv in self._layer_list()]
+        return [conv.noise_input(n, self.sampling.noise) for *_, conv in self._layer_list()]
 
     def _walk(
         self,

@@ -443,6 +443,10 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
     """An NVIDIA stylegan3 (-T or -R) generator; see the module docstring."""
 
     family = "stylegan3"
+    # No noise inputs: every noise mode is taken and renders the same (as in NVIDIA's
+    # code), so the noise is not among the fields read (nor in the cache tag).
+    sampling_fields = frozenset({"truncation", "cutoff", "class_index"})
+    noise_modes = ("const", "random", "none")
 
     @classmethod
     def check_config(cls, config: StyleGAN3Config) -> None:
@@ -491,9 +495,6 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
         self.synthesis = SynthesisNetwork(config)
         self.mapping = MappingNetwork(_mapping_config(config))
         self.num_ws = config.num_ws
-        self.truncation = 1.0
-        self.truncation_cutoff: int | None = None
-        self.class_index = 0
         self.z_shape = (config.z_dim,)
         self.resolution = config.img_resolution
         #: The source pickle's objects (kept to write the file back), if loaded from one.
@@ -502,22 +503,9 @@ class StyleGAN3Generator(NvidiaPickleGenerator):
 
     # -- latents (the same as stylegan2-ada's) ---------------------------------------
     # Borrowed, not inherited: typed loosely, since they were written for stylegan2-ada's
-    # class and read only the attributes both classes set (config, mapping, truncation).
+    # class and read only what both classes have (config, mapping, sampling).
     labels: Callable[..., torch.Tensor] = StyleGAN2ADAGenerator.labels
     broadcast_latents: Callable[..., torch.Tensor] = StyleGAN2ADAGenerator.broadcast_latents
-
-    def set_sampling(self, truncation: float = 1.0, noise: str = "const") -> None:
-        """Truncation toward ``w_avg`` (1 = none). stylegan3 has no noise inputs: every
-        noise mode renders the same (as in NVIDIA's code)."""
-        if noise not in ("const", "random", "none"):
-            raise ValueError(f"noise must be 'const', 'random' or 'none', got {noise!r}")
-        self.truncation = truncation
-
-    def sampling_tag(self) -> str:
-        tag = f"-t{self.truncation:g}" if self.truncation != 1.0 else ""
-        if self.truncation != 1.0 and self.truncation_cutoff is not None:
-            tag += f"c{self.truncation_cutoff}"
-        return tag + (f"-class{self.class_index}" if self.config.c_dim else "")
 
     # -- layers ------------------------------------------------------------
     def layers(self) -> list[LayerInfo]:

@@ -9,7 +9,7 @@ Usage::
 
 ``None`` means "not given" for every option, so an explicit ``truncation=1.0`` overrides a
 spec's truncation like any other value. The checks (a truncation the family has not got,
-a class out of range) are the model's own (:meth:`Generator.sampling_problems`).
+a class out of range) are the model's own (:meth:`Generator.set_sampling`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..models.base import Generator
+from ..models.sampling import from_settings
 
 
 def chosen_sampling(
@@ -45,10 +46,12 @@ def use_sampling(
     class_index: int | None = None,
 ) -> dict[str, Any]:
     """Set ``G`` to sample with :func:`chosen_sampling` and, given ``noise``, that noise
-    mode (StyleGAN families; others take only "const"). Returns the settings applied.
-    Raises :class:`RewriteError` naming what this model cannot do."""
+    mode (StyleGAN families; others take only "const"), in one :meth:`Generator.set_sampling`.
+    Returns the settings applied (a spec's form). Raises :class:`RewriteError` naming what
+    this model cannot do; then nothing changed."""
     settings = chosen_sampling(spec_sampling, truncation=truncation, class_index=class_index)
-    G.apply_sampling(settings)
+    changes = from_settings(settings)
     if noise is not None:
-        G.set_sampling(float(settings.get("truncation", getattr(G, "truncation", 1.0))), noise)
+        changes["noise"] = noise
+    G.set_sampling(**changes)
     return settings

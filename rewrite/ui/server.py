@@ -38,6 +38,7 @@ from ..edit.schema import spec_schema
 from ..edit.spec import DEFAULT_DIRECTION, DEFAULT_RANK, MAX_STRENGTH, Selection, loads
 from ..memory.directions import DIRECTION_METHODS
 from ..models.latents import MAX_SAMPLES
+from ..models.sampling import non_default
 from ..utils.errors import RewriteError, SpecError
 from .guard import LOCAL_HOSTS, MAX_BODY, Guard
 from .starting import STATIC
@@ -259,7 +260,7 @@ def _api(state: AppState) -> FastAPI:
         made with other settings is refused (its sample indices show other images here)."""
         if parsed.sampling is None:
             parsed.sampling = state.model.sampling_changes() or None
-        elif not state.model.samples_as(parsed.sampling):
+        elif non_default(parsed.sampling) != state.model.sampling_changes():
             flags = " ".join(f"--{k} {v:g}" for k, v in parsed.sampling.items())
             raise SpecError(
                 [

@@ -55,6 +55,7 @@ from ..metrics.before_after import (
 from ..metrics.feasibility import feasibility
 from ..metrics.firing import heat, key_response
 from ..models import load_model
+from ..models.sampling import from_settings
 from ..sampling.generate import generate
 from ..utils.errors import RewriteError
 
@@ -373,34 +374,26 @@ class AppState:
         return 0
 
     def set_sampling(self, settings: dict) -> dict:
-        """Sample with ``settings`` (``truncation``, ``class``; see
+        """Sample with ``settings`` (``truncation``, ``class``: a spec's ``sampling``, see
         :meth:`Generator.sampling_settings`) from now on, in the edited and the original
         model; the applied edits stay (they change weights, not sampling). Returns the
         settings that differ from the defaults. :class:`Conflict` while an edit runs;
         :class:`RewriteError` for settings the model cannot take."""
         with self._exclusive():
-            problems = self.model.sampling_problems(settings)
-            if problems:
-                raise RewriteError("; ".join(problems))
-            self.model.apply_sampling(settings)
+            self.model.set_sampling(**from_settings(settings))
             self.follow_model_sampling()
         self.warm_up()
         return self.model.sampling_changes()
 
     def follow_model_sampling(self) -> None:
-        """After the model's sampling options changed (truncation, noise, class): the
-        original model samples the same way, and nothing rendered or marked ready before
-        is reused (statistics are kept per setting by their cache key)."""
+        """After the model's sampling changed (truncation, noise, class): the original model
+        samples the same way, and nothing rendered or marked ready before is reused
+        (statistics are kept per setting by their cache key)."""
         with self.render_lock:
-            settings = self.model.sampling_settings()
-            noise = getattr(self.model, "noise_mode", None)
-            if settings == self.original.sampling_settings() and noise == getattr(
-                self.original, "noise_mode", None
-            ):
-                return  # nothing changed
-            if noise is not None:  # the family has noise modes
-                self.original.set_sampling(settings.get("truncation", 1.0), noise)
-            self.original.apply_sampling(settings)
+            changes = self.model.sampling.changes_from(self.original.sampling)
+            if not changes:
+                return
+            self.original.set_sampling(**changes)
             self.version += 1
             self.sampling_epoch += 1
             self._png_cache.clear()

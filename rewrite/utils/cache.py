@@ -91,8 +91,8 @@ def cache_usable(what: str = "results") -> bool:
 
 def model_key(G: Generator) -> str:
     """The cache key of what ``G`` renders: its weight fingerprint plus its sampling
-    settings (truncation, noise), so an edited or differently sampled model never
-    reads another's cached statistics or samples."""
+    settings (:meth:`Generator.sampling_tag`: truncation, class, noise), so an edited or
+    differently sampled model never reads another's cached statistics or samples."""
     return G.fingerprint() + G.sampling_tag()
 
 

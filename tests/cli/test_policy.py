@@ -61,7 +61,7 @@ def seen(monkeypatch):
     record = {}
 
     def stand_in(G, spec, seeds, batch_size=32, progress=None):
-        record["truncation"], record["model"] = G.truncation, spec.model
+        record["truncation"], record["model"] = G.sampling.truncation, spec.model
         blank = np.zeros((len(seeds), G.resolution, G.resolution, 3), np.uint8)
         delta = types.SimpleNamespace(method="least-collateral", layer=spec.layer,
                                       loss_before=1.0, loss=0.25, collateral=0.005)

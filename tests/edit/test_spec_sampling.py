@@ -39,11 +39,11 @@ def test_goals_and_statistics_use_the_specs_class_and_truncation(G):
     assert EditSpec.from_json(spec.to_json()).sampling == {"class": 2, "truncation": 0.7}
     inputs = session.prepare(spec)
     assert G.sampling_settings() == {"truncation": 1.0, "class": 0}      # restored
-    G.apply_sampling({"class": 2, "truncation": 0.7})
+    G.set_sampling(class_index=2, truncation=0.7)
     with torch.no_grad():
         want = G.split(G.latents(inputs.goal_samples), spec.layer).values
         stats_there = session.stats(_spec(str(CONDITIONAL)))               # no sampling: as set
-    G.apply_sampling({"class": 0, "truncation": 1.0})
+    G.set_sampling(class_index=0, truncation=1.0)
     assert torch.equal(inputs.split.values, want)
     assert torch.equal(session.stats(spec).keys.moment(), stats_there.keys.moment())
     plain = session.prepare(_spec(str(CONDITIONAL)))
@@ -60,9 +60,9 @@ def test_the_edit_solved_under_a_class_differs_and_the_settings_come_back(G):
     assert not torch.allclose(d2.low_rank.lam, d0.low_rank.lam)
     with pytest.raises(RuntimeError):
         with G.using_sampling({"class": 1}):
-            assert G.class_index == 1
+            assert G.sampling.class_index == 1
             raise RuntimeError("inside")
-    assert G.class_index == 0
+    assert G.sampling.class_index == 0
 
 
 @pytest.mark.parametrize("sampling, message", [

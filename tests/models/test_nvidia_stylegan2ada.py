@@ -57,7 +57,7 @@ def test_truncation_cutoff(G):
     with torch.no_grad():
         full = G.broadcast_latents(z)
         G.set_sampling(truncation=0.5)
-        G.truncation_cutoff = 4
+        G.set_sampling(cutoff=4)
         cut = G.broadcast_latents(z)
     assert torch.equal(cut[:, 4:], full[:, 4:])
     assert torch.allclose(cut[:, :4], G.mapping.w_avg.lerp(full[:, :4], 0.5))

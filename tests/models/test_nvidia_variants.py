@@ -35,7 +35,7 @@ def _ours(G, key: str, taps: dict, hooked: dict) -> torch.Tensor:
 def nvidia_errors(G, ref) -> dict[str, float]:
     """Relative error of every reference tensor: ws, ws_trunc07, image, image_trunc07
     (whole batch, each sample with its own label c), ``forward*`` (``G(z)``, one class per
-    call through ``class_index``) and every hooked layer (cut to its stored window)."""
+    call through ``set_sampling``) and every hooked layer (cut to its stored window)."""
     z, c = torch.from_numpy(ref["z"]), torch.from_numpy(ref["c"])
     classes = [int(k) for k in ref["classes"]]
     # The resnet skips are not editable layers, so not in ``taps``: hooked by module path.
@@ -67,14 +67,15 @@ def nvidia_errors(G, ref) -> dict[str, float]:
                 for k in sorted(set(classes)) or [None]:
                     rows = [i for i, ki in enumerate(classes) if ki == k] or list(range(len(z)))
                     if k is not None:
-                        G.class_index = k
+                        G.set_sampling(class_index=k)
                     errors[f"forward.{key}" + (f".class{k}" if k is not None else "")] = \
                         relative_error(G(z[rows]), ref[key][rows])
     finally:
         for h in handles:
             h.remove()
         G.set_sampling(truncation=1.0)
-        G.class_index = 0
+        if G.num_classes:
+            G.set_sampling(class_index=0)
     return errors
 
 
@@ -114,7 +115,7 @@ def test_split_resume_equals_forward(name):
     in the split) and under a class label, renders the forward pass bit for bit."""
     G, _ = _load(name)
     if G.config.c_dim:
-        G.class_index = 2
+        G.set_sampling(class_index=2)
     z = G.latents(range(3))
     with torch.no_grad():
         plain = G(z)
@@ -134,13 +135,13 @@ def test_written_back_as_pkl(name, tmp_path):
     with torch.no_grad():
         G.get_submodule(f"synthesis.{layer}").weight.mul_(-0.5)
     if G.config.c_dim:
-        G.class_index = 2
+        G.set_sampling(class_index=2)
     z = G.latents(range(3))
     with torch.no_grad():
         want = G(z)
     G.save(tmp_path / "edited.pkl")
     again = load_model(str(tmp_path / "edited.pkl"))
-    again.class_index = G.class_index
+    again.set_sampling(**G.sampling.changes_from(again.sampling))
     with torch.no_grad():
         assert torch.equal(again(z), want)
 
@@ -154,7 +155,7 @@ def test_classes_render_different_images(name):
     images, ws = [], []
     with torch.no_grad():
         for k in range(G.config.c_dim):
-            G.class_index = k
+            G.set_sampling(class_index=k)
             ws.append(G.broadcast_latents(z))
             images.append(G(z))
     for a in range(len(images)):

@@ -37,7 +37,7 @@ def test_reproduces_the_reference(G, paths):
     with torch.no_grad():
         _close(G.broadcast_latents(z), ref["w"])
         _close(G(z), ref["image"])
-        G.truncation = 0.7
+        G.set_sampling(truncation=0.7)
         _close(G(z), ref["image_trunc07"])
         # The reference's feature maps were recorded during the truncation-0.7 pass.
         for info in G.layers():
@@ -46,7 +46,7 @@ def test_reproduces_the_reference(G, paths):
 
 @pytest.mark.parametrize("noise_mode", ["const", "random"])
 def test_split_resume_equals_forward(G, noise_mode):
-    G.noise_mode = noise_mode
+    G.set_sampling(noise=noise_mode)
     z = G.latents(range(3))
     with torch.no_grad():
         if noise_mode == "const":
@@ -73,7 +73,7 @@ def test_statistics_are_cached_per_truncation(G, tmp_path, monkeypatch):
     from rewrite.edit.layer_stats import layer_stats
     monkeypatch.setenv("REWRITE_CACHE", str(tmp_path))
     plain = layer_stats(G, "convs.3", n=8, progress=False)
-    G.truncation = 0.5
+    G.set_sampling(truncation=0.5)
     truncated = layer_stats(G, "convs.3", n=8, progress=False)
     assert truncated.fingerprint.endswith("-t0.5") and plain.fingerprint != truncated.fingerprint
     assert not torch.allclose(plain.keys.moment(), truncated.keys.moment())
@@ -83,7 +83,7 @@ def test_random_noise_differs_from_stored(G):
     z = G.latents([0])
     with torch.no_grad():
         const = G(z)
-        G.noise_mode = "random"
+        G.set_sampling(noise="random")
         assert not torch.equal(G(z), const)
 
 
@@ -94,16 +94,17 @@ def test_export_round_trip_and_bare_state_dict(G, tmp_path):
     assert set(obj) == {"g_ema", "latent_avg"}
     fresh = load_model(str(path))
     z = G.latents(range(2))
-    G.truncation = fresh.truncation = 0.5
+    G.set_sampling(truncation=0.5)
+    fresh.set_sampling(truncation=0.5)
     with torch.no_grad():
         assert torch.equal(fresh(z), G(z))
     torch.save(obj["g_ema"], tmp_path / "bare.pt")
     bare = load_model(str(tmp_path / "bare.pt"), arch="stylegan2")
     with torch.no_grad():
-        bare.truncation = 1.0
-        G.truncation = 1.0
+        bare.set_sampling(truncation=1.0)
+        G.set_sampling(truncation=1.0)
         assert torch.equal(bare(z), G(z))
-        bare.truncation = 0.7
+        bare.set_sampling(truncation=0.7)
         with pytest.raises(CheckpointError, match="truncation needs 'latent_avg'"):
             bare(z)
 

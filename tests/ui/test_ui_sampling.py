@@ -24,7 +24,7 @@ SPEC = {"version": 1, "layer": "b16.conv1", "kind": "copy-paste", "rank": 1,
 def test_the_apps_specs_carry_its_sampling(tmp_path, monkeypatch):
     monkeypatch.setenv("REWRITE_CACHE", str(tmp_path / "cache"))
     state = AppState(str(CONDITIONAL), tmp_path / "ws", stats_samples=100)
-    state.model.apply_sampling({"class": 2, "truncation": 0.7})
+    state.model.set_sampling(class_index=2, truncation=0.7)
     client = TestClient(create_app(state), base_url="http://127.0.0.1:8000")
 
     assert client.get("/api/info").json()["sampling"] == {"class": 2, "truncation": 0.7}
