@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -264,6 +265,48 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
     )
 
 
+def fit_weight_change(
+    G: Generator,
+    w0: torch.Tensor,
+    losses: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    p: FitSampleParams,
+    step: StepCallback | None = None,
+    shape: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    penalty: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, float]:
+    """Adam on a weight change ΔW (shaped like ``w0``, from zero; ``p.steps`` steps at
+    ``p.lr`` × std(w0)), the only thing asking for gradients.
+
+    ``losses(d) -> (goal, keep, silent)`` renders with the change ``d``
+    (:meth:`FitSamples.losses`); the objective is ``goal + keep_weight·keep +
+    silent_weight·silent`` plus ``penalty(d)`` when given; ``shape`` maps the free variable to
+    the change used (a projection; identity when None); ``step(i, steps)`` is called at every
+    step (it may raise to stop). Returns (the fitted change, shaped, detached; the goal term
+    at zero change).
+    """
+
+    def shaped(d):
+        return d if shape is None else shape(d)
+
+    delta = torch.zeros_like(w0, requires_grad=True)
+    opt = torch.optim.Adam([delta], lr=p.lr * float(w0.std()))
+    with torch.no_grad():
+        before = float(losses(torch.zeros_like(w0))[0])
+    with frozen(G):  # gradients for the layer's change only
+        for i in range(p.steps):
+            if step is not None:
+                step(i, p.steps)
+            opt.zero_grad(set_to_none=True)
+            d = shaped(delta)
+            g, k, s = losses(d)
+            total = g + p.keep_weight * k + p.silent_weight * s
+            if penalty is not None:
+                total = total + penalty(d)
+            total.backward()
+            opt.step()
+    return shaped(delta.detach()), before
+
+
 def example_fit(
     G: Generator, inputs: EditInputs, p: ExampleFitParams, step: StepCallback | None = None
 ) -> Delta:
@@ -311,28 +354,18 @@ def example_fit(
         base = torch.movedim(w0, f.in_axis, -1).reshape(-1, w0.shape[f.in_axis])
         return ((rows @ moment) * rows).sum() / ((base @ moment) * base).sum()
 
-    delta = torch.zeros_like(w0, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=p.lr * float(w0.std()))
     keys = split.keys.detach()
 
     def losses(d):
         return fs.losses(G.resume(split.with_values(f.forward(keys, w0 + d))))
 
-    with torch.no_grad():
-        before = float(losses(torch.zeros_like(w0))[0])
-    with frozen(G):  # gradients for the layer's change only
-        for i in range(p.steps):
-            if step is not None:
-                step(i, p.steps)
-            opt.zero_grad(set_to_none=True)
-            d = projected(delta)
-            g, k, s = losses(d)
-            total = g + p.keep_weight * k + p.silent_weight * s
-            if p.collateral_weight > 0:
-                total = total + p.collateral_weight * layer_collateral(d)
-            total.backward()
-            opt.step()
-    change = projected(delta.detach())
+    penalty = None
+    if p.collateral_weight > 0:
+
+        def penalty(d):
+            return p.collateral_weight * layer_collateral(d)
+
+    change, before = fit_weight_change(G, w0, losses, p, step, projected, penalty)
     with torch.no_grad():
         after = float(losses(change)[0])
     problem = EditProblem(

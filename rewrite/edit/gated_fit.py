@@ -32,7 +32,7 @@ from ..memory.gate import fit_gate, gated_values
 from ..memory.registry import StepCallback, param
 from ..utils.errors import EditError
 from .delta import Delta
-from .example_fit import FitSampleParams, fit_samples, frozen
+from .example_fit import FitSampleParams, fit_samples, fit_weight_change
 from .masks import layer_window, window_coverage
 
 if TYPE_CHECKING:
@@ -108,23 +108,12 @@ def gated_fit(
     gate, _, _ = fit_gate(positives, negatives, p.quantile, p.softness, p.shrink, GATE_AT)
     w0 = f.weight.detach()
     values = split.values.detach()
-    delta = torch.zeros_like(w0, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=p.lr * float(w0.std()))
 
     def losses(d):
         return fs.losses(G.resume(split.with_values(gated_values(f, keys, values, d, gate))))
 
-    with torch.no_grad():
-        before = float(losses(torch.zeros_like(w0))[0])
-    with frozen(G):  # gradients for the layer's change only
-        for i in range(p.steps):
-            if step is not None:
-                step(i, p.steps)
-            opt.zero_grad(set_to_none=True)
-            g, k, s = losses(delta)
-            (g + p.keep_weight * k + p.silent_weight * s).backward()
-            opt.step()
-    change = delta.detach() * p.scale
+    fitted, before = fit_weight_change(G, w0, losses, p, step)
+    change = fitted * p.scale
     with torch.no_grad():
         after = float(losses(change)[0])
     return Delta(
