@@ -62,6 +62,7 @@ from ..models.base import Generator
 from ..sampling.cache import cached_generate
 from ..utils.distributed import DistContext
 from ..utils.images import to_unit
+from .before_after import visible_at_strength
 from .firing import firing_mask, key_response, quantile_threshold
 from .pixels import colour_shift, efficacy, mean_change, psnr
 from .structure import structure_transfer
@@ -446,7 +447,7 @@ def curve_table(curve: Sequence[Evaluation], own_strength: float) -> str:
     for e in curve:
         m, s = e.metrics, e.delta.strength
         mark = " (this spec)" if abs(s - own_strength) < 1e-9 else ""
-        vis = e.delta.visible_collateral * s
+        vis = visible_at_strength(e.delta)
         lines.append(
             f"| {s:g}{mark} | {m['silent change']:.4f} | {m['goal reproduction']:.3f} | "
             f"{m[toward]:.3f} | {vis:.4f} |"
