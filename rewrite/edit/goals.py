@@ -43,6 +43,7 @@ from ..memory.solvers import EditProblem
 from ..models.base import Generator, LayerInfo, Split
 from ..utils.errors import EditError
 from .layer_stats import LayerStats
+from .layer_view import LayerView
 from .masks import (
     KEY_COVERAGE,
     VALUE_COVERAGE,
@@ -147,10 +148,18 @@ def _first_rows(extras, n: int, total: int):
     return extras
 
 
-def region_keys(G: Generator, layer: str, selections, what: str = "context") -> torch.Tensor:
+def region_keys(
+    G: Generator,
+    layer: str,
+    selections,
+    what: str = "context",
+    view: LayerView | None = None,
+) -> torch.Tensor:
     """Key vectors [M, C_in] of ``layer`` under the masks of ``selections`` (key cells
-    covered more than half); ``what`` names them in errors."""
-    info = G.layer(layer)
+    covered more than half); ``what`` names them in errors. ``view``: the goal build's
+    :class:`LayerView` of ``G`` at ``layer`` (each sample's split is made once)."""
+    view = LayerView.of(G, layer, view)
+    info = view.info
     rows = []
     for i, sel in enumerate(selections):
         cov = window_coverage(render_mask(sel.mask, G.resolution), layer_window(info, "key"))
@@ -160,14 +169,14 @@ def region_keys(G: Generator, layer: str, selections, what: str = "context") -> 
                 f"{what}[{i}] on sample {sel.sample} covers no key cell of "
                 f"{layer} by more than half; draw a larger region"
             )
-        keys = G.split(G.latents([sel.sample]), layer).keys[0]  # [C_in, h, w]
+        keys = view.split([sel.sample]).keys[0]  # [C_in, h, w]
         rows.append(keys[:, cells].T)
     return torch.cat(rows) if rows else torch.zeros(0, info.in_channels)
 
 
-def context_keys(G: Generator, spec: EditSpec) -> torch.Tensor:
+def context_keys(G: Generator, spec: EditSpec, view: LayerView | None = None) -> torch.Tensor:
     """Key vectors [M, C_in] under the context masks (cells covered more than half)."""
-    return region_keys(G, spec.layer, spec.context, "context")
+    return region_keys(G, spec.layer, spec.context, "context", view)
 
 
 def rule_directions(G: Generator, spec: EditSpec, stats: LayerStats) -> torch.Tensor:
@@ -193,18 +202,22 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
 
     ``spec`` must have passed :meth:`EditSpec.validate_for` on ``G``; ``stats`` are
     the layer's statistics (the second moment defines D; unit RMS ranks erase units).
+
+    The generator is asked through one :class:`LayerView`: the layer's info once, each
+    batch of samples split (and rendered) once.
     """
-    info = G.layer(spec.layer)
+    view = LayerView(G, spec.layer)
+    info = view.info
     cell = window_cell_pixels(layer_window(info, "value"), G.resolution)
     moment = stats.keys.moment()
     if spec.kind == "copy-paste":
-        inputs = _copy_paste(G, spec, info, cell)
-        keys = context_keys(G, spec) if spec.context else inputs.context_keys
+        inputs = _copy_paste(view, spec, cell)
+        keys = context_keys(G, spec, view) if spec.context else inputs.context_keys
         D = context_directions(keys, moment, spec.rank, spec.direction)
     else:
-        keys = context_keys(G, spec)
+        keys = context_keys(G, spec, view)
         D = context_directions(keys, moment, spec.rank, spec.direction)
-        inputs = _erase(G, spec, info, stats, D)
+        inputs = _erase(view, spec, stats, D)
     inputs.D = D
     inputs.context_keys, inputs.moment = keys, moment
     # An erase's target already is its goal rendered; a paste's target is the pixel paste.
@@ -218,7 +231,7 @@ def build_inputs(G: Generator, spec: EditSpec, stats: LayerStats) -> EditInputs:
         G, spec, info, inputs.image_mask[0, 0] > 0 if spec.kind == "copy-paste" else None
     )
     if spec.preserve:
-        _add_preserve_rows(G, spec, inputs)
+        _add_preserve_rows(view, spec, inputs)
     return inputs
 
 
@@ -244,18 +257,18 @@ def rule_band(
     return band
 
 
-def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None:
+def _add_preserve_rows(view: LayerView, spec: EditSpec, inputs: EditInputs) -> None:
     """Append the "not here" samples to the problem: their goal is their current values
     under the preserve masks, weighted so that all of them together count
     ``spec.preserve_weight`` times the goal rows."""
-    info = G.layer(spec.layer)
+    info = view.info
     n = inputs.split.keys.shape[0]
     samples = inputs.goal_samples + [sel.sample for sel in spec.preserve]
-    split = G.split(G.latents(samples), spec.layer)
+    split = view.split(samples)
     region = torch.stack(
         [
             torch.as_tensor(
-                window_coverage(render_mask(sel.mask, G.resolution), layer_window(info, "value"))
+                window_coverage(render_mask(sel.mask, view.resolution), layer_window(info, "value"))
                 > VALUE_COVERAGE,
                 dtype=inputs.mask.dtype,
             )
@@ -270,15 +283,16 @@ def _add_preserve_rows(G: Generator, spec: EditSpec, inputs: EditInputs) -> None
     inputs.preserve_samples = tuple(sel.sample for sel in spec.preserve)
 
 
-def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> EditInputs:
-    size, vres = G.resolution, info.value_resolution
+def _copy_paste(view: LayerView, spec: EditSpec, cell: int) -> EditInputs:
+    info = view.info
+    size, vres = view.resolution, info.value_resolution
     vwin = layer_window(info, "value")
     _, vm, vc = vwin  # the image: value cells vm .. vm + vc - 1
     copy, paste = spec.copy, spec.paste
     assert copy is not None and paste is not None, "a copy-paste spec has both selections"
     a, b = copy.sample, paste.sample
-    split_a = G.split(G.latents([a]), spec.layer)
-    split_b = G.split(G.latents([b]), spec.layer)
+    split_a = view.split([a])
+    split_b = view.split([b])
     copy_px = render_mask(copy.mask, size)
     cov = window_coverage(copy_px, vwin)
     if not (cov > VALUE_COVERAGE).any():
@@ -322,7 +336,7 @@ def _copy_paste(G: Generator, spec: EditSpec, info: LayerInfo, cell: int) -> Edi
         (c0 + sc1 - vm) * cell,
     )
     qy0, qy1, qx0, qx1 = (tr0 - vm) * cell, (tr1 - vm) * cell, (tc0 - vm) * cell, (tc1 - vm) * cell
-    img_a, img_b = G(G.latents([a])), G(G.latents([b]))
+    img_a, img_b = view.images([a]), view.images([b])
     src = img_a[0, :, py0:py1, px0:px1]
     a_px = torch.from_numpy(copy_px)[py0:py1, px0:px1]
     target = img_b.clone()
@@ -362,6 +376,12 @@ DONOR_POOL = range(900_000, 900_512)
 DONOR_BATCH = 32
 
 
+#: Donor values kept from the scan for the final goal, at most this many bytes: within it
+#: the chosen donors are not rendered a second time (the whole pool of a small model's
+#: layer fits); beyond it their batches are rendered again, so memory stays bounded.
+DONOR_KEEP_BYTES = 64 * 2**20
+
+
 def donor_batches(pool: range = DONOR_POOL, batch: int = DONOR_BATCH) -> list[list[int]]:
     """The donor pool in the batches :func:`inpaint_goal` renders it in (a donor's values
     are those of its batch's forward pass)."""
@@ -377,6 +397,7 @@ def inpaint_goal(
     D: torch.Tensor,
     pool: range = DONOR_POOL,
     batch: int = DONOR_BATCH,
+    view: LayerView | None = None,
 ) -> torch.Tensor:
     """Goal values [N, C_out, H, W]: each region's values taken from a donor without the object.
 
@@ -386,47 +407,55 @@ def inpaint_goal(
         D: the rule's directions [r, C_in]; donors are drawn from the half of ``pool``
             whose keys respond least to them inside the region.
         batch: donors rendered at a time (:func:`donor_batches`).
+        view: the goal build's :class:`LayerView` of ``G`` at ``layer``.
 
     The donor is the one whose values outside the region are closest (mean squared
     difference) to the sample's, so the inpainted region fits its surroundings. The pool
-    is scanned in batches (response and distance only), then the chosen donors' batches
-    are rendered again for their values.
+    is scanned in batches (response and distance only), keeping the donors' values inside
+    the regions while they fit :data:`DONOR_KEEP_BYTES`; the chosen donors' batches that
+    were not kept are rendered again for their values (the same batches: the same values).
     """
-    info = G.layer(layer)
+    view = LayerView.of(G, layer, view)
+    info = view.info
     vwin, kwin = layer_window(info, "value"), layer_window(info, "key")
     n = region.shape[0]
     batches = donor_batches(pool, batch)
     strength = torch.empty(n, len(pool))
     distance = torch.empty(n, len(pool))
+    union = region.any(0)  # the cells any region takes from its donor
+    kept: dict[int, torch.Tensor] = {}  # batch -> its donors' values on ``union`` [B, C, P]
+    kept_bytes = 0
     start = 0
-    for chunk in batches:
-        donors = G.split(G.latents(chunk), layer)
+    for b, chunk in enumerate(batches):
+        donors = view.split(chunk, keep=False)
         resp = torch.einsum("rc,bchw->brhw", D.to(donors.keys), donors.keys).norm(dim=1)
         for i in range(n):
             kreg = (regrid(region[i], vwin, kwin) > 0).to(resp.device)
             strength[i, start : start + len(chunk)] = resp[:, kreg].amax(1).cpu()
             diff = (donors.values - split.values[i][None]) ** 2
             distance[i, start : start + len(chunk)] = diff[:, :, ~region[i]].mean((1, 2)).cpu()
+        inside = donors.values[:, :, union]
+        if kept_bytes + inside.numel() * inside.element_size() <= DONOR_KEEP_BYTES:
+            kept[b] = inside
+            kept_bytes += inside.numel() * inside.element_size()
         start += len(chunk)
     goal = split.values.clone()
-    rendered: dict[int, torch.Tensor] = {}
     for i in range(n):
         quiet = strength[i] <= torch.quantile(strength[i], 0.5)
         d = distance[i].masked_fill(~quiet, float("inf"))
         j = int(torch.argmin(d))
         b = j // batch
-        if b not in rendered:
-            rendered[b] = G.split(G.latents(batches[b]), layer).values
-        goal[i][:, region[i]] = rendered[b][j - b * batch][:, region[i]]
+        if b not in kept:
+            kept[b] = view.split(batches[b], keep=False).values[:, :, union]
+        goal[i][:, region[i]] = kept[b][j - b * batch][:, region[i][union]]
     return goal
 
 
-def _erase(
-    G: Generator, spec: EditSpec, info: LayerInfo, stats: LayerStats, D: torch.Tensor
-) -> EditInputs:
+def _erase(view: LayerView, spec: EditSpec, stats: LayerStats, D: torch.Tensor) -> EditInputs:
+    G, info = view.G, view.info
     size = G.resolution
     samples = [c.sample for c in spec.context]
-    split = G.split(G.latents(samples), spec.layer)
+    split = view.split(samples)
     vwin = layer_window(info, "value")
     region = torch.stack(
         [window_coverage(render_mask(c.mask, size), vwin) > VALUE_COVERAGE for c in spec.context]
@@ -434,7 +463,7 @@ def _erase(
     scores = unit_scores(split.values, region, stats.values.rms().to(split.values.device))
     units = torch.argsort(scores, descending=True)[: spec.erase_units].tolist()
     if spec.erase_goal == "inpaint":
-        goal = inpaint_goal(G, spec.layer, split, region, D)
+        goal = inpaint_goal(G, spec.layer, split, region, D, view=view)
     else:
         goal = split.values.clone()
         sel = region[:, None].expand(-1, len(units), -1, -1)
