@@ -56,11 +56,10 @@ class LayerView:
         """``view`` when given (it must be ``G`` at ``layer``), else a new view."""
         if view is None:
             return cls(G, layer)
-        if view.G is not G or view.layer != layer:
-            raise ValueError(
-                f"the view is of layer {view.layer!r} of another call's model; "
-                f"this call needs {layer!r} of its own"
-            )
+        if view.G is not G:
+            raise ValueError("the view is of another model than this call's")
+        if view.layer != layer:
+            raise ValueError(f"the view is of layer {view.layer!r}; this call needs {layer!r}")
         return view
 
     @property
