@@ -34,6 +34,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .transfer import box_patches
+
 #: Box-blur radii (pixels) of the band-pass: a (2r+1)-square mean at each.
 FINE, COARSE = 1, 4
 #: The object's rim left out of the sums (pixels): its pixels blend with what lies around.
@@ -133,14 +135,9 @@ def structure_transfer(
     weight = interior(obj_alpha)
     target = band_pass(obj, inside)
     out = np.full(len(before), np.nan)
-    for i, box in enumerate(boxes):
-        if box is None:
-            continue
-        r0, r1, c0, c1 = (int(v) for v in box)
-        assert (r1 - r0, c1 - c0) == (h, w), (box, obj.shape)
-        assert r0 >= 0 and r1 <= before.shape[1] and c0 >= 0 and c1 <= before.shape[2], box
-        s_before = object_structure(before[i, r0:r1, c0:c1], target, weight, inside)
-        s_after = object_structure(after[i, r0:r1, c0:c1], target, weight, inside)
+    for i, patch_before, patch_after in box_patches(before, after, boxes, (h, w)):
+        s_before = object_structure(patch_before, target, weight, inside)
+        s_after = object_structure(patch_after, target, weight, inside)
         start = max(s_before, 0.0)
         if not np.isfinite(s_before) or start > 1.0 - ROOM:
             continue

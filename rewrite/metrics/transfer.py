@@ -155,6 +155,21 @@ def place_box(center_rc: Sequence[float], size_hw: Sequence[int], image_hw: Sequ
     return out[0], out[1], out[2], out[3]
 
 
+def box_patches(
+    before: np.ndarray, after: np.ndarray, boxes: Sequence[Box | None], size_hw: tuple[int, int]
+):
+    """``(i, before patch, after patch)`` for each sample ``i`` whose box is not None; every
+    box must be ``size_hw`` and lie inside the images [N, H, W, 3]."""
+    h, w = size_hw
+    for i, box in enumerate(boxes):
+        if box is None:
+            continue
+        r0, r1, c0, c1 = (int(v) for v in box)
+        assert (r1 - r0, c1 - c0) == (h, w), (box, size_hw)
+        assert r0 >= 0 and r1 <= before.shape[1] and c0 >= 0 and c1 <= before.shape[2], box
+        yield i, before[i, r0:r1, c0:c1], after[i, r0:r1, c0:c1]
+
+
 def object_transfer(
     before: np.ndarray,
     after: np.ndarray,
@@ -190,14 +205,9 @@ def object_transfer(
     target = pooled(obj)
     s_flat = _flat_structure(target, weight)
     out = np.full(len(before), np.nan)
-    for i, box in enumerate(boxes):
-        if box is None:
-            continue
-        r0, r1, c0, c1 = (int(v) for v in box)
-        assert (r1 - r0, c1 - c0) == (h, w), (box, obj.shape)
-        assert r0 >= 0 and r1 <= before.shape[1] and c0 >= 0 and c1 <= before.shape[2], box
-        s_before, c_before = _structure_colour(pooled(before[i, r0:r1, c0:c1]), target, weight)
-        s_after, c_after = _structure_colour(pooled(after[i, r0:r1, c0:c1]), target, weight)
+    for i, patch_before, patch_after in box_patches(before, after, boxes, (h, w)):
+        s_before, c_before = _structure_colour(pooled(patch_before), target, weight)
+        s_after, c_after = _structure_colour(pooled(patch_after), target, weight)
         d_before = s_before + COLOUR_WEIGHT * c_before
         if d_before <= _EPS:
             continue
