@@ -307,6 +307,35 @@ def fit_weight_change(
     return shaped(delta.detach()), before
 
 
+def pixel_fit_delta(
+    G: Generator,
+    layer: str,
+    method: str,
+    change: torch.Tensor,
+    losses: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    before: float,
+    t0: float,
+    steps: int,
+    **extra,
+) -> Delta:
+    """The :class:`Delta` of an image-space fit begun at ``time.perf_counter()`` ``t0``:
+    ``change`` on ``layer``'s weight, ``loss_before`` = ``before`` and ``loss`` the goal term of
+    ``losses(change)`` (pixel L1), ``extra`` (e.g. ``collateral``, ``gate``) passed on."""
+    with torch.no_grad():
+        after = float(losses(change)[0])
+    return Delta(
+        layer,
+        method,
+        dense={G.weight_name(layer): change.cpu()},
+        loss_before=before,
+        loss=after,
+        loss_kind="pixel-L1",
+        seconds=time.perf_counter() - t0,
+        steps=steps,
+        **extra,
+    )
+
+
 def example_fit(
     G: Generator, inputs: EditInputs, p: ExampleFitParams, step: StepCallback | None = None
 ) -> Delta:
@@ -316,7 +345,6 @@ def example_fit(
     every Adam step (it may raise to stop)."""
     t0 = time.perf_counter()
     layer = inputs.info.name
-    weight_name = G.weight_name(layer)
     fs = fit_samples(G, inputs, p)
     split, f, n_ex, n_sil = fs.split, fs.f, fs.n_ex, fs.n_sil
     w0 = f.weight.detach()
@@ -366,8 +394,6 @@ def example_fit(
             return p.collateral_weight * layer_collateral(d)
 
     change, before = fit_weight_change(G, w0, losses, p, step, projected, penalty)
-    with torch.no_grad():
-        after = float(losses(change)[0])
     problem = EditProblem(
         f,
         keys[:1],
@@ -376,14 +402,14 @@ def example_fit(
         inputs.D.to(keys),
         inputs.moment,
     )
-    return Delta(
+    return pixel_fit_delta(
+        G,
         layer,
         "example-fit",
-        dense={weight_name: change.cpu()},
-        loss_before=before,
-        loss=after,
-        loss_kind="pixel-L1",
-        seconds=time.perf_counter() - t0,
-        steps=p.steps,
+        change,
+        losses,
+        before,
+        t0,
+        p.steps,
         collateral=problem.collateral(change),
     )

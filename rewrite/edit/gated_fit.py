@@ -32,7 +32,7 @@ from ..memory.gate import fit_gate, gated_values
 from ..memory.registry import StepCallback, param
 from ..utils.errors import EditError
 from .delta import Delta
-from .example_fit import FitSampleParams, fit_samples, fit_weight_change
+from .example_fit import FitSampleParams, fit_samples, fit_weight_change, pixel_fit_delta
 from .masks import layer_window, window_coverage
 
 if TYPE_CHECKING:
@@ -82,7 +82,6 @@ def gated_fit(
             f"the gated method needs a layer whose values can be wrapped; this {G.family} "
             "model's cannot (use example-fit or least-collateral)"
         )
-    weight_name = G.weight_name(layer)
     fs = fit_samples(G, inputs, p)
     split, f = fs.split, fs.f
     keys = split.keys.detach()
@@ -113,17 +112,6 @@ def gated_fit(
         return fs.losses(G.resume(split.with_values(gated_values(f, keys, values, d, gate))))
 
     fitted, before = fit_weight_change(G, w0, losses, p, step)
-    change = fitted * p.scale
-    with torch.no_grad():
-        after = float(losses(change)[0])
-    return Delta(
-        layer,
-        "gated",
-        dense={weight_name: change.cpu()},
-        loss_before=before,
-        loss=after,
-        loss_kind="pixel-L1",
-        seconds=time.perf_counter() - t0,
-        steps=p.steps,
-        gate=gate,
+    return pixel_fit_delta(
+        G, layer, "gated", fitted * p.scale, losses, before, t0, p.steps, gate=gate
     )
