@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..memory.gate import fit_gate, gated_values
+from ..memory.gate import fit_gate, gated_change
 from ..memory.registry import StepCallback, param
 from ..utils.errors import EditError
 from .delta import Delta
@@ -108,8 +108,10 @@ def gated_fit(
     w0 = f.weight.detach()
     values = split.values.detach()
 
+    render = gated_change(f, keys, values, gate)  # the change's constant terms once
+
     def losses(d):
-        return fs.losses(G.resume(split.with_values(gated_values(f, keys, values, d, gate))))
+        return fs.losses(G.resume(split.with_values(render(d))))
 
     fitted, before = fit_weight_change(G, w0, losses, p, step)
     return pixel_fit_delta(

@@ -21,6 +21,7 @@ should hold (positives) against cells where it should not (negatives).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -99,17 +100,35 @@ def gated_values(
         the values of the module docstring for ``gate.at``, shaped like ``values``; a zero
         change returns ``values`` exactly.
     """
-    change = change.to(f.weight)
-    if gate.at == "keys" and f.exact is None:
-        pre = f.linear(keys, f.weight) + f.linear(gate.open(keys) * keys, change)
-        return values + (f.tail(pre) - f.forward(keys))
+    return gated_change(f, keys, values, gate)(change)
+
+
+def gated_change(
+    f: LayerFunction, keys: torch.Tensor, values: torch.Tensor, gate: Gate
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``change -> gated_values(f, keys, values, change, gate)``, with every term that does
+    not depend on the change (the layer's own output, the gate, the gated keys) computed
+    once: what a fit that renders many changes on the same keys calls (the same numbers)."""
     if gate.at == "keys":
-        raise ValueError(
-            f"a gate at the keys needs a layer of the form tail(linear(...)) ({f.name})"
-        )
-    moved = f.forward(keys, f.weight + change) - f.forward(keys)
-    size = (int(values.shape[-2]), int(values.shape[-1]))
-    return values + gate.map(keys, size) * moved
+        if f.exact is not None:
+            raise ValueError(
+                f"a gate at the keys needs a layer of the form tail(linear(...)) ({f.name})"
+            )
+        base, gated_keys, now = f.linear(keys, f.weight), gate.open(keys) * keys, f.forward(keys)
+
+        def at_keys(change: torch.Tensor) -> torch.Tensor:
+            pre = base + f.linear(gated_keys, change.to(f.weight))
+            return values + (f.tail(pre) - now)
+
+        return at_keys
+    now = f.forward(keys)
+    opening = gate.map(keys, (int(values.shape[-2]), int(values.shape[-1])))
+
+    def at_values(change: torch.Tensor) -> torch.Tensor:
+        moved = f.forward(keys, f.weight + change.to(f.weight)) - now
+        return values + opening * moved
+
+    return at_values
 
 
 def fit_gate(
