@@ -137,6 +137,16 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     "gated": ("gated", None, [{"strength": s} for s in (0.5, 0.75, 1.0, 1.5)]),
     "gated q=0.3": ("gated", None, [{"quantile": 0.3, "strength": s} for s in (0.5, 1.0)]),
     "gated q=0.7": ("gated", None, [{"quantile": 0.7, "strength": s} for s in (0.5, 1.0, 1.5)]),
+    # The kept share: fixed at 0.75 (the default before the budget), or chosen per edit by
+    # the silent change on calibration samples (rewrite/edit/calibrate.py; default: budget
+    # 0.008, share at most 1.25).
+    "gated fixed": ("gated", None, [{"silent_budget": 0.0, "strength": s}
+                                    for s in (0.5, 0.75, 1.0, 1.5)]),
+    "gated sb=0.006": ("gated", None, [{"silent_budget": 0.006, "strength": 1.0}]),
+    "gated sb=0.008 m=2": ("gated", None, [{"silent_budget": 0.008, "max_scale": 2.0,
+                                            "strength": s} for s in (0.75, 1.0, 1.25)]),
+    "gated sb=0.008 m=1.5": ("gated", None, [{"silent_budget": 0.008, "max_scale": 1.5,
+                                              "strength": 1.0}]),
 }
 
 

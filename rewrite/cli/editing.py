@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -120,6 +121,13 @@ def edit(
             f"{name}: {solve_line(d)}; visible change outside the rule's region "
             f"{visible_at_strength(d):.4f}, strength {d.strength:g} ({d.seconds:.2f} s)"
         )
+        if math.isfinite(d.kept_share):
+            why = (
+                f": its silent change on calibration faces {d.silent_change:.4f}"
+                if math.isfinite(d.silent_change)
+                else ""
+            )
+            click.echo(f"  kept {d.kept_share:.2f} of the fitted change{why}")
         for line in collateral_warning(d):
             click.echo(line, err=True)
     if out:

@@ -60,6 +60,12 @@ class Delta:
         visible_collateral: the image change outside the rule's band at strength 1, mean
             |Δpixel| on a 0-1 scale over fixed pool samples
             (:func:`rewrite.metrics.visible.visible_collateral`; nan when not measured).
+        kept_share: for an image-space fit, the share of the fitted change the delta holds
+            (fixed, or chosen by the silent-change budget: :mod:`rewrite.edit.calibrate`);
+            nan otherwise.
+        silent_change: the silent change the share was chosen by (mean |Δpixel|, 0-1, on
+            the calibration samples where the rule is silent, at strength 1); nan when not
+            measured.
         spec: the edit specification as JSON (None for a hand-made delta).
         units: erased units, for erase edits.
         strength: the factor ``s`` on the change: the model gets ``W0 + s·ΔW`` (it scales
@@ -80,6 +86,8 @@ class Delta:
     steps: int = 0
     collateral: float = float("nan")
     visible_collateral: float = float("nan")
+    kept_share: float = float("nan")
+    silent_change: float = float("nan")
     spec: dict | None = None
     units: list[int] | None = None
     strength: float = 1.0
@@ -121,6 +129,8 @@ class Delta:
             "units": self.units,
             "collateral": self.collateral,
             "visible_collateral": self.visible_collateral,
+            "kept_share": self.kept_share,
+            "silent_change": self.silent_change,
             "strength": self.strength,
             "rank": None if self.low_rank is None else int(self.low_rank.D.shape[0]),
             "gated": self.gate is not None,
@@ -291,6 +301,8 @@ def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
         steps=steps if type(steps) is int and steps >= 0 else 0,
         collateral=_finite_or_nan(fig.get("collateral")),
         visible_collateral=_finite_or_nan(fig.get("visible_collateral")),
+        kept_share=_finite_or_nan(fig.get("kept_share")),
+        silent_change=_finite_or_nan(fig.get("silent_change")),
         spec=spec if isinstance(spec, dict) else None,
         units=(units if isinstance(units, list) and all(type(u) is int for u in units) else None),
         strength=_strength(fig.get("strength", 1.0), path, i),

@@ -13,7 +13,11 @@ change is confined by a gate (Perfusion's gated rank-one edit is the published a
   spread of the read-out (:func:`rewrite.memory.gate.fit_gate`);
 * **fit**: the examples, goals and preserve terms of example-fit
   (:func:`rewrite.edit.example_fit.fit_samples`), Adam on the layer weight's change seen
-  *through the gate*: values ``v0 + tail(lin(k, W0) + lin(g(k)·k, ΔW)) − f(k, W0)``.
+  *through the gate*: values ``v0 + tail(lin(k, W0) + lin(g(k)·k, ΔW)) − f(k, W0)``;
+* **share**: the edit keeps the largest share of the fitted change (up to ``max_scale``)
+  whose silent change on calibration samples stays within ``silent_budget``
+  (:mod:`rewrite.edit.calibrate`): edits differ fourfold in how much a given share changes
+  the faces the rule should leave alone.
 
 The result is a :class:`~rewrite.edit.delta.Delta` with a gate: applied by wrapping the
 layer's values (:mod:`rewrite.edit.gated`), saved in delta files, refused by the families'
@@ -31,6 +35,7 @@ import torch
 from ..memory.gate import fit_gate, gated_change
 from ..memory.registry import StepCallback, param
 from ..utils.errors import EditError
+from .calibrate import calibrate_share, silent_splits
 from .delta import Delta
 from .example_fit import FitSampleParams, fit_samples, fit_weight_change, pixel_fit_delta
 from .masks import layer_window, window_coverage
@@ -53,16 +58,20 @@ class GatedParams(FitSampleParams):
     """:class:`~rewrite.edit.example_fit.FitSampleParams` (example-fit's samples and
     schedule), and ``quantile``: the share of the examples' band cells on which the gate
     stays shut (higher: more selective, less of the object); ``softness``: the gate's ramp
-    relative to the read-out's spread; ``shrink``: the LDA's covariance shrinkage; ``scale``:
-    the share of the fitted change the edit keeps (the spec's strength multiplies it further:
-    a change fitted to reproduce the examples fully overshoots on other faces, and 0.75 of it
-    was the tuning frontier's best point at silent change <= 0.010). Defaults chosen on the
-    tuning edits with samples 2000-2255 (benchmarks/FRONTIER.md)."""
+    relative to the read-out's spread; ``shrink``: the LDA's covariance shrinkage;
+    ``silent_budget``: the share of the fitted change the edit keeps is the largest, up to
+    ``max_scale``, whose silent change on the calibration samples stays within this budget
+    (:mod:`rewrite.edit.calibrate`; mean |Δpixel| 0-1); 0 keeps the fixed share ``scale``
+    instead. The spec's strength multiplies the kept change further. Defaults chosen on the
+    tuning edits with samples 2000-2255 (benchmarks/FRONTIER.md §12: a fixed 0.75 left two of
+    seven tuning edits above silent change 0.010 at strength 1, the budget none)."""
 
     quantile: float = param(0.5, 0.99)
     softness: float = param(0.25, 10.0)
     shrink: float = param(0.1, 100.0)
     scale: float = param(0.75, 4.0)
+    silent_budget: float = param(0.008, 1.0)
+    max_scale: float = param(1.25, 4.0)
 
 
 def gated_fit(
@@ -114,6 +123,24 @@ def gated_fit(
         return fs.losses(G.resume(split.with_values(render(d))))
 
     fitted, before = fit_weight_change(G, w0, losses, p, step)
+    share, silent = p.scale, float("nan")
+    if p.silent_budget > 0:
+        splits = silent_splits(G, layer, inputs.D)
+        changes = {id(s): gated_change(G.layer_function(s), s.keys, s.values, gate) for s in splits}
+        c = calibrate_share(
+            G, splits, lambda s, k: changes[id(s)](fitted * k), p.silent_budget, p.max_scale
+        )
+        share, silent = c.share, c.silent
     return pixel_fit_delta(
-        G, layer, "gated", fitted * p.scale, losses, before, t0, p.steps, gate=gate
+        G,
+        layer,
+        "gated",
+        fitted * share,
+        losses,
+        before,
+        t0,
+        p.steps,
+        gate=gate,
+        kept_share=share,
+        silent_change=silent,
     )
