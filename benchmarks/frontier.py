@@ -142,7 +142,10 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     # 0.008, share at most 1.25).
     "gated fixed": ("gated", None, [{"silent_budget": 0.0, "strength": s}
                                     for s in (0.5, 0.75, 1.0, 1.5)]),
-    "gated sb=0.006": ("gated", None, [{"silent_budget": 0.006, "strength": 1.0}]),
+    "gated sb=0.006 m=2": ("gated", None, [{"silent_budget": 0.006, "max_scale": 2.0,
+                                            "strength": 1.0}]),
+    "gated sb=0.008 m=1.25": ("gated", None, [{"silent_budget": 0.008, "max_scale": 1.25,
+                                               "strength": 1.0}]),
     "gated sb=0.008 m=2": ("gated", None, [{"silent_budget": 0.008, "max_scale": 2.0,
                                             "strength": s} for s in (0.75, 1.0, 1.25)]),
     "gated sb=0.008 m=1.5": ("gated", None, [{"silent_budget": 0.008, "max_scale": 1.5,
