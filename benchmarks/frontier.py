@@ -150,6 +150,10 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
                                             "strength": s} for s in (0.75, 1.0, 1.25)]),
     "gated sb=0.008 m=1.5": ("gated", None, [{"silent_budget": 0.008, "max_scale": 1.5,
                                               "strength": 1.0}]),
+    # With the share calibrated: a less selective gate, more examples.
+    "gated q=0.3 s1": ("gated", None, [{"quantile": 0.3, "strength": 1.0}]),
+    "gated ex=24": ("gated", None, [{"examples": 24, "strength": 1.0}]),
+    "gated ex=24 q=0.3": ("gated", None, [{"examples": 24, "quantile": 0.3, "strength": 1.0}]),
 }
 
 

@@ -17,21 +17,28 @@ samples; only the generator's tail after the edited layer is rendered.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 
 from ..metrics.firing import firing_mask, quantile_threshold
+from ..models.base import Split
 from .masks import crop_window, layer_window
 
 if TYPE_CHECKING:
-    from ..models.base import Generator, Split
+    from ..models.base import Generator
 
 #: The samples a change's share is calibrated on.
 CALIBRATION = range(840_000, 840_256)
-#: Bisection steps on the share (the share is found to ``max_share / 2**BISECT``).
-BISECT = 6
+#: Renders tried after the one at the largest share.
+TRIES = 4
+#: Each try aims at this share of the budget (a little under, so rounding cannot push the
+#: aimed share over it) ...
+AIM = 0.98
+#: ... and a share whose silent change reaches this share of the budget is taken as found.
+CLOSE = 0.95
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,15 +70,29 @@ def silent_splits(
     samples = list(samples)
     window = layer_window(G.layer(layer), "key")
     d = D.to(torch.float32)
-    responses = []
+    splits, responses = [], []
     for s in range(0, len(samples), batch):
-        keys = crop_window(G.split(G.latents(samples[s : s + batch]), layer).keys, window)
+        split = G.split(G.latents(samples[s : s + batch]), layer)
+        keys = crop_window(split.keys, window)
         proj = torch.einsum("rc,bchw->brhw", d.to(keys), keys)
         responses.append((proj[:, 0] if d.shape[0] == 1 else proj.norm(dim=1)).cpu())
+        splits.append(split)
     response = torch.cat(responses)
     fire = firing_mask(response, quantile_threshold(response), response.shape[-1])
-    quiet = [samples[i] for i in torch.nonzero(~fire.flatten(1).any(1)).flatten().tolist()]
-    return [G.split(G.latents(quiet[s : s + batch]), layer) for s in range(0, len(quiet), batch)]
+    silent = ~fire.flatten(1).any(1)
+    if any(split.extras for split in splits):  # nothing to slice by: split the quiet again
+        quiet = [samples[i] for i in torch.nonzero(silent).flatten().tolist()]
+        return [
+            G.split(G.latents(quiet[s : s + batch]), layer) for s in range(0, len(quiet), batch)
+        ]
+    out, start = [], 0
+    for split in splits:
+        n = int(split.keys.shape[0])
+        keep = silent[start : start + n].to(split.keys.device)
+        start += n
+        if keep.any():
+            out.append(Split(split.layer, split.keys[keep], split.values[keep]))
+    return out
 
 
 def calibrate_share(
@@ -81,36 +102,66 @@ def calibrate_share(
     budget: float,
     max_share: float,
 ) -> Calibration:
-    """The largest share in [0, ``max_share``] (to ``max_share / 2**BISECT``) whose silent
-    change on ``splits`` (from :func:`silent_splits`) stays within ``budget``.
+    """The largest share in [0, ``max_share``] whose silent change on ``splits`` (from
+    :func:`silent_splits`) stays within ``budget``, to within :data:`CLOSE` of the budget.
 
     ``values_for(split, share)`` gives the layer's values on ``split`` with ``share`` of the
-    change. The silent change is taken as rising with the share (bisection). Returns a
+    change. The silent change rises with the share from zero, close to a power of it, so
+    each try aims at :data:`AIM` of the budget on the power law through the measurements
+    nearest it (:func:`_next_share`; at most :data:`TRIES` renders after the one at
+    ``max_share``); the largest share found within the budget is kept, and if none was, the
+    smallest tried is halved until one is. Returns a
     :class:`Calibration`; with no silent sample the share is ``max_share`` (silent nan).
     """
     n = sum(int(s.keys.shape[0]) for s in splits)
     if n == 0:
         return Calibration(max_share, float("nan"), budget, 0)
     with torch.no_grad():
-        before = [G.resume(s) for s in splits]
+        before = [G.resume(s).clamp(-1, 1) for s in splits]
 
         def silent(share: float) -> float:
             total = 0.0
             for split, b in zip(splits, before, strict=True):
                 after = G.resume(split.with_values(values_for(split, share)))
-                change = (after.clamp(-1, 1) - b.clamp(-1, 1)).abs() / 2  # 0-1 scale
-                total += float(change.mean((1, 2, 3)).sum())
+                total += float(((after.clamp(-1, 1) - b).abs() / 2).mean((1, 2, 3)).sum())
             return total / n
 
-        top = silent(max_share)
-        if top <= budget:
-            return Calibration(max_share, top, budget, n)
-        lo, hi, at_lo = 0.0, max_share, 0.0
-        for _ in range(BISECT):
-            mid = (lo + hi) / 2
-            here = silent(mid)
+        points = [(max_share, silent(max_share))]  # (share, silent change)
+        for _ in range(TRIES):
+            found = max((p for p in points if p[1] <= budget), default=None)
+            if found is not None and (found[1] >= CLOSE * budget or found[0] == max_share):
+                break
+            share = _next_share(points, AIM * budget, max_share)
+            if share is None or any(abs(share - p[0]) <= 1e-6 * max_share for p in points):
+                break
+            points.append((share, silent(share)))
+        within = [p for p in points if p[1] <= budget]
+        share = min(p[0] for p in points)
+        while not within and share > max_share / 2**10:
+            share /= 2
+            here = silent(share)
             if here <= budget:
-                lo, at_lo = mid, here
-            else:
-                hi = mid
-        return Calibration(lo, at_lo, budget, n)
+                within.append((share, here))
+        best = max(within, default=(0.0, 0.0))
+        return Calibration(best[0], best[1], budget, n)
+
+
+def _next_share(points: list[tuple[float, float]], aim: float, max_share: float) -> float | None:
+    """The share at which the silent change should be ``aim``, on a power law
+    ``silent = a·share**p`` through the measured ``points`` nearest the aim on either side
+    (``p`` from two of them, 1 from one; held to [0.25, 4]); None without a positive
+    measurement."""
+    pos = [pt for pt in points if pt[0] > 0 and pt[1] > 0]
+    if not pos:
+        return None
+    below = [pt for pt in pos if pt[1] <= aim]
+    above = [pt for pt in pos if pt[1] > aim]
+    pair = [pt for pt in (max(below, default=None), min(above, default=None)) if pt is not None]
+    if len(pair) < 2:
+        pair = sorted(pos, key=lambda pt: abs(math.log(pt[1] / aim)))[:2]
+    s1, v1 = pair[0]
+    power = 1.0
+    if len(pair) == 2 and pair[1][0] != s1 and pair[1][1] != v1:
+        s2, v2 = pair[1]
+        power = min(4.0, max(0.25, math.log(v2 / v1) / math.log(s2 / s1)))
+    return min(max_share, s1 * (aim / v1) ** (1 / power))
