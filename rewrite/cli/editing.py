@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
@@ -78,6 +77,7 @@ def edit(
       rewrite edit add-beard.json close-mouth.json --out both.pt
     """
     from ..edit import EditSpec, Rewriter
+    from ..edit.calibrate import kept_share_note
     from ..edit.methods import METHODS
     from ..metrics.before_after import collateral_warning, solve_line, visible_at_strength
     from ..models import load_model
@@ -121,13 +121,8 @@ def edit(
             f"{name}: {solve_line(d)}; visible change outside the rule's region "
             f"{visible_at_strength(d):.4f}, strength {d.strength:g} ({d.seconds:.2f} s)"
         )
-        if math.isfinite(d.kept_share):
-            why = (
-                f": its silent change on calibration faces {d.silent_change:.4f}"
-                if math.isfinite(d.silent_change)
-                else ""
-            )
-            click.echo(f"  kept {d.kept_share:.2f} of the fitted change{why}")
+        if note := kept_share_note(d):
+            click.echo(f"  {note}")
         for line in collateral_warning(d):
             click.echo(line, err=True)
     if out:

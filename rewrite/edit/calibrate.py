@@ -95,6 +95,18 @@ def silent_splits(
     return out
 
 
+def kept_share_note(delta) -> str:
+    """What a person reads about a fitted delta's kept share (``Delta.kept_share``,
+    ``Delta.silent_change``), e.g. "kept 0.81 of the fitted change: its silent change on
+    calibration faces 0.0078"; "" when the delta has no kept share."""
+    share = getattr(delta, "kept_share", math.nan)
+    if not math.isfinite(share):
+        return ""
+    silent = getattr(delta, "silent_change", math.nan)
+    why = f": its silent change on calibration faces {silent:.4f}" if math.isfinite(silent) else ""
+    return f"kept {share:.2f} of the fitted change{why}"
+
+
 def calibrate_share(
     G: Generator,
     splits: list[Split],

@@ -39,6 +39,7 @@ import torch
 from PIL import Image
 
 from ..edit import EditSpec, Rewriter
+from ..edit.calibrate import kept_share_note
 from ..edit.layer_stats import DEFAULT_STATS_SEED
 from ..edit.masks import layer_window
 from ..edit.stats_pool import StatsPool
@@ -336,7 +337,10 @@ class AppState:
             if math.isfinite(repro)
             else ""
         )
-        return f"applied the {what}: {own}{side}; {delta.seconds:.1f} s"
+        kept = kept_share_note(delta)
+        return (
+            f"applied the {what}: {own}{side}{'; ' + kept if kept else ''}; {delta.seconds:.1f} s"
+        )
 
     def _take_slot(self) -> bool:
         """Take the edit slot if it is free. A job that has already published its end (done,

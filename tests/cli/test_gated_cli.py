@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rewrite.edit import Rewriter
+from rewrite.edit.delta import load_deltas
 from rewrite.models import load_model
 
 from ..conftest import ROOT, invoke
@@ -44,6 +45,11 @@ def test_edit_writes_a_gated_edit_as_a_delta_file_that_applies_again(tmp_path, f
                  "--delta", str(delta))
     assert res.returncode == 0, res.stderr
     assert "solved with gated at main.6, gated: pixel loss" in res.stdout
+    # The share kept, and the silent change it was chosen by, read back from the file.
+    (saved,), _ = load_deltas(delta)
+    assert 0 < saved.kept_share <= 1.25 and 0 <= saved.silent_change <= 0.008
+    assert (f"kept {saved.kept_share:.2f} of the fitted change: its silent change on "
+            f"calibration faces {saved.silent_change:.4f}") in res.stdout
     G = load_model("dcgan-digiface64")
     z = G.latents(range(8))
     with torch.no_grad():

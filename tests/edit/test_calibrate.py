@@ -130,3 +130,15 @@ def test_gated_with_a_budget_keeps_the_silent_change_within_it(face_model):
             )
             n += split.keys.shape[0]
         assert 0 < total / n <= budget * (1 + 1e-4), (total / n, budget)
+
+
+def test_the_kept_share_note_reads_the_delta_and_is_empty_without_a_share():
+    from rewrite.edit import Delta
+    from rewrite.edit.calibrate import kept_share_note
+
+    assert kept_share_note(Delta("main.6", "least-collateral")) == ""
+    d = Delta("main.6", "gated", kept_share=0.8123, silent_change=0.00781)
+    assert kept_share_note(d) == (
+        "kept 0.81 of the fitted change: its silent change on calibration faces 0.0078")
+    d.silent_change = float("nan")
+    assert kept_share_note(d) == "kept 0.81 of the fitted change"
