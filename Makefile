@@ -1,7 +1,8 @@
 # One command for the main job, one for the tests; each sets itself up.
 #   make demo   -> outputs/: 32 faces from the default model, then the demo edit
 #                  "add sunglasses" (examples/demo-sunglasses.json: the face model's default
-#                  method, gated, at strength 1): delta file, before/after grid
+#                  method, gated, at strength 1): delta file, before/after grids of faces
+#                  100-115 and of the 16 faces of 100-355 where the rule responds most
 #   make test   -> the test suite (installs chromium for the browser tests when it can)
 #   make docs   -> the documentation site in site/ (mkdocs.yml), strict: a broken link fails
 #   make lint   -> ruff (lint and format check) and mypy over rewrite/ (pyproject.toml's settings)
@@ -26,6 +27,8 @@ demo: $(STAMP)
 	$(VENV)/bin/rewrite edit examples/demo-sunglasses.json --delta outputs/sunglasses.safetensors
 	$(VENV)/bin/rewrite compare examples/demo-sunglasses.json \
 	    --seeds 100-115 --out outputs/demo_compare.png
+	$(VENV)/bin/rewrite compare examples/demo-sunglasses.json \
+	    --seeds 100-355 --matched 16 --out outputs/demo_matched.png
 
 # pytest-xdist workers, each taking whole test files (module fixtures computed once), the
 # longest files first (tests/conftest.py). Three, not two, on a 2-core machine: the torchrun

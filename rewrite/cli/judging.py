@@ -77,6 +77,13 @@ def goal_cmd(spec_path, out, solve, model, weights, arch, device_name):
     callback=seeds_callback,
     help="Held-out samples to show.",
 )
+@click.option(
+    "--matched",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Show only the N samples of --seeds where the rule responds most (as `rewrite "
+    "match` ranks them), best first: where the edit is meant to act.",
+)
 @click.option("--out", type=PNG, default="compare.png", show_default=True)
 @click.option(
     "--cols",
@@ -98,6 +105,7 @@ def compare(
     first,
     second,
     seeds,
+    matched,
     out,
     cols,
     scale,
@@ -120,6 +128,7 @@ def compare(
     \b
     Examples:
       rewrite compare examples/add-sunglasses.json --seeds 100-115 --out cmp.png
+      rewrite compare examples/add-sunglasses.json --seeds 100-355 --matched 16
       rewrite compare my_dcgan.pt examples/add-sunglasses.json --out cmp-mine.png
     """
     from ..metrics.before_after import before_after_grid, before_after_solved, solve_line
@@ -131,6 +140,11 @@ def compare(
             f"MODEL {model!r} and --model {model_option!r} disagree; give one of them"
         )
     model = model or model_option
+    if matched is not None and matched > len(seeds):
+        raise click.UsageError(
+            f"--matched {matched} asks for more samples than the {len(seeds)} of --seeds; "
+            "give more seeds or a smaller --matched"
+        )
     check_outputs({"--out": out}, model=model, weights=weights, spec_path=spec_path)
     spec, G = load_for_spec(
         spec_path,
@@ -142,10 +156,16 @@ def compare(
         noise=noise,
         class_index=class_index,
     )
+    shown = "samples"
+    if matched is not None:
+        from ..metrics.advisor import match
+
+        seeds, _, _ = match(G, spec, seeds, top=matched)
+        shown = "best-matched samples"
     before, after, delta, reproduction = before_after_solved(G, spec, seeds, batch_size=batch_size)
     click.echo(solve_line(delta, reproduction))
     save_png(before_after_grid(before, after, seeds, cols=cols, scale=scale), out)
-    click.echo(f"wrote {out}: {len(seeds)} samples before and after {spec.name or spec_path}")
+    click.echo(f"wrote {out}: {len(seeds)} {shown} before and after {spec.name or spec_path}")
 
 
 #: The evaluation's firing quantile, shown in help without importing the library.

@@ -62,6 +62,7 @@ def seen(monkeypatch):
 
     def stand_in(G, spec, seeds, batch_size=32, progress=None):
         record["truncation"], record["model"] = G.sampling.truncation, spec.model
+        record["seeds"] = list(seeds)
         blank = np.zeros((len(seeds), G.resolution, G.resolution, 3), np.uint8)
         delta = types.SimpleNamespace(method="least-collateral", layer=spec.layer,
                                       loss_before=1.0, loss=0.25, collateral=0.005)
@@ -177,3 +178,31 @@ def test_goal_command_prints_solve_note_then_wrote_for_an_erase(tmp_path, tiny_d
     lines = res.stdout.strip().splitlines()
     assert res.returncode == 0 and not any(ln.startswith("solved") for ln in lines)
     assert lines[-2:] == [erase_goal_note(EditSpec.load(path)), f"wrote {out}"], lines
+
+
+def test_compare_matched_shows_the_samples_the_rule_responds_to_most(truncated_spec, seen,
+                                                                      tmp_path):
+    """--matched N renders the N of --seeds with the strongest response to the rule's
+    directions (ranked here from the keys, independently of `match`), best first; more than
+    --seeds holds is refused before anything is loaded."""
+    import torch
+
+    from rewrite.edit import Rewriter
+    from rewrite.models import load_model
+
+    res = invoke("compare", str(truncated_spec), "--seeds", "0-11", "--matched", "3",
+                 "--out", str(tmp_path / "c.png"))
+    assert res.returncode == 0, res.stderr
+    assert "3 best-matched samples" in res.stdout
+    spec = EditSpec.load(truncated_spec)
+    G = load_model(spec.model)
+    G.set_sampling(truncation=0.5)
+    D = Rewriter(G, progress=False).prepare(spec).D.float()
+    with torch.no_grad():
+        keys = G.split(G.latents(list(range(12))), spec.layer).keys
+    peak = torch.einsum("rc,nchw->nrhw", D, keys).norm(dim=1).flatten(1).amax(1)
+    assert seen["seeds"] == torch.argsort(peak, descending=True, stable=True)[:3].tolist()
+    res = invoke("compare", str(truncated_spec), "--seeds", "0-3", "--matched", "5",
+                 "--out", str(tmp_path / "d.png"))
+    assert res.returncode == 2 and "--matched 5" in res.stderr, res.stderr
+    assert not (tmp_path / "d.png").exists()
