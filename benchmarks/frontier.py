@@ -154,6 +154,10 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     "gated q=0.3 s1": ("gated", None, [{"quantile": 0.3, "strength": 1.0}]),
     "gated ex=24": ("gated", None, [{"examples": 24, "strength": 1.0}]),
     "gated ex=24 q=0.3": ("gated", None, [{"examples": 24, "quantile": 0.3, "strength": 1.0}]),
+    # A sharper gate (its ramp a tenth of the read-out's spread instead of a quarter).
+    "gated soft=0.1": ("gated", None, [{"softness": 0.1, "strength": 1.0}]),
+    "gated soft=0.1 q=0.3": ("gated", None, [{"softness": 0.1, "quantile": 0.3,
+                                              "strength": 1.0}]),
 }
 
 
