@@ -158,6 +158,8 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     "gated soft=0.1": ("gated", None, [{"softness": 0.1, "strength": 1.0}]),
     "gated soft=0.1 q=0.3": ("gated", None, [{"softness": 0.1, "quantile": 0.3,
                                               "strength": 1.0}]),
+    # Half the Adam steps at twice the step size (the Apply time is the fit's).
+    "gated steps=50": ("gated", None, [{"steps": 50, "lr": 0.1, "strength": 1.0}]),
 }
 
 

@@ -115,15 +115,16 @@ def calibrate_share(
     max_share: float,
 ) -> Calibration:
     """The largest share in [0, ``max_share``] whose silent change on ``splits`` (from
-    :func:`silent_splits`) stays within ``budget``, to within :data:`CLOSE` of the budget.
+    :func:`silent_splits`) stays within ``budget`` (the search stops once a share's silent
+    change is within the budget and above :data:`CLOSE` of it).
 
     ``values_for(split, share)`` gives the layer's values on ``split`` with ``share`` of the
     change. The silent change rises with the share from zero, close to a power of it, so
     each try aims at :data:`AIM` of the budget on the power law through the measurements
     nearest it (:func:`_next_share`; at most :data:`TRIES` renders after the one at
     ``max_share``); the largest share found within the budget is kept, and if none was, the
-    smallest tried is halved until one is. Returns a
-    :class:`Calibration`; with no silent sample the share is ``max_share`` (silent nan).
+    smallest tried is halved until one is. Returns a :class:`Calibration`; with no silent
+    sample the share is ``max_share`` (silent nan).
     """
     n = sum(int(s.keys.shape[0]) for s in splits)
     if n == 0:
