@@ -160,6 +160,9 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
                                               "strength": 1.0}]),
     # Half the Adam steps at twice the step size (the Apply time is the fit's).
     "gated steps=50": ("gated", None, [{"steps": 50, "lr": 0.1, "strength": 1.0}]),
+    # Lighter image-space preserve terms (the share's calibration keeps the silent change).
+    "gated kw=1 sw=1": ("gated", None, [{"keep_weight": 1.0, "silent_weight": 1.0,
+                                         "strength": 1.0}]),
 }
 
 
