@@ -163,6 +163,8 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     # Lighter image-space preserve terms (the share's calibration keeps the silent change).
     "gated kw=1 sw=1": ("gated", None, [{"keep_weight": 1.0, "silent_weight": 1.0,
                                          "strength": 1.0}]),
+    # Twice the silent samples (kept whole by the fit, negatives of the gate).
+    "gated silent=32": ("gated", None, [{"silent": 32, "strength": 1.0}]),
 }
 
 
