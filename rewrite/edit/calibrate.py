@@ -60,13 +60,18 @@ class Calibration:
 
 @torch.no_grad()
 def silent_splits(
-    G: Generator, layer: str, D: torch.Tensor, samples=CALIBRATION, batch: int = 64
+    G: Generator,
+    layer: str,
+    D: torch.Tensor,
+    samples=CALIBRATION,
+    batch: int = 64,
+    at: str | None = None,
 ) -> list[Split]:
     """The generator split at ``layer`` for the samples of ``samples`` on which the rule
     (directions ``D`` [r, C_in]) is silent, as in the evaluation: no key cell's ``|D k|`` (or
     ``d·k`` at rank 1) above the 99th percentile over all cells of all ``samples``, grown by
-    one cell. Returns the splits in batches of at most ``batch`` samples (empty if the rule
-    fires on every sample)."""
+    one cell. Returns the splits (at ``layer``, or at layer ``at`` when given) in batches of at
+    most ``batch`` samples (empty if the rule fires on every sample)."""
     samples = list(samples)
     window = layer_window(G.layer(layer), "key")
     d = D.to(torch.float32)
@@ -80,10 +85,12 @@ def silent_splits(
     response = torch.cat(responses)
     fire = firing_mask(response, quantile_threshold(response), response.shape[-1])
     silent = ~fire.flatten(1).any(1)
-    if any(split.extras for split in splits):  # nothing to slice by: split the quiet again
+    if (at is not None and at != layer) or any(split.extras for split in splits):
+        # elsewhere, or nothing to slice by: split the quiet samples again
         quiet = [samples[i] for i in torch.nonzero(silent).flatten().tolist()]
+        where = layer if at is None else at
         return [
-            G.split(G.latents(quiet[s : s + batch]), layer) for s in range(0, len(quiet), batch)
+            G.split(G.latents(quiet[s : s + batch]), where) for s in range(0, len(quiet), batch)
         ]
     out, start = [], 0
     for split in splits:

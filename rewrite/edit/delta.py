@@ -73,6 +73,9 @@ class Delta:
         gate: for a gated edit, where on the layer's keys the change applies (then
             ``dense`` holds the layer weight's change ``ΔW``, applied through the gate, not
             added to the weight); None for a weight change.
+        companion: for a gated edit spread over two layers (``gated-pair``), the gated
+            change of the other layer, applied with this one at this delta's strength (its
+            own strength is not used); None otherwise.
     """
 
     layer: str
@@ -92,6 +95,7 @@ class Delta:
     units: list[int] | None = None
     strength: float = 1.0
     gate: Gate | None = None
+    companion: Delta | None = None
 
     def changes(self, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
         """Additive change ``s·ΔW`` of each touched parameter, ``{state-dict name: tensor}``."""
@@ -134,7 +138,26 @@ class Delta:
             "strength": self.strength,
             "rank": None if self.low_rank is None else int(self.low_rank.D.shape[0]),
             "gated": self.gate is not None,
+            "companion_layer": None if self.companion is None else self.companion.layer,
         }
+
+
+def _entry(d: Delta, prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The metadata entry of ``d``; its tensors go into ``tensors`` under ``prefix``."""
+    entry: dict[str, Any] = {"figures": d.figures(), "spec": d.spec, "dense": sorted(d.dense)}
+    if d.low_rank is not None:
+        lr = d.low_rank
+        tensors[f"{prefix}lambda"] = lr.lam.detach().cpu().contiguous()
+        tensors[f"{prefix}D"] = lr.D.detach().cpu().contiguous()
+        entry["low_rank"] = {"param": lr.param, "in_axis": lr.in_axis, "out_axis": lr.out_axis}
+    for name, t in d.dense.items():
+        tensors[f"{prefix}dense.{name}"] = t.detach().cpu().contiguous()
+    if d.gate is not None:
+        tensors[f"{prefix}gate.u"] = d.gate.u.detach().cpu().float().contiguous()
+        entry["gate"] = {"b": float(d.gate.b), "tau": float(d.gate.tau), "at": d.gate.at}
+    if d.companion is not None:
+        entry["companion"] = _entry(d.companion, f"{prefix}companion.", tensors)
+    return entry
 
 
 def save_deltas(deltas: list[Delta], path: str | Path, base_fingerprint: str) -> Path:
@@ -142,18 +165,7 @@ def save_deltas(deltas: list[Delta], path: str | Path, base_fingerprint: str) ->
     tensors: dict[str, torch.Tensor] = {}
     entries = []
     for i, d in enumerate(deltas):
-        entry: dict[str, Any] = {"figures": d.figures(), "spec": d.spec, "dense": sorted(d.dense)}
-        if d.low_rank is not None:
-            lr = d.low_rank
-            tensors[f"edit.{i}.lambda"] = lr.lam.detach().cpu().contiguous()
-            tensors[f"edit.{i}.D"] = lr.D.detach().cpu().contiguous()
-            entry["low_rank"] = {"param": lr.param, "in_axis": lr.in_axis, "out_axis": lr.out_axis}
-        for name, t in d.dense.items():
-            tensors[f"edit.{i}.dense.{name}"] = t.detach().cpu().contiguous()
-        if d.gate is not None:
-            tensors[f"edit.{i}.gate.u"] = d.gate.u.detach().cpu().float().contiguous()
-            entry["gate"] = {"b": float(d.gate.b), "tau": float(d.gate.tau), "at": d.gate.at}
-        entries.append(entry)
+        entries.append(_entry(d, f"edit.{i}.", tensors))
     meta = {
         "format": DELTA_FORMAT,
         "version": str(DELTA_VERSION),
@@ -250,10 +262,12 @@ def _name(fig: dict, key: str, path, i: int) -> str:
     return value
 
 
-def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
-    """Edit ``i`` of a delta file from its metadata entry ``e`` and the file's tensors.
+def _delta(e: dict, i: int, tensors: dict, path, prefix: str | None = None) -> Delta:
+    """Edit ``i`` of a delta file from its metadata entry ``e`` and the file's tensors (under
+    ``prefix``, default ``edit.{i}.``; a gated edit's companion under ``…companion.``).
     Names must be strings; a recorded figure that is not a number reads as unknown (nan,
     no steps, no units), as it is only shown, never used."""
+    prefix = f"edit.{i}." if prefix is None else prefix
     fig = e["figures"]
     low = None
     if "low_rank" in e:
@@ -264,8 +278,8 @@ def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
             )
         low = LowRank(
             lr["param"],
-            tensors[f"edit.{i}.lambda"],
-            tensors[f"edit.{i}.D"],
+            tensors[f"{prefix}lambda"],
+            tensors[f"{prefix}D"],
             lr["in_axis"],
             lr["out_axis"],
         )
@@ -274,11 +288,11 @@ def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
             raise DeltaFileError(
                 f"{path}: edit {i} ({low.param}) is damaged: {why}; refusing to apply it"
             )
-    dense = {n: tensors[f"edit.{i}.dense.{n}"] for n in e["dense"]}
+    dense = {n: tensors[f"{prefix}dense.{n}"] for n in e["dense"]}
     gate = None
     if "gate" in e:
         g = e["gate"]
-        gate = Gate(tensors[f"edit.{i}.gate.u"], g["b"], g["tau"], g.get("at", "values"))
+        gate = Gate(tensors[f"{prefix}gate.u"], g["b"], g["tau"], g.get("at", "values"))
         u = gate.u
         why = gate.problem(int(u.shape[0]) if isinstance(u, torch.Tensor) and u.ndim == 1 else -1)
         if why is None and len(dense) != 1:
@@ -286,6 +300,19 @@ def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
         if why:
             raise DeltaFileError(
                 f"{path}: edit {i} has a damaged gate: {why}; refusing to apply it"
+            )
+    companion = None
+    if "companion" in e:
+        if gate is None or "companion" in e["companion"]:
+            raise DeltaFileError(
+                f"{path}: edit {i} has a companion but is not a gated edit of two layers; "
+                "the file is damaged"
+            )
+        companion = _delta(e["companion"], i, tensors, path, f"{prefix}companion.")
+        if companion.gate is None:
+            raise DeltaFileError(
+                f"{path}: edit {i}'s companion on {companion.layer} has no gate; the file is "
+                "damaged"
             )
     steps, units, spec = fig.get("steps", 0), fig.get("units"), e.get("spec")
     loss_kind = fig.get("loss_kind", "layer-L1")
@@ -307,6 +334,7 @@ def _delta(e: dict, i: int, tensors: dict, path) -> Delta:
         units=(units if isinstance(units, list) and all(type(u) is int for u in units) else None),
         strength=_strength(fig.get("strength", 1.0), path, i),
         gate=gate,
+        companion=companion,
     )
 
 

@@ -5,7 +5,8 @@ A gated :class:`~rewrite.edit.delta.Delta` (``gate`` set) holds the layer weight
 forward pass gives the layer the gated values of :func:`~rewrite.memory.gate.gated_values`
 for the change ``s·ΔW`` (``s`` the edit's strength; at the keys, the method's choice:
 ``v0 + tail(lin(k, W) + lin(g(k)·k, s·ΔW)) − f(k, W)``), through
-:meth:`~rewrite.models.base.Generator.wrap_values`.
+:meth:`~rewrite.models.base.Generator.wrap_values`. A delta with a ``companion``
+(``gated-pair``) wraps the companion's layer the same way, at the delta's strength.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ def gated_problem(G: Generator, delta: Delta) -> str | None:
         )
     if not torch.isfinite(change).all():
         return f"its change to {weight_name} is not finite"
+    if delta.companion is not None:
+        other = delta.companion
+        if other.gate is None or other.companion is not None:
+            return "its companion must be a gated change of one other layer"
+        if other.layer == delta.layer:
+            return f"its companion changes the same layer {delta.layer}"
+        why = gated_problem(G, other)
+        if why:
+            return f"its companion on {other.layer}: {why}"
     return None
 
 
@@ -60,6 +70,8 @@ def gate_tag(delta: Delta) -> str:
     )
     for name in sorted(delta.dense):
         h.update(delta.dense[name].detach().cpu().float().contiguous().numpy().tobytes())
+    if delta.companion is not None:
+        h.update(gate_tag(delta.companion).encode())
     return "gated:" + h.hexdigest()[:16]
 
 
@@ -74,11 +86,25 @@ def apply_gated(G: Generator, delta: Delta) -> Callable[[], None]:
         raise EditError(f"the gated edit of {delta.layer} cannot be applied: {why}")
     if delta.strength == 0:
         return lambda: None
-    assert delta.gate is not None
-    change = delta.dense[G.weight_name(delta.layer)] * delta.strength
-    return G.wrap_values(
-        delta.layer, GatedValues(G, delta.layer, change, delta.gate), gate_tag(delta)
-    )
+    parts = [delta] if delta.companion is None else [delta, delta.companion]
+    removes: list[Callable[[], None]] = []
+
+    def remove() -> None:
+        for r in reversed(removes):
+            r()
+
+    try:
+        for part in parts:  # the companion at the edit's strength
+            assert part.gate is not None
+            change = part.dense[G.weight_name(part.layer)] * delta.strength
+            tag = gate_tag(part) + ("" if part is delta else f"@{delta.strength!r}")
+            removes.append(
+                G.wrap_values(part.layer, GatedValues(G, part.layer, change, part.gate), tag)
+            )
+    except BaseException:
+        remove()  # all or nothing
+        raise
+    return remove
 
 
 class GatedValues:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..memory.gate import fit_gate, gated_change
+from ..memory.gate import Gate, fit_gate, gated_change
 from ..memory.registry import StepCallback, param
 from ..utils.errors import EditError
 from .calibrate import calibrate_share, silent_splits
@@ -74,6 +74,39 @@ class GatedParams(FitSampleParams):
     max_scale: float = param(1.25, 4.0)
 
 
+def band_gate(
+    G: Generator,
+    layer: str,
+    band: torch.Tensor,
+    keys: torch.Tensor,
+    n_ex: int,
+    n_sil: int,
+    p: GatedParams,
+) -> Gate:
+    """The gate on ``layer``'s keys [N, C_in, h, w] (the fit's samples: ``n_ex`` examples,
+    ``n_sil`` silent samples, then the keep samples): the key cells the band (bool [R, R],
+    image pixels) covers by half on the examples against the other cells and every cell of
+    the silent samples (:func:`rewrite.memory.gate.fit_gate`). EditError when the band covers
+    no key cell or every one."""
+    inside = torch.as_tensor(
+        window_coverage(band.float().cpu().numpy(), layer_window(G.layer(layer), "key")) > 0.5
+    ).to(keys.device)
+    if not inside.any() or inside.all():
+        raise EditError(
+            f"the marked regions cover {'no' if not inside.any() else 'every'} key cell of "
+            f"{layer}; a gate needs cells inside and outside the rule's place (mark a "
+            "smaller or larger region, or edit another layer)"
+        )
+    c_in = keys.shape[1]
+    cells = keys.permute(0, 2, 3, 1)  # [N, h, w, C]
+    positives = cells[:n_ex][:, inside].reshape(-1, c_in)
+    negatives = torch.cat(
+        [cells[:, ~inside].reshape(-1, c_in), cells[n_ex : n_ex + n_sil].reshape(-1, c_in)]
+    )
+    gate, _, _ = fit_gate(positives, negatives, p.quantile, p.softness, p.shrink, GATE_AT)
+    return gate
+
+
 def gated_fit(
     G: Generator, inputs: EditInputs, p: GatedParams, step: StepCallback | None = None
 ) -> Delta:
@@ -95,25 +128,7 @@ def gated_fit(
     split, f = fs.split, fs.f
     keys = split.keys.detach()
     assert inputs.band is not None
-    inside = torch.as_tensor(
-        window_coverage(inputs.band.float().cpu().numpy(), layer_window(inputs.info, "key")) > 0.5
-    ).to(keys.device)
-    if not inside.any() or inside.all():
-        raise EditError(
-            f"the marked regions cover {'no' if not inside.any() else 'every'} key cell of "
-            f"{layer}; a gate needs cells inside and outside the rule's place (mark a "
-            "smaller or larger region, or edit another layer)"
-        )
-    c_in = keys.shape[1]
-    cells = keys.permute(0, 2, 3, 1)  # [N, h, w, C]
-    positives = cells[: fs.n_ex][:, inside].reshape(-1, c_in)
-    negatives = torch.cat(
-        [
-            cells[:, ~inside].reshape(-1, c_in),
-            cells[fs.n_ex : fs.n_ex + fs.n_sil].reshape(-1, c_in),
-        ]
-    )
-    gate, _, _ = fit_gate(positives, negatives, p.quantile, p.softness, p.shrink, GATE_AT)
+    gate = band_gate(G, layer, inputs.band, keys, fs.n_ex, fs.n_sil, p)
     w0 = f.weight.detach()
     values = split.values.detach()
 

@@ -32,6 +32,7 @@ from ..memory.solvers import DEFAULT_SOLVER, SOLVERS
 from .delta import Delta, LowRank
 from .example_fit import ExampleFitParams, example_fit
 from .gated_fit import GatedParams, gated_fit
+from .gated_pair import gated_pair_fit
 
 if TYPE_CHECKING:
     from ..models.base import Generator
@@ -201,6 +202,16 @@ METHODS: dict[str, Method] = {
             "its keys (LDA, shut on {quantile:g} of the examples' band cells): the change "
             "applies only where the gate opens; saved as a delta file, not a checkpoint",
             run=gated_fit,
+            not_here=True,
+            weights_only=False,
+        ),
+        Method(
+            "gated-pair",
+            GatedParams,
+            "gated on the edit's layer and the layer before it (after it where the one before "
+            "has no grid of keys), both fitted together behind their own gates and kept at one "
+            "share; saved as a delta file, not a checkpoint",
+            run=gated_pair_fit,
             not_here=True,
             weights_only=False,
         ),

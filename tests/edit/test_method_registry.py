@@ -78,7 +78,8 @@ def test_per_edit_allowances_add_up_when_solved_together():
 
 def test_capabilities_say_what_the_names_used_to():
     assert JOINT_SOLVERS == ("least-collateral", "closed-form")
-    assert [n for n, m in METHODS.items() if m.not_here] == [*SOLVERS, "example-fit", "gated"]
+    assert [n for n, m in METHODS.items() if m.not_here] == [
+        *SOLVERS, "example-fit", "gated", "gated-pair"]
     assert [n for n, m in METHODS.items() if m.budgeted] == ["least-collateral"]
     assert [n for n, m in METHODS.items() if m.constrained] == [
         "least-collateral", "closed-form+refine", "closed-form", "adam"]

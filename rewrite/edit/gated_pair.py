@@ -1,0 +1,174 @@
+"""``gated-pair``: ``gated`` spread over two consecutive layers, fitted together (MEMIT spreads
+an edit over consecutive layers).
+
+Why: behind its gate, ``gated`` changes one layer with its whole capacity, yet on held-out
+faces the object often comes out as a colour (a cap as streaks at the hairline). The layer
+before holds the same place in fewer, coarser cells, where the object's layout is decided;
+changing both lets the coarse layer lay the object out and the fine one draw it
+(benchmarks/FRONTIER.md §15).
+
+* **layers**: the spec's layer and its partner, the layer before it when that one's keys are
+  a grid of cells (:func:`partner_layer`), else the layer after it;
+* **gates**: ``gated``'s LDA gate on each layer's own keys
+  (:func:`rewrite.edit.gated_fit.band_gate`);
+* **fit**: ``gated``'s examples, goals and preserve terms
+  (:func:`rewrite.edit.example_fit.fit_samples`); Adam on both weight changes at once, each
+  step rendering the upstream layer's gated values and the downstream layer wrapped by its
+  own gated change;
+* **share**: one share of both changes, chosen by the silent change on the calibration
+  samples as ``gated``'s (:mod:`rewrite.edit.calibrate`).
+
+The result is a gated :class:`~rewrite.edit.delta.Delta` of the spec's layer whose
+``companion`` is the partner's gated change: applied, saved and scaled together.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..memory.gate import Gate, gated_change
+from ..memory.registry import StepCallback
+from ..models.base import Split
+from ..utils.errors import EditError
+from .calibrate import calibrate_share, silent_splits
+from .delta import Delta
+from .example_fit import fit_samples, frozen
+from .gated import GatedValues
+from .gated_fit import GatedParams, band_gate
+
+if TYPE_CHECKING:
+    from ..models.base import Generator
+    from .goals import EditInputs
+
+
+def partner_layer(G: Generator, layer: str) -> str:
+    """The layer a ``gated-pair`` edit of ``layer`` also changes: the one before it when its
+    keys are a grid of more than one cell and its values can be wrapped, else the one after
+    it. EditError when neither can be gated."""
+    infos = G.layers()
+    names = [i.name for i in infos]
+    i = names.index(layer)
+    for j in (i - 1, i + 1):
+        if (
+            0 <= j < len(infos)
+            and infos[j].key_resolution > 1
+            and G.layer_modules(names[j]) is not None
+        ):
+            return names[j]
+    raise EditError(
+        f"gated-pair needs a layer next to {layer} whose keys form a grid and whose values "
+        f"can be wrapped; this {G.family} model has none (use gated)"
+    )
+
+
+def gated_pair_fit(
+    G: Generator, inputs: EditInputs, p: GatedParams, step: StepCallback | None = None
+) -> Delta:
+    """Fit gates and weight changes on the spec's layer and its partner together (see the
+    module docstring).
+
+    Returns a gated :class:`Delta` of the spec's layer with ``companion`` the partner's;
+    ``loss`` is the pixel L1 to the goals inside their regions, before and after (both
+    changes). ``step(i, steps)`` is called at every Adam step (it may raise to stop).
+    EditError when a layer cannot be gated or the band covers no key cell of one.
+    """
+    t0 = time.perf_counter()
+    layer = inputs.info.name
+    if G.layer_modules(layer) is None:
+        raise EditError(
+            f"the gated-pair method needs layers whose values can be wrapped; this {G.family} "
+            "model's cannot (use example-fit or least-collateral)"
+        )
+    other = partner_layer(G, layer)
+    names = [i.name for i in G.layers()]
+    first, later = sorted([layer, other], key=names.index)
+    fs = fit_samples(G, inputs, p)
+    assert inputs.band is not None
+    with torch.no_grad():
+        z = G.latents(fs.samples)
+        splits = {n: (fs.split if n == layer else G.split(z, n)) for n in (first, later)}
+    gates: dict[str, Gate] = {
+        name: band_gate(G, name, inputs.band, splits[name].keys.detach(), fs.n_ex, fs.n_sil, p)
+        for name in (first, later)
+    }
+    split = splits[first]
+    f_first = G.layer_function(split)
+    w_later = dict(G.named_parameters())[G.weight_name(later)].detach()
+    render = gated_change(f_first, split.keys.detach(), split.values.detach(), gates[first])
+    d_first = torch.zeros_like(f_first.weight.detach(), requires_grad=True)
+    d_later = torch.zeros_like(w_later, requires_grad=True)
+    wrap = GatedValues(G, later, d_later, gates[later])
+
+    def losses(scale: float | None = None):
+        """(goal, keep, silent) with both changes (times ``scale`` when given)."""
+        wrap.change = d_later if scale is None else d_later.detach() * scale
+        first_change = d_first if scale is None else d_first.detach() * scale
+        return fs.losses(G.resume(split.with_values(render(first_change))))
+
+    remove = G.wrap_values(later, wrap, "gated-pair-fit")
+    try:
+        with torch.no_grad():
+            before = float(losses(0.0)[0])
+        opt = torch.optim.Adam(
+            [
+                {"params": [d_first], "lr": p.lr * float(f_first.weight.std())},
+                {"params": [d_later], "lr": p.lr * float(w_later.std())},
+            ]
+        )
+        with frozen(G):
+            for i in range(p.steps):
+                if step is not None:
+                    step(i, p.steps)
+                opt.zero_grad(set_to_none=True)
+                g, k, s = losses()
+                (g + p.keep_weight * k + p.silent_weight * s).backward()
+                opt.step()
+        share, silent = p.scale, float("nan")
+        if p.silent_budget > 0:
+            quiet = silent_splits(G, layer, inputs.D, at=first)
+            changes = {
+                id(q): gated_change(G.layer_function(q), q.keys, q.values, gates[first])
+                for q in quiet
+            }
+
+            def values_for(q: Split, k: float) -> torch.Tensor:
+                wrap.change = d_later.detach() * k
+                return changes[id(q)](d_first.detach() * k)
+
+            wrap.change = torch.zeros_like(w_later)  # the calibration's "before"
+            c = calibrate_share(G, quiet, values_for, p.silent_budget, p.max_scale)
+            share, silent = c.share, c.silent
+        with torch.no_grad():
+            after = float(losses(share)[0])
+    finally:
+        remove()
+    parts = {
+        first: (d_first.detach() * share).cpu(),
+        later: (d_later.detach() * share).cpu(),
+    }
+    seconds = time.perf_counter() - t0
+    companion = Delta(
+        other,
+        "gated-pair",
+        dense={G.weight_name(other): parts[other]},
+        gate=gates[other],
+        loss_kind="pixel-L1",
+        kept_share=share,
+    )
+    return Delta(
+        layer,
+        "gated-pair",
+        dense={G.weight_name(layer): parts[layer]},
+        loss_before=before,
+        loss=after,
+        loss_kind="pixel-L1",
+        seconds=seconds,
+        steps=p.steps,
+        gate=gates[layer],
+        kept_share=share,
+        silent_change=silent,
+        companion=companion,
+    )

@@ -1,0 +1,197 @@
+"""``gated-pair``: the partner layer, a gated edit with a companion in a session (both layers
+wrapped, one strength, all or nothing), in delta files, and the method on the face model."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from rewrite.edit import Delta, EditSpec, Rewriter
+from rewrite.edit.calibrate import silent_splits
+from rewrite.edit.gated_pair import partner_layer
+from rewrite.memory.gate import Gate
+from rewrite.metrics.evaluate import variant
+from rewrite.utils.errors import DeltaFileError, EditError
+
+from ..conftest import make_tiny_dcgan
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = list(range(12))
+
+
+def _part(G, layer: str, seed: int, strength: float = 1.0) -> Delta:
+    """A gated change of ``layer``: a random weight change behind a gate half open on the
+    test samples."""
+    g = torch.Generator().manual_seed(seed)
+    name = G.weight_name(layer)
+    W = G.state_dict()[name]
+    u = torch.randn(W.shape[0], generator=g)
+    u = u / u.norm()
+    with torch.no_grad():
+        keys = G.split(G.latents(SAMPLES), layer).keys
+    reads = torch.einsum("c,nchw->nhw", u, keys)
+    change = torch.randn(W.shape, generator=g) * float(W.std())
+    gate = Gate(u, float(reads.median()), 0.25 * float(reads.std()), "keys")
+    return Delta(layer, "gated-pair", dense={name: change}, loss_kind="pixel-L1", gate=gate,
+                 strength=strength)
+
+
+def _pair(G, strength: float = 1.0, scale: float = 1.0) -> Delta:
+    """A gated edit of main.6 with a companion on main.3 (both changes times ``scale``)."""
+    main, other = _part(G, "main.6", 0, strength), _part(G, "main.3", 1)
+    for d in (main, other):
+        d.dense = {n: t * scale for n, t in d.dense.items()}
+    main.companion = other
+    return main
+
+
+@torch.no_grad()
+def _images(G, samples=SAMPLES) -> torch.Tensor:
+    return G(G.latents(samples))
+
+
+def test_the_partner_is_the_layer_before_unless_its_keys_are_not_a_grid(tiny_dcgan):
+    G = tiny_dcgan                       # main.0 reads the latent: one key cell
+    assert partner_layer(G, "main.6") == "main.3"
+    assert partner_layer(G, "main.9") == "main.6"
+    assert partner_layer(G, "main.3") == "main.6"
+
+
+def test_a_pair_wraps_both_layers_and_undo_restores_everything(tiny_dcgan):
+    G = tiny_dcgan
+    session = Rewriter(G, progress=False)
+    x0, fp = _images(G), G.fingerprint()
+    alone = _pair(G)
+    alone.companion = None
+    session.apply(alone)
+    x_main = _images(G)
+    session.undo()
+    delta = session.apply(_pair(G))
+    x_pair = _images(G)
+    assert [layer for layer, _ in G.value_wraps()] == ["main.6", "main.3"]
+    assert float((x_pair - x_main).abs().mean()) > 1e-3     # the companion draws too
+    assert session.undo() is delta
+    assert G.value_wraps() == [] and torch.equal(_images(G), x0) and G.fingerprint() == fp
+
+
+def test_strength_scales_both_layers(tiny_dcgan):
+    G = tiny_dcgan
+    session = Rewriter(G, progress=False)
+    x0 = _images(G)
+    session.apply(_pair(G))
+    session.set_strength(0, 0)
+    assert G.value_wraps() == [] and torch.equal(_images(G), x0)
+    session.set_strength(0, 0.5)
+    x_half = _images(G)
+    assert len(G.value_wraps()) == 2
+    session.reset()
+    session.apply(_pair(G, scale=0.5))      # both changes halved, at strength 1
+    assert torch.equal(_images(G), x_half)
+
+
+def test_a_pair_delta_file_re_applies_bit_for_bit(tiny_dcgan, tmp_path):
+    G = tiny_dcgan
+    session = Rewriter(G, progress=False)
+    session.apply(_pair(G, strength=0.7))
+    x1, fp1 = _images(G), G.fingerprint()
+    path = session.export_deltas(tmp_path / "pair.safetensors")
+    fresh = make_tiny_dcgan()
+    (loaded,) = Rewriter(fresh, progress=False).apply_delta_file(path)
+    assert torch.equal(_images(fresh), x1) and fresh.fingerprint() == fp1
+    mine = session.deltas[0]
+    assert loaded.companion.layer == "main.3" and loaded.strength == 0.7
+    assert torch.equal(loaded.companion.gate.u, mine.companion.gate.u)
+    assert torch.equal(loaded.companion.dense["main.3.weight"],
+                       mine.companion.dense["main.3.weight"])
+    assert loaded.figures()["companion_layer"] == "main.3"
+
+
+def _tampered(tmp_path, change) -> Path:
+    good = tmp_path / "good.safetensors"
+    session = Rewriter(make_tiny_dcgan(), progress=False)
+    session.apply(_pair(session.model))
+    session.export_deltas(good)
+    with safe_open(str(good), "pt") as fh:
+        meta = fh.metadata()
+    tensors = load_file(str(good))
+    entries = json.loads(meta["edits"])
+    change(entries[0], tensors)
+    meta["edits"] = json.dumps(entries)
+    path = tmp_path / "damaged.safetensors"
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def _drop_gate(entry, tensors):
+    del entry["companion"]["gate"]
+
+
+def _same_layer(entry, tensors):
+    entry["companion"]["figures"]["layer"] = "main.6"
+    entry["companion"]["dense"] = ["main.6.weight"]
+    tensors["edit.0.companion.dense.main.6.weight"] = tensors.pop(
+        "edit.0.companion.dense.main.3.weight")[:8, :4].contiguous()
+    tensors["edit.0.companion.gate.u"] = tensors["edit.0.companion.gate.u"][:8].contiguous()
+
+
+def _missing_tensor(entry, tensors):
+    del tensors["edit.0.companion.dense.main.3.weight"]
+
+
+@pytest.mark.parametrize("damage", [_drop_gate, _same_layer, _missing_tensor])
+def test_a_damaged_companion_is_refused_and_nothing_is_wrapped(tiny_dcgan, tmp_path, damage):
+    G = tiny_dcgan
+    path = _tampered(tmp_path, damage)
+    x0 = _images(G)
+    session = Rewriter(G, progress=False)
+    with pytest.raises((DeltaFileError, EditError)):
+        session.apply_delta_file(path)
+    assert G.value_wraps() == [] and session.deltas == []
+    assert torch.equal(_images(G), x0)
+
+
+def test_silent_splits_elsewhere_hold_the_same_samples(tiny_dcgan):
+    """Split at another layer, the silent calibration samples are the same samples."""
+    G = tiny_dcgan
+    D = torch.randn(2, 8)
+    samples = list(range(40))
+    here = silent_splits(G, "main.6", D, samples, batch=16)
+    there = silent_splits(G, "main.6", D, samples, batch=16, at="main.3")
+    assert sum(len(s.keys) for s in here) == sum(len(s.keys) for s in there) > 0
+    assert there[0].layer == "main.3"
+    with torch.no_grad():
+        a = torch.cat([G.resume(s) for s in here])
+        b = torch.cat([G.resume(s) for s in there])
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_gated_pair_fits_both_layers_on_the_face_model(face_model, tmp_path):
+    """A short fit of the beard request: both layers change, the goal loss falls, the silent
+    change on the calibration samples keeps within the budget, and the delta file gives a
+    fresh copy the very same images."""
+    G = face_model
+    spec = variant(EditSpec.load(ROOT / "benchmarks/edits/tune/add-beard.json"), "gated-pair",
+                   params={"steps": 20, "examples": 4, "silent": 4, "keep": 2})
+    spec.stats_samples = 2000
+    session = Rewriter(G, progress=False)
+    delta = session.compute(spec)
+    assert delta.layer == "main.6" and delta.companion.layer == "main.3"
+    assert delta.loss < delta.loss_before
+    assert 0 < delta.kept_share <= 1.25 and delta.silent_change <= 0.008 + 1e-6
+    for part in (delta, delta.companion):
+        assert float(next(iter(part.dense.values())).abs().max()) > 0
+    samples = [9, 35, 100]
+    session.apply(delta)
+    try:
+        x1 = _images(G, samples)
+        path = session.export_deltas(tmp_path / "beard.safetensors")
+    finally:
+        session.reset()
+    fresh = copy.deepcopy(G)
+    Rewriter(fresh, progress=False).apply_delta_file(path)
+    assert torch.equal(_images(fresh, samples), x1)
