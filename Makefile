@@ -1,7 +1,7 @@
 # One command for the main job, one for the tests; each sets itself up.
 #   make demo   -> outputs/: 32 faces from the default model, then the demo edit
 #                  "add sunglasses" (examples/demo-sunglasses.json: the face model's default
-#                  method, gated, at strength 1): delta file, before/after grids of faces
+#                  method, gated-pair, at strength 1): delta file, before/after grids of faces
 #                  100-115 and of the 16 faces of 100-355 where the rule responds most
 #   make test   -> the test suite (installs chromium for the browser tests when it can)
 #   make docs   -> the documentation site in site/ (mkdocs.yml), strict: a broken link fails

@@ -165,8 +165,11 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
                                          "strength": 1.0}]),
     # Twice the silent samples (kept whole by the fit, negatives of the gate).
     "gated silent=32": ("gated", None, [{"silent": 32, "strength": 1.0}]),
-    # Two layers at once: the edit's layer and the one before it (after it at main.3).
+    # Two layers at once: the edit's layer and the one before it (after it at main.3); its
+    # silent budget (default 0.007) against gated's 0.008 and a smaller one.
     "gated-pair": ("gated-pair", None, [{"strength": s} for s in (0.5, 0.75, 1.0)]),
+    "gated-pair sb=0.008": ("gated-pair", None, [{"silent_budget": 0.008, "strength": s}
+                                                 for s in (0.5, 0.75, 1.0)]),
     "gated-pair sb=0.006": ("gated-pair", None, [{"silent_budget": 0.006, "strength": 1.0}]),
 }
 

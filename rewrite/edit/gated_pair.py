@@ -24,13 +24,14 @@ The result is a gated :class:`~rewrite.edit.delta.Delta` of the spec's layer who
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING
 
 import torch
 
 from ..memory.gate import Gate, gated_change
-from ..memory.registry import StepCallback
+from ..memory.registry import StepCallback, param
 from ..models.base import Split
 from ..utils.errors import EditError
 from .calibrate import calibrate_share, silent_splits
@@ -42,6 +43,16 @@ from .gated_fit import GatedParams, band_gate
 if TYPE_CHECKING:
     from ..models.base import Generator
     from .goals import EditInputs
+
+
+@dataclasses.dataclass(frozen=True)
+class GatedPairParams(GatedParams):
+    """:class:`~rewrite.edit.gated_fit.GatedParams`, with a smaller ``silent_budget``: two
+    changed layers spread their change on held-out faces further past the calibration's figure
+    than one does (tuning samples 2000-2255 at strength 1: budget 0.008 gave add-cap 0.0104,
+    0.007 kept all seven tuning edits at 0.0029-0.0092; benchmarks/FRONTIER.md §15)."""
+
+    silent_budget: float = param(0.007, 1.0)
 
 
 def partner_layer(G: Generator, layer: str) -> str:
@@ -65,7 +76,7 @@ def partner_layer(G: Generator, layer: str) -> str:
 
 
 def gated_pair_fit(
-    G: Generator, inputs: EditInputs, p: GatedParams, step: StepCallback | None = None
+    G: Generator, inputs: EditInputs, p: GatedPairParams, step: StepCallback | None = None
 ) -> Delta:
     """Fit gates and weight changes on the spec's layer and its partner together (see the
     module docstring).

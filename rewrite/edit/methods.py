@@ -32,7 +32,7 @@ from ..memory.solvers import DEFAULT_SOLVER, SOLVERS
 from .delta import Delta, LowRank
 from .example_fit import ExampleFitParams, example_fit
 from .gated_fit import GatedParams, gated_fit
-from .gated_pair import gated_pair_fit
+from .gated_pair import GatedPairParams, gated_pair_fit
 
 if TYPE_CHECKING:
     from ..models.base import Generator
@@ -207,7 +207,7 @@ METHODS: dict[str, Method] = {
         ),
         Method(
             "gated-pair",
-            GatedParams,
+            GatedPairParams,
             "gated on the edit's layer and the layer before it (after it where the one before "
             "has no grid of keys), both fitted together behind their own gates and kept at one "
             "share; saved as a delta file, not a checkpoint",
@@ -236,12 +236,14 @@ METHODS: dict[str, Method] = {
 DEFAULT_METHOD = DEFAULT_SOLVER
 
 #: Models whose default method was chosen on their own tuning frontier (issue 27): on the face
-#: model's tuning edits (benchmarks/edits/tune/, samples 2000-2255) ``gated`` reaches a median
-#: goal reproduction of 0.18 at silent change <= 0.010, against example-fit's 0.64 and
-#: least-collateral's 0.82 (benchmarks/FRONTIER.md §8). Its edits are saved as delta files, not
-#: checkpoints. Other models keep ``least-collateral``: nothing was measured on them, and
-#: the image-space methods render the generator's tail at every step (minutes at 1024 px).
-MODEL_DEFAULT_METHODS = {"dcgan-digiface64": "gated"}
+#: model's tuning edits (benchmarks/edits/tune/, samples 2000-2255, strength 1) ``gated-pair``
+#: reaches a median goal reproduction of 0.099 and erase removal of 0.108 with every edit at
+#: silent change <= 0.010, against ``gated``'s 0.160 and 0.071 (and example-fit's 0.64,
+#: least-collateral's 0.82 before; benchmarks/FRONTIER.md §8, §15). Its edits are saved as
+#: delta files, not checkpoints. Other models keep ``least-collateral``: nothing was measured
+#: on them, and the image-space methods render the generator's tail at every step (minutes at
+#: 1024 px).
+MODEL_DEFAULT_METHODS = {"dcgan-digiface64": "gated-pair"}
 
 
 def default_method(model: str | None) -> str:

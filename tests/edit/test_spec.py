@@ -163,7 +163,7 @@ def test_defaults_and_the_erase_goal(sunglasses):
     spec = EditSpec.from_json(obj)
     # The face model's default method was chosen on its tuning frontier; other models keep
     # the constrained solver.
-    assert (spec.rank, spec.direction, spec.solver) == (4, "zca", "gated")
+    assert (spec.rank, spec.direction, spec.solver) == (4, "zca", "gated-pair")
     other = EditSpec.from_json({**obj, "model": "stylegan2.pt"})
     assert other.solver == "least-collateral"
     erase = {"version": 1, "model": "m", "layer": "main.3", "kind": "erase",
