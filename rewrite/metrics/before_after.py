@@ -84,8 +84,10 @@ def solve_line(delta: Delta, reproduction: float = float("nan")) -> str:
     loss = "pixel loss" if getattr(delta, "loss_kind", "") == "pixel-L1" else "layer loss"
     coll = f", predicted collateral {delta.collateral:.4f}" if np.isfinite(delta.collateral) else ""
     gate = ", gated" if getattr(delta, "gate", None) is not None else ""
+    other = getattr(delta, "companion", None)
+    layers = delta.layer if other is None else f"{delta.layer} and {other.layer}"
     return (
-        f"solved with {delta.method} at {delta.layer}{gate}: {loss} {delta.loss_before:.4f} "
+        f"solved with {delta.method} at {layers}{gate}: {loss} {delta.loss_before:.4f} "
         f"-> {delta.loss:.4f}{repro}{coll}"
     )
 

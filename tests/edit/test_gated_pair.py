@@ -195,3 +195,9 @@ def test_gated_pair_fits_both_layers_on_the_face_model(face_model, tmp_path):
     fresh = copy.deepcopy(G)
     Rewriter(fresh, progress=False).apply_delta_file(path)
     assert torch.equal(_images(fresh, samples), x1)
+
+
+def test_the_solve_line_names_both_layers(tiny_dcgan):
+    from rewrite.metrics.before_after import solve_line
+    line = solve_line(_pair(tiny_dcgan))
+    assert line.startswith("solved with gated-pair at main.6 and main.3, gated: pixel loss")
