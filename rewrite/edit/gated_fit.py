@@ -74,6 +74,15 @@ class GatedParams(FitSampleParams):
     max_scale: float = param(1.25, 4.0)
 
 
+def require_wrappable(G: Generator, layer: str, method: str) -> None:
+    """EditError naming ``method`` when ``G`` cannot wrap ``layer``'s values (no gate there)."""
+    if G.layer_modules(layer) is None:
+        raise EditError(
+            f"the {method} method needs a layer whose values can be wrapped; this {G.family} "
+            "model's cannot (use example-fit or least-collateral)"
+        )
+
+
 def band_gate(
     G: Generator,
     layer: str,
@@ -119,11 +128,7 @@ def gated_fit(
     """
     t0 = time.perf_counter()
     layer = inputs.info.name
-    if G.layer_modules(layer) is None:
-        raise EditError(
-            f"the gated method needs a layer whose values can be wrapped; this {G.family} "
-            "model's cannot (use example-fit or least-collateral)"
-        )
+    require_wrappable(G, layer, "gated")
     fs = fit_samples(G, inputs, p)
     split, f = fs.split, fs.f
     keys = split.keys.detach()

@@ -38,7 +38,7 @@ from .calibrate import calibrate_share, silent_splits
 from .delta import Delta
 from .example_fit import fit_samples, frozen
 from .gated import GatedValues
-from .gated_fit import GatedParams, band_gate
+from .gated_fit import GatedParams, band_gate, require_wrappable
 
 if TYPE_CHECKING:
     from ..models.base import Generator
@@ -88,11 +88,7 @@ def gated_pair_fit(
     """
     t0 = time.perf_counter()
     layer = inputs.info.name
-    if G.layer_modules(layer) is None:
-        raise EditError(
-            f"the gated-pair method needs layers whose values can be wrapped; this {G.family} "
-            "model's cannot (use example-fit or least-collateral)"
-        )
+    require_wrappable(G, layer, "gated-pair")
     other = partner_layer(G, layer)
     names = [i.name for i in G.layers()]
     first, later = sorted([layer, other], key=names.index)
