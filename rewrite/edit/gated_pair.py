@@ -76,10 +76,15 @@ def partner_layer(G: Generator, layer: str) -> str:
 
 
 def gated_pair_fit(
-    G: Generator, inputs: EditInputs, p: GatedPairParams, step: StepCallback | None = None
+    G: Generator,
+    inputs: EditInputs,
+    p: GatedPairParams,
+    step: StepCallback | None = None,
+    partner: str | None = None,
 ) -> Delta:
     """Fit gates and weight changes on the spec's layer and its partner together (see the
-    module docstring).
+    module docstring); ``partner`` names the other layer instead of :func:`partner_layer`'s
+    choice (the experiment that chose the rule, ``benchmarks/experiments/two_layer_gated.py``).
 
     Returns a gated :class:`Delta` of the spec's layer with ``companion`` the partner's;
     ``loss`` is the pixel L1 to the goals inside their regions, before and after (both
@@ -89,7 +94,10 @@ def gated_pair_fit(
     t0 = time.perf_counter()
     layer = inputs.info.name
     require_wrappable(G, layer, "gated-pair")
-    other = partner_layer(G, layer)
+    other = partner_layer(G, layer) if partner is None else partner
+    if other == layer:
+        raise EditError(f"gated-pair needs two layers; the partner is {layer} itself")
+    require_wrappable(G, other, "gated-pair")
     names = [i.name for i in G.layers()]
     first, later = sorted([layer, other], key=names.index)
     fs = fit_samples(G, inputs, p)

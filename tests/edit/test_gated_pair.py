@@ -201,3 +201,12 @@ def test_the_solve_line_names_both_layers(tiny_dcgan):
     from rewrite.metrics.before_after import solve_line
     line = solve_line(_pair(tiny_dcgan))
     assert line.startswith("solved with gated-pair at main.6 and main.3, gated: pixel loss")
+
+
+def test_a_partner_must_be_another_layer(tiny_dcgan):
+    from types import SimpleNamespace
+
+    from rewrite.edit.gated_pair import GatedPairParams, gated_pair_fit
+    inputs = SimpleNamespace(info=SimpleNamespace(name="main.6"))
+    with pytest.raises(EditError, match="two layers"):
+        gated_pair_fit(tiny_dcgan, inputs, GatedPairParams(), partner="main.6")
