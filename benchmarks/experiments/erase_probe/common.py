@@ -136,3 +136,15 @@ class Probe:
         diff = inp.goal[:n] - values
         region = inp.mask[:n, 0] > 0
         return keys, values, diff, region
+
+
+#: Every hat-wearer among the tuning samples 2000-2255 (picked by eye from the contact sheet).
+HATS_ALL = [2004, 2006, 2013, 2016, 2019, 2020, 2039, 2040, 2041, 2043, 2047, 2048, 2058, 2059,
+            2066, 2068, 2076, 2078, 2087, 2093, 2108, 2126, 2175, 2177, 2241, 2245]
+
+
+def tuning_keys(p: "Probe") -> torch.Tensor:
+    """The keys of ``p``'s layer for the tuning samples 2000-2255, [256, C, h, w]."""
+    with torch.no_grad():
+        return torch.cat([p.G.split(p.G.latents(SEEDS[s:s + 64]), p.layer).keys
+                          for s in range(0, 256, 64)])

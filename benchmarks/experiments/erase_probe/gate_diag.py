@@ -2,15 +2,13 @@
 import sys
 import torch
 torch.set_num_threads(1)
-from common import Probe, EYE, SEEDS
+from common import EYE, HATS_ALL, Probe, tuning_keys
 from mechanisms import object_cells, object_gate
 name = sys.argv[1]
 p = Probe(name)
 G = p.G
 band = p.band_key_cells()
-with torch.no_grad():
-    tk = torch.cat([G.split(G.latents(SEEDS[s:s+64]), p.layer).keys for s in range(0, 256, 64)])
-HATS_ALL = [2004,2006,2013,2016,2019,2020,2039,2040,2041,2043,2047,2048,2058,2059,2066,2068,2076,2078,2087,2093,2108,2126,2175,2177,2241,2245]
+tk = tuning_keys(p)
 eye = [s - 2000 for s in EYE.get(name, [])] or p.top_idx
 others = [i for i in range(256) if i + 2000 not in HATS_ALL and i not in eye] if name == "remove-headwear" else [i for i in p.rand_idx if i not in eye]
 for top in (0.3, 0.5):
