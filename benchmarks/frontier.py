@@ -171,6 +171,7 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     "gated-pair sb=0.008": ("gated-pair", None, [{"silent_budget": 0.008, "strength": s}
                                                  for s in (0.5, 0.75, 1.0)]),
     "gated-pair sb=0.006": ("gated-pair", None, [{"silent_budget": 0.006, "strength": 1.0}]),
+    "gated sb=0.007": ("gated", None, [{"silent_budget": 0.007, "strength": s} for s in (0.5, 0.75, 1.0)]),
 }
 
 

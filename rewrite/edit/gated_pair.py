@@ -8,7 +8,10 @@ changing both lets the coarse layer lay the object out and the fine one draw it
 (benchmarks/FRONTIER.md §15).
 
 * **layers**: the spec's layer and its partner, the layer before it when that one's keys are
-  a grid of cells (:func:`partner_layer`), else the layer after it;
+  a grid of cells (:func:`partner_layer`); where there is none (``main.3`` of the face model,
+  whose layer before reads the latent) the edit is ``gated``'s on the spec's layer alone, at
+  this method's budget: on the tuning edits at ``main.3`` the layer after lost the object
+  (benchmarks/FRONTIER.md §16);
 * **gates**: ``gated``'s LDA gate on each layer's own keys
   (:func:`rewrite.edit.gated_fit.band_gate`);
 * **fit**: ``gated``'s examples, goals and preserve terms
@@ -38,7 +41,7 @@ from .calibrate import calibrate_share, silent_splits
 from .delta import Delta
 from .example_fit import fit_samples, frozen
 from .gated import GatedValues
-from .gated_fit import GatedParams, band_gate, require_wrappable
+from .gated_fit import GatedParams, band_gate, gated_fit, require_wrappable
 
 if TYPE_CHECKING:
     from ..models.base import Generator
@@ -55,24 +58,19 @@ class GatedPairParams(GatedParams):
     silent_budget: float = param(0.007, 1.0)
 
 
-def partner_layer(G: Generator, layer: str) -> str:
+def partner_layer(G: Generator, layer: str) -> str | None:
     """The layer a ``gated-pair`` edit of ``layer`` also changes: the one before it when its
-    keys are a grid of more than one cell and its values can be wrapped, else the one after
-    it. EditError when neither can be gated."""
+    keys are a grid of more than one cell and its values can be wrapped, else None (the edit
+    changes ``layer`` alone). The layer after is not taken: on the three tuning copy-paste
+    edits at ``main.3`` (tuning samples 2000-2255, strength 1) it held the goal reproduction
+    at 0.17-0.58 where ``gated`` alone at the same budget gave 0.08-0.38, and by eye fewer
+    beards, caps and red hair (benchmarks/FRONTIER.md §16)."""
     infos = G.layers()
     names = [i.name for i in infos]
     i = names.index(layer)
-    for j in (i - 1, i + 1):
-        if (
-            0 <= j < len(infos)
-            and infos[j].key_resolution > 1
-            and G.layer_modules(names[j]) is not None
-        ):
-            return names[j]
-    raise EditError(
-        f"gated-pair needs a layer next to {layer} whose keys form a grid and whose values "
-        f"can be wrapped; this {G.family} model has none (use gated)"
-    )
+    if i > 0 and infos[i - 1].key_resolution > 1 and G.layer_modules(names[i - 1]) is not None:
+        return names[i - 1]
+    return None
 
 
 def gated_pair_fit(
@@ -86,7 +84,8 @@ def gated_pair_fit(
     module docstring); ``partner`` names the other layer instead of :func:`partner_layer`'s
     choice (the experiment that chose the rule, ``benchmarks/experiments/two_layer_gated.py``).
 
-    Returns a gated :class:`Delta` of the spec's layer with ``companion`` the partner's;
+    Returns a gated :class:`Delta` of the spec's layer with ``companion`` the partner's (none
+    when the layer has no partner: ``gated``'s fit with ``p``, named ``gated-pair``);
     ``loss`` is the pixel L1 to the goals inside their regions, before and after (both
     changes). ``step(i, steps)`` is called at every Adam step (it may raise to stop).
     EditError when a layer cannot be gated or the band covers no key cell of one.
@@ -95,6 +94,8 @@ def gated_pair_fit(
     layer = inputs.info.name
     require_wrappable(G, layer, "gated-pair")
     other = partner_layer(G, layer) if partner is None else partner
+    if other is None:  # no layer before to share the edit: gated's, on this layer alone
+        return dataclasses.replace(gated_fit(G, inputs, p, step), method="gated-pair")
     if other == layer:
         raise EditError(f"gated-pair needs two layers; the partner is {layer} itself")
     require_wrappable(G, other, "gated-pair")

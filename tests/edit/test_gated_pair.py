@@ -58,7 +58,7 @@ def test_the_partner_is_the_layer_before_unless_its_keys_are_not_a_grid(tiny_dcg
     G = tiny_dcgan                       # main.0 reads the latent: one key cell
     assert partner_layer(G, "main.6") == "main.3"
     assert partner_layer(G, "main.9") == "main.6"
-    assert partner_layer(G, "main.3") == "main.6"
+    assert partner_layer(G, "main.3") is None
 
 
 def test_a_pair_wraps_both_layers_and_undo_restores_everything(tiny_dcgan):
@@ -195,6 +195,22 @@ def test_gated_pair_fits_both_layers_on_the_face_model(face_model, tmp_path):
     fresh = copy.deepcopy(G)
     Rewriter(fresh, progress=False).apply_delta_file(path)
     assert torch.equal(_images(fresh, samples), x1)
+
+
+@pytest.mark.slow
+def test_without_a_layer_before_the_edit_is_gateds_on_its_layer_alone(face_model):
+    """At main.3 (the layer before reads the latent) gated-pair solves one layer, and its
+    change is gated's at the same parameters, bit for bit."""
+    G = face_model
+    small = {"steps": 10, "examples": 4, "silent": 4, "keep": 2}
+    spec = EditSpec.load(ROOT / "benchmarks/edits/tune/add-beard-main3.json")
+    spec.stats_samples = 2000
+    session = Rewriter(G, progress=False)
+    pair = session.compute(variant(spec, "gated-pair", params=small))
+    alone = session.compute(variant(spec, "gated", params={**small, "silent_budget": 0.007}))
+    assert pair.method == "gated-pair" and pair.companion is None and pair.layer == "main.3"
+    assert torch.equal(pair.dense["main.3.weight"], alone.dense["main.3.weight"])
+    assert float(pair.dense["main.3.weight"].abs().max()) > 0
 
 
 def test_the_solve_line_names_both_layers(tiny_dcgan):
