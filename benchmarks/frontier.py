@@ -172,6 +172,8 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
                                                  for s in (0.5, 0.75, 1.0)]),
     "gated-pair sb=0.006": ("gated-pair", None, [{"silent_budget": 0.006, "strength": 1.0}]),
     "gated sb=0.007": ("gated", None, [{"silent_budget": 0.007, "strength": s} for s in (0.5, 0.75, 1.0)]),
+    "gated-pair seamless": ("gated-pair", None, [{"seamless": 1.0, "strength": s} for s in (0.5, 0.75, 1.0)]),
+    "gated-pair seamless=0.5": ("gated-pair", None, [{"seamless": 0.5, "strength": 1.0}]),
 }
 
 

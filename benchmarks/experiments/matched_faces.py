@@ -3,7 +3,7 @@
 For each spec: the ``--top`` samples of ``--seeds`` where the rule responds most (the
 response of its directions to the layer's keys, as ``rewrite match`` and the evaluation's
 "matched" figures rank them), before and after the edit solved with the spec's method (or
-``--method``), written as one PNG per spec under ``--out``.
+``--method`` with ``--params``), written as one PNG per spec under ``--out``.
 
 Usage (from the project root; the judging samples are for reporting only)::
 
@@ -14,6 +14,7 @@ Usage (from the project root; the judging samples are for reporting only)::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="3000-3255")
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--method", default=None, help="default: the spec's own (or the model's)")
+    ap.add_argument("--params", type=json.loads, default=None,
+                    help="the method's parameters as JSON (with --method)")
     ap.add_argument("--out", type=Path, default=ROOT / "outputs" / "matched")
     args = ap.parse_args(argv)
     seeds = parse_seeds(args.seeds)
@@ -45,7 +48,7 @@ def main(argv=None) -> int:
     for path in args.specs:
         spec = EditSpec.load(path)
         if args.method:
-            spec = variant(spec, args.method)
+            spec = variant(spec, args.method, params=args.params)
         if loaded != spec.model:
             G, loaded = load_model(spec.model), spec.model
         session = Rewriter(G, progress=False)

@@ -41,6 +41,7 @@ from ..memory.solvers import EditProblem
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
+from .seamless import poisson_paste
 
 if TYPE_CHECKING:
     from ..memory.layer import LayerFunction
@@ -59,7 +60,10 @@ class FitSampleParams:
     ``silent``: pool samples drawn from the least responsive ``silent_share`` of the
     pool, kept whole; ``keep``: further pool samples kept outside the band; ``steps``,
     ``lr`` (relative to std(W0)): the Adam schedule; ``keep_weight``, ``silent_weight``:
-    the preserve terms relative to the goal term (higher = more local)."""
+    the preserve terms relative to the goal term (higher = more local); ``seamless``: on the
+    examples other than the user's own, a copy-paste goal's pasted pixels are this mix of the
+    copied pixels (0) and their seamless (Poisson) blend into the example (1,
+    :mod:`rewrite.edit.seamless`), which drops the source face's skin around the object."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -69,6 +73,7 @@ class FitSampleParams:
     lr: float = param(0.05, MAX_LR)
     keep_weight: float = 3.0
     silent_weight: float = 5.0
+    seamless: float = param(0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,16 +180,29 @@ def frozen(G: Generator):
 
 
 @torch.no_grad()
-def _goals(G: Generator, inputs: EditInputs, samples: list[int], images: torch.Tensor):
-    """Each example's goal image [N, 3, R, R] and where it counts [N, 1, R, R]."""
+def _goals(
+    G: Generator,
+    inputs: EditInputs,
+    samples: list[int],
+    images: torch.Tensor,
+    seamless: float = 0.0,
+    literal: int = 0,
+):
+    """Each example's goal image [N, 3, R, R] and where it counts [N, 1, R, R]; a copy-paste
+    goal's pasted pixels on the examples after the first ``literal`` mix in ``seamless`` of
+    their Poisson blend (:func:`rewrite.edit.seamless.poisson_paste`)."""
     R = G.resolution
     if inputs.pixel_paste is not None:  # copy-paste
         src, alpha, (top, left) = inputs.pixel_paste
         h, w = alpha.shape
         goal = images.clone()
         a = alpha.to(images)
+        patch = src.to(images).expand(len(samples), -1, -1, -1).clone()
+        if seamless > 0 and literal < len(samples):
+            blended = poisson_paste(images[literal:], src.to(images), top, left).clamp(-1, 1)
+            patch[literal:] = (1 - seamless) * patch[literal:] + seamless * blended
         goal[:, :, top : top + h, left : left + w] = (
-            goal[:, :, top : top + h, left : left + w] * (1 - a) + src.to(images) * a
+            goal[:, :, top : top + h, left : left + w] * (1 - a) + patch * a
         )
         where = torch.zeros(len(samples), 1, R, R)
         where[:, :, top : top + h, left : left + w] = 1
@@ -254,7 +272,7 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
         f = G.layer_function(split)
         original = G.resume(split)
     n_ex, n_sil = len(examples), len(silent)
-    goal, where = _goals(G, inputs, examples, original[:n_ex])
+    goal, where = _goals(G, inputs, examples, original[:n_ex], p.seamless, len(own))
     if inputs.pixel_paste is None:  # erase: the user's own goals as built
         for i in range(len(own)):
             goal[i] = inputs.target_image[i]

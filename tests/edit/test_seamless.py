@@ -1,0 +1,71 @@
+"""Seamless pasting (:func:`rewrite.edit.seamless.poisson_paste`) and its use in the goals of
+the image-space fits."""
+
+import pytest
+import torch
+
+from rewrite.edit.seamless import poisson_paste
+
+
+def _images(n=3, size=16, seed=0):
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+@pytest.mark.parametrize("top,left", [(4, 5), (0, 0), (0, 6)])   # inside; on two image edges
+def test_a_flat_patch_takes_the_images_own_flat_colour(top, left):
+    """Another face's flat skin pasted on a flat face: nothing of the source's colour stays."""
+    x = torch.full((2, 3, 16, 16), 0.2)
+    x[1] = -0.4
+    out = poisson_paste(x, torch.full((3, 8, 10), 0.9), top, left)
+    assert torch.allclose(out[0], torch.full_like(out[0], 0.2), atol=1e-5)
+    assert torch.allclose(out[1], torch.full_like(out[1], -0.4), atol=1e-5)
+
+
+def test_the_sources_colour_offset_is_dropped_and_its_gradients_kept():
+    """A pattern on a lifted background (an object on another face's skin), pasted on a flat
+    face: the background comes out at the face's level, the pattern keeps its contrast."""
+    x = torch.full((1, 3, 16, 16), -0.3)
+    src = torch.full((3, 8, 10), 0.5)
+    src[:, 3:5, 4:6] = 1.0                       # a small square away from the border
+    out = poisson_paste(x, src, 4, 3)[0]
+    assert float((out[:, 3:5, 4:6] - out[:, 0:2, 0:2]).mean()) > 0.35   # of its 0.5
+    assert float((out[:, 0] + 0.3).abs().max()) < 0.1   # the border row follows the image
+    assert float(out.mean()) < 0.0               # no block of the source's lighter skin
+
+
+def test_each_image_gets_its_own_border():
+    x = _images(2)
+    src = torch.zeros(3, 6, 6)
+    out = poisson_paste(x, src, 5, 5)
+    assert not torch.allclose(out[0], out[1])
+    corner = x[:, :, 4, 5]                       # the pixel above the paste's top-left
+    assert torch.all((out[:, :, 0, 0] - corner).abs() < (src[:, 0, 0] - corner).abs() + 1e-6)
+
+
+def test_a_paste_outside_the_image_or_over_all_of_it_is_refused():
+    x = _images(1)
+    with pytest.raises(ValueError, match="leaves"):
+        poisson_paste(x, torch.zeros(3, 8, 8), 10, 0)
+    with pytest.raises(ValueError, match="no border"):
+        poisson_paste(x, torch.zeros(3, 16, 16), 0, 0)
+
+
+def test_fit_goals_blend_the_examples_but_not_the_users_own():
+    """``seamless`` mixes the blend into the examples' goals after the user's own ones, which
+    keep the literal paste; 0 gives the literal paste everywhere."""
+    from types import SimpleNamespace
+
+    from rewrite.edit.example_fit import _goals
+
+    x = torch.full((3, 3, 16, 16), -0.5)
+    src = torch.full((3, 6, 8), 0.7)
+    alpha = torch.ones(6, 8)
+    inputs = SimpleNamespace(pixel_paste=(src, alpha, (2, 4)))
+    G = SimpleNamespace(resolution=16)
+    literal, where = _goals(G, inputs, [0, 1, 2], x, 0.0, 1)
+    half, _ = _goals(G, inputs, [0, 1, 2], x, 0.5, 1)
+    box = (slice(None), slice(2, 8), slice(4, 12))
+    assert torch.allclose(literal[(slice(None), *box)], torch.tensor(0.7))
+    assert torch.equal(half[0], literal[0])                      # the user's own example
+    assert torch.allclose(half[1][box], torch.tensor(0.1), atol=1e-5)   # (0.7 + -0.5) / 2
+    assert torch.equal(half[:, :, 9:], x[:, :, 9:]) and float(where[:, :, 2:8, 4:12].min()) == 1
