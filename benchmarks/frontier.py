@@ -176,6 +176,8 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     "gated-pair seamless=0.5": ("gated-pair", None, [{"seamless": 0.5, "strength": 1.0}]),
     "gated-pair seamless m=2": ("gated-pair", None, [{"seamless": 1.0, "max_scale": 2.0,
                                                       "strength": 1.0}]),
+    "gated-pair matte=0.4": ("gated-pair", None, [{"matte": 0.4, "strength": 1.0}]),
+    "gated-pair matte=0.3": ("gated-pair", None, [{"matte": 0.3, "strength": 1.0}]),
 }
 
 

@@ -41,7 +41,7 @@ from ..memory.solvers import EditProblem
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
-from .seamless import poisson_paste
+from .seamless import object_matte, poisson_paste
 
 if TYPE_CHECKING:
     from ..memory.layer import LayerFunction
@@ -63,7 +63,10 @@ class FitSampleParams:
     the preserve terms relative to the goal term (higher = more local); ``seamless``: on the
     examples other than the user's own, a copy-paste goal's pasted pixels are this mix of the
     copied pixels (0) and their seamless (Poisson) blend into the example (1,
-    :mod:`rewrite.edit.seamless`), which drops the source face's skin around the object."""
+    :mod:`rewrite.edit.seamless`), which drops the source face's skin around the object;
+    ``matte``: above 0, on those examples only the copied pixels that differ from the
+    examples' median there by about this much (mean |Δ| over channels, pixels in -1..1) are
+    pasted (:func:`rewrite.edit.seamless.object_matte`), with their own colours."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -74,6 +77,7 @@ class FitSampleParams:
     keep_weight: float = 3.0
     silent_weight: float = 5.0
     seamless: float = param(0.0, 1.0)
+    matte: float = param(0.0, 2.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,16 +191,22 @@ def _goals(
     images: torch.Tensor,
     seamless: float = 0.0,
     literal: int = 0,
+    matte: float = 0.0,
 ):
     """Each example's goal image [N, 3, R, R] and where it counts [N, 1, R, R]; a copy-paste
     goal's pasted pixels on the examples after the first ``literal`` mix in ``seamless`` of
-    their Poisson blend (:func:`rewrite.edit.seamless.poisson_paste`)."""
+    their Poisson blend (:func:`rewrite.edit.seamless.poisson_paste`), and with ``matte``
+    above 0 only the object's pixels are pasted there
+    (:func:`rewrite.edit.seamless.object_matte`)."""
     R = G.resolution
     if inputs.pixel_paste is not None:  # copy-paste
         src, alpha, (top, left) = inputs.pixel_paste
         h, w = alpha.shape
         goal = images.clone()
-        a = alpha.to(images)
+        a = alpha.to(images).expand(len(samples), 1, -1, -1).clone()
+        if matte > 0 and literal < len(samples):
+            typical = images[:, :, top : top + h, left : left + w].median(0).values
+            a[literal:] = a[literal:] * object_matte(src.to(images), typical, matte)
         patch = src.to(images).expand(len(samples), -1, -1, -1).clone()
         if seamless > 0 and literal < len(samples):
             blended = poisson_paste(images[literal:], src.to(images), top, left).clamp(-1, 1)
@@ -272,7 +282,9 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
         f = G.layer_function(split)
         original = G.resume(split)
     n_ex, n_sil = len(examples), len(silent)
-    goal, where = _goals(G, inputs, examples, original[:n_ex], p.seamless, len(own))
+    goal, where = _goals(
+        G, inputs, examples, original[:n_ex], p.seamless, len(own), p.matte
+    )
     if inputs.pixel_paste is None:  # erase: the user's own goals as built
         for i in range(len(own)):
             goal[i] = inputs.target_image[i]

@@ -1,16 +1,21 @@
-"""Seamless (Poisson) pasting: the copied object placed on another face with that face's own
-colours at the paste's border, the object's own gradients inside (Pérez et al., "Poisson Image
-Editing", 2003).
+"""Pasting the copied object without the source face around it.
 
 An alpha paste of a rectangle carries the source face's skin and background with the object:
-on another face it is a block of foreign colour, which a fit then learns to paint. Solving for
-the pixels whose gradients inside the rectangle are the source's and whose values at its
-border are the target's removes the block and keeps the object's structure.
+on another face it is a block of foreign colour, which a fit then learns to paint. Two ways to
+leave it out:
+
+* **seamless** (Poisson) pasting (Pérez et al., "Poisson Image Editing", 2003): the pixels
+  whose gradients inside the rectangle are the source's and whose values at its border are
+  the target's; keeps the object's structure, not its colour against the target's;
+* **an object matte**: the copied pixels that differ from what the faces the rule holds on
+  usually show at that place (their median) are the object; only those are pasted, with
+  their own colours.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 _STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 
@@ -53,3 +58,16 @@ def poisson_paste(images: torch.Tensor, src: torch.Tensor, top: int, left: int) 
     chol = torch.linalg.cholesky(a)
     out = torch.cholesky_solve(rhs.reshape(n_img * c, n).T, chol).T
     return out.reshape(n_img, c, h, w).to(images.dtype)
+
+
+def object_matte(src: torch.Tensor, typical: torch.Tensor, threshold: float) -> torch.Tensor:
+    """How much each copied pixel is the object, [h, w] in 0-1: ``src`` [C, h, w] against
+    ``typical`` [C, h, w] (what the faces usually show there): the mean absolute difference
+    over channels, averaged over each pixel's 3x3 neighbourhood, ramped from 0 at
+    ``threshold``/2 to 1 at ``threshold`` (pixel values in -1..1). ValueError for a
+    threshold at or below 0."""
+    if not threshold > 0:
+        raise ValueError(f"the matte's threshold must be above 0, got {threshold!r}")
+    d = (src - typical).abs().mean(0)[None, None]
+    d = F.avg_pool2d(d, 3, 1, 1, count_include_pad=False)[0, 0]
+    return ((d - threshold / 2) / (threshold / 2)).clamp(0, 1)

@@ -69,3 +69,34 @@ def test_fit_goals_blend_the_examples_but_not_the_users_own():
     assert torch.equal(half[0], literal[0])                      # the user's own example
     assert torch.allclose(half[1][box], torch.tensor(0.1), atol=1e-5)   # (0.7 + -0.5) / 2
     assert torch.equal(half[:, :, 9:], x[:, :, 9:]) and float(where[:, :, 2:8, 4:12].min()) == 1
+
+
+def test_the_object_matte_keeps_what_differs_from_the_typical_face():
+    from rewrite.edit.seamless import object_matte
+
+    typical = torch.zeros(3, 10, 10)
+    src = typical.clone()
+    src[:, 3:7, 2:8] = -0.9                      # a dark object on skin like the typical face's
+    src[:, 0, :] += 0.1                          # a slightly different skin tone: not the object
+    m = object_matte(src, typical, 0.4)
+    assert float(m[4:6, 3:7].min()) == 1.0       # the object's inside
+    assert float(m[0, :].max()) == 0.0 and float(m[9, :].max()) == 0.0
+    with pytest.raises(ValueError, match="threshold"):
+        object_matte(src, typical, 0.0)
+
+
+def test_fit_goals_with_a_matte_paste_only_the_object():
+    from types import SimpleNamespace
+
+    from rewrite.edit.example_fit import _goals
+
+    x = torch.full((3, 3, 16, 16), -0.2)
+    x[2] = 0.2
+    src = torch.full((3, 6, 8), -0.1)            # the source face's skin ...
+    src[:, 2:5, 1:7] = -0.9                      # ... around a dark object
+    inputs = SimpleNamespace(pixel_paste=(src, torch.ones(6, 8), (2, 4)))
+    goal, _ = _goals(SimpleNamespace(resolution=16), inputs, [0, 1, 2], x, 0.0, 1, 0.4)
+    assert torch.allclose(goal[0, :, 2:8, 4:12], src)            # the user's own: literal
+    for i in (1, 2):
+        assert torch.allclose(goal[i, :, 5, 6:10], torch.tensor(-0.9))     # the object
+        assert torch.allclose(goal[i, :, 2, 4:12], x[i, :, 2, 4:12])       # its own skin
