@@ -59,7 +59,7 @@ def main() -> int:
     G = load_model("dcgan-digiface64")
     names = [i.name for i in G.layers()]
     p = GatedParams()
-    p_pair = dataclasses.replace(GatedPairParams(), silent_budget=p.silent_budget)
+    p_pair = dataclasses.replace(GatedPairParams(), silent_budget=p.silent_budget, matte=p.matte)
     rows = []
     for path in args.specs:
         if "test" in path.parts:
