@@ -282,9 +282,7 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
         f = G.layer_function(split)
         original = G.resume(split)
     n_ex, n_sil = len(examples), len(silent)
-    goal, where = _goals(
-        G, inputs, examples, original[:n_ex], p.seamless, len(own), p.matte
-    )
+    goal, where = _goals(G, inputs, examples, original[:n_ex], p.seamless, len(own), p.matte)
     if inputs.pixel_paste is None:  # erase: the user's own goals as built
         for i in range(len(own)):
             goal[i] = inputs.target_image[i]
