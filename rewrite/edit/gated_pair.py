@@ -53,14 +53,9 @@ class GatedPairParams(GatedParams):
     """:class:`~rewrite.edit.gated_fit.GatedParams`, with a smaller ``silent_budget``: two
     changed layers spread their change on held-out faces further past the calibration's figure
     than one does (tuning samples 2000-2255 at strength 1: budget 0.008 gave add-cap 0.0104,
-    0.007 kept all seven tuning edits at 0.0029-0.0092; benchmarks/FRONTIER.md §15), and an
-    object matte on the examples' copy-paste goals (``matte`` 0.3: only the copied pixels that
-    differ from the examples' median there are pasted; on the eight tuning copy-paste edits
-    the median structure transfer 0.138 -> 0.164 and goal reproduction <= 0.35 on 8 instead
-    of 6, §18)."""
+    0.007 kept all seven tuning edits at 0.0029-0.0092; benchmarks/FRONTIER.md §15)."""
 
     silent_budget: float = param(0.007, 1.0)
-    matte: float = param(0.3, 2.0)
 
 
 def partner_layer(G: Generator, layer: str) -> str | None:
