@@ -69,9 +69,11 @@ Outputs under ``--out`` (default ``outputs/frontier``):
   many edits reach goal reproduction <= 0.35 at silent change <= 0.010; (c) every point.
 
 With ``--instrument`` the outside instrument ``../shared/tools/edit_quality.py`` (see its
-docstring: ``silent``, ``goal_gap``, ``toward_object``, ``toward_structure``; it always
-judges on samples 3000-3255, whatever ``--seeds`` says) is run, from the project root with
-this Python, on each edit and method at the method's frontier operating point (the point of
+docstring: ``silent``, ``goal_gap``, ``toward_object``, ``toward_structure``) is run, from
+the project root with this Python, on the same samples as the project's metrics: on the
+judging samples 3000-3255 as it is, on the tuning samples 2000-2255 with its sample list
+pointed there (``benchmarks/instrument_on_tuning.py``; so a tuning comparison hears both
+measures before anything is chosen), on no other seeds; on each edit and method at the method's frontier operating point (the point of
 the best goal reproduction; where none qualifies, the quietest point, marked "quietest").
 Those variant specs are written to ``OUT/specs/``, the instrument's output to
 ``OUT/instrument/``; its figures go beside the project's in table.md, with one line per set
@@ -374,8 +376,36 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-")
 
 
-def run_instrument(specs: list[Path], out: Path, instrument: Path) -> dict[str, dict]:
-    """Run the outside instrument on ``specs`` (one process); its result per spec name."""
+JUDGING_SAMPLES = list(range(3000, 3256))
+TUNING_SAMPLES = list(range(2000, 2256))  # as benchmarks/instrument_on_tuning.py's
+
+
+def instrument_samples_problem(seeds: list[int]) -> str | None:
+    """Why the instrument cannot judge on ``seeds`` (it runs on the judging or the tuning
+    samples only), or None."""
+    if list(seeds) in (JUDGING_SAMPLES, TUNING_SAMPLES):
+        return None
+    return ("--instrument runs on the judging samples 3000-3255 or the tuning samples "
+            "2000-2255 only; pass --seeds 3000-3255 or 2000-2255")
+
+
+def run_instrument(
+    specs: list[Path], out: Path, instrument: Path, seeds: list[int] | None = None
+) -> dict[str, dict]:
+    """Run the outside instrument on ``specs``; its result per spec name. On the judging
+    samples (``seeds`` None or 3000-3255) as its own process; on the tuning samples in this
+    one, its sample list pointed there (``instrument_on_tuning.load_instrument``)."""
+    if seeds is not None and list(seeds) != JUDGING_SAMPLES:
+        problem = instrument_samples_problem(seeds)
+        if problem:
+            raise ValueError(problem)
+        from instrument_on_tuning import load_instrument
+
+        eq = load_instrument(instrument)
+        print(f"instrument on the tuning samples: {len(specs)} spec(s)", file=sys.stderr,
+              flush=True)
+        return {(json.loads(p.read_text()).get("name") or p.stem): eq.run_spec(p, out, "api")
+                for p in specs}
     cmd = [sys.executable, str(instrument), *map(str, specs), "--out", str(out)]
     print("$ " + shlex.join(cmd), file=sys.stderr, flush=True)
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -559,6 +589,8 @@ def main(argv: list[str] | None = None) -> None:
     instrument = Path(args.instrument_path)
     if args.instrument and not instrument.is_file():
         raise SystemExit(f"--instrument: {instrument} not found")
+    if args.instrument and instrument_samples_problem(seeds):
+        raise SystemExit(instrument_samples_problem(seeds))
     edits = edit_paths(args.sets, args.edits)
     if not edits:
         raise SystemExit(f"no edits in benchmarks/edits/{{{','.join(args.sets)}}}")
@@ -638,7 +670,8 @@ def main(argv: list[str] | None = None) -> None:
                 p.write_text(json.dumps(js, indent=1) + "\n")
                 written[label] = (p, js["name"], point_label(pts[at]["point"]) +
                                   (f" ({where})" if where else ""))
-            got = run_instrument([p for p, _, _ in written.values()], ins_dir, instrument)
+            got = run_instrument([p for p, _, _ in written.values()], ins_dir, instrument,
+                                 seeds)
             for label, (p, name, at_label) in written.items():
                 ins = got.get(name)
                 r["methods"][label]["instrument"] = (

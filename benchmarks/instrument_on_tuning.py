@@ -31,6 +31,17 @@ FIGURES = ("silent", "outside", "inside_top", "goal_gap", "toward_object", "towa
            "seconds")
 
 
+def load_instrument(path: Path = INSTRUMENT):
+    """The instrument's module, loaded unchanged from ``path``, with its sample list pointed
+    at the tuning samples 2000-2255 (``run_spec(spec_path, out_dir, "api")`` measures one
+    spec there)."""
+    loader = importlib.util.spec_from_file_location("edit_quality", path)
+    eq = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(eq)
+    eq.HELD_OUT = TUNING_SAMPLES
+    return eq
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("spec", type=Path)
@@ -45,10 +56,7 @@ def main(argv=None) -> int:
         ap.error(f"{a.spec} is a held-out test edit; choose settings on benchmarks/edits/tune/")
     if not a.instrument.is_file():
         ap.error(f"the instrument is not at {a.instrument}; pass --instrument PATH")
-    loader = importlib.util.spec_from_file_location("edit_quality", a.instrument)
-    eq = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(eq)
-    eq.HELD_OUT = TUNING_SAMPLES
+    eq = load_instrument(a.instrument)
     spec = json.loads(a.spec.read_text())
     if a.method:
         spec["solver"] = {"name": a.method, "params": json.loads(a.params)}

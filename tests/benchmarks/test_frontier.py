@@ -76,3 +76,11 @@ def test_reuse_solves_restores_the_session_afterwards():
     with fb.reuse_solves():
         assert Rewriter.compute is not compute and Rewriter.prepare is not prepare
     assert Rewriter.compute is compute and Rewriter.prepare is prepare
+
+
+def test_the_instrument_judges_on_the_judging_or_the_tuning_samples_only(tmp_path):
+    assert fb.instrument_samples_problem(list(range(3000, 3256))) is None
+    assert fb.instrument_samples_problem(list(range(2000, 2256))) is None
+    assert "2000-2255" in fb.instrument_samples_problem(list(range(2000, 2100)))
+    with pytest.raises(ValueError, match="tuning samples"):
+        fb.run_instrument([], tmp_path, tmp_path / "edit_quality.py", list(range(10)))
