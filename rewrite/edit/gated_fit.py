@@ -83,6 +83,13 @@ def require_wrappable(G: Generator, layer: str, method: str) -> None:
         )
 
 
+def band_cells(G: Generator, layer: str, band: torch.Tensor) -> torch.Tensor:
+    """The key cells of ``layer`` that the band (bool [R, R], image pixels) covers by half:
+    bool [h, w]."""
+    cover = window_coverage(band.float().cpu().numpy(), layer_window(G.layer(layer), "key"))
+    return torch.as_tensor(cover > 0.5)
+
+
 def band_gate(
     G: Generator,
     layer: str,
@@ -97,9 +104,7 @@ def band_gate(
     image pixels) covers by half on the examples against the other cells and every cell of
     the silent samples (:func:`rewrite.memory.gate.fit_gate`). EditError when the band covers
     no key cell or every one."""
-    inside = torch.as_tensor(
-        window_coverage(band.float().cpu().numpy(), layer_window(G.layer(layer), "key")) > 0.5
-    ).to(keys.device)
+    inside = band_cells(G, layer, band).to(keys.device)
     if not inside.any() or inside.all():
         raise EditError(
             f"the marked regions cover {'no' if not inside.any() else 'every'} key cell of "
