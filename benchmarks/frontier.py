@@ -101,6 +101,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from common import table  # noqa: E402
+from instrument_on_tuning import TUNING_SAMPLES, load_instrument  # noqa: E402
 
 from rewrite.edit import EditSpec  # noqa: E402
 from rewrite.edit.methods import METHODS, method_param_problems  # noqa: E402
@@ -377,7 +378,6 @@ def slug(text: str) -> str:
 
 
 JUDGING_SAMPLES = list(range(3000, 3256))
-TUNING_SAMPLES = list(range(2000, 2256))  # as benchmarks/instrument_on_tuning.py's
 
 
 def instrument_samples_problem(seeds: list[int]) -> str | None:
@@ -399,8 +399,6 @@ def run_instrument(
         problem = instrument_samples_problem(seeds)
         if problem:
             raise ValueError(problem)
-        from instrument_on_tuning import load_instrument
-
         eq = load_instrument(instrument)
         print(f"instrument on the tuning samples: {len(specs)} spec(s)", file=sys.stderr,
               flush=True)

@@ -82,6 +82,25 @@ def face_model():
     return load_model("dcgan-digiface64")
 
 
+def rewrite_delta_file(good: Path, change, out: Path) -> Path:
+    """The delta file ``good`` (written by rewrite) re-written to ``out`` with safetensors
+    itself after ``change(entries, tensors)`` edited its edit list (the decoded ``edits``
+    header) and its tensors in place: a damaged file rewrite must refuse. Returns ``out``."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(good), "pt") as fh:
+        meta = fh.metadata()
+    tensors = load_file(str(good))
+    entries = json.loads(meta["edits"])
+    change(entries, tensors)
+    meta["edits"] = json.dumps(entries)
+    save_file(tensors, str(out), metadata=meta)
+    return out
+
+
 def make_tiny_dcgan(seed: int = 0, nz: int = 8, channels=(16, 8, 4, 3)) -> DCGANGenerator:
     """A small DCGAN with random weights and random BatchNorm statistics (32x32 output)."""
     gen = torch.Generator().manual_seed(seed)

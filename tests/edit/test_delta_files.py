@@ -2,16 +2,15 @@
 DeltaFileError (on load, or on apply when they do not fit the model), never an IndexError,
 and the model's weights stay as they were."""
 
-import json
 
 import pytest
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
 from rewrite.edit import Delta, LowRank, Rewriter, load_deltas
 from rewrite.edit.delta import save_deltas
 from rewrite.utils.errors import DeltaFileError, EditError
+
+from ..conftest import rewrite_delta_file
 
 PARAM = "main.3.weight"          # tiny DCGAN: ConvTranspose2d [in 16, out 8, 4, 4]
 
@@ -28,19 +27,16 @@ def _tampered(tmp_path, G, low_rank=None, lam=None, D=None):
     its factor tensors replaced."""
     path = tmp_path / "edit.safetensors"
     save_deltas([_good_delta()], path, G.fingerprint())
-    with safe_open(str(path), "pt") as fh:
-        meta = fh.metadata()
-    tensors = load_file(str(path))
-    entries = json.loads(meta["edits"])
-    if low_rank is not None:
-        entries[0]["low_rank"].update(low_rank)
-    if lam is not None:
-        tensors["edit.0.lambda"] = lam
-    if D is not None:
-        tensors["edit.0.D"] = D
-    meta["edits"] = json.dumps(entries)
-    save_file(tensors, str(path), metadata=meta)
-    return path
+
+    def change(entries, tensors):
+        if low_rank is not None:
+            entries[0]["low_rank"].update(low_rank)
+        if lam is not None:
+            tensors["edit.0.lambda"] = lam
+        if D is not None:
+            tensors["edit.0.D"] = D
+
+    return rewrite_delta_file(path, change, path)
 
 
 def test_an_intact_hand_made_delta_file_round_trips(tiny_dcgan, tmp_path):

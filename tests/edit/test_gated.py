@@ -3,14 +3,11 @@ edit in a session (a wrap, never a weight change), in delta files and against ch
 families that cannot wrap, and the method end to end on the beard request."""
 
 import copy
-import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
 from rewrite.edit import Delta, EditSpec, Rewriter
 from rewrite.edit.delta import load_deltas
@@ -21,7 +18,7 @@ from rewrite.metrics.evaluate import variant
 from rewrite.models import load_model
 from rewrite.utils.errors import DeltaFileError, EditError
 
-from ..conftest import make_tiny_dcgan
+from ..conftest import make_tiny_dcgan, rewrite_delta_file
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYER = "main.6"                 # tiny DCGAN: keys [N, 8, 8, 8], values [N, 4, 16, 16]
@@ -334,20 +331,16 @@ def _damaged(tmp_path, G, gate_meta=None, u=None, drop_u=False) -> Path:
     session = Rewriter(make_tiny_dcgan(), progress=False)
     session.apply(_gated_delta(session.model))
     session.export_deltas(good)
-    with safe_open(str(good), "pt") as fh:
-        meta = fh.metadata()
-    tensors = load_file(str(good))
-    entries = json.loads(meta["edits"])
-    if gate_meta is not None:
-        entries[0]["gate"].update(gate_meta)
-    if u is not None:
-        tensors["edit.0.gate.u"] = u
-    if drop_u:
-        del tensors["edit.0.gate.u"]
-    meta["edits"] = json.dumps(entries)
-    path = tmp_path / "damaged.safetensors"
-    save_file(tensors, str(path), metadata=meta)
-    return path
+
+    def change(entries, tensors):
+        if gate_meta is not None:
+            entries[0]["gate"].update(gate_meta)
+        if u is not None:
+            tensors["edit.0.gate.u"] = u
+        if drop_u:
+            del tensors["edit.0.gate.u"]
+
+    return rewrite_delta_file(good, change, tmp_path / "damaged.safetensors")
 
 
 @pytest.mark.parametrize("damage", [

@@ -2,13 +2,10 @@
 wrapped, one strength, all or nothing), in delta files, and the method on the face model."""
 
 import copy
-import json
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
 from rewrite.edit import Delta, EditSpec, Rewriter
 from rewrite.edit.calibrate import silent_splits
@@ -17,7 +14,7 @@ from rewrite.memory.gate import Gate
 from rewrite.metrics.evaluate import variant
 from rewrite.utils.errors import DeltaFileError, EditError
 
-from ..conftest import make_tiny_dcgan
+from ..conftest import make_tiny_dcgan, rewrite_delta_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = list(range(12))
@@ -115,15 +112,8 @@ def _tampered(tmp_path, change) -> Path:
     session = Rewriter(make_tiny_dcgan(), progress=False)
     session.apply(_pair(session.model))
     session.export_deltas(good)
-    with safe_open(str(good), "pt") as fh:
-        meta = fh.metadata()
-    tensors = load_file(str(good))
-    entries = json.loads(meta["edits"])
-    change(entries[0], tensors)
-    meta["edits"] = json.dumps(entries)
-    path = tmp_path / "damaged.safetensors"
-    save_file(tensors, str(path), metadata=meta)
-    return path
+    return rewrite_delta_file(good, lambda entries, tensors: change(entries[0], tensors),
+                              tmp_path / "damaged.safetensors")
 
 
 def _drop_gate(entry, tensors):
