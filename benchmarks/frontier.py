@@ -181,6 +181,23 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
                                                       "strength": 1.0}]),
     "gated-pair matte=0.4": ("gated-pair", None, [{"matte": 0.4, "strength": 1.0}]),
     "gated-pair matte=0.3": ("gated-pair", None, [{"matte": 0.3, "strength": 1.0}]),
+    "gated-pair quad leak=0.003": ("gated-pair", None, [{"quadratic": 1, "leak": 0.003,
+                                                         "strength": 1.0}]),
+    "gated-pair quad leak=0.001": ("gated-pair", None, [{"quadratic": 1, "leak": 0.001,
+                                                         "strength": 1.0}]),
+    "gated-pair quad leak=0.01": ("gated-pair", None, [{"quadratic": 1, "leak": 0.01,
+                                                        "strength": 1.0}]),
+    "gated-pair leak=0.003": ("gated-pair", None, [{"leak": 0.003, "strength": 1.0}]),
+    "gated-pair face": ("gated-pair", None, [{"face_gate": 1.0, "strength": 1.0}]),
+    "gated-pair face q=0.3": ("gated-pair", None, [{"face_gate": 1.0, "quantile": 0.3,
+                                                    "strength": 1.0}]),
+    "gated-pair face q=0.3 m=2": ("gated-pair", None, [{"face_gate": 1.0, "quantile": 0.3,
+                                                        "max_scale": 2.0, "strength": 1.0}]),
+    "gated-pair face=0.8": ("gated-pair", None, [{"face_gate": 0.8, "strength": 1.0}]),
+    "gated-pair face m=1": ("gated-pair", None, [{"face_gate": 1.0, "max_scale": 1.0,
+                                                  "strength": 1.0}]),
+    "gated-pair face q=0.3 m=1": ("gated-pair", None, [{"face_gate": 1.0, "quantile": 0.3,
+                                                        "max_scale": 1.0, "strength": 1.0}]),
 }
 
 

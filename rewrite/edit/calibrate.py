@@ -58,6 +58,35 @@ class Calibration:
     silent_samples: int
 
 
+def _responses(
+    G: Generator, layer: str, D: torch.Tensor, samples: list[int], batch: int
+) -> tuple[list[Split], torch.Tensor]:
+    """The splits at ``layer`` of ``samples`` (batches of at most ``batch``) and the rule's
+    response on their image cells, as the evaluation takes it: ``|D k|`` (``d·k`` at rank 1),
+    float [N, cells, cells]."""
+    window = layer_window(G.layer(layer), "key")
+    d = D.to(torch.float32)
+    splits, responses = [], []
+    for s in range(0, len(samples), batch):
+        split = G.split(G.latents(samples[s : s + batch]), layer)
+        keys = crop_window(split.keys, window)
+        proj = torch.einsum("rc,bchw->brhw", d.to(keys), keys)
+        responses.append((proj[:, 0] if d.shape[0] == 1 else proj.norm(dim=1)).cpu())
+        splits.append(split)
+    return splits, torch.cat(responses)
+
+
+@torch.no_grad()
+def firing_threshold(
+    G: Generator, layer: str, D: torch.Tensor, samples=CALIBRATION, batch: int = 64
+) -> float:
+    """The response above which the rule (directions ``D`` [r, C_in]) fires, as in the
+    evaluation: the 99th percentile of ``|D k|`` (``d·k`` at rank 1) over all image cells of
+    all ``samples`` (the calibration samples by default)."""
+    _, response = _responses(G, layer, D, list(samples), batch)
+    return quantile_threshold(response)
+
+
 @torch.no_grad()
 def silent_splits(
     G: Generator,
@@ -73,16 +102,7 @@ def silent_splits(
     one cell. Returns the splits (at ``layer``, or at layer ``at`` when given) in batches of at
     most ``batch`` samples (empty if the rule fires on every sample)."""
     samples = list(samples)
-    window = layer_window(G.layer(layer), "key")
-    d = D.to(torch.float32)
-    splits, responses = [], []
-    for s in range(0, len(samples), batch):
-        split = G.split(G.latents(samples[s : s + batch]), layer)
-        keys = crop_window(split.keys, window)
-        proj = torch.einsum("rc,bchw->brhw", d.to(keys), keys)
-        responses.append((proj[:, 0] if d.shape[0] == 1 else proj.norm(dim=1)).cpu())
-        splits.append(split)
-    response = torch.cat(responses)
+    splits, response = _responses(G, layer, D, samples, batch)
     fire = firing_mask(response, quantile_threshold(response), response.shape[-1])
     silent = ~fire.flatten(1).any(1)
     if (at is not None and at != layer) or any(split.extras for split in splits):

@@ -155,6 +155,13 @@ def _entry(d: Delta, prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str,
     if d.gate is not None:
         tensors[f"{prefix}gate.u"] = d.gate.u.detach().cpu().float().contiguous()
         entry["gate"] = {"b": float(d.gate.b), "tau": float(d.gate.tau), "at": d.gate.at}
+        if d.gate.A is not None:
+            tensors[f"{prefix}gate.A"] = d.gate.A.detach().cpu().float().contiguous()
+            entry["gate"]["quadratic"] = True
+        if d.gate.face_D is not None and d.gate.face_cells is not None:
+            tensors[f"{prefix}gate.face_D"] = d.gate.face_D.detach().cpu().float().contiguous()
+            tensors[f"{prefix}gate.face_cells"] = d.gate.face_cells.detach().cpu().contiguous()
+            entry["gate"]["face"] = {"b": float(d.gate.face_b), "tau": float(d.gate.face_tau)}
     if d.companion is not None:
         entry["companion"] = _entry(d.companion, f"{prefix}companion.", tensors)
     return entry
@@ -292,9 +299,26 @@ def _delta(e: dict, i: int, tensors: dict, path, prefix: str | None = None) -> D
     gate = None
     if "gate" in e:
         g = e["gate"]
-        gate = Gate(tensors[f"{prefix}gate.u"], g["b"], g["tau"], g.get("at", "values"))
+        quad = tensors.get(f"{prefix}gate.A") if g.get("quadratic") else None
+        face = g.get("face")
+        face = face if isinstance(face, dict) else ({} if face is None else {"b": None})
+        gate = Gate(
+            tensors[f"{prefix}gate.u"],
+            g["b"],
+            g["tau"],
+            g.get("at", "values"),
+            quad,
+            face_D=tensors.get(f"{prefix}gate.face_D") if face else None,
+            face_cells=tensors.get(f"{prefix}gate.face_cells") if face else None,
+            face_b=face.get("b", 0.0) if face else 0.0,
+            face_tau=face.get("tau", 1.0) if face else 1.0,
+        )
         u = gate.u
         why = gate.problem(int(u.shape[0]) if isinstance(u, torch.Tensor) and u.ndim == 1 else -1)
+        if why is None and g.get("quadratic") and quad is None:
+            why = "its quadratic part is missing"
+        if why is None and face and gate.face_D is None:
+            why = "its gate per image is missing"
         if why is None and len(dense) != 1:
             why = f"a gated edit changes one weight, this one names {len(dense)}"
         if why:

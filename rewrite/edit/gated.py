@@ -37,6 +37,13 @@ def gated_problem(G: Generator, delta: Delta) -> str | None:
     why = delta.gate.problem(info.in_channels)
     if why:
         return why
+    cells = delta.gate.face_cells
+    grid = (info.key_resolution, info.key_resolution)
+    if cells is not None and tuple(cells.shape) != grid:
+        return (
+            f"its gate per image reads a {tuple(cells.shape)} grid of key cells; "
+            f"{delta.layer}'s keys are {grid}"
+        )
     weight = dict(G.named_parameters())[weight_name]
     change = delta.dense[weight_name]
     if tuple(change.shape) != tuple(weight.shape):
@@ -63,6 +70,12 @@ def gate_tag(delta: Delta) -> str:
     assert delta.gate is not None
     h = hashlib.sha256(delta.layer.encode())
     h.update(delta.gate.u.detach().cpu().float().contiguous().numpy().tobytes())
+    if delta.gate.A is not None:
+        h.update(delta.gate.A.detach().cpu().float().contiguous().numpy().tobytes())
+    if delta.gate.face_D is not None and delta.gate.face_cells is not None:
+        h.update(delta.gate.face_D.detach().cpu().float().contiguous().numpy().tobytes())
+        h.update(delta.gate.face_cells.detach().cpu().contiguous().numpy().tobytes())
+        h.update(repr((float(delta.gate.face_b), float(delta.gate.face_tau))).encode())
     h.update(
         repr(
             (float(delta.gate.b), float(delta.gate.tau), delta.gate.at, float(delta.strength))

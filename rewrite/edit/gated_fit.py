@@ -35,7 +35,7 @@ import torch
 from ..memory.gate import Gate, fit_gate, gated_change
 from ..memory.registry import StepCallback, param
 from ..utils.errors import EditError
-from .calibrate import calibrate_share, silent_splits
+from .calibrate import calibrate_share, firing_threshold, silent_splits
 from .delta import Delta
 from .example_fit import FitSampleParams, fit_samples, fit_weight_change, pixel_fit_delta
 from .masks import layer_window, window_coverage
@@ -64,7 +64,14 @@ class GatedParams(FitSampleParams):
     (:mod:`rewrite.edit.calibrate`; mean |Δpixel| 0-1); 0 keeps the fixed share ``scale``
     instead. The spec's strength multiplies the kept change further. Defaults chosen on the
     tuning edits with samples 2000-2255 (benchmarks/FRONTIER.md §12: a fixed 0.75 left two of
-    seven tuning edits above silent change 0.010 at strength 1, the budget none)."""
+    seven tuning edits above silent change 0.010 at strength 1, the budget none).
+    ``quadratic`` 1: the gate reads the keys by the two classes' Gaussian log-likelihood
+    ratio instead of one LDA direction; ``leak`` above 0: the threshold lets that share of
+    the negative cells through instead of shutting ``quantile`` of the positives
+    (:func:`rewrite.memory.gate.fit_gate`). ``face_gate`` above 0: the gate also shuts on
+    every image whose rule response inside the band stays below this multiple of the
+    evaluation's firing threshold (1: exactly where the evaluation calls the rule silent
+    there), with a ramp of ``face_softness`` times that threshold (:func:`with_face_gate`)."""
 
     quantile: float = param(0.5, 0.99)
     softness: float = param(0.25, 10.0)
@@ -72,6 +79,10 @@ class GatedParams(FitSampleParams):
     scale: float = param(0.75, 4.0)
     silent_budget: float = param(0.008, 1.0)
     max_scale: float = param(1.25, 4.0)
+    quadratic: int = param(0, 1)
+    leak: float = param(0.0, 0.5)
+    face_gate: float = param(0.0, 4.0)
+    face_softness: float = param(0.05, 1.0)
 
 
 def require_wrappable(G: Generator, layer: str, method: str) -> None:
@@ -117,8 +128,34 @@ def band_gate(
     negatives = torch.cat(
         [cells[:, ~inside].reshape(-1, c_in), cells[n_ex : n_ex + n_sil].reshape(-1, c_in)]
     )
-    gate, _, _ = fit_gate(positives, negatives, p.quantile, p.softness, p.shrink, GATE_AT)
+    gate, _, _ = fit_gate(
+        positives, negatives, p.quantile, p.softness, p.shrink, GATE_AT, bool(p.quadratic), p.leak
+    )
     return gate
+
+
+def with_face_gate(G: Generator, inputs: EditInputs, gate: Gate, p: GatedParams) -> Gate:
+    """``gate`` (on the spec layer's keys) with a gate per image when ``p.face_gate`` is above
+    0: the rule's directions ``inputs.D``, read on the band's key cells, against
+    ``p.face_gate`` times the evaluation's firing threshold on the calibration samples
+    (:func:`rewrite.edit.calibrate.firing_threshold`), lowered where needed to open (to
+    0.95 at least) on every one of the user's own samples; else ``gate`` itself."""
+    if p.face_gate <= 0:
+        return gate
+    assert inputs.band is not None
+    layer = inputs.info.name
+    threshold = firing_threshold(G, layer, inputs.D)
+    cells = band_cells(G, layer, inputs.band)
+    own = list(dict.fromkeys(list(inputs.goal_samples) + list(inputs.context_samples)))
+    with torch.no_grad():
+        keys = G.split(G.latents(own), layer).keys
+    probe = dataclasses.replace(gate, face_D=inputs.D.detach().float().cpu(), face_cells=cells)
+    # The user's own samples are where the rule holds: the gate per image opens on each.
+    weakest = float(probe.face_response(keys).min())
+    tau = max(p.face_softness * threshold, 1e-12)
+    return dataclasses.replace(
+        probe, face_b=min(p.face_gate * threshold, weakest - 3 * tau), face_tau=tau
+    )
 
 
 def gated_fit(
@@ -139,6 +176,7 @@ def gated_fit(
     keys = split.keys.detach()
     assert inputs.band is not None
     gate = band_gate(G, layer, inputs.band, keys, fs.n_ex, fs.n_sil, p)
+    gate = with_face_gate(G, inputs, gate, p)
     w0 = f.weight.detach()
     values = split.values.detach()
 

@@ -41,7 +41,7 @@ from .calibrate import calibrate_share, silent_splits
 from .delta import Delta
 from .example_fit import fit_samples, frozen
 from .gated import GatedValues
-from .gated_fit import GatedParams, band_gate, gated_fit, require_wrappable
+from .gated_fit import GatedParams, band_gate, gated_fit, require_wrappable, with_face_gate
 
 if TYPE_CHECKING:
     from ..models.base import Generator
@@ -110,6 +110,7 @@ def gated_pair_fit(
         name: band_gate(G, name, inputs.band, splits[name].keys.detach(), fs.n_ex, fs.n_sil, p)
         for name in (first, later)
     }
+    gates[layer] = with_face_gate(G, inputs, gates[layer], p)  # the rule's D is this layer's
     split = splits[first]
     f_first = G.layer_function(split)
     w_later = dict(G.named_parameters())[G.weight_name(later)].detach()
