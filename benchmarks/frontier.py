@@ -198,6 +198,7 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
                                                   "strength": 1.0}]),
     "gated-pair face q=0.3 m=1": ("gated-pair", None, [{"face_gate": 1.0, "quantile": 0.3,
                                                         "max_scale": 1.0, "strength": 1.0}]),
+    "gated-pair ex=48": ("gated-pair", None, [{"examples": 48, "strength": 1.0}]),
 }
 
 
