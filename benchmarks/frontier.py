@@ -199,6 +199,8 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     "gated-pair face q=0.3 m=1": ("gated-pair", None, [{"face_gate": 1.0, "quantile": 0.3,
                                                         "max_scale": 1.0, "strength": 1.0}]),
     "gated-pair ex=48": ("gated-pair", None, [{"examples": 48, "strength": 1.0}]),
+    "gated-pair kr=16": ("gated-pair", None, [{"key_rank": 16, "strength": 1.0}]),
+    "gated-pair kr=64": ("gated-pair", None, [{"key_rank": 64, "strength": 1.0}]),
 }
 
 

@@ -71,7 +71,9 @@ class GatedParams(FitSampleParams):
     (:func:`rewrite.memory.gate.fit_gate`). ``face_gate`` above 0: the gate also shuts on
     every image whose rule response inside the band stays below this multiple of the
     evaluation's firing threshold (1: exactly where the evaluation calls the rule silent
-    there), with a ramp of ``face_softness`` times that threshold (:func:`with_face_gate`)."""
+    there), with a ramp of ``face_softness`` times that threshold (:func:`with_face_gate`).
+    ``key_rank`` above 0: the change reads only the ``key_rank`` directions holding most of the
+    examples' gated keys' energy (:func:`key_projector`); 0: every key direction."""
 
     quantile: float = param(0.5, 0.99)
     softness: float = param(0.25, 10.0)
@@ -83,6 +85,7 @@ class GatedParams(FitSampleParams):
     leak: float = param(0.0, 0.5)
     face_gate: float = param(0.0, 4.0)
     face_softness: float = param(0.05, 1.0)
+    key_rank: int = param(0, 4096)
 
 
 def require_wrappable(G: Generator, layer: str, method: str) -> None:
@@ -132,6 +135,31 @@ def band_gate(
         positives, negatives, p.quantile, p.softness, p.shrink, GATE_AT, bool(p.quadratic), p.leak
     )
     return gate
+
+
+def key_projector(keys: torch.Tensor, gate: Gate, n_ex: int, rank: int) -> torch.Tensor | None:
+    """The projector [C_in, C_in] onto the ``rank`` eigen-directions of the second moment of
+    the gated keys ``g(k)·k`` of the first ``n_ex`` samples of ``keys`` [N, C_in, h, w] (what
+    a change behind ``gate`` reads on the examples); None for ``rank`` 0 or at least C_in."""
+    c_in = keys.shape[1]
+    if rank <= 0 or rank >= c_in:
+        return None
+    with torch.no_grad():
+        gated = (gate.open(keys[:n_ex]) * keys[:n_ex]).movedim(1, -1).reshape(-1, c_in)
+        moment = gated.double().T @ gated.double()
+        _, vecs = torch.linalg.eigh(moment)
+        top = vecs[:, -rank:]
+    return (top @ top.T).to(keys.dtype)
+
+
+def project_keys(d: torch.Tensor, proj: torch.Tensor | None, in_axis: int) -> torch.Tensor:
+    """The weight change ``d`` reading only the key directions ``proj`` [C_in, C_in] keeps
+    (along ``in_axis``); ``d`` itself when ``proj`` is None."""
+    if proj is None:
+        return d
+    return torch.movedim(
+        torch.tensordot(torch.movedim(d, in_axis, -1), proj.to(d), dims=1), -1, in_axis
+    )
 
 
 def with_face_gate(G: Generator, inputs: EditInputs, gate: Gate, p: GatedParams) -> Gate:
@@ -185,7 +213,10 @@ def gated_fit(
     def losses(d):
         return fs.losses(G.resume(split.with_values(render(d))))
 
-    fitted, before = fit_weight_change(G, w0, losses, p, step)
+    proj = key_projector(keys, gate, fs.n_ex, p.key_rank)
+    fitted, before = fit_weight_change(
+        G, w0, losses, p, step, None if proj is None else lambda d: project_keys(d, proj, f.in_axis)
+    )
     share, silent = p.scale, float("nan")
     if p.silent_budget > 0:
         splits = silent_splits(G, layer, inputs.D)

@@ -41,7 +41,15 @@ from .calibrate import calibrate_share, silent_splits
 from .delta import Delta
 from .example_fit import fit_samples, frozen
 from .gated import GatedValues
-from .gated_fit import GatedParams, band_gate, gated_fit, require_wrappable, with_face_gate
+from .gated_fit import (
+    GatedParams,
+    band_gate,
+    gated_fit,
+    key_projector,
+    project_keys,
+    require_wrappable,
+    with_face_gate,
+)
 
 if TYPE_CHECKING:
     from ..models.base import Generator
@@ -119,10 +127,20 @@ def gated_pair_fit(
     d_later = torch.zeros_like(w_later, requires_grad=True)
     wrap = GatedValues(G, later, d_later, gates[later])
 
+    f_later = G.layer_function(splits[later])
+    proj_first = key_projector(split.keys, gates[first], fs.n_ex, p.key_rank)
+    proj_later = key_projector(splits[later].keys, gates[later], fs.n_ex, p.key_rank)
+
+    def first_of(d: torch.Tensor) -> torch.Tensor:
+        return project_keys(d, proj_first, f_first.in_axis)
+
+    def later_of(d: torch.Tensor) -> torch.Tensor:
+        return project_keys(d, proj_later, f_later.in_axis)
+
     def losses(scale: float | None = None):
         """(goal, keep, silent) with both changes (times ``scale`` when given)."""
-        wrap.change = d_later if scale is None else d_later.detach() * scale
-        first_change = d_first if scale is None else d_first.detach() * scale
+        wrap.change = later_of(d_later) if scale is None else later_of(d_later.detach()) * scale
+        first_change = first_of(d_first) if scale is None else first_of(d_first.detach()) * scale
         return fs.losses(G.resume(split.with_values(render(first_change))))
 
     remove = G.wrap_values(later, wrap, "gated-pair-fit")
@@ -152,8 +170,8 @@ def gated_pair_fit(
             }
 
             def values_for(q: Split, k: float) -> torch.Tensor:
-                wrap.change = d_later.detach() * k
-                return changes[id(q)](d_first.detach() * k)
+                wrap.change = later_of(d_later.detach()) * k
+                return changes[id(q)](first_of(d_first.detach()) * k)
 
             wrap.change = torch.zeros_like(w_later)  # the calibration's "before"
             c = calibrate_share(G, quiet, values_for, p.silent_budget, p.max_scale)
@@ -163,8 +181,8 @@ def gated_pair_fit(
     finally:
         remove()
     parts = {
-        first: (d_first.detach() * share).cpu(),
-        later: (d_later.detach() * share).cpu(),
+        first: (first_of(d_first.detach()) * share).cpu(),
+        later: (later_of(d_later.detach()) * share).cpu(),
     }
     seconds = time.perf_counter() - t0
     companion = Delta(

@@ -273,3 +273,31 @@ def test_a_damaged_gate_per_image_in_a_file_is_refused(tmp_path, damage):
     with pytest.raises(DeltaFileError, match="per image"):
         target.apply_delta_file(path)
     assert G.value_wraps() == [] and target.deltas == []
+
+
+# -- a change that reads only the examples' main key directions (key_rank) ---------------------
+def test_a_key_rank_change_reads_only_the_examples_main_key_directions():
+    from rewrite.edit.gated_fit import key_projector, project_keys
+
+    g = torch.Generator().manual_seed(7)
+    c = 6
+    basis, _ = torch.linalg.qr(torch.randn(c, c, generator=g))
+    # The examples' keys live in the first two basis directions (plus a little noise).
+    coef = torch.randn(5, 2, 3, 3, generator=g)
+    keys = torch.einsum("nrhw,cr->nchw", coef, basis[:, :2]) + 1e-4 * torch.randn(
+        5, c, 3, 3, generator=g)
+    gate = Gate(torch.zeros(c), -100.0, 1.0, "keys")  # open everywhere
+    proj = key_projector(keys, gate, n_ex=5, rank=2)
+    assert proj is not None
+    assert torch.allclose(proj @ proj, proj, atol=1e-5)
+    assert torch.allclose(proj, basis[:, :2] @ basis[:, :2].T, atol=1e-3)
+    w = torch.randn(c, 4, 2, 2, generator=g)          # a transposed convolution's weight: in axis 0
+    d = project_keys(w, proj, in_axis=0)
+    outside = basis[:, 2:]                           # key directions the examples never use
+    assert float(torch.einsum("cohw,cr->rohw", d, outside).abs().max()) < 1e-3
+    inside = basis[:, :2]
+    assert torch.allclose(torch.einsum("cohw,cr->rohw", d, inside),
+                          torch.einsum("cohw,cr->rohw", w, inside), atol=1e-3)
+    assert key_projector(keys, gate, n_ex=5, rank=0) is None
+    assert key_projector(keys, gate, n_ex=5, rank=c) is None
+    assert project_keys(w, None, in_axis=0) is w
