@@ -5,6 +5,7 @@ rule's response on the band against a threshold); both in delta files."""
 
 import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -123,13 +124,30 @@ def test_a_quadratic_gate_round_trips_through_a_delta_file(tmp_path):
         assert not torch.equal(linear.model(linear.model.latents(SAMPLES)), x1)
 
 
-@pytest.mark.parametrize("damage", ["nan", "shape", "missing"])
-def test_a_damaged_quadratic_part_is_refused(tmp_path, damage):
+def _assert_refused(tmp_path, make_delta, change, match: str) -> Path:
+    """Write a delta file of ``make_delta(G)`` on the tiny DCGAN, damage it with
+    ``change(entries, tensors)`` (:func:`rewrite_delta_file`), and check a fresh model refuses
+    it with a message matching ``match`` and is left unwrapped and unchanged. Returns the
+    undamaged file."""
     good = tmp_path / "good.safetensors"
     session = Rewriter(make_tiny_dcgan(), progress=False)
-    session.apply(_quadratic_delta(session.model))
+    session.apply(make_delta(session.model))
     session.export_deltas(good)
+    path = rewrite_delta_file(good, change, tmp_path / "damaged.safetensors")
+    G = make_tiny_dcgan()
+    with torch.no_grad():
+        x0 = G(G.latents(SAMPLES))
+    target = Rewriter(G, progress=False)
+    with pytest.raises(DeltaFileError, match=match):
+        target.apply_delta_file(path)
+    assert G.value_wraps() == [] and target.deltas == []
+    with torch.no_grad():
+        assert torch.equal(G(G.latents(SAMPLES)), x0)
+    return good
 
+
+@pytest.mark.parametrize("damage", ["nan", "shape", "missing"])
+def test_a_damaged_quadratic_part_is_refused(tmp_path, damage):
     def change(entries, tensors):
         A = tensors["edit.0.gate.A"]
         if damage == "nan":
@@ -139,16 +157,7 @@ def test_a_damaged_quadratic_part_is_refused(tmp_path, damage):
         else:
             del tensors["edit.0.gate.A"]
 
-    path = rewrite_delta_file(good, change, tmp_path / "damaged.safetensors")
-    G = make_tiny_dcgan()
-    with torch.no_grad():
-        x0 = G(G.latents(SAMPLES))
-    target = Rewriter(G, progress=False)
-    with pytest.raises(DeltaFileError, match=r"quadratic part|gate\.A"):
-        target.apply_delta_file(path)
-    assert G.value_wraps() == [] and target.deltas == []
-    with torch.no_grad():
-        assert torch.equal(G(G.latents(SAMPLES)), x0)
+    good = _assert_refused(tmp_path, _quadratic_delta, change, r"quadratic part|gate\.A")
     # The same file undamaged loads with its quadratic part.
     assert load_deltas(good)[0][0].gate.A is not None
 
@@ -252,11 +261,6 @@ def test_a_gate_per_image_round_trips_and_leaves_the_images_it_shuts_alone(tmp_p
 
 @pytest.mark.parametrize("damage", ["cells-grid", "cells-missing", "both-missing", "tau"])
 def test_a_damaged_gate_per_image_in_a_file_is_refused(tmp_path, damage):
-    good = tmp_path / "good.safetensors"
-    session = Rewriter(make_tiny_dcgan(), progress=False)
-    session.apply(_face_delta(session.model))
-    session.export_deltas(good)
-
     def change(entries, tensors):
         if damage == "cells-grid":
             tensors["edit.0.gate.face_cells"] = torch.ones(4, 4, dtype=torch.bool)
@@ -267,12 +271,7 @@ def test_a_damaged_gate_per_image_in_a_file_is_refused(tmp_path, damage):
         else:
             entries[0]["gate"]["face"]["tau"] = -1.0
 
-    path = rewrite_delta_file(good, change, tmp_path / "damaged.safetensors")
-    G = make_tiny_dcgan()
-    target = Rewriter(G, progress=False)
-    with pytest.raises(DeltaFileError, match="per image"):
-        target.apply_delta_file(path)
-    assert G.value_wraps() == [] and target.deltas == []
+    _assert_refused(tmp_path, _face_delta, change, "per image")
 
 
 # -- a change that reads only the examples' main key directions (key_rank) ---------------------
