@@ -111,6 +111,16 @@ def preserve_projector(keys: torch.Tensor, energy: float) -> torch.Tensor:
     return (keep @ keep.T).to(keys.dtype)
 
 
+def project_keys(d: torch.Tensor, proj: torch.Tensor | None, in_axis: int) -> torch.Tensor:
+    """The weight change ``d`` reading only the key directions ``proj`` [C_in, C_in] keeps
+    (along ``in_axis``); ``d`` itself when ``proj`` is None."""
+    if proj is None:
+        return d
+    return torch.movedim(
+        torch.tensordot(torch.movedim(d, in_axis, -1), proj.to(d), dims=1), -1, in_axis
+    )
+
+
 def rule_response(
     G: Generator, layer: str, keys: torch.Tensor, D: torch.Tensor, band: torch.Tensor
 ) -> torch.Tensor:
@@ -389,11 +399,7 @@ def example_fit(
         proj = preserve_projector(kept_keys, p.null_energy).to(w0)
 
     def projected(d):
-        if p.null_energy <= 0:
-            return d
-        return torch.movedim(
-            torch.tensordot(torch.movedim(d, f.in_axis, -1), proj, dims=1), -1, f.in_axis
-        )
+        return project_keys(d, proj if p.null_energy > 0 else None, f.in_axis)
 
     if p.collateral_weight > 0 and inputs.moment is None:
         raise EditError(

@@ -37,7 +37,13 @@ from ..memory.registry import StepCallback, param
 from ..utils.errors import EditError
 from .calibrate import calibrate_share, firing_threshold, silent_splits
 from .delta import Delta
-from .example_fit import FitSampleParams, fit_samples, fit_weight_change, pixel_fit_delta
+from .example_fit import (
+    FitSampleParams,
+    fit_samples,
+    fit_weight_change,
+    pixel_fit_delta,
+    project_keys,
+)
 from .masks import layer_window, window_coverage
 
 if TYPE_CHECKING:
@@ -150,16 +156,6 @@ def key_projector(keys: torch.Tensor, gate: Gate, n_ex: int, rank: int) -> torch
         _, vecs = torch.linalg.eigh(moment)
         top = vecs[:, -rank:]
     return (top @ top.T).to(keys.dtype)
-
-
-def project_keys(d: torch.Tensor, proj: torch.Tensor | None, in_axis: int) -> torch.Tensor:
-    """The weight change ``d`` reading only the key directions ``proj`` [C_in, C_in] keeps
-    (along ``in_axis``); ``d`` itself when ``proj`` is None."""
-    if proj is None:
-        return d
-    return torch.movedim(
-        torch.tensordot(torch.movedim(d, in_axis, -1), proj.to(d), dims=1), -1, in_axis
-    )
 
 
 def with_face_gate(G: Generator, inputs: EditInputs, gate: Gate, p: GatedParams) -> Gate:

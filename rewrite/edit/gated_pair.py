@@ -39,14 +39,13 @@ from ..models.base import Split
 from ..utils.errors import EditError
 from .calibrate import calibrate_share, silent_splits
 from .delta import Delta
-from .example_fit import fit_samples, frozen
+from .example_fit import fit_samples, frozen, project_keys
 from .gated import GatedValues
 from .gated_fit import (
     GatedParams,
     band_gate,
     gated_fit,
     key_projector,
-    project_keys,
     require_wrappable,
     with_face_gate,
 )

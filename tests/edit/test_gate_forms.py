@@ -276,7 +276,8 @@ def test_a_damaged_gate_per_image_in_a_file_is_refused(tmp_path, damage):
 
 # -- a change that reads only the examples' main key directions (key_rank) ---------------------
 def test_a_key_rank_change_reads_only_the_examples_main_key_directions():
-    from rewrite.edit.gated_fit import key_projector, project_keys
+    from rewrite.edit.example_fit import project_keys
+    from rewrite.edit.gated_fit import key_projector
 
     g = torch.Generator().manual_seed(7)
     c = 6
