@@ -9,6 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from rewrite.edit import EditSpec, Rewriter
+from rewrite.edit.calibrate import firing_samples
 from rewrite.utils.images import to_uint8
 
 from .conftest import ROOT, invoke, make_tiny_dcgan, run_cli
@@ -141,6 +143,14 @@ def test_edit_apply_compare_commands(face_model, tmp_path):
                   str(cmp_png), "--scale", "1")
     assert proc.returncode == 0, proc.stderr
     assert edit_summary.group(0) in proc.stdout             # compare prints the same summary
+    # ... and on which of the shown samples the rule fires, as the library finds them.
+    fires = re.search(r"the rule fires at its place on (\d+) of these 5 samples(?: \(([\d, ]+)\))?",
+                      proc.stdout)
+    assert fires, proc.stdout
+    expected = firing_samples(face_model, Rewriter(face_model, progress=False).prepare(
+        EditSpec.load(EXAMPLE)), range(100, 105))
+    assert int(fires.group(1)) == len(expected)
+    assert (fires.group(2) or "") == ", ".join(map(str, expected))
     pic = np.asarray(Image.open(cmp_png).convert("RGB")).astype(int)
     assert pic.shape[1] == 5 * 64 + 6 * 2
     top, bottom = pic[: pic.shape[0] // 2], pic[pic.shape[0] // 2:]

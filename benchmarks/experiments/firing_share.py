@@ -18,14 +18,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from rewrite.edit import EditSpec, Rewriter  # noqa: E402
-from rewrite.edit.calibrate import firing_threshold, silent_splits  # noqa: E402
-from rewrite.edit.example_fit import rule_response  # noqa: E402
+from rewrite.edit.calibrate import firing_samples, silent_splits  # noqa: E402
 from rewrite.models import load_model  # noqa: E402
 from rewrite.sampling.seeds import parse_seeds  # noqa: E402
 
@@ -40,15 +37,10 @@ def main(argv=None) -> int:
     inputs = Rewriter(G, progress=False).prepare(spec)
     assert inputs.band is not None
     layer = inputs.info.name
-    threshold = firing_threshold(G, layer, inputs.D)
     for text in args.seeds:
         seeds = parse_seeds(text)
         silent = sum(int(s.keys.shape[0]) for s in silent_splits(G, layer, inputs.D, seeds))
-        with torch.no_grad():
-            keys = torch.cat([G.split(G.latents(seeds[i : i + 64]), layer).keys
-                              for i in range(0, len(seeds), 64)])
-            response = rule_response(G, layer, keys, inputs.D, inputs.band)
-        firing = [s for s, r in zip(seeds, response.tolist(), strict=True) if r > threshold]
+        firing = firing_samples(G, inputs, seeds)
         listed = f": {', '.join(map(str, firing))}" if len(seeds) <= 32 else ""
         print(f"{spec.name} {text}: silent by the evaluation on {silent} of {len(seeds)}; "
               f"the band's response passes the firing threshold on {len(firing)}{listed}")

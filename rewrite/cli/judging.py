@@ -131,6 +131,8 @@ def compare(
       rewrite compare examples/add-sunglasses.json --seeds 100-355 --matched 16
       rewrite compare my_dcgan.pt examples/add-sunglasses.json --out cmp-mine.png
     """
+    from ..edit import Rewriter
+    from ..edit.calibrate import firing_samples
     from ..metrics.before_after import before_after_grid, before_after_solved, solve_line
     from ..utils.images import save_png
 
@@ -162,8 +164,14 @@ def compare(
 
         seeds, _, _ = match(G, spec, seeds, top=matched)
         shown = "best-matched samples"
+    fires = firing_samples(G, Rewriter(G, progress=False).prepare(spec), seeds)
     before, after, delta, reproduction = before_after_solved(G, spec, seeds, batch_size=batch_size)
     click.echo(solve_line(delta, reproduction))
+    listed = f" ({', '.join(map(str, fires))})" if 0 < len(fires) <= 32 else ""
+    click.echo(
+        f"the rule fires at its place on {len(fires)} of these {len(seeds)} {shown}{listed}; "
+        "the edit is meant to act there and leave the others as they were"
+    )
     save_png(before_after_grid(before, after, seeds, cols=cols, scale=scale), out)
     click.echo(f"wrote {out}: {len(seeds)} {shown} before and after {spec.name or spec_path}")
 

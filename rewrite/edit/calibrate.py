@@ -29,6 +29,7 @@ from .masks import crop_window, layer_window
 
 if TYPE_CHECKING:
     from ..models.base import Generator
+    from .goals import EditInputs
 
 #: The samples a change's share is calibrated on.
 CALIBRATION = range(840_000, 840_256)
@@ -85,6 +86,28 @@ def firing_threshold(
     all ``samples`` (the calibration samples by default)."""
     _, response = _responses(G, layer, D, list(samples), batch)
     return quantile_threshold(response)
+
+
+@torch.no_grad()
+def firing_samples(G: Generator, inputs: EditInputs, seeds, batch: int = 64) -> list[int]:
+    """The samples of ``seeds`` on which the edit's rule fires at its place: the strongest
+    response ``|D k|`` over the key cells the band covers
+    (:func:`rewrite.edit.example_fit.rule_response`) above the rule's firing threshold on the
+    calibration samples (:func:`firing_threshold`). An edit that stays silent where the rule
+    does not fire acts on these samples only. In the order of ``seeds``."""
+    from .example_fit import rule_response
+
+    assert inputs.band is not None, "inputs without a band"
+    layer, seeds = inputs.info.name, list(seeds)
+    threshold = firing_threshold(G, layer, inputs.D)
+    window = layer_window(G.layer(layer), "key")
+    out = []
+    for s in range(0, len(seeds), batch):
+        part = seeds[s : s + batch]
+        keys = crop_window(G.split(G.latents(part), layer).keys, window)  # the image's cells
+        response = rule_response(G, layer, keys, inputs.D, inputs.band)
+        out += [n for n, r in zip(part, response.tolist(), strict=True) if r > threshold]
+    return out
 
 
 @torch.no_grad()
