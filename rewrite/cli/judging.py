@@ -164,8 +164,11 @@ def compare(
 
         seeds, _, _ = match(G, spec, seeds, top=matched)
         shown = "best-matched samples"
-    fires = firing_samples(G, Rewriter(G, progress=False).prepare(spec), seeds)
-    before, after, delta, reproduction = before_after_solved(G, spec, seeds, batch_size=batch_size)
+    inputs = Rewriter(G, progress=False).prepare(spec)  # once: the firing line and the solve
+    fires = firing_samples(G, inputs, seeds)
+    before, after, delta, reproduction = before_after_solved(
+        G, spec, seeds, batch_size=batch_size, inputs=inputs
+    )
     click.echo(solve_line(delta, reproduction))
     listed = f" ({', '.join(map(str, fires))})" if 0 < len(fires) <= 32 else ""
     click.echo(

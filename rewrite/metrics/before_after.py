@@ -47,13 +47,15 @@ def before_after_solved(
     seeds: Sequence[int],
     batch_size: int = 32,
     progress: bool | None = None,
+    inputs=None,
 ) -> tuple[np.ndarray, np.ndarray, Delta, float]:
     """:func:`before_after`, and what the solve gave: ``(before, after, delta,
     reproduction)``, the last two as :func:`apply_judged` returns them (for
-    :func:`solve_line`). ``G`` is left as it was."""
+    :func:`solve_line`; solved from ``inputs``, :meth:`Rewriter.prepare`'s result, when
+    given). ``G`` is left as it was."""
     before = generate(G, seeds, batch_size, progress)
     session = Rewriter(G, progress=progress)
-    delta, reproduction = apply_judged(session, edit)
+    delta, reproduction = apply_judged(session, edit, inputs)
     try:
         after = generate(G, seeds, batch_size, progress)
     finally:

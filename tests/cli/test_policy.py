@@ -60,7 +60,7 @@ def seen(monkeypatch):
     and returns blank pictures and fixed figures."""
     record = {}
 
-    def stand_in(G, spec, seeds, batch_size=32, progress=None):
+    def stand_in(G, spec, seeds, batch_size=32, progress=None, inputs=None):
         record["truncation"], record["model"] = G.sampling.truncation, spec.model
         record["seeds"] = list(seeds)
         blank = np.zeros((len(seeds), G.resolution, G.resolution, 3), np.uint8)
