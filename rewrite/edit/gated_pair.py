@@ -10,8 +10,10 @@ changing both lets the coarse layer lay the object out and the fine one draw it
 * **layers**: the spec's layer and its partner, the layer before it when that one's keys are
   a grid of cells (:func:`partner_layer`); where there is none (``main.3`` of the face model,
   whose layer before reads the latent) the edit is ``gated``'s on the spec's layer alone, at
-  this method's budget: on the tuning edits at ``main.3`` the layer after lost the object
-  (benchmarks/FRONTIER.md §16);
+  this method's budget and with ``gated``'s gate per image (``face_gate_alone``): on the
+  tuning edits at ``main.3`` the layer after lost the object (benchmarks/FRONTIER.md §16),
+  and the gate per image reproduced the cap better and removed more at a lower silent change,
+  the other two edits alike (§22);
 * **gates**: ``gated``'s LDA gate on each layer's own keys
   (:func:`rewrite.edit.gated_fit.band_gate`);
 * **fit**: ``gated``'s examples, goals and preserve terms
@@ -60,9 +62,15 @@ class GatedPairParams(GatedParams):
     """:class:`~rewrite.edit.gated_fit.GatedParams`, with a smaller ``silent_budget``: two
     changed layers spread their change on held-out faces further past the calibration's figure
     than one does (tuning samples 2000-2255 at strength 1: budget 0.008 gave add-cap 0.0104,
-    0.007 kept all seven tuning edits at 0.0029-0.0092; benchmarks/FRONTIER.md §15)."""
+    0.007 kept all seven tuning edits at 0.0029-0.0092; benchmarks/FRONTIER.md §15); and
+    ``face_gate_alone``: where the layer has no partner, the edit's ``face_gate`` when that is
+    0 (:class:`~rewrite.edit.gated_fit.GatedParams`; on the four tuning edits at ``main.3``,
+    tuning samples 2000-2255: add-cap-main3's goal reproduction 0.385 -> 0.277 and transfer
+    0.113 -> 0.145, remove-headwear's removal 0.153 -> 0.170 at silent change 0.0044 against
+    0.0078, the beard and the red hair alike; benchmarks/FRONTIER.md §22)."""
 
     silent_budget: float = param(0.007, 1.0)
+    face_gate_alone: float = param(1.0, 4.0)
 
 
 def partner_layer(G: Generator, layer: str) -> str | None:
@@ -102,7 +110,8 @@ def gated_pair_fit(
     require_wrappable(G, layer, "gated-pair")
     other = partner_layer(G, layer) if partner is None else partner
     if other is None:  # no layer before to share the edit: gated's, on this layer alone
-        return dataclasses.replace(gated_fit(G, inputs, p, step), method="gated-pair")
+        alone = p if p.face_gate > 0 else dataclasses.replace(p, face_gate=p.face_gate_alone)
+        return dataclasses.replace(gated_fit(G, inputs, alone, step), method="gated-pair")
     if other == layer:
         raise EditError(f"gated-pair needs two layers; the partner is {layer} itself")
     require_wrappable(G, other, "gated-pair")

@@ -190,17 +190,24 @@ def test_gated_pair_fits_both_layers_on_the_face_model(face_model, tmp_path):
 @pytest.mark.slow
 def test_without_a_layer_before_the_edit_is_gateds_on_its_layer_alone(face_model):
     """At main.3 (the layer before reads the latent) gated-pair solves one layer, and its
-    change is gated's at the same parameters, bit for bit."""
+    change is gated's with the gate per image (face_gate_alone) at the same parameters, bit
+    for bit; face_gate_alone 0 gives gated's without one."""
     G = face_model
     small = {"steps": 10, "examples": 4, "silent": 4, "keep": 2}
     spec = EditSpec.load(ROOT / "benchmarks/edits/tune/add-beard-main3.json")
     spec.stats_samples = 2000
     session = Rewriter(G, progress=False)
     pair = session.compute(variant(spec, "gated-pair", params=small))
-    alone = session.compute(variant(spec, "gated", params={**small, "silent_budget": 0.007}))
+    alone = session.compute(variant(spec, "gated", params={**small, "silent_budget": 0.007,
+                                                           "face_gate": 1.0}))
     assert pair.method == "gated-pair" and pair.companion is None and pair.layer == "main.3"
+    assert pair.gate.face_D is not None and pair.gate.face_b == alone.gate.face_b
     assert torch.equal(pair.dense["main.3.weight"], alone.dense["main.3.weight"])
     assert float(pair.dense["main.3.weight"].abs().max()) > 0
+    bare = session.compute(variant(spec, "gated-pair", params={**small, "face_gate_alone": 0}))
+    plain = session.compute(variant(spec, "gated", params={**small, "silent_budget": 0.007}))
+    assert bare.gate.face_D is None
+    assert torch.equal(bare.dense["main.3.weight"], plain.dense["main.3.weight"])
 
 
 def test_the_solve_line_names_both_layers(tiny_dcgan):
