@@ -208,9 +208,9 @@ METHODS: dict[str, Method] = {
         Method(
             "gated-pair",
             GatedPairParams,
-            "gated on the edit's layer and the layer before it (after it where the one before "
-            "has no grid of keys), both fitted together behind their own gates and kept at one "
-            "share; saved as a delta file, not a checkpoint",
+            "gated on the edit's layer and the layer before it, both fitted together behind "
+            "their own gates and kept at one share (where the one before has no grid of keys, "
+            "gated alone with a gate per image); saved as a delta file, not a checkpoint",
             run=gated_pair_fit,
             not_here=True,
             weights_only=False,
