@@ -197,6 +197,8 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
                                                    for s in (0.5, 0.75, 1.0)]),
     "gated-pair m=2": ("gated-pair", None, [{"max_scale": 2.0, "strength": s}
                                             for s in (0.5, 0.75, 1.0)]),
+    "gated face sweep": ("gated", None, [{"silent_budget": 0.007, "face_gate": 1.0, "strength": s}
+                                         for s in (0.5, 0.75, 1.0)]),
     "gated-pair face=0.8": ("gated-pair", None, [{"face_gate": 0.8, "strength": 1.0}]),
     "gated-pair face m=1": ("gated-pair", None, [{"face_gate": 1.0, "max_scale": 1.0,
                                                   "strength": 1.0}]),
