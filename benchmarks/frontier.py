@@ -80,7 +80,8 @@ Those variant specs are written to ``OUT/specs/``, the instrument's output to
 saying whether the project's metrics and the instrument pick the same winner: the lowest
 median goal reproduction at silent change <= 0.010 against the lowest median ``goal_gap``
 at instrument ``silent`` <= 0.010, over the set's copy-paste edits (the instrument has no
-goal figure for erase).
+goal figure for erase); a runner-up within ``RUN_SPREAD`` (0.01, the run-to-run spread of
+those medians) makes it a tie, and the line says there is no clear winner.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ from rewrite.sampling.seeds import parse_seeds  # noqa: E402
 
 #: The frontier's locality limit on ``silent change``.
 SILENT_LIMIT = 0.010
+#: The run-to-run spread of a median goal reproduction over the tuning edits (the default's
+#: own medians moved by up to 0.01 between identical runs, benchmarks/FRONTIER.md §12): two
+#: methods whose medians differ by less are a tie, and the verdict line says so.
+RUN_SPREAD = 0.01
 #: The goal-reproduction target of the summary's count (issue 27's "done when").
 GOAL_TARGET = 0.35
 EDITS_DIR = ROOT / "benchmarks" / "edits"
@@ -254,10 +259,22 @@ def median_or_none(values: list, lower_is_better: bool) -> float | None:
     return m if math.isfinite(m) else None
 
 
-def winner(medians: dict[str, float | None]) -> str | None:
-    """The label with the lowest median (None if no label has one; ties: the first)."""
+def winner(medians: dict[str, float | None], margin: float = 0.0) -> str | None:
+    """The label with the lowest median; None if no label has one, or if another label's
+    median is within ``margin`` of it (a tie: nothing to choose by)."""
     have = {k: v for k, v in medians.items() if v is not None}
-    return min(have, key=have.get) if have else None
+    if not have:
+        return None
+    best = min(have, key=have.get)
+    if any(k != best and v - have[best] <= margin for k, v in have.items()):
+        return None
+    return best
+
+
+def tied(medians: dict[str, float | None], margin: float) -> bool:
+    """Whether the two lowest medians of ``medians`` (None ignored) lie within ``margin``."""
+    v = sorted(x for x in medians.values() if x is not None)
+    return len(v) > 1 and v[1] - v[0] <= margin
 
 
 # --- Sweeping ------------------------------------------------------------------------------
@@ -547,15 +564,18 @@ def agreement_lines(results: list[dict], sets: list[str], labels: list[str]) -> 
             inst[label] = median_or_none(gaps, True)
         if not proj:
             continue
-        a, b = winner(proj), winner(inst)
+        a, b = winner(proj, RUN_SPREAD), winner(inst, RUN_SPREAD)
         verdict = ("agree" if a is not None and a == b else
+                   f"no clear winner (the best medians lie within the run-to-run spread, "
+                   f"{RUN_SPREAD:g})" if tied(proj, RUN_SPREAD) or tied(inst, RUN_SPREAD) else
                    "cannot tell (a side has no method at silent <= 0.010)" if a is None or b is None
                    else "DISAGREE")
         med = lambda d: ", ".join(f"{k} {_fmt(v)}" for k, v in d.items())     # noqa: E731
-        lines.append(f"- **{s}** ({n} copy-paste edits): project metrics pick **{a or 'none'}** "
+        pick = lambda w, d: w or ("a tie" if tied(d, RUN_SPREAD) else "none")  # noqa: E731
+        lines.append(f"- **{s}** ({n} copy-paste edits): project metrics pick **{pick(a, proj)}** "
                      f"(median goal reproduction at silent change <= 0.010: {med(proj)}); the "
-                     f"instrument picks **{b or 'none'}** (median goal_gap at its silent <= 0.010: "
-                     f"{med(inst)}): **{verdict}**.")
+                     f"instrument picks **{pick(b, inst)}** (median goal_gap at its silent <= "
+                     f"0.010: {med(inst)}): **{verdict}**.")
     return lines
 
 

@@ -58,6 +58,32 @@ def test_median_counts_a_missing_frontier_as_the_worst():
     assert fb.winner({"a": None}) is None
 
 
+def test_a_winner_inside_the_run_to_run_spread_is_a_tie():
+    assert fb.winner({"a": 0.100, "b": 0.105}, margin=0.01) is None      # within the spread
+    assert fb.tied({"a": 0.100, "b": 0.105, "c": None}, 0.01)
+    assert fb.winner({"a": 0.100, "b": 0.150}, margin=0.01) == "a"      # clear of it
+    assert not fb.tied({"a": 0.100, "b": 0.150}, 0.01)
+    assert not fb.tied({"a": 0.100, "b": None}, 0.01)                   # one contender
+
+
+def _result(label_figures: dict) -> dict:
+    """One copy-paste edit's record: per label (project goal, instrument goal_gap)."""
+    return {"set": "tune", "kind": "copy-paste", "methods": {
+        label: {"frontier": {"goal": g}, "instrument": {"silent": 0.001, "goal_gap": gap}}
+        for label, (g, gap) in label_figures.items()}}
+
+
+def test_the_verdict_line_calls_a_difference_inside_the_spread_no_winner():
+    close = [_result({"a": (0.100, 0.30), "b": (0.104, 0.40)})]
+    line = fb.agreement_lines(close, ["tune"], ["a", "b"])[0]
+    assert "project metrics pick **a tie**" in line and "no clear winner" in line
+    clear = [_result({"a": (0.100, 0.30), "b": (0.200, 0.40)})]
+    line = fb.agreement_lines(clear, ["tune"], ["a", "b"])[0]
+    assert "project metrics pick **a**" in line and line.endswith("**agree**.")
+    split = [_result({"a": (0.100, 0.40), "b": (0.200, 0.30)})]
+    assert fb.agreement_lines(split, ["tune"], ["a", "b"])[0].endswith("**DISAGREE**.")
+
+
 def test_sweep_table_names_registered_methods_and_valid_points():
     fb.check_sweeps(fb.SWEEPS)                                         # raises on a problem
     with pytest.raises(SystemExit, match="no method"):
