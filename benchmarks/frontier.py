@@ -182,6 +182,8 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     "gated sb=0.007": ("gated", None, [{"silent_budget": 0.007, "strength": s} for s in (0.5, 0.75, 1.0)]),
     "gated-pair seamless": ("gated-pair", None, [{"seamless": 1.0, "strength": s} for s in (0.5, 0.75, 1.0)]),
     "gated-pair seamless=0.5": ("gated-pair", None, [{"seamless": 0.5, "strength": 1.0}]),
+    "gated-pair seamless own": ("gated-pair", None, [{"seamless": 1.0, "blend_own": 1, "strength": s}
+                                                     for s in (0.5, 0.75, 1.0)]),
     "gated-pair seamless m=2": ("gated-pair", None, [{"seamless": 1.0, "max_scale": 2.0,
                                                       "strength": 1.0}]),
     "gated-pair matte=0.4": ("gated-pair", None, [{"matte": 0.4, "strength": 1.0}]),

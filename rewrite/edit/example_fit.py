@@ -66,7 +66,11 @@ class FitSampleParams:
     :mod:`rewrite.edit.seamless`), which drops the source face's skin around the object;
     ``matte``: above 0, on those examples only the copied pixels that differ from the
     examples' median there by about this much (mean |Δ| over channels, pixels in -1..1) are
-    pasted (:func:`rewrite.edit.seamless.object_matte`), with their own colours."""
+    pasted (:func:`rewrite.edit.seamless.object_matte`), with their own colours;
+    ``blend_own`` 1: the user's own examples get the same ``seamless`` and ``matte`` as the
+    others instead of the literal paste (the fit then asks for the object on their own skin,
+    not the copied rectangle; the goal reproduction, measured against the literal paste, no
+    longer says how well the edit did: benchmarks/FRONTIER.md §25)."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -78,6 +82,7 @@ class FitSampleParams:
     silent_weight: float = 5.0
     seamless: float = param(0.0, 1.0)
     matte: float = param(0.0, 2.0)
+    blend_own: int = param(0, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,7 +297,8 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
         f = G.layer_function(split)
         original = G.resume(split)
     n_ex, n_sil = len(examples), len(silent)
-    goal, where = _goals(G, inputs, examples, original[:n_ex], p.seamless, len(own), p.matte)
+    literal = 0 if p.blend_own else len(own)
+    goal, where = _goals(G, inputs, examples, original[:n_ex], p.seamless, literal, p.matte)
     if inputs.pixel_paste is None:  # erase: the user's own goals as built
         for i in range(len(own)):
             goal[i] = inputs.target_image[i]

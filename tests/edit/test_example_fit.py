@@ -1,13 +1,22 @@
 """``example-fit``: the request re-applied on many samples, fitted in image space."""
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
 
 from rewrite.edit import EditSpec, Rewriter
-from rewrite.edit.example_fit import POOL, _pool_roles, preserve_projector, rule_response
+from rewrite.edit.example_fit import (
+    POOL,
+    ExampleFitParams,
+    _pool_roles,
+    fit_samples,
+    preserve_projector,
+    rule_response,
+)
+from rewrite.edit.seamless import poisson_paste
 from rewrite.metrics.evaluate import variant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,3 +105,28 @@ def test_example_fit_keeps_a_not_here_sample(face_model):
         y = G(G.latents([most]))
         session.undo()
     assert float((y - x).abs().mean()) < 0.7 * float(change.max())
+
+
+@pytest.mark.slow
+def test_blend_own_blends_the_users_own_paste_too(face_model):
+    """``blend_own`` 1 gives the user's own example the seamless blend the other examples get
+    (the copied rectangle's colours pulled to its own skin at the border); 0 keeps its
+    literal paste. The other examples' goals are the same either way."""
+    session = Rewriter(face_model, progress=False)
+    spec = EditSpec.load(ROOT / "benchmarks/edits/tune/add-glasses.json")
+    spec.stats_samples = 2000
+    inputs = session.prepare(spec)
+    base = ExampleFitParams(examples=4, silent=2, keep=2, seamless=1.0)
+    literal = fit_samples(face_model, inputs, base)
+    blended = fit_samples(face_model, inputs, dataclasses.replace(base, blend_own=1))
+    assert literal.samples == blended.samples
+    own = 0                                                  # the user's own example leads
+    assert literal.samples[own] == inputs.goal_samples[0]
+    src, alpha, (top, left) = inputs.pixel_paste
+    h, w = alpha.shape
+    box = (slice(None), slice(top, top + h), slice(left, left + w))
+    assert torch.allclose(literal.goal[own][box], src.to(literal.goal), atol=1e-6)
+    expected = poisson_paste(literal.original[own : own + 1], src.to(literal.goal), top, left)
+    assert torch.allclose(blended.goal[own][box], expected[0].clamp(-1, 1), atol=1e-5)
+    assert float((blended.goal[own][box] - literal.goal[own][box]).abs().mean()) > 0.02
+    torch.testing.assert_close(blended.goal[1:], literal.goal[1:])
