@@ -214,6 +214,9 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     "gated-pair ex=48": ("gated-pair", None, [{"examples": 48, "strength": 1.0}]),
     "gated-pair kr=16": ("gated-pair", None, [{"key_rank": 16, "strength": 1.0}]),
     "gated-pair kr=64": ("gated-pair", None, [{"key_rank": 64, "strength": 1.0}]),
+    # The spec layer's gate spread to the cells beside an open one (§26).
+    "gated-pair spread=1": ("gated-pair", None, [{"gate_spread": 1, "strength": s}
+                                                 for s in (0.5, 0.75, 1.0)]),
 }
 
 

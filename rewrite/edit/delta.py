@@ -162,6 +162,8 @@ def _entry(d: Delta, prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str,
             tensors[f"{prefix}gate.face_D"] = d.gate.face_D.detach().cpu().float().contiguous()
             tensors[f"{prefix}gate.face_cells"] = d.gate.face_cells.detach().cpu().contiguous()
             entry["gate"]["face"] = {"b": float(d.gate.face_b), "tau": float(d.gate.face_tau)}
+        if d.gate.spread:
+            entry["gate"]["spread"] = d.gate.spread
     if d.companion is not None:
         entry["companion"] = _entry(d.companion, f"{prefix}companion.", tensors)
     return entry
@@ -312,6 +314,7 @@ def _delta(e: dict, i: int, tensors: dict, path, prefix: str | None = None) -> D
             face_cells=tensors.get(f"{prefix}gate.face_cells") if face else None,
             face_b=face.get("b", 0.0) if face else 0.0,
             face_tau=face.get("tau", 1.0) if face else 1.0,
+            spread=g.get("spread", 0),
         )
         u = gate.u
         why = gate.problem(int(u.shape[0]) if isinstance(u, torch.Tensor) and u.ndim == 1 else -1)

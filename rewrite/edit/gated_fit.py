@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..memory.gate import Gate, fit_gate, gated_change
+from ..memory.gate import MAX_SPREAD, Gate, fit_gate, gated_change
 from ..memory.registry import StepCallback, param
 from ..utils.errors import EditError
 from .calibrate import calibrate_share, firing_threshold, silent_splits
@@ -79,7 +79,10 @@ class GatedParams(FitSampleParams):
     evaluation's firing threshold (1: exactly where the evaluation calls the rule silent
     there), with a ramp of ``face_softness`` times that threshold (:func:`with_face_gate`).
     ``key_rank`` above 0: the change reads only the ``key_rank`` directions holding most of the
-    examples' gated keys' energy (:func:`key_projector`); 0: every key direction."""
+    examples' gated keys' energy (:func:`key_projector`); 0: every key direction.
+    ``gate_spread`` above 0: on the spec's layer each key cell takes the most open gate within
+    that many cells of it (:attr:`rewrite.memory.gate.Gate.spread`), so an object's cells open
+    together where any of them passes (benchmarks/FRONTIER.md §26)."""
 
     quantile: float = param(0.5, 0.99)
     softness: float = param(0.25, 10.0)
@@ -92,6 +95,7 @@ class GatedParams(FitSampleParams):
     face_gate: float = param(0.0, 4.0)
     face_softness: float = param(0.05, 1.0)
     key_rank: int = param(0, 4096)
+    gate_spread: int = param(0, MAX_SPREAD)
 
 
 def require_wrappable(G: Generator, layer: str, method: str) -> None:
@@ -200,7 +204,7 @@ def gated_fit(
     keys = split.keys.detach()
     assert inputs.band is not None
     gate = band_gate(G, layer, inputs.band, keys, fs.n_ex, fs.n_sil, p)
-    gate = with_face_gate(G, inputs, gate, p)
+    gate = dataclasses.replace(with_face_gate(G, inputs, gate, p), spread=p.gate_spread)
     w0 = f.weight.detach()
     values = split.values.detach()
 

@@ -126,7 +126,10 @@ def gated_pair_fit(
         name: band_gate(G, name, inputs.band, splits[name].keys.detach(), fs.n_ex, fs.n_sil, p)
         for name in (first, later)
     }
-    gates[layer] = with_face_gate(G, inputs, gates[layer], p)  # the rule's D is this layer's
+    # The rule's D is this layer's, and so is the spread.
+    gates[layer] = dataclasses.replace(
+        with_face_gate(G, inputs, gates[layer], p), spread=p.gate_spread
+    )
     split = splits[first]
     f_first = G.layer_function(split)
     w_later = dict(G.named_parameters())[G.weight_name(later)].detach()

@@ -36,6 +36,9 @@ from .layer import LayerFunction
 #: Where a gate may act (:class:`Gate`'s ``at``).
 GATE_PLACES = ("values", "keys")
 
+#: Largest :attr:`Gate.spread` (key cells) a gate may have.
+MAX_SPREAD = 8
+
 
 @dataclasses.dataclass
 class Gate:
@@ -53,6 +56,10 @@ class Gate:
             at r = 1) over the key cells ``face_cells`` (bool [h, w]), and the image's gate
             ``sigmoid((response − face_b) / face_tau)`` multiplies every cell's. None: no
             gate per image.
+        spread: each cell takes the most open gate within this many cells of it (a max-pool
+            of side ``2·spread + 1``; 0: each cell its own): a cell whose key does not pass
+            the threshold opens beside one that does, so the parts of an object open together
+            where any part is recognised.
     """
 
     u: torch.Tensor
@@ -64,6 +71,7 @@ class Gate:
     face_cells: torch.Tensor | None = None
     face_b: float = 0.0
     face_tau: float = 1.0
+    spread: int = 0
 
     def read(self, keys: torch.Tensor) -> torch.Tensor:
         """The read-out ``u·k + kᵀAk`` at each key cell: [N, h, w] for keys [N, C_in, h, w]."""
@@ -93,6 +101,8 @@ class Gate:
         """How open the gate is at each key cell: [N, 1, h, w] in (0, 1) for keys
         [N, C_in, h, w]."""
         opened = torch.sigmoid((self.read(keys) - self.b) / self.tau)[:, None]
+        if self.spread > 0:
+            opened = F.max_pool2d(opened, 2 * self.spread + 1, 1, self.spread)
         face = self.face_open(keys)
         return opened if face is None else opened * face[:, None, None, None]
 
@@ -133,6 +143,11 @@ class Gate:
             return f"the gate's softness must be above 0, got {self.tau!r}"
         if self.at not in GATE_PLACES:
             return f"the gate acts at {self.at!r}; it must be one of {list(GATE_PLACES)}"
+        if type(self.spread) is not int or not 0 <= self.spread <= MAX_SPREAD:
+            return (
+                f"the gate's spread must be a whole number of cells 0-{MAX_SPREAD}, got "
+                f"{self.spread!r}"
+            )
         return self._face_problem(in_channels)
 
     def _face_problem(self, in_channels: int) -> str | None:

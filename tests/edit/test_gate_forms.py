@@ -301,3 +301,86 @@ def test_a_key_rank_change_reads_only_the_examples_main_key_directions():
     assert key_projector(keys, gate, n_ex=5, rank=0) is None
     assert key_projector(keys, gate, n_ex=5, rank=c) is None
     assert project_keys(w, None, in_axis=0) is w
+
+
+# -- a gate spread to the cells beside an open one (gate_spread) -------------------------------
+def _one_cell_open(
+    c: int = 4, size: int = 6, at: tuple[int, int] = (2, 3)
+) -> tuple[Gate, torch.Tensor]:
+    """A sharp gate reading channel 0 and keys [1, c, size, size] that pass it at one cell."""
+    keys = torch.zeros(1, c, size, size)
+    keys[0, 0, at[0], at[1]] = 1.0
+    u = torch.zeros(c)
+    u[0] = 1.0
+    return Gate(u, 0.5, 1e-3, "keys"), keys
+
+
+@pytest.mark.parametrize("spread", [1, 2])
+def test_a_spread_gate_opens_the_cells_within_its_reach_of_an_open_one(spread):
+    gate, keys = _one_cell_open()
+    own = gate.open(keys)[0, 0]
+    assert int((own > 0.99).sum()) == 1 and float(own.sum()) < 1.01
+    opened = dataclasses.replace(gate, spread=spread).open(keys)[0, 0]
+    rows, cols = torch.meshgrid(torch.arange(6), torch.arange(6), indexing="ij")
+    near = ((rows - 2).abs() <= spread) & ((cols - 3).abs() <= spread)
+    assert bool((opened[near] > 0.99).all()) and float(opened[~near].max()) < 1e-6
+    # Shut everywhere stays shut everywhere: the spread opens nothing on its own.
+    assert float(dataclasses.replace(gate, spread=spread).open(keys * 0).max()) < 1e-6
+
+
+def test_a_spread_gate_round_trips_through_a_delta_file(tmp_path):
+    G = make_tiny_dcgan()
+    W = dict(G.named_parameters())[WEIGHT].detach()
+    g = torch.Generator().manual_seed(11)
+    u = torch.nn.functional.normalize(torch.randn(W.shape[0], generator=g), dim=0)
+    with torch.no_grad():
+        read = torch.einsum("c,nchw->nhw", u, G.split(G.latents(SAMPLES), LAYER).keys)
+    gate = Gate(u, float(read.quantile(0.97)), 1e-3 * float(read.std()), "keys", spread=1)
+    delta = Delta(
+        LAYER,
+        "gated",
+        dense={WEIGHT: torch.randn(W.shape, generator=g) * float(W.std())},
+        loss_kind="pixel-L1",
+        gate=gate,
+    )
+    with torch.no_grad():
+        x0 = G(G.latents(SAMPLES))
+    session = Rewriter(G, progress=False)
+    session.apply(delta)
+    with torch.no_grad():
+        x1 = G(G.latents(SAMPLES))
+    path = session.export_deltas(tmp_path / "spread.safetensors")
+    fresh = make_tiny_dcgan()
+    (loaded,) = Rewriter(fresh, progress=False).apply_delta_file(path)
+    assert loaded.gate.spread == 1
+    with torch.no_grad():
+        assert torch.equal(fresh(fresh.latents(SAMPLES)), x1)
+    # The spread is part of the edit: the same change without it draws less.
+    narrow = make_tiny_dcgan()
+    Rewriter(narrow, progress=False).apply(
+        dataclasses.replace(delta, gate=dataclasses.replace(gate, spread=0))
+    )
+    with torch.no_grad():
+        x_narrow = narrow(narrow.latents(SAMPLES))
+    assert float((x1 - x0).abs().sum()) > float((x_narrow - x0).abs().sum()) > 0
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, 99, True])
+def test_a_damaged_spread_in_a_file_is_refused(tmp_path, bad):
+    def make(G):
+        W = dict(G.named_parameters())[WEIGHT].detach()
+        gate = Gate(
+            torch.nn.functional.normalize(torch.ones(W.shape[0]), dim=0), 0.0, 1.0, "keys", spread=1
+        )
+        return Delta(
+            LAYER,
+            "gated",
+            dense={WEIGHT: 0.01 * torch.ones_like(W)},
+            loss_kind="pixel-L1",
+            gate=gate,
+        )
+
+    def change(entries, tensors):
+        entries[0]["gate"]["spread"] = bad
+
+    _assert_refused(tmp_path, make, change, "spread")
