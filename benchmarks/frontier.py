@@ -217,6 +217,9 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     # The spec layer's gate spread to the cells beside an open one (§26).
     "gated-pair spread=1": ("gated-pair", None, [{"gate_spread": 1, "strength": s}
                                                  for s in (0.5, 0.75, 1.0)]),
+    # Every example's paste faded into its own face over 3 px inside the border (§27).
+    "gated-pair feather=3": ("gated-pair", None, [{"feather": 3, "strength": s}
+                                                  for s in (0.5, 0.75, 1.0)]),
 }
 
 

@@ -41,7 +41,7 @@ from ..memory.solvers import EditProblem
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
-from .seamless import object_matte, poisson_paste
+from .seamless import feather_ramp, object_matte, poisson_paste
 
 if TYPE_CHECKING:
     from ..memory.layer import LayerFunction
@@ -70,7 +70,10 @@ class FitSampleParams:
     ``blend_own`` 1: the user's own examples get the same ``seamless`` and ``matte`` as the
     others instead of the literal paste (the fit then asks for the object on their own skin,
     not the copied rectangle; the goal reproduction, measured against the literal paste, no
-    longer says how well the edit did: benchmarks/FRONTIER.md §25)."""
+    longer says how well the edit did: benchmarks/FRONTIER.md §25); ``feather`` above 0:
+    on every example the pasted pixels fade into the example's own over that many pixels
+    inside the rectangle's border (:func:`rewrite.edit.seamless.feather_ramp`), so no goal
+    has a hard-edged patch (§27)."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -83,6 +86,7 @@ class FitSampleParams:
     seamless: float = param(0.0, 1.0)
     matte: float = param(0.0, 2.0)
     blend_own: int = param(0, 1)
+    feather: int = param(0, 16)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,12 +211,15 @@ def _goals(
     seamless: float = 0.0,
     literal: int = 0,
     matte: float = 0.0,
+    feather: int = 0,
 ):
     """Each example's goal image [N, 3, R, R] and where it counts [N, 1, R, R]; a copy-paste
     goal's pasted pixels on the examples after the first ``literal`` mix in ``seamless`` of
     their Poisson blend (:func:`rewrite.edit.seamless.poisson_paste`), and with ``matte``
     above 0 only the object's pixels are pasted there
-    (:func:`rewrite.edit.seamless.object_matte`)."""
+    (:func:`rewrite.edit.seamless.object_matte`); ``feather`` above 0 fades every example's
+    pasted pixels into its own near the rectangle's border
+    (:func:`rewrite.edit.seamless.feather_ramp`)."""
     R = G.resolution
     if inputs.pixel_paste is not None:  # copy-paste
         src, alpha, (top, left) = inputs.pixel_paste
@@ -222,6 +229,8 @@ def _goals(
         if matte > 0 and literal < len(samples):
             typical = images[:, :, top : top + h, left : left + w].median(0).values
             a[literal:] = a[literal:] * object_matte(src.to(images), typical, matte)
+        if feather > 0:
+            a = a * feather_ramp(h, w, top, left, R, feather).to(images)
         patch = src.to(images).expand(len(samples), -1, -1, -1).clone()
         if seamless > 0 and literal < len(samples):
             blended = poisson_paste(images[literal:], src.to(images), top, left).clamp(-1, 1)
@@ -298,7 +307,9 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
         original = G.resume(split)
     n_ex, n_sil = len(examples), len(silent)
     literal = 0 if p.blend_own else len(own)
-    goal, where = _goals(G, inputs, examples, original[:n_ex], p.seamless, literal, p.matte)
+    goal, where = _goals(
+        G, inputs, examples, original[:n_ex], p.seamless, literal, p.matte, p.feather
+    )
     if inputs.pixel_paste is None:  # erase: the user's own goals as built
         for i in range(len(own)):
             goal[i] = inputs.target_image[i]

@@ -71,3 +71,23 @@ def object_matte(src: torch.Tensor, typical: torch.Tensor, threshold: float) -> 
     d = (src - typical).abs().mean(0)[None, None]
     d = F.avg_pool2d(d, 3, 1, 1, count_include_pad=False)[0, 0]
     return ((d - threshold / 2) / (threshold / 2)).clamp(0, 1)
+
+
+def feather_ramp(h: int, w: int, top: int, left: int, size: int, width: int) -> torch.Tensor:
+    """How much of the pasted pixels an ``h`` x ``w`` rectangle at (``top``, ``left``) of a
+    ``size`` x ``size`` image keeps near its border, [h, w] in (0, 1]: ``d / (width + 1)`` at
+    ``d`` pixels in from the border (1 on the border row), 1 from ``width + 1`` in; a side on
+    the image's edge has no border there (nothing outside to blend with). ``width`` 0: all
+    ones."""
+    ys, xs = torch.arange(h)[:, None].float(), torch.arange(w)[None, :].float()
+    big = float(h + w)
+    d = torch.full((h, w), big)
+    if top > 0:
+        d = torch.minimum(d, ys + 1)
+    if top + h < size:
+        d = torch.minimum(d, h - ys)
+    if left > 0:
+        d = torch.minimum(d, xs + 1)
+    if left + w < size:
+        d = torch.minimum(d, w - xs)
+    return (d / (width + 1)).clamp(max=1.0)

@@ -100,3 +100,31 @@ def test_fit_goals_with_a_matte_paste_only_the_object():
     for i in (1, 2):
         assert torch.allclose(goal[i, :, 5, 6:10], torch.tensor(-0.9))     # the object
         assert torch.allclose(goal[i, :, 2, 4:12], x[i, :, 2, 4:12])       # its own skin
+
+
+def test_the_feather_fades_the_paste_inside_its_border_but_not_on_the_images_edge():
+    from rewrite.edit.seamless import feather_ramp
+
+    r = feather_ramp(6, 8, 0, 4, 16, 2)          # the top side lies on the image's edge
+    assert torch.allclose(r[:, 0], torch.tensor([1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3]))
+    assert torch.allclose(r[5, 1:7], torch.tensor(1 / 3))       # the bottom row: 1 px in
+    assert torch.allclose(r[4, 2:6], torch.tensor(2 / 3))       # 2 px in
+    assert float(r[0, 3]) == 1.0 and float(r[3, 3]) == 1.0      # top row: no border there
+    assert torch.equal(feather_ramp(6, 8, 2, 4, 16, 0), torch.ones(6, 8))
+
+
+def test_fit_goals_with_a_feather_keep_the_inside_and_blend_the_edge():
+    from types import SimpleNamespace
+
+    from rewrite.edit.example_fit import _goals
+
+    x = torch.full((2, 3, 16, 16), -0.5)
+    src = torch.full((3, 6, 8), 0.7)
+    inputs = SimpleNamespace(pixel_paste=(src, torch.ones(6, 8), (2, 4)))
+    G = SimpleNamespace(resolution=16)
+    sharp, where = _goals(G, inputs, [0, 1], x, 0.0, 1)
+    soft, where_soft = _goals(G, inputs, [0, 1], x, 0.0, 1, 0.0, 1)
+    assert torch.equal(where, where_soft)                         # the fit's region stays
+    assert torch.allclose(soft[:, :, 3:7, 5:11], torch.tensor(0.7))          # the inside
+    assert torch.allclose(soft[:, :, 2, 4:12], torch.tensor(0.1))            # (0.7 - 0.5) / 2
+    assert torch.allclose(sharp[:, :, 2, 4:12], torch.tensor(0.7))
