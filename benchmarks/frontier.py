@@ -220,6 +220,9 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     # Every example's paste faded into its own face over 3 px inside the border (§27).
     "gated-pair feather=3": ("gated-pair", None, [{"feather": 3, "strength": s}
                                                   for s in (0.5, 0.75, 1.0)]),
+    # The paste blended (own too) where its border's colour offset is below 0.5 (§28).
+    "gated-pair blend<0.5": ("gated-pair", None, [{"blend_below": 0.5, "strength": s}
+                                                  for s in (0.5, 0.75, 1.0)]),
 }
 
 

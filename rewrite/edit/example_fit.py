@@ -41,7 +41,7 @@ from ..memory.solvers import EditProblem
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
-from .seamless import feather_ramp, object_matte, poisson_paste
+from .seamless import border_offset, feather_ramp, object_matte, poisson_paste
 
 if TYPE_CHECKING:
     from ..memory.layer import LayerFunction
@@ -73,7 +73,11 @@ class FitSampleParams:
     longer says how well the edit did: benchmarks/FRONTIER.md §25); ``feather`` above 0:
     on every example the pasted pixels fade into the example's own over that many pixels
     inside the rectangle's border (:func:`rewrite.edit.seamless.feather_ramp`), so no goal
-    has a hard-edged patch (§27)."""
+    has a hard-edged patch (§27); ``blend_below`` above 0: when the copied rectangle's border
+    differs from what surrounds the user's paste by less than this mean colour offset
+    (:func:`rewrite.edit.seamless.border_offset`, pixels in -1..1), every example, the user's
+    own too, gets the seamless blend (``seamless`` 1, ``blend_own`` 1); above it, the
+    parameters as given (§28)."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -87,6 +91,7 @@ class FitSampleParams:
     matte: float = param(0.0, 2.0)
     blend_own: int = param(0, 1)
     feather: int = param(0, 16)
+    blend_below: float = param(0.0, 2.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,6 +294,17 @@ class FitSamples:
         return goal_term, keep_term, silent_term
 
 
+def blends_by_offset(inputs: EditInputs, own_image: torch.Tensor, below: float) -> bool:
+    """Whether a copy-paste request's paste is blended (``blend_below``): its copied pixels'
+    :func:`~rewrite.edit.seamless.border_offset` against the user's own paste sample
+    ``own_image`` [3, R, R] is below ``below``. False for an erase."""
+    if inputs.pixel_paste is None:
+        return False
+    src, _, (top, left) = inputs.pixel_paste
+    offset = border_offset(src.to(own_image), own_image, top, left)
+    return offset == offset and offset < below
+
+
 def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamples:
     """The examples (the user's own, the context samples, then the pool's most responsive),
     the preserve samples (the spec's "not here" samples and the pool's least responsive, kept
@@ -306,9 +322,12 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
         f = G.layer_function(split)
         original = G.resume(split)
     n_ex, n_sil = len(examples), len(silent)
-    literal = 0 if p.blend_own else len(own)
+    seamless, blend_own = p.seamless, p.blend_own
+    if p.blend_below > 0 and blends_by_offset(inputs, original[0], p.blend_below):
+        seamless, blend_own = 1.0, 1
+    literal = 0 if blend_own else len(own)
     goal, where = _goals(
-        G, inputs, examples, original[:n_ex], p.seamless, literal, p.matte, p.feather
+        G, inputs, examples, original[:n_ex], seamless, literal, p.matte, p.feather
     )
     if inputs.pixel_paste is None:  # erase: the user's own goals as built
         for i in range(len(own)):

@@ -91,3 +91,27 @@ def feather_ramp(h: int, w: int, top: int, left: int, size: int, width: int) -> 
     if left + w < size:
         d = torch.minimum(d, w - xs)
     return (d / (width + 1)).clamp(max=1.0)
+
+
+def border_offset(src: torch.Tensor, image: torch.Tensor, top: int, left: int) -> float:
+    """How far a paste's colour is from its surroundings: the mean over channels of the
+    absolute mean difference between ``src``'s [C, h, w] border pixels and the pixels of
+    ``image`` [C, R, R] just outside the rectangle it covers at (``top``, ``left``), each
+    border pixel paired with its outside neighbour (sides on the image's edge have none).
+    A Poisson blend shifts the whole paste by about this much (pixels in -1..1): large when
+    the object itself runs into the border (a beard filling its box), small when the source
+    face's skin surrounds it. NaN when the rectangle covers the whole image."""
+    _, h, w = src.shape
+    size_h, size_w = image.shape[-2:]
+    pairs = []
+    if top > 0:
+        pairs.append(src[:, 0, :] - image[:, top - 1, left : left + w])
+    if top + h < size_h:
+        pairs.append(src[:, h - 1, :] - image[:, top + h, left : left + w])
+    if left > 0:
+        pairs.append(src[:, :, 0] - image[:, top : top + h, left - 1])
+    if left + w < size_w:
+        pairs.append(src[:, :, w - 1] - image[:, top : top + h, left + w])
+    if not pairs:
+        return float("nan")
+    return float(torch.cat(pairs, dim=1).mean(1).abs().mean())

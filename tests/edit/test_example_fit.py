@@ -130,3 +130,22 @@ def test_blend_own_blends_the_users_own_paste_too(face_model):
     assert torch.allclose(blended.goal[own][box], expected[0].clamp(-1, 1), atol=1e-5)
     assert float((blended.goal[own][box] - literal.goal[own][box]).abs().mean()) > 0.02
     torch.testing.assert_close(blended.goal[1:], literal.goal[1:])
+
+
+@pytest.mark.slow
+def test_blend_below_blends_the_glasses_and_leaves_the_beards_literal_paste(face_model):
+    """``blend_below`` 0.5: the glasses' copied rectangle (the source's skin at its border,
+    offset about 0.13) is blended on every example as ``seamless`` 1 with ``blend_own`` 1
+    would; the beard's (the beard runs into the border, offset about 0.7) keeps the goals of
+    the parameters as given."""
+    session = Rewriter(face_model, progress=False)
+    base = ExampleFitParams(examples=4, silent=2, keep=2)
+    for name, blends in (("add-glasses", True), ("add-beard", False)):
+        spec = EditSpec.load(ROOT / f"benchmarks/edits/tune/{name}.json")
+        spec.stats_samples = 2000
+        inputs = session.prepare(spec)
+        ruled = fit_samples(face_model, inputs, dataclasses.replace(base, blend_below=0.5))
+        same = dataclasses.replace(base, seamless=1.0, blend_own=1) if blends else base
+        torch.testing.assert_close(ruled.goal, fit_samples(face_model, inputs, same).goal)
+        other = base if blends else dataclasses.replace(base, seamless=1.0, blend_own=1)
+        assert float((ruled.goal - fit_samples(face_model, inputs, other).goal).abs().max()) > 0.1

@@ -128,3 +128,31 @@ def test_fit_goals_with_a_feather_keep_the_inside_and_blend_the_edge():
     assert torch.allclose(soft[:, :, 3:7, 5:11], torch.tensor(0.7))          # the inside
     assert torch.allclose(soft[:, :, 2, 4:12], torch.tensor(0.1))            # (0.7 - 0.5) / 2
     assert torch.allclose(sharp[:, :, 2, 4:12], torch.tensor(0.7))
+
+
+def test_the_border_offset_reads_the_colour_step_across_the_pastes_border():
+    from rewrite.edit.seamless import border_offset
+
+    image = torch.full((3, 16, 16), 0.2)
+    skin = torch.full((3, 6, 8), 0.3)            # the source's skin: a small step all round
+    skin[:, 2:4, 2:6] = -0.9                     # a dark object inside it, off the border
+    assert border_offset(skin, image, 4, 4) == pytest.approx(0.1, abs=1e-6)
+    beard = torch.full((3, 6, 8), 0.3)
+    beard[:, 3:, :] = -0.8                       # an object running into the border
+    # Top row +0.1 (8 px), bottom row -1.0 (8 px), sides 3 px each at +0.1 and at -1.0.
+    assert border_offset(beard, image, 4, 4) == pytest.approx(abs((11 * 0.1 - 11 * 1.0) / 22), abs=1e-6)
+    # A side on the image's edge has no pair: the rectangle at the top-left corner reads two.
+    assert border_offset(skin, image, 0, 0) == pytest.approx(0.1, abs=1e-6)
+    assert border_offset(torch.zeros(3, 16, 16), image, 0, 0) != border_offset(torch.zeros(3, 16, 16), image, 0, 0)
+
+
+def test_blend_below_blends_a_paste_with_a_small_border_offset_only():
+    from types import SimpleNamespace
+
+    from rewrite.edit.example_fit import blends_by_offset
+
+    own = torch.full((3, 16, 16), 0.2)
+    close = SimpleNamespace(pixel_paste=(torch.full((3, 6, 8), 0.3), torch.ones(6, 8), (4, 4)))
+    far = SimpleNamespace(pixel_paste=(torch.full((3, 6, 8), -0.6), torch.ones(6, 8), (4, 4)))
+    assert blends_by_offset(close, own, 0.5) and not blends_by_offset(far, own, 0.5)
+    assert not blends_by_offset(SimpleNamespace(pixel_paste=None), own, 0.5)   # an erase
