@@ -223,6 +223,11 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     # The paste blended (own too) where its border's colour offset is below 0.5 (§28).
     "gated-pair blend<0.5": ("gated-pair", None, [{"blend_below": 0.5, "strength": s}
                                                   for s in (0.5, 0.75, 1.0)]),
+    # The other examples' goals re-rendered through the first layer (§29).
+    "gated-pair project": ("gated-pair", None, [{"project": 1, "strength": s}
+                                                for s in (0.5, 0.75, 1.0)]),
+    "gated-pair project own": ("gated-pair", None, [{"project": 1, "blend_own": 1, "strength": s}
+                                                    for s in (0.5, 0.75, 1.0)]),
 }
 
 

@@ -41,6 +41,7 @@ from ..memory.solvers import EditProblem
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
+from .projected import project_goals
 from .seamless import border_offset, feather_ramp, object_matte, poisson_paste
 
 if TYPE_CHECKING:
@@ -77,7 +78,11 @@ class FitSampleParams:
     differs from what surrounds the user's paste by less than this mean colour offset
     (:func:`rewrite.edit.seamless.border_offset`, pixels in -1..1), every example, the user's
     own too, gets the seamless blend (``seamless`` 1, ``blend_own`` 1); above it, the
-    parameters as given (§28)."""
+    parameters as given (§28); ``project`` 1: on the examples other than the user's own
+    (all of them with ``blend_own`` 1), each copy-paste goal is replaced by the closest image
+    the generator draws from a change of its first layer only
+    (:func:`rewrite.edit.projected.project_goals`), so what the generator cannot draw there,
+    the copied rectangle's hard edges and the source face's skin, drops out (§29)."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -92,6 +97,7 @@ class FitSampleParams:
     blend_own: int = param(0, 1)
     feather: int = param(0, 16)
     blend_below: float = param(0.0, 2.0)
+    project: int = param(0, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,6 +223,7 @@ def _goals(
     literal: int = 0,
     matte: float = 0.0,
     feather: int = 0,
+    project: int = 0,
 ):
     """Each example's goal image [N, 3, R, R] and where it counts [N, 1, R, R]; a copy-paste
     goal's pasted pixels on the examples after the first ``literal`` mix in ``seamless`` of
@@ -224,7 +231,9 @@ def _goals(
     above 0 only the object's pixels are pasted there
     (:func:`rewrite.edit.seamless.object_matte`); ``feather`` above 0 fades every example's
     pasted pixels into its own near the rectangle's border
-    (:func:`rewrite.edit.seamless.feather_ramp`)."""
+    (:func:`rewrite.edit.seamless.feather_ramp`); ``project`` 1 re-renders the goals after
+    the first ``literal`` through the generator's first layer
+    (:func:`rewrite.edit.projected.project_goals`)."""
     R = G.resolution
     if inputs.pixel_paste is not None:  # copy-paste
         src, alpha, (top, left) = inputs.pixel_paste
@@ -245,6 +254,10 @@ def _goals(
         )
         where = torch.zeros(len(samples), 1, R, R)
         where[:, :, top : top + h, left : left + w] = 1
+        if project and literal < len(samples):
+            goal[literal:] = project_goals(
+                G, samples[literal:], goal[literal:], where[literal:], images[literal:]
+            )
         return goal, where
     from .goals import inpaint_goal  # erase
 
@@ -327,7 +340,7 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
         seamless, blend_own = 1.0, 1
     literal = 0 if blend_own else len(own)
     goal, where = _goals(
-        G, inputs, examples, original[:n_ex], seamless, literal, p.matte, p.feather
+        G, inputs, examples, original[:n_ex], seamless, literal, p.matte, p.feather, p.project
     )
     if inputs.pixel_paste is None:  # erase: the user's own goals as built
         for i in range(len(own)):

@@ -1,0 +1,97 @@
+"""Goals the generator can draw: a pasted goal re-rendered from its first layer.
+
+A copy-paste goal on another face is the copied rectangle dropped onto that face, the source
+face's skin, collar and hair around the object included; a fit to it learns to paint the
+rectangle, and raters see a blotch (benchmarks/FRONTIER.md §25). Here each goal is replaced by
+the closest image the generator itself draws when only its first layer's output changes: the
+values of the first editable layer are optimised (Adam, L1) so the render matches the goal
+inside the paste region and the example's own image outside it. What the coarse layer cannot
+draw (a pale box's hard edges, a strip of another face's skin) drops out; what it can (a
+beard, closed lips on the face's own skin) stays, in the example's own colours and shape.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from ..models.base import Generator
+
+#: Adam steps and step size (relative to the values' std) of the projection.
+STEPS = 200
+LR = 0.05
+#: Weight of "unchanged outside the paste region" against the goal inside it.
+KEEP_WEIGHT = 3.0
+
+
+def projection_layer(G: Generator) -> str:
+    """The layer a goal is projected through: the generator's first editable layer."""
+    return G.layers()[0].name
+
+
+def project_goals(
+    G: Generator,
+    samples: list[int],
+    goals: torch.Tensor,
+    where: torch.Tensor,
+    images: torch.Tensor,
+    steps: int = STEPS,
+) -> torch.Tensor:
+    """Each goal as the generator draws it from a change of its first layer only.
+
+    Args:
+        G: the generator (not changed; its parameters' ``requires_grad`` are restored).
+        samples: the goals' samples (their latents are rendered), N of them.
+        goals: the goal images [N, 3, R, R] in -1..1.
+        where: where each goal counts, [N, 1, R, R] in 0..1.
+        images: the samples' unedited images [N, 3, R, R].
+        steps: Adam steps.
+
+    Returns:
+        the projected goals [N, 3, R, R]: the render inside ``where``, the original goal
+        outside it (outside, a goal does not count).
+    """
+    if not samples:
+        return goals
+    layer = projection_layer(G)
+    flags = [(t, t.requires_grad) for t in G.parameters()]
+    try:
+        for t, _ in flags:
+            t.requires_grad_(False)
+        with torch.no_grad():
+            split = G.split(G.latents(samples), layer)
+        v0 = split.values.detach()
+        d = torch.zeros_like(v0, requires_grad=True)
+        opt = torch.optim.Adam([d], lr=LR * float(v0.std().clamp_min(1e-8)))
+        goals, where, images = (t.to(v0.device) for t in (goals, where, images))
+        # Values that come out of a ReLU stay non-negative.
+        floor = 0.0 if bool((v0 >= 0).all()) else None
+        with torch.enable_grad():
+            _fit(G, split, v0, d, opt, floor, goals, where, images, steps)
+        with torch.no_grad():
+            img = G.resume(split.with_values(_floored(v0 + d, floor))).clamp(-1, 1)
+    finally:
+        for t, flag in flags:
+            t.requires_grad_(flag)
+    return goals * (1 - where) + img * where
+
+
+def _fit(G, split, v0, d, opt, floor, goals, where, images, steps) -> None:
+    """Adam on the change ``d`` of the first layer's values ``v0`` (see :func:`project_goals`)."""
+    outside = 1 - where
+    n_in = where.sum().clamp_min(1)
+    n_out = outside.sum().clamp_min(1)
+    for _ in range(steps):
+        img = G.resume(split.with_values(_floored(v0 + d, floor)))
+        inside = ((img - goals).abs().mean(1, keepdim=True) * where).sum() / n_in
+        kept = ((img - images).abs().mean(1, keepdim=True) * outside).sum() / n_out
+        loss = inside + KEEP_WEIGHT * kept
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def _floored(v: torch.Tensor, floor: float | None) -> torch.Tensor:
+    return v if floor is None else v.clamp_min(floor)

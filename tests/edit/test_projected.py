@@ -1,0 +1,70 @@
+"""Goals re-rendered through the generator's first layer (:mod:`rewrite.edit.projected`)."""
+
+from types import SimpleNamespace
+
+import torch
+
+from rewrite.edit.projected import project_goals, projection_layer
+
+
+def _setting(G, samples):
+    R = G.resolution
+    with torch.no_grad():
+        split = G.split(G.latents(samples), projection_layer(G))
+        images = G.resume(split)
+    where = torch.zeros(len(samples), 1, R, R)
+    where[:, :, R // 4 : 3 * R // 4, R // 4 : 3 * R // 4] = 1
+    return split, images, where
+
+
+def _goal_error(a, b, where):
+    return float(((a - b).abs().mean(1, keepdim=True) * where).sum() / where.sum())
+
+
+def test_a_goal_the_first_layer_can_draw_is_reached_and_a_pixel_checkerboard_is_not(tiny_dcgan):
+    """The projection is a prior: a change the first layer makes is reproduced most of the way,
+    a pattern finer than anything the generator draws from there is left out."""
+    G = tiny_dcgan
+    samples = [0, 1, 2]
+    split, images, where = _setting(G, samples)
+    v = split.values.clone()
+    noise = torch.randn(v[:, :, 1:3, 1:3].shape, generator=torch.Generator().manual_seed(1))
+    v[:, :, 1:3, 1:3] += 3 * v.std() * noise
+    with torch.no_grad():
+        drawable = images * (1 - where) + G.resume(split.with_values(v)) * where
+    out = project_goals(G, samples, drawable, where, images)
+    assert _goal_error(out, drawable, where) < 0.6 * _goal_error(images, drawable, where)
+
+    R = G.resolution
+    checker = ((torch.arange(R)[:, None] + torch.arange(R)[None]) % 2).float() * 2 - 1
+    fine = images * (1 - where) + checker.expand(len(samples), 3, R, R) * where
+    out = project_goals(G, samples, fine, where, images)
+    assert _goal_error(out, fine, where) > 0.95 * _goal_error(images, fine, where)
+
+
+def test_the_projection_leaves_the_generator_as_it_was(tiny_dcgan):
+    G = tiny_dcgan
+    before = {k: t.clone() for k, t in G.state_dict().items()}
+    flags = {k: t.requires_grad for k, t in G.named_parameters()}
+    split, images, where = _setting(G, [4, 5])
+    project_goals(G, [4, 5], images.flip(-1), where, images)
+    assert all(torch.equal(before[k], t) for k, t in G.state_dict().items())
+    assert flags == {k: t.requires_grad for k, t in G.named_parameters()}
+
+
+def test_fit_goals_project_the_examples_but_not_the_users_own(tiny_dcgan):
+    """``project`` re-renders the goals after the user's own, which keep the literal paste."""
+    from rewrite.edit.example_fit import _goals
+
+    G = tiny_dcgan
+    samples = [0, 1, 2]
+    _, images, _ = _setting(G, samples)
+    src = torch.full((3, 6, 8), 0.7)
+    inputs = SimpleNamespace(pixel_paste=(src, torch.ones(6, 8), (8, 12)))
+    literal, where = _goals(G, inputs, samples, images, 0.0, 1)
+    projected, _ = _goals(G, inputs, samples, images, 0.0, 1, project=1)
+    box = (slice(None), slice(8, 14), slice(12, 20))
+    assert torch.equal(projected[0], literal[0])                 # the user's own example
+    for i in (1, 2):   # a flat 0.7 box is not what the generator draws: the goal moves off it
+        assert float((projected[i][box] - 0.7).abs().mean()) > 0.1
+    assert torch.equal(projected[:, :, :8], literal[:, :, :8])   # outside, the goal is unused
