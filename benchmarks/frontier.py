@@ -226,6 +226,9 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     # The other examples' goals re-rendered through the first layer (§29).
     "gated-pair project": ("gated-pair", None, [{"project": 1, "strength": s}
                                                 for s in (0.5, 0.75, 1.0)]),
+    # Projected only where the projection comes within 0.18 of the goals (§29).
+    "gated-pair project<0.18": ("gated-pair", None, [{"project_below": 0.18, "strength": s}
+                                                     for s in (0.5, 0.75, 1.0)]),
     "gated-pair project own": ("gated-pair", None, [{"project": 1, "blend_own": 1, "strength": s}
                                                     for s in (0.5, 0.75, 1.0)]),
 }

@@ -41,7 +41,7 @@ from ..memory.solvers import EditProblem
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
-from .projected import project_goals
+from .projected import project_goals, relative_residual
 from .seamless import border_offset, feather_ramp, object_matte, poisson_paste
 
 if TYPE_CHECKING:
@@ -82,7 +82,11 @@ class FitSampleParams:
     (all of them with ``blend_own`` 1), each copy-paste goal is replaced by the closest image
     the generator draws from a change of its first layer only
     (:func:`rewrite.edit.projected.project_goals`), so what the generator cannot draw there,
-    the copied rectangle's hard edges and the source face's skin, drops out (§29)."""
+    the copied rectangle's hard edges and the source face's skin, drops out;
+    ``project_below`` T above 0: the same, but only when the projection reaches the goals to
+    within T of the way (:func:`rewrite.edit.projected.relative_residual`: what the
+    generator can draw from its first layer is drawn its way, what it cannot is pasted as
+    given; §29)."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -98,6 +102,7 @@ class FitSampleParams:
     feather: int = param(0, 16)
     blend_below: float = param(0.0, 2.0)
     project: int = param(0, 1)
+    project_below: float = param(0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +228,6 @@ def _goals(
     literal: int = 0,
     matte: float = 0.0,
     feather: int = 0,
-    project: int = 0,
 ):
     """Each example's goal image [N, 3, R, R] and where it counts [N, 1, R, R]; a copy-paste
     goal's pasted pixels on the examples after the first ``literal`` mix in ``seamless`` of
@@ -231,9 +235,7 @@ def _goals(
     above 0 only the object's pixels are pasted there
     (:func:`rewrite.edit.seamless.object_matte`); ``feather`` above 0 fades every example's
     pasted pixels into its own near the rectangle's border
-    (:func:`rewrite.edit.seamless.feather_ramp`); ``project`` 1 re-renders the goals after
-    the first ``literal`` through the generator's first layer
-    (:func:`rewrite.edit.projected.project_goals`)."""
+    (:func:`rewrite.edit.seamless.feather_ramp`)."""
     R = G.resolution
     if inputs.pixel_paste is not None:  # copy-paste
         src, alpha, (top, left) = inputs.pixel_paste
@@ -254,10 +256,6 @@ def _goals(
         )
         where = torch.zeros(len(samples), 1, R, R)
         where[:, :, top : top + h, left : left + w] = 1
-        if project and literal < len(samples):
-            goal[literal:] = project_goals(
-                G, samples[literal:], goal[literal:], where[literal:], images[literal:]
-            )
         return goal, where
     from .goals import inpaint_goal  # erase
 
@@ -318,6 +316,32 @@ def blends_by_offset(inputs: EditInputs, own_image: torch.Tensor, below: float) 
     return offset == offset and offset < below
 
 
+def projected_goals(
+    G: Generator,
+    examples: list[int],
+    goal: torch.Tensor,
+    where: torch.Tensor,
+    images: torch.Tensor,
+    literal: int,
+    p: FitSampleParams,
+) -> torch.Tensor:
+    """The copy-paste goals [N, 3, R, R] with those after the first ``literal`` re-rendered
+    through the generator's first layer (:func:`rewrite.edit.projected.project_goals`):
+    always with ``project`` 1; with ``project_below`` T only when the projection comes within
+    T of them (:func:`rewrite.edit.projected.relative_residual`), else ``goal`` as given."""
+    if literal >= len(examples):
+        return goal
+    rest = slice(literal, None)
+    drawn = project_goals(G, examples[rest], goal[rest], where[rest], images[rest])
+    if not p.project and relative_residual(drawn, goal[rest], images[rest], where[rest]) >= (
+        p.project_below
+    ):
+        return goal
+    out = goal.clone()
+    out[rest] = drawn
+    return out
+
+
 def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamples:
     """The examples (the user's own, the context samples, then the pool's most responsive),
     the preserve samples (the spec's "not here" samples and the pool's least responsive, kept
@@ -340,8 +364,10 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
         seamless, blend_own = 1.0, 1
     literal = 0 if blend_own else len(own)
     goal, where = _goals(
-        G, inputs, examples, original[:n_ex], seamless, literal, p.matte, p.feather, p.project
+        G, inputs, examples, original[:n_ex], seamless, literal, p.matte, p.feather
     )
+    if inputs.pixel_paste is not None and (p.project or p.project_below > 0):
+        goal = projected_goals(G, examples, goal, where, original[:n_ex], literal, p)
     if inputs.pixel_paste is None:  # erase: the user's own goals as built
         for i in range(len(own)):
             goal[i] = inputs.target_image[i]

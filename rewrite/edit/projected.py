@@ -95,3 +95,18 @@ def _fit(G, split, v0, d, opt, floor, goals, where, images, steps) -> None:
 
 def _floored(v: torch.Tensor, floor: float | None) -> torch.Tensor:
     return v if floor is None else v.clamp_min(floor)
+
+
+def relative_residual(
+    drawn: torch.Tensor, goals: torch.Tensor, images: torch.Tensor, where: torch.Tensor
+) -> float:
+    """How far the projection stays from the goals, as a share of the way: the mean
+    |drawn - goals| over ``where`` divided by the mean |images - goals| there (0 = reached,
+    1 = no nearer than the unedited images). All images [N, 3, R, R], ``where`` [N, 1, R, R]."""
+    where = where.to(goals)
+
+    def gap(x: torch.Tensor) -> float:
+        return float(((x.to(goals) - goals).abs().mean(1, keepdim=True) * where).sum())
+
+    way = gap(images)
+    return gap(drawn) / way if way > 0 else 0.0

@@ -54,7 +54,7 @@ def test_the_projection_leaves_the_generator_as_it_was(tiny_dcgan):
 
 def test_fit_goals_project_the_examples_but_not_the_users_own(tiny_dcgan):
     """``project`` re-renders the goals after the user's own, which keep the literal paste."""
-    from rewrite.edit.example_fit import _goals
+    from rewrite.edit.example_fit import FitSampleParams, _goals, projected_goals
 
     G = tiny_dcgan
     samples = [0, 1, 2]
@@ -62,9 +62,34 @@ def test_fit_goals_project_the_examples_but_not_the_users_own(tiny_dcgan):
     src = torch.full((3, 6, 8), 0.7)
     inputs = SimpleNamespace(pixel_paste=(src, torch.ones(6, 8), (8, 12)))
     literal, where = _goals(G, inputs, samples, images, 0.0, 1)
-    projected, _ = _goals(G, inputs, samples, images, 0.0, 1, project=1)
+    projected = projected_goals(G, samples, literal, where, images, 1, FitSampleParams(project=1))
     box = (slice(None), slice(8, 14), slice(12, 20))
     assert torch.equal(projected[0], literal[0])                 # the user's own example
     for i in (1, 2):   # a flat 0.7 box is not what the generator draws: the goal moves off it
         assert float((projected[i][box] - 0.7).abs().mean()) > 0.1
-    assert torch.equal(projected[:, :, :8], literal[:, :, :8])   # outside, the goal is unused
+
+
+def test_project_below_projects_a_goal_the_generator_reaches_and_pastes_one_it_cannot(
+    tiny_dcgan,
+):
+    from rewrite.edit.example_fit import FitSampleParams, projected_goals
+    from rewrite.edit.projected import relative_residual
+
+    G = tiny_dcgan
+    samples = [0, 1, 2]
+    split, images, where = _setting(G, samples)
+    v = split.values.clone()
+    noise = torch.randn(v[:, :, 1:3, 1:3].shape, generator=torch.Generator().manual_seed(1))
+    v[:, :, 1:3, 1:3] += 3 * v.std() * noise
+    with torch.no_grad():
+        drawable = images * (1 - where) + G.resume(split.with_values(v)) * where
+    R = G.resolution
+    checker = ((torch.arange(R)[:, None] + torch.arange(R)[None]) % 2).float() * 2 - 1
+    fine = images * (1 - where) + checker.expand(len(samples), 3, R, R) * where
+    p = FitSampleParams(project_below=0.8)
+    near = projected_goals(G, samples, drawable, where, images, 1, p)
+    far = projected_goals(G, samples, fine, where, images, 1, p)
+    assert not torch.equal(near[1:], drawable[1:]) and torch.equal(near[0], drawable[0])
+    assert torch.equal(far, fine)                  # out of reach: pasted as given
+    assert relative_residual(images, fine, images, where) == 1.0
+    assert relative_residual(fine, fine, images, where) == 0.0
