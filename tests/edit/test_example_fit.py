@@ -149,3 +149,21 @@ def test_blend_below_blends_the_glasses_and_leaves_the_beards_literal_paste(face
         torch.testing.assert_close(ruled.goal, fit_samples(face_model, inputs, same).goal)
         other = base if blends else dataclasses.replace(base, seamless=1.0, blend_own=1)
         assert float((ruled.goal - fit_samples(face_model, inputs, other).goal).abs().max()) > 0.1
+
+
+def test_project_below_projects_the_closed_mouth_and_leaves_the_glasses_literal(face_model):
+    """``project_below`` 0.18 on the face model: the first layer draws the closed mouth on
+    each example (the projection comes within about 0.12 of the goals), so its examples'
+    goals are the projected ones; it cannot draw the glasses' frames (about 0.27), so their
+    goals stay the literal paste. The user's own example is literal in both."""
+    session = Rewriter(face_model, progress=False)
+    base = ExampleFitParams(examples=4, silent=2, keep=2)
+    for name, projects in (("close-mouth", True), ("add-glasses", False)):
+        spec = EditSpec.load(ROOT / f"benchmarks/edits/tune/{name}.json")
+        spec.stats_samples = 2000
+        inputs = session.prepare(spec)
+        literal = fit_samples(face_model, inputs, base).goal
+        ruled = fit_samples(face_model, inputs, dataclasses.replace(base, project_below=0.18))
+        torch.testing.assert_close(ruled.goal[0], literal[0])
+        moved = float((ruled.goal[1:] - literal[1:]).abs().max())
+        assert (moved > 0.1) if projects else (moved == 0.0), (name, moved)
