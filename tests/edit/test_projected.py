@@ -17,6 +17,21 @@ def _setting(G, samples):
     return split, images, where
 
 
+def _two_goals(G, samples):
+    """(images, where, drawable, fine): a goal the first layer can draw (its values changed
+    at four cells) and a pixel checkerboard, each inside ``where`` on the unedited images."""
+    split, images, where = _setting(G, samples)
+    v = split.values.clone()
+    noise = torch.randn(v[:, :, 1:3, 1:3].shape, generator=torch.Generator().manual_seed(1))
+    v[:, :, 1:3, 1:3] += 3 * v.std() * noise
+    with torch.no_grad():
+        drawable = images * (1 - where) + G.resume(split.with_values(v)) * where
+    R = G.resolution
+    checker = ((torch.arange(R)[:, None] + torch.arange(R)[None]) % 2).float() * 2 - 1
+    fine = images * (1 - where) + checker.expand(len(samples), 3, R, R) * where
+    return images, where, drawable, fine
+
+
 def _goal_error(a, b, where):
     return float(((a - b).abs().mean(1, keepdim=True) * where).sum() / where.sum())
 
@@ -26,18 +41,9 @@ def test_a_goal_the_first_layer_can_draw_is_reached_and_a_pixel_checkerboard_is_
     a pattern finer than anything the generator draws from there is left out."""
     G = tiny_dcgan
     samples = [0, 1, 2]
-    split, images, where = _setting(G, samples)
-    v = split.values.clone()
-    noise = torch.randn(v[:, :, 1:3, 1:3].shape, generator=torch.Generator().manual_seed(1))
-    v[:, :, 1:3, 1:3] += 3 * v.std() * noise
-    with torch.no_grad():
-        drawable = images * (1 - where) + G.resume(split.with_values(v)) * where
+    images, where, drawable, fine = _two_goals(G, samples)
     out = project_goals(G, samples, drawable, where, images)
     assert _goal_error(out, drawable, where) < 0.6 * _goal_error(images, drawable, where)
-
-    R = G.resolution
-    checker = ((torch.arange(R)[:, None] + torch.arange(R)[None]) % 2).float() * 2 - 1
-    fine = images * (1 - where) + checker.expand(len(samples), 3, R, R) * where
     out = project_goals(G, samples, fine, where, images)
     assert _goal_error(out, fine, where) > 0.95 * _goal_error(images, fine, where)
 
@@ -77,15 +83,7 @@ def test_project_below_projects_a_goal_the_generator_reaches_and_pastes_one_it_c
 
     G = tiny_dcgan
     samples = [0, 1, 2]
-    split, images, where = _setting(G, samples)
-    v = split.values.clone()
-    noise = torch.randn(v[:, :, 1:3, 1:3].shape, generator=torch.Generator().manual_seed(1))
-    v[:, :, 1:3, 1:3] += 3 * v.std() * noise
-    with torch.no_grad():
-        drawable = images * (1 - where) + G.resume(split.with_values(v)) * where
-    R = G.resolution
-    checker = ((torch.arange(R)[:, None] + torch.arange(R)[None]) % 2).float() * 2 - 1
-    fine = images * (1 - where) + checker.expand(len(samples), 3, R, R) * where
+    images, where, drawable, fine = _two_goals(G, samples)
     p = FitSampleParams(project_below=0.8)
     near = projected_goals(G, samples, drawable, where, images, 1, p)
     far = projected_goals(G, samples, fine, where, images, 1, p)
