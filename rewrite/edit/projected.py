@@ -55,11 +55,10 @@ def project_goals(
     """
     if not samples:
         return goals
+    from .example_fit import frozen  # example_fit imports this module
+
     layer = projection_layer(G)
-    flags = [(t, t.requires_grad) for t in G.parameters()]
-    try:
-        for t, _ in flags:
-            t.requires_grad_(False)
+    with frozen(G):
         with torch.no_grad():
             split = G.split(G.latents(samples), layer)
         v0 = split.values.detach()
@@ -72,9 +71,6 @@ def project_goals(
             _fit(G, split, v0, d, opt, floor, goals, where, images, steps)
         with torch.no_grad():
             img = G.resume(split.with_values(_floored(v0 + d, floor))).clamp(-1, 1)
-    finally:
-        for t, flag in flags:
-            t.requires_grad_(flag)
     return goals * (1 - where) + img * where
 
 
