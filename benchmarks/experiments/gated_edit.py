@@ -32,9 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from rewrite.edit import EditSpec, Rewriter  # noqa: E402
 from rewrite.edit.example_fit import (ExampleFitParams, _goals, _pool_roles,  # noqa: E402
-                                     frozen, rule_response)
+                                     rule_response)
 from rewrite.edit.masks import layer_window, window_coverage  # noqa: E402
 from rewrite.models import load_model  # noqa: E402
+from rewrite.models.base import frozen  # noqa: E402
 
 TUNING = list(range(2000, 2256))
 

@@ -28,7 +28,6 @@ held-out judging samples (3000-3255) and from the erase donors.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ import torch
 
 from ..memory.registry import MAX_LR, MAX_STEPS, StepCallback, param
 from ..memory.solvers import EditProblem
+from ..models.base import frozen
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
@@ -203,19 +203,6 @@ def _outside_keys(inputs: EditInputs) -> torch.Tensor:
     """1 at key cells outside the band (covered by it at most half), else 0: [1, 1, res, res]."""
     cov = window_coverage(_band(inputs).float().cpu().numpy(), layer_window(inputs.info, "key"))
     return (cov <= 0.5).float()[None, None]
-
-
-@contextlib.contextmanager
-def frozen(G: Generator):
-    """Within the block no parameter of ``G`` asks for a gradient (restored afterwards)."""
-    flags = [(t, t.requires_grad) for t in G.parameters()]
-    try:
-        for t, _ in flags:
-            t.requires_grad_(False)
-        yield
-    finally:
-        for t, flag in flags:
-            t.requires_grad_(flag)
 
 
 @torch.no_grad()

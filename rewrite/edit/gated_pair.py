@@ -37,11 +37,11 @@ import torch
 
 from ..memory.gate import Gate, gated_change
 from ..memory.registry import StepCallback, param
-from ..models.base import Split
+from ..models.base import Split, frozen
 from ..utils.errors import EditError
 from .calibrate import calibrate_share, silent_splits
 from .delta import Delta
-from .example_fit import fit_samples, frozen, project_keys
+from .example_fit import fit_samples, project_keys
 from .gated import GatedValues
 from .gated_fit import (
     GatedParams,

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..models.base import frozen
+
 if TYPE_CHECKING:
     from ..models.base import Generator
 
@@ -55,8 +57,6 @@ def project_goals(
     """
     if not samples:
         return goals
-    from .example_fit import frozen  # example_fit imports this module
-
     layer = projection_layer(G)
     with frozen(G):
         with torch.no_grad():

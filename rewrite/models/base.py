@@ -80,6 +80,19 @@ class LayerInfo:
     value_cells: int = 0
 
 
+@contextlib.contextmanager
+def frozen(G: nn.Module):
+    """Within the block no parameter of ``G`` asks for a gradient (restored afterwards)."""
+    flags = [(t, t.requires_grad) for t in G.parameters()]
+    try:
+        for t, _ in flags:
+            t.requires_grad_(False)
+        yield
+    finally:
+        for t, flag in flags:
+            t.requires_grad_(flag)
+
+
 @dataclasses.dataclass
 class Split:
     """A forward pass stopped at one layer.
