@@ -231,6 +231,9 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
                                                      for s in (0.5, 0.75, 1.0)]),
     "gated-pair project own": ("gated-pair", None, [{"project": 1, "blend_own": 1, "strength": s}
                                                     for s in (0.5, 0.75, 1.0)]),
+    # An erase's examples redrawn by the first layer until the rule stops responding (§30).
+    "gated-pair erase-drawn": ("gated-pair", None, [{"erase_drawn": 1, "strength": s}
+                                                    for s in (0.5, 0.75, 1.0)]),
 }
 
 

@@ -41,7 +41,7 @@ from ..models.base import frozen
 from ..utils.errors import EditError
 from .delta import Delta
 from .masks import layer_window, window_coverage
-from .projected import project_goals, relative_residual
+from .projected import drawn_erase_goals, project_goals, projection_layer, relative_residual
 from .seamless import border_offset, feather_ramp, object_matte, poisson_paste
 
 if TYPE_CHECKING:
@@ -86,7 +86,10 @@ class FitSampleParams:
     ``project_below`` T above 0: the same, but only when the projection reaches the goals to
     within T of the way (:func:`rewrite.edit.projected.relative_residual`: what the
     generator can draw from its first layer is drawn its way, what it cannot is pasted as
-    given; §29)."""
+    given; §29); ``erase_drawn`` 1: an erase's examples other than the user's own get goals
+    the generator draws (:func:`rewrite.edit.projected.drawn_erase_goals`: its first layer
+    redraws each so the band's keys respond to the rule no more than the keep samples' median
+    does) instead of a donor's values pasted in (§30)."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -103,6 +106,7 @@ class FitSampleParams:
     blend_below: float = param(0.0, 2.0)
     project: int = param(0, 1)
     project_below: float = param(0.0, 1.0)
+    erase_drawn: int = param(0, 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,6 +333,37 @@ def projected_goals(
     return out
 
 
+def _drawn_erase(
+    G: Generator,
+    inputs: EditInputs,
+    examples: list[int],
+    keep_keys: torch.Tensor,
+    images: torch.Tensor,
+    own: int,
+    goal: torch.Tensor,
+) -> torch.Tensor:
+    """``goal`` [n_ex, 3, R, R] with the examples after the first ``own`` redrawn by
+    :func:`~rewrite.edit.projected.drawn_erase_goals`, down to the median band response of
+    the keep samples (``keep_keys`` [M, C_in, h, w], drawn from the pool's middle)."""
+    n_ex = len(examples)
+    if own >= n_ex:
+        return goal
+    band = _band(inputs)
+    cells = torch.as_tensor(
+        window_coverage(band.float().cpu().numpy(), layer_window(inputs.info, "key")) > 0.5
+    )
+    if not bool(cells.any()):
+        return goal
+    resp = torch.einsum("rc,nchw->nrhw", inputs.D.to(keep_keys), keep_keys).norm(dim=1)
+    target = float(resp[:, cells.to(resp.device)].mean(1).median())
+    out = goal.clone()
+    drawn, _ = drawn_erase_goals(
+        G, inputs.info.name, examples[own:], images[own:], band, cells, inputs.D, target
+    )
+    out[own:] = drawn.to(goal)
+    return out
+
+
 def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamples:
     """The examples (the user's own, the context samples, then the pool's most responsive),
     the preserve samples (the spec's "not here" samples and the pool's least responsive, kept
@@ -355,6 +390,9 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
     )
     if inputs.pixel_paste is not None and (p.project or p.project_below > 0):
         goal = projected_goals(G, examples, goal, where, original[:n_ex], literal, p)
+    if inputs.pixel_paste is None and p.erase_drawn and layer != projection_layer(G):
+        keep_keys = split.keys[n_ex + n_sil :]
+        goal = _drawn_erase(G, inputs, examples, keep_keys, original[:n_ex], len(own), goal)
     if inputs.pixel_paste is None:  # erase: the user's own goals as built
         for i in range(len(own)):
             goal[i] = inputs.target_image[i]

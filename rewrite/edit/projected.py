@@ -106,3 +106,78 @@ def relative_residual(
 
     way = gap(images)
     return gap(drawn) / way if way > 0 else 0.0
+
+
+def drawn_erase_goals(
+    G: Generator,
+    layer: str,
+    samples: list[int],
+    images: torch.Tensor,
+    band: torch.Tensor,
+    cells: torch.Tensor,
+    D: torch.Tensor,
+    target: float,
+    steps: int = STEPS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Erase goals the generator draws: each sample as its first layer redraws it so that the
+    edited layer's keys inside the band stop responding to the rule.
+
+    The first layer's values are optimised (Adam) so that ``|D k|`` at every key cell of
+    ``cells`` falls to ``target`` (the response of faces without the object) while the image
+    outside ``band`` stays as it was; the generator, not a pasted donor, decides what is drawn
+    where the object was (hair where a hat was). A prior, not a guarantee: where the first
+    layer cannot redraw the band alone, the response can fall with little visible change.
+
+    Args:
+        layer: the edited layer (whose keys the rule reads).
+        samples: N samples; images: their unedited images [N, 3, R, R].
+        band: where the image may change, bool [R, R].
+        cells: the band's key cells at ``layer``, bool [h, w].
+        D: the rule's directions [r, C_in].
+        target: the response the band's cells are pushed down to.
+
+    Returns:
+        (the redrawn images [N, 3, R, R] (as goals they count inside ``band`` only), the
+        mean response over ``cells`` of each redrawn image's keys [N]).
+    """
+    first = projection_layer(G)
+    if layer == first:
+        raise ValueError(f"{layer!r} is the first layer: no layer before it redraws its keys")
+    modules = G.layer_modules(layer)
+    if modules is None:
+        raise ValueError(f"{type(G).__name__} cannot hook layer {layer!r} for a drawn erase goal")
+    outside = 1 - band.to(images)[None, None]
+    seen: list[torch.Tensor] = []
+    hook = modules[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    try:
+        with frozen(G):
+            with torch.no_grad():
+                split = G.split(G.latents(samples), first)
+            v0 = split.values.detach()
+            floor = 0.0 if bool((v0 >= 0).all()) else None
+            d = torch.zeros_like(v0, requires_grad=True)
+            opt = torch.optim.Adam([d], lr=LR * float(v0.std().clamp_min(1e-8)))
+            Dk = D.to(v0)
+            mask = cells.to(v0)
+            n_cells = mask.sum().clamp_min(1) * len(samples)
+            n_out = outside.sum().clamp_min(1) * len(samples)
+            images = images.to(v0)
+            with torch.enable_grad():
+                for _ in range(steps):
+                    seen.clear()
+                    img = G.resume(split.with_values(_floored(v0 + d, floor)))
+                    resp = torch.einsum("rc,nchw->nrhw", Dk, seen[-1]).norm(dim=1)
+                    over = (torch.relu(resp - target) ** 2 * mask).sum() / n_cells
+                    kept = ((img - images).abs().mean(1, keepdim=True) * outside).sum() / n_out
+                    loss = over / max(target, 1e-6) ** 2 + KEEP_WEIGHT * kept
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+            with torch.no_grad():
+                seen.clear()
+                img = G.resume(split.with_values(_floored(v0 + d, floor))).clamp(-1, 1)
+                resp = torch.einsum("rc,nchw->nrhw", Dk, seen[-1]).norm(dim=1)
+                reached = (resp * mask).sum((1, 2)) / mask.sum().clamp_min(1)
+    finally:
+        hook.remove()
+    return img, reached

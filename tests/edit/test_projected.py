@@ -2,6 +2,7 @@
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from rewrite.edit.projected import project_goals, projection_layer
@@ -91,3 +92,55 @@ def test_project_below_projects_a_goal_the_generator_reaches_and_pastes_one_it_c
     assert torch.equal(far, fine)                  # out of reach: pasted as given
     assert relative_residual(images, fine, images, where) == 1.0
     assert relative_residual(fine, fine, images, where) == 0.0
+
+
+def _erase_setting(G, samples):
+    """(images, band [R, R], cells [h, w] at main.6, D [1, C_in], the band's mean response)."""
+    R = G.resolution
+    with torch.no_grad():
+        split = G.split(G.latents(samples), "main.6")
+        images = G.resume(split)
+    band = torch.zeros(R, R, dtype=torch.bool)
+    band[: R // 2] = True
+    h = split.keys.shape[-1]
+    cells = torch.zeros(h, h, dtype=torch.bool)
+    cells[: h // 2] = True
+    D = torch.randn(1, split.keys.shape[1], generator=torch.Generator().manual_seed(3))
+    D = D / D.norm()
+    resp = torch.einsum("rc,nchw->nrhw", D, split.keys).norm(dim=1)
+    return images, band, cells, D, float(resp[:, cells].mean())
+
+
+def test_a_drawn_erase_goal_quiets_the_rule_in_the_band_and_holds_the_rest(
+    tiny_dcgan, monkeypatch
+):
+    """The first layer redraws each sample so the band's keys respond to the rule at most about
+    the target; the keep term holds the image outside the band (less change there than the
+    same redraw without it)."""
+    import rewrite.edit.projected as projected
+
+    G = tiny_dcgan
+    samples = [0, 1, 2, 3]
+    images, band, cells, D, before = _erase_setting(G, samples)
+    target = 0.3 * before
+
+    def outside_change():
+        drawn, reached = projected.drawn_erase_goals(
+            G, "main.6", samples, images, band, cells, D, target
+        )
+        assert float(reached.mean()) < 0.6 * before
+        return float((drawn - images).abs().mean(1)[:, ~band].mean())
+
+    held = outside_change()
+    monkeypatch.setattr(projected, "KEEP_WEIGHT", 0.0)
+    assert held < 0.8 * outside_change()
+
+
+def test_a_drawn_erase_goal_cannot_hook_the_first_layer(tiny_dcgan):
+    """The first layer's keys are the latent: nothing upstream redraws them."""
+    from rewrite.edit.projected import drawn_erase_goals
+
+    G = tiny_dcgan
+    images, band, cells, D, _ = _erase_setting(G, [0])
+    with pytest.raises(ValueError, match="first layer"):
+        drawn_erase_goals(G, "main.0", [0], images, band, cells[:1, :1], D[:, :8], 0.1)
