@@ -234,6 +234,9 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     # An erase's examples redrawn by the first layer until the rule stops responding (§30).
     "gated-pair erase-drawn": ("gated-pair", None, [{"erase_drawn": 1, "strength": s}
                                                     for s in (0.5, 0.75, 1.0)]),
+    # The same with 48 examples (§30; 48 alone: "gated-pair ex=48").
+    "gated-pair erase-drawn ex=48": ("gated-pair", None, [{"erase_drawn": 1, "examples": 48,
+                                                           "strength": s} for s in (0.75, 1.0)]),
 }
 
 

@@ -89,7 +89,8 @@ class FitSampleParams:
     given; §29); ``erase_drawn`` 1: an erase's examples other than the user's own get goals
     the generator draws (:func:`rewrite.edit.projected.drawn_erase_goals`: its first layer
     redraws each so the band's keys respond to the rule no more than the keep samples' median
-    does) instead of a donor's values pasted in (§30)."""
+    does) instead of a donor's values pasted in (§30); ``erase_examples`` above 0: an erase
+    takes that many pool examples instead of ``examples``."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -107,6 +108,7 @@ class FitSampleParams:
     project: int = param(0, 1)
     project_below: float = param(0.0, 1.0)
     erase_drawn: int = param(0, 1)
+    erase_examples: int = param(0, 256)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,14 +187,15 @@ def _pool_roles(G: Generator, inputs: EditInputs, p: FitSampleParams):
             ]
         )
     order = torch.argsort(scores, descending=True, stable=True).tolist()
-    examples = [pool[i] for i in order[: p.examples]]
+    n_examples = p.erase_examples if inputs.pixel_paste is None and p.erase_examples else p.examples
+    examples = [pool[i] for i in order[:n_examples]]
     quiet = order[len(order) - max(p.silent, int(len(order) * p.silent_share)) :]
     gen = torch.Generator().manual_seed(0)
     silent = [
         pool[quiet[i]] for i in torch.randperm(len(quiet), generator=gen)[: p.silent].tolist()
     ]
     taken = set(silent)
-    middle = [i for i in order[p.examples :] if pool[i] not in taken]
+    middle = [i for i in order[n_examples:] if pool[i] not in taken]
     keep = [pool[middle[i]] for i in torch.randperm(len(middle), generator=gen)[: p.keep].tolist()]
     return examples, silent, keep
 

@@ -122,11 +122,12 @@ def drawn_erase_goals(
     """Erase goals the generator draws: each sample as its first layer redraws it so that the
     edited layer's keys inside the band stop responding to the rule.
 
-    The first layer's values are optimised (Adam) so that ``|D k|`` at every key cell of
-    ``cells`` falls to ``target`` (the response of faces without the object) while the image
-    outside ``band`` stays as it was; the generator, not a pasted donor, decides what is drawn
-    where the object was (hair where a hat was). A prior, not a guarantee: where the first
-    layer cannot redraw the band alone, the response can fall with little visible change.
+    The first layer's values (the latent, for the layer right after it, whose keys those
+    values are) are optimised (Adam) so that ``|D k|`` at every key cell of ``cells`` falls to
+    ``target`` (the response of faces without the object) while the image outside ``band``
+    stays as it was; the generator, not a pasted donor, decides what is drawn where the object
+    was (hair where a hat was). A prior, not a guarantee: the response can also fall with
+    little visible change (benchmarks/FRONTIER.md §30: glasses become dark smudges).
 
     Args:
         layer: the edited layer (whose keys the rule reads).
@@ -140,8 +141,9 @@ def drawn_erase_goals(
         (the redrawn images [N, 3, R, R] (as goals they count inside ``band`` only), the
         mean response over ``cells`` of each redrawn image's keys [N]).
     """
-    first = projection_layer(G)
-    if layer == first:
+    names = [info.name for info in G.layers()]
+    first = names[0]
+    if names.index(layer) == 0:
         raise ValueError(f"{layer!r} is the first layer: no layer before it redraws its keys")
     modules = G.layer_modules(layer)
     if modules is None:
@@ -152,20 +154,30 @@ def drawn_erase_goals(
     try:
         with frozen(G):
             with torch.no_grad():
-                split = G.split(G.latents(samples), first)
-            v0 = split.values.detach()
-            floor = 0.0 if bool((v0 >= 0).all()) else None
+                z = G.latents(samples)
+                split = G.split(z, first)
+            # The layer right after the first reads the first layer's values as its keys:
+            # redrawing those would quiet the rule without drawing anything, so the latent is
+            # redrawn instead.
+            from_latent = names.index(layer) == 1
+            v0 = (z if from_latent else split.values).detach()
+            floor = 0.0 if not from_latent and bool((v0 >= 0).all()) else None
+
+            def render(d: torch.Tensor) -> torch.Tensor:
+                if from_latent:
+                    return G.resume(G.split(v0 + d, first))
+                return G.resume(split.with_values(_floored(v0 + d, floor)))
+
             d = torch.zeros_like(v0, requires_grad=True)
             opt = torch.optim.Adam([d], lr=LR * float(v0.std().clamp_min(1e-8)))
-            Dk = D.to(v0)
-            mask = cells.to(v0)
+            Dk = D.to(images)
+            mask = cells.to(images)
             n_cells = mask.sum().clamp_min(1) * len(samples)
             n_out = outside.sum().clamp_min(1) * len(samples)
-            images = images.to(v0)
             with torch.enable_grad():
                 for _ in range(steps):
                     seen.clear()
-                    img = G.resume(split.with_values(_floored(v0 + d, floor)))
+                    img = render(d)
                     resp = torch.einsum("rc,nchw->nrhw", Dk, seen[-1]).norm(dim=1)
                     over = (torch.relu(resp - target) ** 2 * mask).sum() / n_cells
                     kept = ((img - images).abs().mean(1, keepdim=True) * outside).sum() / n_out
@@ -175,7 +187,7 @@ def drawn_erase_goals(
                     opt.step()
             with torch.no_grad():
                 seen.clear()
-                img = G.resume(split.with_values(_floored(v0 + d, floor))).clamp(-1, 1)
+                img = render(d).clamp(-1, 1)
                 resp = torch.einsum("rc,nchw->nrhw", Dk, seen[-1]).norm(dim=1)
                 reached = (resp * mask).sum((1, 2)) / mask.sum().clamp_min(1)
     finally:

@@ -167,3 +167,25 @@ def test_project_below_projects_the_closed_mouth_and_leaves_the_glasses_literal(
         torch.testing.assert_close(ruled.goal[0], literal[0])
         moved = float((ruled.goal[1:] - literal[1:]).abs().max())
         assert (moved > 0.1) if projects else (moved == 0.0), (name, moved)
+
+
+def test_an_erase_takes_erase_examples_and_a_copy_paste_examples(tiny_dcgan):
+    """``erase_examples`` sizes an erase's example set only; the keep samples come after them
+    in the pool's order, so the two never overlap."""
+    from types import SimpleNamespace
+
+    from rewrite.edit.example_fit import FitSampleParams
+
+    G = tiny_dcgan
+    R = G.resolution
+    band = torch.zeros(R, R, dtype=torch.bool)
+    band[: R // 2] = True
+    c_in = G.layer("main.6").in_channels
+    D = torch.ones(1, c_in) / c_in**0.5
+    p = FitSampleParams(examples=5, erase_examples=9, silent=4, keep=3)
+    erase = SimpleNamespace(info=G.layer("main.6"), D=D, band=band, pixel_paste=None)
+    paste = SimpleNamespace(info=G.layer("main.6"), D=D, band=band, pixel_paste=object())
+    ex_erase, _, keep = _pool_roles(G, erase, p)
+    ex_paste, _, _ = _pool_roles(G, paste, p)
+    assert (len(ex_erase), len(ex_paste)) == (9, 5)
+    assert ex_erase[:5] == ex_paste and not set(ex_erase) & set(keep)

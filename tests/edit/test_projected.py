@@ -144,3 +144,27 @@ def test_a_drawn_erase_goal_cannot_hook_the_first_layer(tiny_dcgan):
     images, band, cells, D, _ = _erase_setting(G, [0])
     with pytest.raises(ValueError, match="first layer"):
         drawn_erase_goals(G, "main.0", [0], images, band, cells[:1, :1], D[:, :8], 0.1)
+
+
+def test_a_drawn_erase_goal_at_the_second_layer_redraws_from_the_latent(tiny_dcgan):
+    """At the layer whose keys are the first layer's values, the latent is redrawn: the band's
+    response falls there too, and the generator is left as it was."""
+    from rewrite.edit.projected import drawn_erase_goals
+
+    G = tiny_dcgan
+    before_state = {k: t.clone() for k, t in G.state_dict().items()}
+    samples = [0, 1, 2, 3]
+    R = G.resolution
+    with torch.no_grad():
+        split = G.split(G.latents(samples), "main.3")
+        images = G.resume(split)
+    band = torch.zeros(R, R, dtype=torch.bool)
+    band[: R // 2] = True
+    cells = torch.zeros(4, 4, dtype=torch.bool)
+    cells[:2] = True
+    D = torch.randn(1, split.keys.shape[1], generator=torch.Generator().manual_seed(3))
+    D = D / D.norm()
+    before = float(torch.einsum("rc,nchw->nrhw", D, split.keys).norm(dim=1)[:, cells].mean())
+    _, reached = drawn_erase_goals(G, "main.3", samples, images, band, cells, D, 0.3 * before)
+    assert float(reached.mean()) < 0.6 * before
+    assert all(torch.equal(before_state[k], t) for k, t in G.state_dict().items())
