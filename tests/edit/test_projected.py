@@ -94,11 +94,12 @@ def test_project_below_projects_a_goal_the_generator_reaches_and_pastes_one_it_c
     assert relative_residual(fine, fine, images, where) == 0.0
 
 
-def _erase_setting(G, samples):
-    """(images, band [R, R], cells [h, w] at main.6, D [1, C_in], the band's mean response)."""
+def _erase_setting(G, samples, layer="main.6"):
+    """(images, band [R, R] (the upper half), its key cells [h, w] at ``layer``, D [1, C_in],
+    the band's mean response to D)."""
     R = G.resolution
     with torch.no_grad():
-        split = G.split(G.latents(samples), "main.6")
+        split = G.split(G.latents(samples), layer)
         images = G.resume(split)
     band = torch.zeros(R, R, dtype=torch.bool)
     band[: R // 2] = True
@@ -154,17 +155,7 @@ def test_a_drawn_erase_goal_at_the_second_layer_redraws_from_the_latent(tiny_dcg
     G = tiny_dcgan
     before_state = {k: t.clone() for k, t in G.state_dict().items()}
     samples = [0, 1, 2, 3]
-    R = G.resolution
-    with torch.no_grad():
-        split = G.split(G.latents(samples), "main.3")
-        images = G.resume(split)
-    band = torch.zeros(R, R, dtype=torch.bool)
-    band[: R // 2] = True
-    cells = torch.zeros(4, 4, dtype=torch.bool)
-    cells[:2] = True
-    D = torch.randn(1, split.keys.shape[1], generator=torch.Generator().manual_seed(3))
-    D = D / D.norm()
-    before = float(torch.einsum("rc,nchw->nrhw", D, split.keys).norm(dim=1)[:, cells].mean())
+    images, band, cells, D, before = _erase_setting(G, samples, "main.3")
     _, reached = drawn_erase_goals(G, "main.3", samples, images, band, cells, D, 0.3 * before)
     assert float(reached.mean()) < 0.6 * before
     assert all(torch.equal(before_state[k], t) for k, t in G.state_dict().items())
