@@ -152,6 +152,13 @@ def project_keys(d: torch.Tensor, proj: torch.Tensor | None, in_axis: int) -> to
     )
 
 
+def band_cells(G: Generator, layer: str, band: torch.Tensor) -> torch.Tensor:
+    """The key cells of ``layer`` that the band (bool [R, R], image pixels) covers by half:
+    bool [h, w]."""
+    cover = window_coverage(band.float().cpu().numpy(), layer_window(G.layer(layer), "key"))
+    return torch.as_tensor(cover > 0.5)
+
+
 def rule_response(
     G: Generator, layer: str, keys: torch.Tensor, D: torch.Tensor, band: torch.Tensor
 ) -> torch.Tensor:
@@ -162,8 +169,7 @@ def rule_response(
     Returns:
         float [N]: the largest ``|D k|`` over the key cells the band covers by half.
     """
-    info = G.layer(layer)
-    cells = window_coverage(band.float().cpu().numpy(), layer_window(info, "key")) > 0.5
+    cells = band_cells(G, layer, band)
     resp = torch.einsum("rc,nchw->nrhw", D.to(keys), keys).norm(dim=1)  # [N, h, w]
     if not cells.any():
         cells = torch.ones_like(cells)
@@ -352,9 +358,7 @@ def _drawn_erase(
     if own >= n_ex:
         return goal
     band = _band(inputs)
-    cells = torch.as_tensor(
-        window_coverage(band.float().cpu().numpy(), layer_window(inputs.info, "key")) > 0.5
-    )
+    cells = band_cells(G, inputs.info.name, band)
     if not bool(cells.any()):
         return goal
     resp = torch.einsum("rc,nchw->nrhw", inputs.D.to(keep_keys), keep_keys).norm(dim=1)

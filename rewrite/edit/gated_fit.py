@@ -37,14 +37,14 @@ from ..memory.registry import StepCallback, param
 from ..utils.errors import EditError
 from .calibrate import calibrate_share, firing_threshold, silent_splits
 from .delta import Delta
-from .example_fit import (
+from .example_fit import (  # band_cells: re-exported for the gate's users
     FitSampleParams,
+    band_cells,
     fit_samples,
     fit_weight_change,
     pixel_fit_delta,
     project_keys,
 )
-from .masks import layer_window, window_coverage
 
 if TYPE_CHECKING:
     from ..models.base import Generator
@@ -105,13 +105,6 @@ def require_wrappable(G: Generator, layer: str, method: str) -> None:
             f"the {method} method needs a layer whose values can be wrapped; this {G.family} "
             "model's cannot (use example-fit or least-collateral)"
         )
-
-
-def band_cells(G: Generator, layer: str, band: torch.Tensor) -> torch.Tensor:
-    """The key cells of ``layer`` that the band (bool [R, R], image pixels) covers by half:
-    bool [h, w]."""
-    cover = window_coverage(band.float().cpu().numpy(), layer_window(G.layer(layer), "key"))
-    return torch.as_tensor(cover > 0.5)
 
 
 def band_gate(
