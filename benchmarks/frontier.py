@@ -237,6 +237,10 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     # The same with 48 examples (§30; 48 alone: "gated-pair ex=48").
     "gated-pair erase-drawn ex=48": ("gated-pair", None, [{"erase_drawn": 1, "examples": 48,
                                                            "strength": s} for s in (0.75, 1.0)]),
+    # 48 examples for the projected requests only (§31); the others as "gated-pair project<0.18".
+    "gated-pair project<0.18 pex=48": ("gated-pair", None, [{"project_below": 0.18,
+                                                             "projected_examples": 48,
+                                                             "strength": 1.0}]),
 }
 
 

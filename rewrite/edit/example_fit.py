@@ -90,7 +90,9 @@ class FitSampleParams:
     the generator draws (:func:`rewrite.edit.projected.drawn_erase_goals`: its first layer
     redraws each so the band's keys respond to the rule no more than the keep samples' median
     does) instead of a donor's values pasted in (§30); ``erase_examples`` above 0: an erase
-    takes that many pool examples instead of ``examples``."""
+    takes that many pool examples instead of ``examples``; ``projected_examples`` above 0: a
+    copy-paste whose goals are projected (``project`` 1, or ``project_below`` passed on the
+    ``examples`` examples) takes that many pool examples instead, all projected (§31)."""
 
     examples: int = param(12, 256)
     silent: int = param(16, 256)
@@ -109,6 +111,7 @@ class FitSampleParams:
     project_below: float = param(0.0, 1.0)
     erase_drawn: int = param(0, 1)
     erase_examples: int = param(0, 256)
+    projected_examples: int = param(0, 256)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,8 +179,12 @@ def rule_response(
     return resp[:, cells.to(resp.device)].amax(1)
 
 
-def _pool_roles(G: Generator, inputs: EditInputs, p: FitSampleParams):
-    """(examples, silent, keep) sample lists from :data:`POOL`, by the rule's response."""
+def _pool_roles(
+    G: Generator, inputs: EditInputs, p: FitSampleParams, n_examples: int | None = None
+):
+    """(examples, silent, keep) sample lists from :data:`POOL`, by the rule's response:
+    ``n_examples`` examples (None: an erase's ``erase_examples`` where set, else
+    ``examples``)."""
     pool = list(POOL)
     with torch.no_grad():
         scores = torch.cat(
@@ -193,7 +200,8 @@ def _pool_roles(G: Generator, inputs: EditInputs, p: FitSampleParams):
             ]
         )
     order = torch.argsort(scores, descending=True, stable=True).tolist()
-    n_examples = p.erase_examples if inputs.pixel_paste is None and p.erase_examples else p.examples
+    if n_examples is None:
+        n_examples = _n_examples(inputs, p)
     examples = [pool[i] for i in order[:n_examples]]
     quiet = order[len(order) - max(p.silent, int(len(order) * p.silent_share)) :]
     gen = torch.Generator().manual_seed(0)
@@ -204,6 +212,12 @@ def _pool_roles(G: Generator, inputs: EditInputs, p: FitSampleParams):
     middle = [i for i in order[n_examples:] if pool[i] not in taken]
     keep = [pool[middle[i]] for i in torch.randperm(len(middle), generator=gen)[: p.keep].tolist()]
     return examples, silent, keep
+
+
+def _n_examples(inputs: EditInputs, p: FitSampleParams) -> int:
+    """How many pool examples a request takes before projection is decided: an erase's
+    ``erase_examples`` where set, else ``examples``."""
+    return p.erase_examples if inputs.pixel_paste is None and p.erase_examples else p.examples
 
 
 def _band(inputs: EditInputs) -> torch.Tensor:
@@ -324,22 +338,23 @@ def projected_goals(
     images: torch.Tensor,
     literal: int,
     p: FitSampleParams,
-) -> torch.Tensor:
-    """The copy-paste goals [N, 3, R, R] with those after the first ``literal`` re-rendered
-    through the generator's first layer (:func:`rewrite.edit.projected.project_goals`):
-    always with ``project`` 1; with ``project_below`` T only when the projection comes within
-    T of them (:func:`rewrite.edit.projected.relative_residual`), else ``goal`` as given."""
+) -> tuple[torch.Tensor, bool]:
+    """(goals [N, 3, R, R], whether they were projected): the copy-paste goals with those
+    after the first ``literal`` re-rendered through the generator's first layer
+    (:func:`rewrite.edit.projected.project_goals`): always with ``project`` 1; with
+    ``project_below`` T only when the projection comes within T of them
+    (:func:`rewrite.edit.projected.relative_residual`), else ``goal`` as given."""
     if literal >= len(examples):
-        return goal
+        return goal, False
     rest = slice(literal, None)
     drawn = project_goals(G, examples[rest], goal[rest], where[rest], images[rest])
     if not p.project and relative_residual(drawn, goal[rest], images[rest], where[rest]) >= (
         p.project_below
     ):
-        return goal
+        return goal, False
     out = goal.clone()
     out[rest] = drawn
-    return out
+    return out, True
 
 
 def _drawn_erase(
@@ -374,10 +389,24 @@ def _drawn_erase(
 def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamples:
     """The examples (the user's own, the context samples, then the pool's most responsive),
     the preserve samples (the spec's "not here" samples and the pool's least responsive, kept
-    whole; more pool samples kept outside the band) and each example's goal."""
+    whole; more pool samples kept outside the band) and each example's goal. A copy-paste
+    whose goals are projected takes ``projected_examples`` pool examples where that is set:
+    the decision is made on the ``examples`` examples, then every goal of the larger set is
+    projected."""
+    fs, projected = _fit_samples(G, inputs, p, _n_examples(inputs, p))
+    if projected and p.projected_examples and p.projected_examples != p.examples:
+        fs, _ = _fit_samples(G, inputs, dataclasses.replace(p, project=1), p.projected_examples)
+    return fs
+
+
+def _fit_samples(
+    G: Generator, inputs: EditInputs, p: FitSampleParams, n_examples: int
+) -> tuple[FitSamples, bool]:
+    """:func:`fit_samples` with ``n_examples`` pool examples, and whether the copy-paste
+    goals were projected."""
     layer = inputs.info.name
     own = inputs.goal_samples[: inputs.goal_rows] if inputs.goal_rows else inputs.goal_samples
-    examples, silent, keep = _pool_roles(G, inputs, p)
+    examples, silent, keep = _pool_roles(G, inputs, p, n_examples)
     context = list(dict.fromkeys(own + list(inputs.context_samples)))
     examples = context + [s for s in examples if s not in context]
     # "Not here" samples are kept whole, like the silent ones.
@@ -395,8 +424,9 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
     goal, where = _goals(
         G, inputs, examples, original[:n_ex], seamless, literal, p.matte, p.feather
     )
+    projected = False
     if inputs.pixel_paste is not None and (p.project or p.project_below > 0):
-        goal = projected_goals(G, examples, goal, where, original[:n_ex], literal, p)
+        goal, projected = projected_goals(G, examples, goal, where, original[:n_ex], literal, p)
     if inputs.pixel_paste is None and p.erase_drawn and layer != projection_layer(G):
         keep_keys = split.keys[n_ex + n_sil :]
         goal = _drawn_erase(G, inputs, examples, keep_keys, original[:n_ex], len(own), goal)
@@ -405,9 +435,10 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
             goal[i] = inputs.target_image[i]
     device = original.device
     outside = (~_band(inputs)).float()[None, None].to(device)
-    return FitSamples(
+    fs = FitSamples(
         samples, n_ex, n_sil, split, f, original, goal.to(device), where.to(device), outside
     )
+    return fs, projected
 
 
 def fit_weight_change(

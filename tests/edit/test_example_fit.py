@@ -11,6 +11,7 @@ from rewrite.edit import EditSpec, Rewriter
 from rewrite.edit.example_fit import (
     POOL,
     ExampleFitParams,
+    _goals,
     _pool_roles,
     fit_samples,
     preserve_projector,
@@ -167,6 +168,18 @@ def test_project_below_projects_the_closed_mouth_and_leaves_the_glasses_literal(
         torch.testing.assert_close(ruled.goal[0], literal[0])
         moved = float((ruled.goal[1:] - literal[1:]).abs().max())
         assert (moved > 0.1) if projects else (moved == 0.0), (name, moved)
+        # projected_examples: the projected request takes more pool examples, all projected
+        more = fit_samples(face_model, inputs,
+                           dataclasses.replace(base, project_below=0.18, projected_examples=7))
+        assert more.n_ex == (ruled.n_ex + 3 if projects else ruled.n_ex), (name, more.n_ex)
+        assert more.samples[:ruled.n_ex] == ruled.samples[:ruled.n_ex]
+        if projects:   # every added example's goal is drawn, not the literal paste
+            pasted = _goals(face_model, inputs, more.samples[:more.n_ex],
+                            more.original[:more.n_ex])[0].to(more.goal)
+            drawn = (more.goal[ruled.n_ex:] - pasted[ruled.n_ex:]).abs()
+            assert float(drawn.flatten(1).amax(1).min()) > 0.1, name
+        else:
+            assert torch.equal(more.goal, ruled.goal)
 
 
 def test_an_erase_takes_erase_examples_and_a_copy_paste_examples(tiny_dcgan):

@@ -69,7 +69,9 @@ def test_fit_goals_project_the_examples_but_not_the_users_own(tiny_dcgan):
     src = torch.full((3, 6, 8), 0.7)
     inputs = SimpleNamespace(pixel_paste=(src, torch.ones(6, 8), (8, 12)))
     literal, where = _goals(G, inputs, samples, images, 0.0, 1)
-    projected = projected_goals(G, samples, literal, where, images, 1, FitSampleParams(project=1))
+    projected, done = projected_goals(G, samples, literal, where, images, 1,
+                                      FitSampleParams(project=1))
+    assert done
     box = (slice(None), slice(8, 14), slice(12, 20))
     assert torch.equal(projected[0], literal[0])                 # the user's own example
     for i in (1, 2):   # a flat 0.7 box is not what the generator draws: the goal moves off it
@@ -86,8 +88,9 @@ def test_project_below_projects_a_goal_the_generator_reaches_and_pastes_one_it_c
     samples = [0, 1, 2]
     images, where, drawable, fine = _two_goals(G, samples)
     p = FitSampleParams(project_below=0.8)
-    near = projected_goals(G, samples, drawable, where, images, 1, p)
-    far = projected_goals(G, samples, fine, where, images, 1, p)
+    near, projected_near = projected_goals(G, samples, drawable, where, images, 1, p)
+    far, projected_far = projected_goals(G, samples, fine, where, images, 1, p)
+    assert projected_near and not projected_far
     assert not torch.equal(near[1:], drawable[1:]) and torch.equal(near[0], drawable[0])
     assert torch.equal(far, fine)                  # out of reach: pasted as given
     assert relative_residual(images, fine, images, where) == 1.0
