@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..memory.directions import response_map
 from ..memory.registry import MAX_LR, MAX_STEPS, StepCallback, param
 from ..memory.solvers import EditProblem
 from ..models.base import frozen
@@ -173,7 +174,7 @@ def rule_response(
         float [N]: the largest ``|D k|`` over the key cells the band covers by half.
     """
     cells = band_cells(G, layer, band)
-    resp = torch.einsum("rc,nchw->nrhw", D.to(keys), keys).norm(dim=1)  # [N, h, w]
+    resp = response_map(D, keys)  # [N, h, w]
     if not cells.any():
         cells = torch.ones_like(cells)
     return resp[:, cells.to(resp.device)].amax(1)
@@ -376,7 +377,7 @@ def _drawn_erase(
     cells = band_cells(G, inputs.info.name, band)
     if not bool(cells.any()):
         return goal
-    resp = torch.einsum("rc,nchw->nrhw", inputs.D.to(keep_keys), keep_keys).norm(dim=1)
+    resp = response_map(inputs.D, keep_keys)
     target = float(resp[:, cells.to(resp.device)].mean(1).median())
     out = goal.clone()
     drawn, _ = drawn_erase_goals(
@@ -393,6 +394,11 @@ def fit_samples(G: Generator, inputs: EditInputs, p: FitSampleParams) -> FitSamp
     whose goals are projected takes ``projected_examples`` pool examples where that is set:
     the decision is made on the ``examples`` examples, then every goal of the larger set is
     projected."""
+    if inputs.pixel_paste is None and p.erase_drawn and G.layer_modules(inputs.info.name) is None:
+        raise EditError(
+            f"erase_drawn needs the generator's layer modules to read {inputs.info.name!r}'s "
+            f"keys, and {type(G).__name__} does not expose them; set erase_drawn to 0"
+        )
     fs, projected = _fit_samples(G, inputs, p, _n_examples(inputs, p))
     if projected and p.projected_examples and p.projected_examples != p.examples:
         fs, _ = _fit_samples(G, inputs, dataclasses.replace(p, project=1), p.projected_examples)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..memory.directions import response_map
 from ..models.base import frozen
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ def drawn_erase_goals(
         mean response over ``cells`` of each redrawn image's keys [N]).
     """
     names = [info.name for info in G.layers()]
-    first = names[0]
+    first = projection_layer(G)
     if names.index(layer) == 0:
         raise ValueError(f"{layer!r} is the first layer: no layer before it redraws its keys")
     modules = G.layer_modules(layer)
@@ -178,7 +179,7 @@ def drawn_erase_goals(
                 for _ in range(steps):
                     seen.clear()
                     img = render(d)
-                    resp = torch.einsum("rc,nchw->nrhw", Dk, seen[-1]).norm(dim=1)
+                    resp = response_map(Dk, seen[-1])
                     over = (torch.relu(resp - target) ** 2 * mask).sum() / n_cells
                     kept = ((img - images).abs().mean(1, keepdim=True) * outside).sum() / n_out
                     loss = over / max(target, 1e-6) ** 2 + KEEP_WEIGHT * kept
@@ -188,7 +189,7 @@ def drawn_erase_goals(
             with torch.no_grad():
                 seen.clear()
                 img = render(d).clamp(-1, 1)
-                resp = torch.einsum("rc,nchw->nrhw", Dk, seen[-1]).norm(dim=1)
+                resp = response_map(Dk, seen[-1])
                 reached = (resp * mask).sum((1, 2)) / mask.sum().clamp_min(1)
     finally:
         hook.remove()

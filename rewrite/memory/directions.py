@@ -132,3 +132,10 @@ def context_directions(
             raise EditError(f"the 'mean' direction has rank 1; use method 'zca' for rank {rank}")
         return mean_direction(keys, moment, ridge)
     return zca_directions(keys, moment, rank, ridge)
+
+
+def response_map(D: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """How strongly the keys [N, C_in, h, w] point along the directions ``D`` [r, C_in]:
+    ``|D k|`` per key cell, [N, h, w] (unsigned at every rank; the firing map's rank-1
+    response is the signed ``d·k``, :func:`rewrite.metrics.firing.key_response`)."""
+    return torch.einsum("rc,nchw->nrhw", D.to(keys), keys).norm(dim=1)

@@ -162,3 +162,17 @@ def test_a_drawn_erase_goal_at_the_second_layer_redraws_from_the_latent(tiny_dcg
     _, reached = drawn_erase_goals(G, "main.3", samples, images, band, cells, D, 0.3 * before)
     assert float(reached.mean()) < 0.6 * before
     assert all(torch.equal(before_state[k], t) for k, t in G.state_dict().items())
+
+
+def test_fit_samples_refuses_a_drawn_erase_where_the_layer_cannot_be_hooked(tiny_dcgan,
+                                                                             monkeypatch):
+    """A family without layer modules (every one but DCGAN) gets a clear EditError naming the
+    parameter before any sample is drawn, not a ValueError from inside the solve."""
+    from rewrite.edit.example_fit import FitSampleParams, fit_samples
+    from rewrite.utils.errors import EditError
+
+    G = tiny_dcgan
+    monkeypatch.setattr(G, "layer_modules", lambda layer: None)
+    inputs = SimpleNamespace(info=G.layer("main.6"), pixel_paste=None)
+    with pytest.raises(EditError, match="erase_drawn"):
+        fit_samples(G, inputs, FitSampleParams(erase_drawn=1))
