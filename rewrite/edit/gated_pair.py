@@ -67,10 +67,17 @@ class GatedPairParams(GatedParams):
     0 (:class:`~rewrite.edit.gated_fit.GatedParams`; on the four tuning edits at ``main.3``,
     tuning samples 2000-2255: add-cap-main3's goal reproduction 0.385 -> 0.277 and transfer
     0.113 -> 0.145, remove-headwear's removal 0.153 -> 0.170 at silent change 0.0044 against
-    0.0078, the beard and the red hair alike; benchmarks/FRONTIER.md §22)."""
+    0.0078, the beard and the red hair alike; benchmarks/FRONTIER.md §22); and a copy-paste's
+    goals drawn by the generator's first layer where it comes within 0.18 of them
+    (``project_below``), with 48 pool examples then (``projected_examples``): on the five
+    tuning edits it projects, samples 2000-2255 at strength 1, the median structure transfer
+    0.148 -> 0.180 at silent change 0.0064-0.0078, goal reproduction 0.050-0.197
+    (benchmarks/FRONTIER.md §31)."""
 
     silent_budget: float = param(0.007, 1.0)
     face_gate_alone: float = param(1.0, 4.0)
+    project_below: float = param(0.18, 1.0)
+    projected_examples: int = param(48, 256)
 
 
 def partner_layer(G: Generator, layer: str) -> str | None:

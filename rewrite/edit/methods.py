@@ -239,7 +239,8 @@ DEFAULT_METHOD = DEFAULT_SOLVER
 #: model's tuning edits (benchmarks/edits/tune/, samples 2000-2255, strength 1) ``gated-pair``
 #: reaches a median goal reproduction of 0.099 and erase removal of 0.108 with every edit at
 #: silent change <= 0.010, against ``gated``'s 0.160 and 0.071 (and example-fit's 0.64,
-#: least-collateral's 0.82 before; benchmarks/FRONTIER.md §8, §15). Its edits are saved as
+#: least-collateral's 0.82 before; benchmarks/FRONTIER.md §8, §15; its copy-paste goals drawn by
+#: the first layer where it reaches them, §31). Its edits are saved as
 #: delta files, not checkpoints. Other models keep ``least-collateral``: nothing was measured
 #: on them, and the image-space methods render the generator's tail at every step (minutes at
 #: 1024 px).
