@@ -5,7 +5,8 @@ and judged on held-out samples the specs never saw.
 Writes to ``--out`` (default ``outputs/edit-benchmark``):
 
 * ``table.md`` / ``metrics.json``: one row per edit and method (goal reproduction,
-  efficacy, object transfer or erase removal, silent change, change outside, ...);
+  efficacy, object transfer or erase removal and clean removal, silent change, change
+  outside, ...);
 * ``<edit>.png``: held-out samples chosen by the tool, before (upper row) and after
   (lower row) with the spec's own settings: the 12 samples of ``--seeds`` where the
   rule responds most (``rewrite match``), then the 4 where it responds least;
@@ -53,7 +54,8 @@ from rewrite.sampling.seeds import parse_seeds  # noqa: E402
 from rewrite.utils.images import save_png, to_uint8  # noqa: E402
 
 COLUMNS = ["edit", "method", "goal reproduction", "efficacy", "matched efficacy",
-           "structure transfer", "object transfer", "erase removal", "silent change", "change outside", "firing samples", "seconds"]
+           "structure transfer", "object transfer", "erase removal", "clean removal",
+           "silent change", "change outside", "firing samples", "seconds"]
 
 
 def spec_paths(names: list[str] | None) -> list[Path]:

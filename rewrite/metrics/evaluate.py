@@ -26,6 +26,16 @@ responses fire, grown by one cell and upsampled to pixels
   same small shifts, averaged over the firing samples and over the 16 best matched
   (``matched structure transfer``); a wash, a blur or a fade scores at most 0, a faint or
   partly drawn object the share it drew;
+* clean removal (erase): whether the firing region now looks like the same region of a
+  face *without* the object (:mod:`rewrite.metrics.removal`; the faces are the unedited
+  samples where the rule never fires and responds less than on half of all,
+  :func:`~rewrite.metrics.removal.reference_bank`), averaged over the firing samples it
+  can judge and over those among the 16 best matched (``matched clean removal``); 1 = as
+  object-free as those faces look to each other, 0 = no better than before. A flat fill of
+  the surroundings' colour scores at most 0 and a grey blotch or a heavy blur little, where
+  ``erase removal`` ("looks like its surroundings") scores such smears as high as a clean
+  removal or higher. A firing region that already looked object-free is not judged
+  (``clean removal judged`` counts the samples that were: often a third or fewer);
 * locality: mean absolute change and PSNR outside the firing regions, and the
   ``silent change``: the whole-image change on the samples where the rule does
   not fire at all;
@@ -65,6 +75,7 @@ from ..utils.images import to_unit
 from .before_after import visible_at_strength
 from .firing import firing_mask, key_response, quantile_threshold
 from .pixels import colour_shift, efficacy, mean_change, psnr
+from .removal import clean_removal, reference_bank
 from .structure import structure_transfer
 from .transfer import (
     Box,
@@ -298,17 +309,22 @@ def _measure(
         )
         for i in range(len(goal_after))
     ]
-    structure = None
+    structure = clean = None
+    firing = ~silent
+    peak = shared.response.reshape(len(seeds), -1).max(1)
     if spec.kind == "copy-paste":
         toward = _best_aligned_transfer(b, a, shared, G.resolution)
         structure = _best_aligned_transfer(b, a, shared, G.resolution, score_fn=structure_transfer)
         rate = transferred
     else:
         toward = erase_removal(b, a, fire)
+        # Against unedited faces without the object: silent, the rule responding least.
+        clean = np.full(len(seeds), np.nan)
+        clean[firing] = clean_removal(
+            b[firing], a[firing], fire[firing], b[reference_bank(fire, peak)]
+        )
         rate = removed
-    firing = ~silent
     # The best-matched held-out samples (what `rewrite match` shows first).
-    peak = shared.response.reshape(len(seeds), -1).max(1)
     top = np.argsort(-peak, kind="stable")[: min(MATCHED, int(firing.sum()))]
     m: dict[str, Any] = {
         "firing samples": int(firing.sum()),
@@ -335,6 +351,10 @@ def _measure(
     if structure is not None:  # the object's structure (rewrite.metrics.structure)
         m["structure transfer"] = _nanmean(structure[firing])
         m["matched structure transfer"] = _nanmean(structure[top])
+    if clean is not None:  # looks like object-free faces there (rewrite.metrics.removal)
+        m["clean removal"] = _nanmean(clean[firing])
+        m["matched clean removal"] = _nanmean(clean[top])
+        m["clean removal judged"] = int(np.isfinite(clean).sum())
     if shared.target_colour is not None:
         gain, closer = colour_shift(b, a, fire, shared.target_colour)
         m["colour gain"], m["closer fraction"] = gain, closer

@@ -37,6 +37,9 @@ COLUMNS = [
     "structure transfer",
     "matched structure transfer",
     "erase removal",
+    "clean removal",
+    "matched clean removal",
+    "clean removal judged",
     "silent change",
     "change outside",
     "PSNR outside",
@@ -188,7 +191,14 @@ def report_html(
         "goal sample's distance to the requested image inside the goal box, as a fraction "
         "of the unedited distance (lower is better). Efficacy: the fraction of firing "
         "samples that moved toward the request (object transfer of at least 0.1, erase "
-        "removal of at least 0.2; a colour wash or a smear scores 0 or less). Silent "
+        "removal of at least 0.2; a colour wash scores 0 or less). Erase removal asks "
+        "whether the firing region now looks like its surroundings, which a grey or "
+        "skin-coloured smear over the object also satisfies; clean removal asks whether it "
+        "now looks like the same region of the faces where the rule never fires and "
+        "responds least (1 = as object-free as those faces, 0 = no better than before; a "
+        "flat fill of the surroundings' colour scores 0 or less, a blotch or a heavy blur "
+        "little; regions that already looked object-free are not judged, and clean removal "
+        "judged counts the samples that were). Silent "
         "change: whole-image change on the samples where the rule does not fire.</p>",
         f"<h2>Metrics</h2><table><tr>{head}</tr>{body}</table>",
     ]
