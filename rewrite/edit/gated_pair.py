@@ -72,12 +72,19 @@ class GatedPairParams(GatedParams):
     (``project_below``), with 48 pool examples then (``projected_examples``): on the five
     tuning edits it projects, samples 2000-2255 at strength 1, the median structure transfer
     0.148 -> 0.180 at silent change 0.0064-0.0078, goal reproduction 0.050-0.197
-    (benchmarks/FRONTIER.md §31)."""
+    (benchmarks/FRONTIER.md §31); and an erase's goals drawn by the generator
+    (``erase_drawn``) over 48 pool examples (``erase_examples``): on the three tuning erases,
+    samples 2000-2255 at strength 1, the median clean removal
+    (:mod:`rewrite.metrics.removal`) 0.132 -> 0.326 at silent change 0.0035-0.0085, and two
+    blind raters preferred it on both hat erases and the old goals on the glasses
+    (benchmarks/FRONTIER.md §30, §32)."""
 
     silent_budget: float = param(0.007, 1.0)
     face_gate_alone: float = param(1.0, 4.0)
     project_below: float = param(0.18, 1.0)
     projected_examples: int = param(48, 256)
+    erase_drawn: int = param(1, 1)
+    erase_examples: int = param(48, 256)
 
 
 def partner_layer(G: Generator, layer: str) -> str | None:
