@@ -166,7 +166,8 @@ def test_gated_pair_fits_both_layers_on_the_face_model(face_model, tmp_path):
     fresh copy the very same images."""
     G = face_model
     spec = variant(EditSpec.load(ROOT / "benchmarks/edits/tune/add-beard.json"), "gated-pair",
-                   params={"steps": 20, "examples": 4, "silent": 4, "keep": 2})
+                   params={"steps": 20, "examples": 4, "silent": 4, "keep": 2,
+                           "projected_examples": 6})
     spec.stats_samples = 2000
     session = Rewriter(G, progress=False)
     delta = session.compute(spec)
@@ -193,7 +194,10 @@ def test_without_a_layer_before_the_edit_is_gateds_on_its_layer_alone(face_model
     change is gated's with the gate per image (face_gate_alone) at the same parameters, bit
     for bit; face_gate_alone 0 gives gated's without one."""
     G = face_model
-    small = {"steps": 10, "examples": 4, "silent": 4, "keep": 2}
+    # gated-pair's own defaults beyond gated's (the projected goals, FRONTIER §31) given to
+    # both, with fewer projected examples to keep the test short
+    small = {"steps": 10, "examples": 4, "silent": 4, "keep": 2, "project_below": 0.18,
+             "projected_examples": 6}
     spec = EditSpec.load(ROOT / "benchmarks/edits/tune/add-beard-main3.json")
     spec.stats_samples = 2000
     session = Rewriter(G, progress=False)

@@ -42,7 +42,7 @@ def _spec(**over):
     return spec
 
 
-def _wait(client, timeout=120):
+def _wait(client, timeout=600):
     t0 = time.time()
     while time.time() - t0 < timeout:
         job = client.get("/api/job").json()

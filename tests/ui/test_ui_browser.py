@@ -15,6 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
+#: How long an Apply may take: the default drafts projected and erase goals over 48 examples
+#: (benchmarks/FRONTIER.md §31, §32), minutes on a busy 2-core machine.
+APPLY_TIMEOUT_MS = 600_000
 SCALE = 384 / 64            # editor canvas pixels per image pixel
 
 # The real model, a server process and a browser. Without chromium the tests are skipped with
@@ -134,7 +137,7 @@ def test_copy_paste_context_apply_toggle_undo(page):
     # Apply and wait for the edited gallery.
     page.click("#apply")
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('applied')",
-                           timeout=120_000)
+                           timeout=APPLY_TIMEOUT_MS)
     page.wait_for_function("[...document.querySelectorAll('.tile img')].every("
                            "i => i.complete && i.src.includes('edited=1&v=1'))")
     message = page.inner_text("#message")
@@ -177,7 +180,7 @@ def test_erase_edit_and_download(page, tmp_path):
     assert "erase: sample 20" in page.inner_text("#selections")
     page.click("#apply")
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('applied')",
-                           timeout=120_000)
+                           timeout=APPLY_TIMEOUT_MS)
     with page.expect_download(timeout=90_000) as download:
         page.click("#dl-checkpoint")
     path = tmp_path / "edited.pt"
@@ -257,7 +260,7 @@ def test_not_here_goal_preview_and_strength(page):
     sent = req.value.post_data_json
     assert [p["sample"] for p in sent["preserve"]] == [20] and sent["name"] == "kept-eyes"
     page.wait_for_function("document.querySelector('#status').textContent.startsWith('applied')",
-                           timeout=120_000)
+                           timeout=APPLY_TIMEOUT_MS)
     _tiles_loaded(page, old)
     page.wait_for_selector("#edit-list li")
     item = page.inner_text("#edit-list li")
@@ -290,7 +293,7 @@ def test_not_here_goal_preview_and_strength(page):
 def _applied(page, n_before):
     page.wait_for_function("(n) => document.querySelector('#status').textContent"
                            ".startsWith('applied') && document.querySelectorAll('#edit-list li')"
-                           ".length === n + 1", arg=n_before, timeout=120_000)
+                           ".length === n + 1", arg=n_before, timeout=APPLY_TIMEOUT_MS)
 
 
 def _marks(page):

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from .test_ui_browser import ARTIFACTS, CHROMIUM, ROOT, SCALE, _drag, _goto, _mark_sunglasses, pytestmark, server  # noqa: F401
+from .test_ui_browser import APPLY_TIMEOUT_MS, ARTIFACTS, CHROMIUM, ROOT, SCALE, _drag, _goto, _mark_sunglasses, pytestmark, server  # noqa: F401
 
 APPLIED = "document.querySelector('#status').textContent.startsWith('applied')"
 
@@ -85,7 +85,7 @@ def _scroll_down(page):
 def _apply(page, n_after):
     page.click("#apply")
     page.wait_for_function(f"{APPLIED} && document.querySelectorAll('#edit-list li').length === {n_after}",
-                           timeout=120_000)
+                           timeout=APPLY_TIMEOUT_MS)
 
 
 def _png_pixels(data_url):
@@ -246,7 +246,7 @@ def test_after_reload_the_page_follows_the_job_on_its_layer(page, server):
     _post(server, "api/apply", spec)
     page.evaluate("location.reload()")
     page.wait_for_selector(".tile img")
-    page.wait_for_function(APPLIED, timeout=120_000)
+    page.wait_for_function(APPLIED, timeout=APPLY_TIMEOUT_MS)
     assert page.input_value("#layer") == "main.9"
     message = page.inner_text("#message")
     assert "marks stay" not in message and "no marks of it" in message
@@ -270,7 +270,7 @@ def test_apply_again_replaces_the_edit_and_feedback_stays_in_view(page, server):
     assert _in_view(page, "#job") and _in_view(page, "#cancel")
     for c in ("#apply", "#layer", "#rank", "#solver"):
         assert page.is_disabled(c), c
-    page.wait_for_function(APPLIED, timeout=120_000)
+    page.wait_for_function(APPLIED, timeout=APPLY_TIMEOUT_MS)
     assert _in_view(page, "#message") and "collateral" in page.inner_text("#message")
     assert _in_view(page, "#status")
     for c in ("#apply", "#layer", "#rank", "#solver"):
@@ -290,7 +290,7 @@ def test_apply_again_replaces_the_edit_and_feedback_stays_in_view(page, server):
     with page.expect_request("**/api/apply"):
         page.click("#apply")
     page.wait_for_function(APPLIED + " && document.querySelector('#message').textContent"
-                           ".includes('replaces')", timeout=120_000)
+                           ".includes('replaces')", timeout=APPLY_TIMEOUT_MS)
     edits = _get(server, "api/edits")
     assert len(edits) == 1 and page.locator("#edit-list li").count() == 1
     assert page.is_hidden("#edits-total")
