@@ -25,9 +25,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/rewrite sample dcgan-digiface64 --seeds 0-31 --out outputs/demo_grid.png
 	$(VENV)/bin/rewrite edit examples/demo-sunglasses.json --delta outputs/sunglasses.safetensors
-	$(VENV)/bin/rewrite compare examples/demo-sunglasses.json \
+	$(VENV)/bin/rewrite compare examples/demo-sunglasses.json --delta outputs/sunglasses.safetensors \
 	    --seeds 100-115 --out outputs/demo_compare.png
-	$(VENV)/bin/rewrite compare examples/demo-sunglasses.json \
+	$(VENV)/bin/rewrite compare examples/demo-sunglasses.json --delta outputs/sunglasses.safetensors \
 	    --seeds 100-355 --matched 16 --out outputs/demo_matched.png
 
 # pytest-xdist workers, each taking whole test files (module fixtures computed once), the

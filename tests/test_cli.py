@@ -155,6 +155,23 @@ def test_edit_apply_compare_commands(face_model, tmp_path):
     assert pic.shape[1] == 5 * 64 + 6 * 2
     top, bottom = pic[: pic.shape[0] // 2], pic[pic.shape[0] // 2:]
     assert np.abs(top - bottom).mean() > 1                  # the edited row differs
+    # --delta shows the edit `rewrite edit` saved instead of solving again: the same picture
+    from_file = tmp_path / "cmp-delta.png"
+    proc = invoke("compare", "dcgan-digiface64", EXAMPLE, "--seeds", "100-104", "--out",
+                  str(from_file), "--scale", "1", "--delta", str(delta))
+    assert proc.returncode == 0, proc.stderr
+    assert "instead of solving again" in proc.stdout and "loss" in proc.stdout
+    again_pic = np.asarray(Image.open(from_file).convert("RGB")).astype(int)
+    assert again_pic.shape == pic.shape and np.abs(again_pic - pic).mean() < 0.5
+    # a delta file of another layer is refused, naming both
+    other = json.loads(open(EXAMPLE).read())
+    other["layer"] = "main.9"
+    other_spec = tmp_path / "other-layer.json"
+    other_spec.write_text(json.dumps(other))
+    proc = invoke("compare", str(other_spec), "--delta", str(delta), "--out",
+                  str(tmp_path / "no.png"))
+    assert proc.returncode != 0 and "main.9" in proc.stderr and "main.6" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "no.png").exists()
 
 
 @pytest.mark.slow

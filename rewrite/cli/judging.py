@@ -99,6 +99,14 @@ def goal_cmd(spec_path, out, solve, model, weights, arch, device_name):
     default=None,
     help="Model to edit instead of the one the spec names (as MODEL does).",
 )
+@click.option(
+    "--delta",
+    "delta_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Show the edits of this delta file (from `rewrite edit SPEC.json --delta`) instead "
+    "of solving SPEC.json again.",
+)
 @weights_options
 @sampling_options
 def compare(
@@ -111,6 +119,7 @@ def compare(
     scale,
     batch_size,
     model_option,
+    delta_path,
     weights,
     arch,
     device_name,
@@ -130,10 +139,16 @@ def compare(
       rewrite compare examples/add-sunglasses.json --seeds 100-115 --out cmp.png
       rewrite compare examples/add-sunglasses.json --seeds 100-355 --matched 16
       rewrite compare my_dcgan.pt examples/add-sunglasses.json --out cmp-mine.png
+      rewrite compare examples/demo-sunglasses.json --delta outputs/sunglasses.safetensors
     """
     from ..edit import Rewriter
     from ..edit.calibrate import firing_samples
-    from ..metrics.before_after import before_after_grid, before_after_solved, solve_line
+    from ..metrics.before_after import (
+        before_after_from_file,
+        before_after_grid,
+        before_after_solved,
+        solve_line,
+    )
     from ..utils.images import save_png
 
     model, spec_path = (first, second) if second is not None else (None, first)
@@ -147,7 +162,13 @@ def compare(
             f"--matched {matched} asks for more samples than the {len(seeds)} of --seeds; "
             "give more seeds or a smaller --matched"
         )
-    check_outputs({"--out": out}, model=model, weights=weights, spec_path=spec_path)
+    check_outputs(
+        {"--out": out},
+        model=model,
+        weights=weights,
+        spec_path=spec_path,
+        inputs={"--delta": delta_path},
+    )
     spec, G = load_for_spec(
         spec_path,
         model,
@@ -158,6 +179,16 @@ def compare(
         noise=noise,
         class_index=class_index,
     )
+    if delta_path:
+        from ..edit.delta import load_deltas
+
+        layers = [d.layer for d in load_deltas(delta_path)[0]]
+        if spec.layer not in layers:
+            raise click.BadParameter(
+                f"{delta_path} edits {', '.join(layers)}, but {spec_path} asks for "
+                f"{spec.layer}; give the delta file made from this spec",
+                param_hint="--delta",
+            )
     shown = "samples"
     if matched is not None:
         from ..metrics.advisor import match
@@ -166,9 +197,15 @@ def compare(
         shown = "best-matched samples"
     inputs = Rewriter(G, progress=False).prepare(spec)  # once: the firing line and the solve
     fires = firing_samples(G, inputs, seeds)
-    before, after, delta, reproduction = before_after_solved(
-        G, spec, seeds, batch_size=batch_size, inputs=inputs
-    )
+    if delta_path:
+        before, after, delta, reproduction = before_after_from_file(
+            G, delta_path, seeds, inputs, batch_size=batch_size
+        )
+        click.echo(f"applied {delta_path} instead of solving again")
+    else:
+        before, after, delta, reproduction = before_after_solved(
+            G, spec, seeds, batch_size=batch_size, inputs=inputs
+        )
     click.echo(solve_line(delta, reproduction))
     listed = f" ({', '.join(map(str, fires))})" if 0 < len(fires) <= 32 else ""
     click.echo(

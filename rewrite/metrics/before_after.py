@@ -63,6 +63,31 @@ def before_after_solved(
     return before, after, delta, reproduction
 
 
+def before_after_from_file(
+    G: Generator,
+    path,
+    seeds: Sequence[int],
+    inputs,
+    batch_size: int = 32,
+    progress: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray, Delta, float]:
+    """:func:`before_after_solved` with the edits of the delta file ``path`` (from ``rewrite
+    edit --delta``) applied instead of a solve: ``(before, after, the file's last delta, the
+    goal reproduction of the user's own example of ``inputs`` under the file's edits)``. A
+    file that does not fit ``G`` is refused before anything is rendered; ``G`` is left as it
+    was."""
+    session = Rewriter(G, progress=progress)
+    with torch.no_grad():
+        unedited = G(G.latents(inputs.goal_samples))
+    deltas = session.apply_delta_file(path)
+    try:
+        reproduction = own_goal_reproduction(G, inputs, unedited)
+        after = generate(G, seeds, batch_size, progress)
+    finally:
+        session.reset()
+    return generate(G, seeds, batch_size, progress), after, deltas[-1], reproduction
+
+
 def apply_judged(session: Rewriter, spec: EditSpec, inputs=None) -> tuple[Delta, float]:
     """Solve ``spec`` (from ``inputs``, :meth:`Rewriter.prepare`'s result, when given) and
     apply it in ``session``; returns the delta and the goal reproduction of the user's own
