@@ -160,7 +160,8 @@ def test_edit_apply_compare_commands(face_model, tmp_path):
     proc = invoke("compare", "dcgan-digiface64", EXAMPLE, "--seeds", "100-104", "--out",
                   str(from_file), "--scale", "1", "--delta", str(delta))
     assert proc.returncode == 0, proc.stderr
-    assert "instead of solving again" in proc.stdout and "loss" in proc.stdout
+    assert f"applied {delta} (solved earlier) with " in proc.stdout and "loss" in proc.stdout
+    assert "\nsolved with" not in "\n" + proc.stdout
     again_pic = np.asarray(Image.open(from_file).convert("RGB")).astype(int)
     assert again_pic.shape == pic.shape and np.abs(again_pic - pic).mean() < 0.5
     # a delta file of another layer is refused, naming both

@@ -201,12 +201,11 @@ def compare(
         before, after, delta, reproduction = before_after_from_file(
             G, delta_path, seeds, inputs, batch_size=batch_size
         )
-        click.echo(f"applied {delta_path} instead of solving again")
     else:
         before, after, delta, reproduction = before_after_solved(
             G, spec, seeds, batch_size=batch_size, inputs=inputs
         )
-    click.echo(solve_line(delta, reproduction))
+    click.echo(solve_line(delta, reproduction, loaded_from=delta_path))
     listed = f" ({', '.join(map(str, fires))})" if 0 < len(fires) <= 32 else ""
     click.echo(
         f"the rule fires at its place on {len(fires)} of these {len(seeds)} {shown}{listed}; "

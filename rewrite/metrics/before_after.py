@@ -101,20 +101,22 @@ def apply_judged(session: Rewriter, spec: EditSpec, inputs=None) -> tuple[Delta,
     return delta, own_goal_reproduction(G, inputs, unedited)
 
 
-def solve_line(delta: Delta, reproduction: float = float("nan")) -> str:
+def solve_line(delta: Delta, reproduction: float = float("nan"), loaded_from=None) -> str:
     """The solve summary of every command that solves an edit, one line, in this order:
     the method and layer, the loss before -> after (the layer's, or the pixels' for methods
     fitted in image space), the goal reproduction of the user's own example (when measured:
     0 = the request exactly, 1 = no closer than unedited) and the predicted collateral (when
-    the method predicts one)."""
+    the method predicts one). With ``loaded_from`` (a delta file's path) the line says the
+    edit was read from that file, solved when it was written, not solved now."""
     repro = f", goal reproduction {reproduction:.2f}" if np.isfinite(reproduction) else ""
     loss = "pixel loss" if getattr(delta, "loss_kind", "") == "pixel-L1" else "layer loss"
     coll = f", predicted collateral {delta.collateral:.4f}" if np.isfinite(delta.collateral) else ""
     gate = ", gated" if getattr(delta, "gate", None) is not None else ""
     other = getattr(delta, "companion", None)
     layers = delta.layer if other is None else f"{delta.layer} and {other.layer}"
+    solved = "solved" if loaded_from is None else f"applied {loaded_from} (solved earlier)"
     return (
-        f"solved with {delta.method} at {layers}{gate}: {loss} {delta.loss_before:.4f} "
+        f"{solved} with {delta.method} at {layers}{gate}: {loss} {delta.loss_before:.4f} "
         f"-> {delta.loss:.4f}{repro}{coll}"
     )
 
