@@ -1,6 +1,6 @@
 # One command for the main job, one for the tests; each sets itself up.
 #   make demo   -> outputs/: 32 faces from the default model, then the demo edit
-#                  "add sunglasses" (examples/demo-sunglasses.json: the face model's default
+#                  "add glasses" (examples/demo-glasses.json: the face model's default
 #                  method, gated-pair, at strength 1): delta file, before/after grids of faces
 #                  100-115 and of the 16 faces of 100-355 where the rule responds most
 #   make test   -> the test suite (installs chromium for the browser tests when it can)
@@ -24,10 +24,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/rewrite sample dcgan-digiface64 --seeds 0-31 --out outputs/demo_grid.png
-	$(VENV)/bin/rewrite edit examples/demo-sunglasses.json --delta outputs/sunglasses.safetensors
-	$(VENV)/bin/rewrite compare examples/demo-sunglasses.json --delta outputs/sunglasses.safetensors \
+	$(VENV)/bin/rewrite edit examples/demo-glasses.json --delta outputs/glasses.safetensors
+	$(VENV)/bin/rewrite compare examples/demo-glasses.json --delta outputs/glasses.safetensors \
 	    --seeds 100-115 --out outputs/demo_compare.png
-	$(VENV)/bin/rewrite compare examples/demo-sunglasses.json --delta outputs/sunglasses.safetensors \
+	$(VENV)/bin/rewrite compare examples/demo-glasses.json --delta outputs/glasses.safetensors \
 	    --seeds 100-355 --matched 16 --out outputs/demo_matched.png
 
 # pytest-xdist workers, each taking whole test files (module fixtures computed once), the

@@ -139,7 +139,7 @@ def compare(
       rewrite compare examples/add-sunglasses.json --seeds 100-115 --out cmp.png
       rewrite compare examples/add-sunglasses.json --seeds 100-355 --matched 16
       rewrite compare my_dcgan.pt examples/add-sunglasses.json --out cmp-mine.png
-      rewrite compare examples/demo-sunglasses.json --delta outputs/sunglasses.safetensors
+      rewrite compare examples/demo-glasses.json --delta outputs/glasses.safetensors
     """
     from ..edit import Rewriter
     from ..edit.calibrate import firing_samples
