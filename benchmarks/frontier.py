@@ -241,6 +241,9 @@ SWEEPS: dict[str, tuple[str, int | None, list[dict]]] = {
     "gated-pair project<0.18 pex=48": ("gated-pair", None, [{"project_below": 0.18,
                                                              "projected_examples": 48,
                                                              "strength": 1.0}]),
+    # The projected requests on the gate's own example count again (§34; the default since §31
+    # takes 48 there: "gated-pair project<0.18" is the default now).
+    "gated-pair pex=0": ("gated-pair", None, [{"projected_examples": 0, "strength": 1.0}]),
 }
 
 
