@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,7 +66,7 @@ def before_after_solved(
 
 def before_after_from_file(
     G: Generator,
-    path,
+    path: str | Path,
     seeds: Sequence[int],
     inputs,
     batch_size: int = 32,
@@ -101,7 +102,9 @@ def apply_judged(session: Rewriter, spec: EditSpec, inputs=None) -> tuple[Delta,
     return delta, own_goal_reproduction(G, inputs, unedited)
 
 
-def solve_line(delta: Delta, reproduction: float = float("nan"), loaded_from=None) -> str:
+def solve_line(
+    delta: Delta, reproduction: float = float("nan"), loaded_from: str | Path | None = None
+) -> str:
     """The solve summary of every command that solves an edit, one line, in this order:
     the method and layer, the loss before -> after (the layer's, or the pixels' for methods
     fitted in image space), the goal reproduction of the user's own example (when measured:
